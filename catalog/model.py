@@ -1,0 +1,252 @@
+"""The catalog's values: entity refs, relations, processed entities and problems.
+
+Everything here is a frozen value with no I/O, so it can cross process
+boundaries (the parse workers pickle it) and be compared in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "KINDS",
+    "LocationTarget",
+    "SyncSummary",
+    "RELATION_PAIRS",
+    "INVERSE",
+    "CatalogError",
+    "Entity",
+    "EntityRef",
+    "ProcessedEntity",
+    "Relation",
+    "RefParseError",
+    "parse_ref",
+]
+
+DEFAULT_NAMESPACE = "default"
+
+#: The kinds Backstage ships with (kind names are case-sensitive).
+KINDS = ("API", "Component", "Domain", "Group", "Location", "Resource", "System", "Template", "User")
+
+#: Every relation type with its opposite, as in @backstage/catalog-model.
+RELATION_PAIRS = (
+    ("ownedBy", "ownerOf"),
+    ("partOf", "hasPart"),
+    ("providesApi", "apiProvidedBy"),
+    ("consumesApi", "apiConsumedBy"),
+    ("dependsOn", "dependencyOf"),
+    ("memberOf", "hasMember"),
+    ("childOf", "parentOf"),
+)
+INVERSE: dict[str, str] = {}
+for _a, _b in RELATION_PAIRS:
+    INVERSE[_a] = _b
+    INVERSE[_b] = _a
+
+
+class RefParseError(ValueError):
+    """A string that cannot be read as an entity ref (carries a plain message)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EntityRef:
+    """``kind:namespace/name``. Compared case-insensitively, displayed as written."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        """The canonical lower-cased form used for storage and comparison."""
+        return f"{self.kind}:{self.namespace}/{self.name}".lower()
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}:{self.namespace}/{self.name}"
+
+    def short(self, default_namespace: str = DEFAULT_NAMESPACE) -> str:
+        """``name`` (or ``namespace/name``) for display when the kind is obvious."""
+        if self.namespace.lower() == default_namespace:
+            return self.name
+        return f"{self.namespace}/{self.name}"
+
+
+def parse_ref(
+    text: str,
+    *,
+    default_kind: str | None = None,
+    default_namespace: str = DEFAULT_NAMESPACE,
+) -> EntityRef:
+    """Parse ``[kind:][namespace/]name`` the way Backstage's ``parseEntityRef`` does."""
+    if not isinstance(text, str):
+        raise RefParseError(f"Entity reference must be a string, got {type(text).__name__}")
+    raw = text.strip()
+    if not raw:
+        raise RefParseError("Entity reference is empty")
+    kind: str | None
+    if ":" in raw:
+        kind, _, rest = raw.partition(":")
+        if not kind:
+            raise RefParseError(f'Entity reference "{text}" had an empty kind')
+    else:
+        kind, rest = default_kind, raw
+    if "/" in rest:
+        namespace, _, name = rest.partition("/")
+        if not namespace:
+            raise RefParseError(f'Entity reference "{text}" had an empty namespace')
+    else:
+        namespace, name = default_namespace, rest
+    if not name:
+        raise RefParseError(f'Entity reference "{text}" had an empty name')
+    if "/" in name or ":" in name:
+        raise RefParseError(f'Entity reference "{text}" is not of the form kind:namespace/name')
+    if kind is None:
+        raise RefParseError(
+            f'Entity reference "{text}" had missing or empty kind '
+            '(e.g. did not start with "component:" or similar)'
+        )
+    return EntityRef(kind, namespace, name)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Relation:
+    """A directed edge ``source --type--> target`` (refs in canonical key form)."""
+
+    source: str
+    type: str
+    target: str
+
+    def inverse(self) -> Relation:
+        return Relation(self.target, INVERSE[self.type], self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogError:
+    """An expected failure: shown to the user, stored with its location, never raised.
+
+    ``name`` follows Backstage's error names (InputError, NotFoundError, ...).
+    """
+
+    file: str
+    message: str
+    line: int | None = None
+    entity: str | None = None
+    name: str = "InputError"
+    location: str | None = None
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        who = f" [{self.entity}]" if self.entity else ""
+        return f"{self.where()}{who}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class LocationTarget:
+    """A target a Location entity asks to follow."""
+
+    type: str
+    target: str
+    presence: str = "required"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedEntity:
+    """One entity after parsing, substitution, validation and relation emission.
+
+    ``data_json`` is the final entity document as JSON (namespace defaulted,
+    placeholders substituted); ``raw_json`` is the document as read, or None
+    when it is the same. ``relations`` are the relations this entity emitted
+    (outgoing; the inverse side is derived when reading). Strings rather than
+    dicts: they are what storage writes and they pickle cheaply from workers.
+    """
+
+    ref: EntityRef
+    title: str | None
+    data_json: str
+    raw_json: str | None
+    relations: tuple[Relation, ...]
+    file: str
+    line: int
+    hash: str
+    targets: tuple[LocationTarget, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.ref.key
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """An entity as the portal answers with it: its document plus all its relations.
+
+    ``relations`` includes both the relations it emitted and the inverse of
+    those other entities emitted towards it, as Backstage's stitched entity does.
+    """
+
+    ref: EntityRef
+    data: dict[str, Any]
+    relations: tuple[Relation, ...] = ()
+    location: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", self.ref.kind))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.data.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.data.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def title(self) -> str | None:
+        title = self.metadata.get("title")
+        return title if isinstance(title, str) and title else None
+
+    @property
+    def display_name(self) -> str:
+        profile = self.spec.get("profile")
+        if isinstance(profile, dict):
+            dn = profile.get("displayName")
+            if isinstance(dn, str) and dn:
+                return dn
+        return self.title or self.ref.name
+
+    @property
+    def description(self) -> str | None:
+        desc = self.metadata.get("description")
+        return desc if isinstance(desc, str) and desc else None
+
+    def related(self, rel_type: str) -> list[str]:
+        """Target keys of this entity's relations of one type, sorted."""
+        return sorted(r.target for r in self.relations if r.type == rel_type)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    """What one sync did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    locations: int = 0
+    errors: tuple[CatalogError, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

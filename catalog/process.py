@@ -1,0 +1,324 @@
+"""From bytes to processed entities: parse YAML safely, substitute placeholders,
+validate, resolve refs, emit relations, hash.
+
+Pure logic: the only I/O is through the ``PlaceholderReader`` a caller passes
+in, so the same code runs in the sync's worker processes and in tests.
+Every expected failure comes back as a ``CatalogError`` value naming file and
+line; one bad document never affects its siblings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+import yaml
+
+from .model import (
+    DEFAULT_NAMESPACE,
+    CatalogError,
+    EntityRef,
+    LocationTarget,
+    ProcessedEntity,
+    RefParseError,
+)
+from .relations import emit_relations
+from .validation import validate
+
+__all__ = [
+    "MAX_YAML_NODES",
+    "ParsedDocument",
+    "PlaceholderError",
+    "PlaceholderReader",
+    "decode",
+    "parse_documents",
+    "process_document",
+    "process_text",
+]
+
+#: Documents whose alias-expanded size passes this are refused ("billion laughs").
+MAX_YAML_NODES = 1_000_000
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class PlaceholderError(Exception):
+    """A placeholder could not be read (plain message for the user)."""
+
+
+class PlaceholderReader(Protocol):
+    """Reads what ``$text``/``$json``/``$yaml`` point at, relative to the entity's file."""
+
+    def read(self, target: str, base: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    line: int
+    doc: Any
+
+
+def decode(data: bytes, file: str) -> str | CatalogError:
+    """UTF-8 text, or an error naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return CatalogError(
+            file=file,
+            line=line,
+            message=f"File is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8",
+        )
+
+
+def _expanded_size(node: yaml.Node, limit: int) -> int:
+    """Nodes the document would have with every alias expanded; raises on recursion."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        nid = id(n)
+        if nid in sizes:
+            return sizes[nid]
+        if nid in active:
+            raise _RecursiveAlias()
+        active.add(nid)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            for child in n.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        active.discard(nid)
+        sizes[nid] = total
+        return total
+
+    return size(node)
+
+
+class _RecursiveAlias(Exception):
+    pass
+
+
+def _yaml_problem(exc: yaml.YAMLError, file: str, line_offset: int) -> CatalogError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 + line_offset if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{context}, {problem}" if context else str(problem)
+    return CatalogError(file=file, line=line, message=f"Invalid YAML: {text}")
+
+
+def parse_documents(
+    text: str, file: str, line_offset: int = 0, max_nodes: int = MAX_YAML_NODES
+) -> Iterator[ParsedDocument | CatalogError]:
+    """Every document in a (multi-document) YAML text, or the error that stopped it.
+
+    Uses libyaml when available. Aliases are checked before construction, so an
+    alias bomb is refused in milliseconds instead of being expanded.
+    """
+    may_alias = "&" in text and "*" in text
+    loader = _Loader(text)
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    return
+                node = loader.get_node()
+            except yaml.YAMLError as exc:
+                yield _yaml_problem(exc, file, line_offset)
+                return
+            if node is None:
+                continue
+            line = node.start_mark.line + 1 + line_offset
+            if may_alias:
+                try:
+                    expanded = _expanded_size(node, max_nodes)
+                except _RecursiveAlias:
+                    yield CatalogError(file=file, line=line, message="YAML document refers to itself through an alias; refused")
+                    continue
+                if expanded > max_nodes:
+                    yield CatalogError(
+                        file=file,
+                        line=line,
+                        message=f"YAML document expands to more than {max_nodes:,} nodes through aliases "
+                        "(a 'billion laughs' alias bomb?); refused",
+                    )
+                    continue
+            try:
+                doc = loader.construct_document(node)
+            except yaml.YAMLError as exc:
+                yield _yaml_problem(exc, file, line_offset)
+                continue
+            yield ParsedDocument(line, doc)
+    finally:
+        loader.dispose()
+
+
+# --- placeholders ------------------------------------------------------------------------
+
+_PLACEHOLDERS = ("$text", "$json", "$yaml")
+
+
+def _substitute(node: Any, file: str, reader: PlaceholderReader | None) -> Any:
+    if isinstance(node, list):
+        return [_substitute(x, file, reader) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (key, value), = node.items()
+        if key in _PLACEHOLDERS and isinstance(value, str):
+            if reader is None:
+                raise PlaceholderError(f"Placeholder {key} cannot be read here: {value}")
+            content = reader.read(value, file)
+            if key == "$text":
+                return content
+            if key == "$json":
+                try:
+                    return json.loads(content)
+                except ValueError as exc:
+                    raise PlaceholderError(f"Placeholder $json failed to parse JSON data at {value}: {exc}") from exc
+            docs = []
+            for item in parse_documents(content, value):
+                if isinstance(item, CatalogError):
+                    raise PlaceholderError(f"Placeholder $yaml failed to parse YAML data at {value}: {item.message}")
+                docs.append(item.doc)
+            return docs[0] if docs else None
+    return {k: _substitute(v, file, reader) for k, v in node.items()}
+
+
+def _has_placeholder(node: Any) -> bool:
+    if isinstance(node, list):
+        return any(_has_placeholder(x) for x in node)
+    if isinstance(node, dict):
+        if len(node) == 1 and next(iter(node)) in _PLACEHOLDERS:
+            return True
+        return any(_has_placeholder(v) for v in node.values())
+    return False
+
+
+# --- one document ------------------------------------------------------------------------
+
+
+def _ref_of(doc: dict[str, Any]) -> str | None:
+    """Best-effort ref for error messages, even for invalid documents."""
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(doc.get("kind"), str):
+        return None
+    name, ns = meta.get("name"), meta.get("namespace", DEFAULT_NAMESPACE)
+    if not isinstance(name, str) or not isinstance(ns, str):
+        return None
+    return f"{doc['kind']}:{ns}/{name}".lower()
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def process_document(
+    doc: Any,
+    *,
+    file: str,
+    line: int,
+    location: str,
+    origin: str | None = None,
+    reader: PlaceholderReader | None = None,
+) -> ProcessedEntity | CatalogError:
+    """Turn one parsed document into a ``ProcessedEntity`` or the reason it was refused."""
+
+    def fail(message: str, ref: str | None = None, name: str = "InputError") -> CatalogError:
+        return CatalogError(file=file, line=line, message=message, entity=ref, name=name, location=location)
+
+    if not isinstance(doc, dict):
+        got = "array" if isinstance(doc, list) else type(doc).__name__
+        return fail(f"Expected a mapping (an entity) at the root of the document, got {got}")
+    ref_hint = _ref_of(doc)
+    raw = doc
+    if _has_placeholder(doc):
+        try:
+            doc = _substitute(doc, file, reader)
+        except PlaceholderError as exc:
+            return fail(str(exc), ref_hint)
+    problem = validate(doc)
+    if problem:
+        return fail(problem, ref_hint)
+    meta = dict(doc["metadata"])
+    namespace = meta.get("namespace") or DEFAULT_NAMESPACE
+    meta["namespace"] = namespace
+    ref = EntityRef(doc["kind"], namespace, meta["name"])
+    annotations = dict(meta.get("annotations") or {})
+    annotations.setdefault("backstage.io/managed-by-location", location)
+    annotations.setdefault("backstage.io/managed-by-origin-location", origin or location)
+    meta["annotations"] = annotations
+    data = {**doc, "metadata": meta}
+    data.pop("relations", None)
+    data.pop("status", None)
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    relations, rel_problem = emit_relations(ref.kind, namespace, ref.key, spec)
+    if rel_problem:
+        return fail(f"Processor BuiltinKindsEntityProcessor could not read {rel_problem}", ref.key)
+    targets: tuple[LocationTarget, ...] = ()
+    if ref.kind == "Location":
+        try:
+            targets = _location_targets(spec)
+        except RefParseError as exc:
+            return fail(str(exc), ref.key)
+    data_json = _dumps(data)
+    raw_json = None if raw is doc else _dumps(raw)
+    digest = hashlib.sha1(data_json.encode("utf-8")).hexdigest()
+    title = meta.get("title") if isinstance(meta.get("title"), str) else None
+    return ProcessedEntity(
+        ref=ref,
+        title=title,
+        data_json=data_json,
+        raw_json=raw_json,
+        relations=relations,
+        file=file,
+        line=line,
+        hash=digest,
+        targets=targets,
+    )
+
+
+def _location_targets(spec: dict[str, Any]) -> tuple[LocationTarget, ...]:
+    loc_type = spec.get("type") or ""
+    presence = spec.get("presence") or "required"
+    if presence not in ("required", "optional"):
+        raise RefParseError(f'spec.presence must be "required" or "optional", got "{presence}"')
+    items: list[str] = []
+    if isinstance(spec.get("target"), str):
+        items.append(spec["target"])
+    items.extend(t for t in spec.get("targets") or [] if isinstance(t, str))
+    return tuple(LocationTarget(type=str(loc_type), target=t, presence=presence) for t in items)
+
+
+def process_text(
+    text: str,
+    *,
+    file: str,
+    location: str,
+    origin: str | None = None,
+    reader: PlaceholderReader | None = None,
+    line_offset: int = 0,
+    max_nodes: int = MAX_YAML_NODES,
+) -> list[ProcessedEntity | CatalogError]:
+    """Process every document of one YAML text (or one chunk of it)."""
+    out: list[ProcessedEntity | CatalogError] = []
+    for item in parse_documents(text, file, line_offset, max_nodes):
+        if isinstance(item, CatalogError):
+            out.append(CatalogError(file=item.file, line=item.line, message=item.message, location=location))
+            continue
+        if item.doc is None:
+            continue
+        out.append(
+            process_document(item.doc, file=file, line=item.line, location=location, origin=origin, reader=reader)
+        )
+    return out

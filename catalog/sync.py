@@ -1,0 +1,470 @@
+"""The sync engine: read every location, write the delta, report what happened.
+
+Semantics (see README, "How sync works"):
+- one transaction per location; only entities whose content hash changed are written;
+- a location whose content (and the files its placeholders read) is unchanged is skipped
+  without parsing;
+- an entity that disappears from its location is removed; a location that fails to read
+  keeps its previous entities and records the error; an entity that becomes invalid keeps
+  its last good version;
+- the same entity ref from two locations: the first keeps it, the conflict is reported;
+- the same file reached twice counts once; a Location cycle is reported and not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callboard.storage import repo
+
+from .model import CatalogError, LocationTarget, ProcessedEntity, SyncSummary
+
+__all__ = [
+    "IndexChange",
+    "LocationReader",
+    "LocationSpec",
+    "ReadOutcome",
+    "SyncEngine",
+    "SyncProgress",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSpec:
+    """A place entities are read from: ``key`` is ``type:target``."""
+
+    type: str
+    target: str
+    parent: str | None = None
+    origin: str | None = None
+    presence: str = "required"
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.target}"
+
+
+@dataclass(slots=True)
+class ReadOutcome:
+    """What a reader found at a location: bytes and their fingerprint, or why not."""
+
+    content: bytes | None = None
+    fingerprint: str | None = None
+    deps: tuple[str, ...] = ()
+    error: CatalogError | None = None
+    missing: bool = False
+
+
+class LocationReader(Protocol):
+    """Reads one location type (``file``, ``url``). Implemented in ``providers``."""
+
+    async def read(self, spec: LocationSpec, deps: Sequence[str]) -> ReadOutcome: ...
+
+    def process(
+        self, spec: LocationSpec, content: bytes
+    ) -> AsyncIterator[list[ProcessedEntity | CatalogError]]: ...
+
+    def deps_read(self, spec: LocationSpec) -> tuple[str, ...]: ...
+
+    def resolve(self, parent: LocationSpec, target: LocationTarget) -> LocationSpec | CatalogError: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChange:
+    """The change feed: what the search index must add or drop after a commit."""
+
+    upserted: tuple[tuple[str, str, str | None], ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class SyncProgress:
+    locations_done: int = 0
+    locations_seen: int = 0
+    entities: int = 0
+    current: str = ""
+
+
+@dataclass(slots=True)
+class _Totals:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    locations: int = 0
+    errors: list[CatalogError] = field(default_factory=list)
+
+
+def fingerprint(content: bytes, dep_contents: Sequence[bytes] = ()) -> str:
+    h = hashlib.sha1(content)
+    for dep in dep_contents:
+        h.update(b"\0")
+        h.update(dep)
+    return h.hexdigest()
+
+
+class SyncEngine:
+    """Syncs a set of root locations into the database."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        readers: Mapping[str, LocationReader],
+        *,
+        on_change: Callable[[IndexChange], None] | None = None,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._readers = readers
+        self._on_change = on_change
+        self._on_progress = on_progress
+
+    async def sync(self, roots: Sequence[LocationSpec] | None = None) -> SyncSummary:
+        """Sync ``roots`` (and what they lead to). ``None`` re-syncs the registered roots.
+
+        Registered roots that are not in ``roots`` are forgotten with their entities.
+        """
+        totals = _Totals()
+        async with self._engine.connect() as conn:
+            states = await repo.location_states(conn)
+        if roots is None:
+            roots = [
+                LocationSpec(type=s["type"], target=s["target"])
+                for s in sorted(states.values(), key=lambda s: s["key"])
+                if s["is_root"]
+            ]
+        else:
+            wanted = {r.key for r in roots}
+            stale = [k for k, s in states.items() if s["is_root"] and k not in wanted]
+            for key in stale:
+                async with self._engine.begin() as conn:
+                    removed = await repo.delete_location_tree(conn, key)
+                totals.removed += len(removed)
+                self._emit(IndexChange(removed=tuple(removed)))
+            if stale:
+                async with self._engine.connect() as conn:
+                    states = await repo.location_states(conn)
+        progress = SyncProgress(locations_seen=len(roots))
+        queue: list[tuple[LocationSpec, tuple[str, ...], bool]] = [(r, (), True) for r in roots]
+        visited: set[str] = set()
+        while queue:
+            spec, chain, is_root = queue.pop(0)
+            if spec.key in visited:
+                continue
+            visited.add(spec.key)
+            progress.current = spec.target
+            children = await self._sync_location(spec, is_root, states.get(spec.key), totals, chain)
+            progress.locations_done += 1
+            progress.entities = totals.added + totals.updated + totals.unchanged
+            for child, line in children:
+                if child.key in chain or child.key == spec.key:
+                    cycle = " -> ".join([*(c.split(":", 1)[1] for c in chain), spec.target, child.target])
+                    totals.errors.append(
+                        CatalogError(
+                            file=spec.target,
+                            line=line,
+                            message=f"Location cycle: {cycle}; the target is not followed again",
+                            name="InputError",
+                            location=spec.key,
+                        )
+                    )
+                    continue
+                if child.key not in visited:
+                    progress.locations_seen += 1
+                    queue.append((child, (*chain, spec.key), False))
+            if self._on_progress:
+                self._on_progress(progress)
+        totals.locations = len(visited)
+        return SyncSummary(
+            added=totals.added,
+            updated=totals.updated,
+            removed=totals.removed,
+            unchanged=totals.unchanged,
+            locations=totals.locations,
+            errors=tuple(totals.errors),
+        )
+
+    def _emit(self, change: IndexChange) -> None:
+        if self._on_change and (change.upserted or change.removed):
+            self._on_change(change)
+
+    async def _sync_location(
+        self,
+        spec: LocationSpec,
+        is_root: bool,
+        state: dict[str, Any] | None,
+        totals: _Totals,
+        chain: tuple[str, ...],
+    ) -> list[tuple[LocationSpec, int | None]]:
+        """Sync one location in one transaction; return the child locations to follow."""
+        reader = self._readers.get(spec.type)
+        if reader is None:
+            err = CatalogError(
+                file=spec.target,
+                message=f'Unknown location type "{spec.type}"; Callboard reads: {", ".join(sorted(self._readers))}',
+                location=spec.key,
+            )
+            totals.errors.append(err)
+            await self._record_failure(spec, is_root, state, err)
+            return []
+        prev_deps: list[str] = json.loads(state["deps"]) if state and state.get("deps") else []
+        outcome = await reader.read(spec, prev_deps)
+        if outcome.error is not None:
+            if outcome.missing and spec.presence == "optional":
+                outcome.error = None
+                async with self._engine.begin() as conn:
+                    removed = await repo.delete_location_tree(conn, spec.key)
+                totals.removed += len(removed)
+                self._emit(IndexChange(removed=tuple(removed)))
+                return []
+            totals.errors.append(outcome.error)
+            await self._record_failure(spec, is_root, state, outcome.error)
+            return await self._known_children(spec)
+        if state and state["status"] == "ok" and state["content_hash"] == outcome.fingerprint:
+            totals.unchanged += state["entity_count"]
+            async with self._engine.connect() as conn:
+                rows = await repo.errors_for_location(conn, spec.key)
+            totals.errors.extend(_error_from_row(r) for r in rows)
+            return await self._known_children(spec)
+        assert outcome.content is not None
+        return await self._write_location(spec, is_root, reader, outcome, totals)
+
+    async def _known_children(self, spec: LocationSpec) -> list[tuple[LocationSpec, int | None]]:
+        async with self._engine.connect() as conn:
+            rows = await repo.child_locations(conn, spec.key)
+        return [
+            (
+                LocationSpec(type=r["type"], target=r["target"], parent=spec.key, origin=r["origin_key"]),
+                None,
+            )
+            for r in rows
+        ]
+
+    async def _record_failure(
+        self, spec: LocationSpec, is_root: bool, state: dict[str, Any] | None, err: CatalogError
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await repo.save_location(
+                conn,
+                {
+                    "key": spec.key,
+                    "type": spec.type,
+                    "target": spec.target,
+                    "parent_key": spec.parent,
+                    "origin_key": spec.origin,
+                    "is_root": 1 if is_root else 0,
+                    "status": "error",
+                    "content_hash": None,
+                    "deps": state.get("deps") if state else None,
+                    "entity_count": state["entity_count"] if state else 0,
+                    "last_error": err.message,
+                },
+            )
+            await repo.replace_errors(conn, spec.key, [_error_row(err)])
+
+    async def _write_location(
+        self,
+        spec: LocationSpec,
+        is_root: bool,
+        reader: LocationReader,
+        outcome: ReadOutcome,
+        totals: _Totals,
+    ) -> list[tuple[LocationSpec, int | None]]:
+        assert outcome.content is not None
+        errors: list[CatalogError] = []
+        children: list[tuple[LocationSpec, int | None]] = []
+        upserted: list[tuple[str, str, str | None]] = []
+        seen: set[str] = set()
+        keep: set[str] = set()
+        parse_failed = False
+        added = updated = unchanged = 0
+        origin = spec.origin or spec.key
+        async with self._engine.begin() as conn:
+            existing = await repo.entity_hashes(conn, spec.key)
+            async for batch in reader.process(spec, outcome.content):
+                new_rows: list[repo.EntityRow] = []
+                changed_rows: list[repo.EntityRow] = []
+                new_rels: list[tuple[str, str, str]] = []
+                changed_rels: list[tuple[str, str, str]] = []
+                changed_keys: list[str] = []
+                candidates: list[ProcessedEntity] = []
+                for item in batch:
+                    if isinstance(item, CatalogError):
+                        errors.append(item)
+                        if item.entity:
+                            keep.add(item.entity)
+                        else:
+                            parse_failed = True
+                        continue
+                    if item.key in seen:
+                        errors.append(
+                            CatalogError(
+                                file=item.file,
+                                line=item.line,
+                                entity=item.key,
+                                location=spec.key,
+                                name="ConflictError",
+                                message=f"{item.ref} is defined twice in this file; the first definition is kept",
+                            )
+                        )
+                        continue
+                    seen.add(item.key)
+                    candidates.append(item)
+                foreign = [c.key for c in candidates if c.key not in existing]
+                owners = await repo.owners_of_keys(conn, foreign) if foreign else {}
+                for item in candidates:
+                    key = item.key
+                    old_hash = existing.get(key)
+                    if old_hash is None and key in owners:
+                        seen.discard(key)
+                        errors.append(
+                            CatalogError(
+                                file=item.file,
+                                line=item.line,
+                                entity=key,
+                                location=spec.key,
+                                name="ConflictError",
+                                message=f"{item.ref} is already defined by {owners[key].split(':', 1)[-1]}; "
+                                "that definition is kept and this one ignored",
+                            )
+                        )
+                        continue
+                    for t in item.targets:
+                        child = reader.resolve(spec, t)
+                        if isinstance(child, CatalogError):
+                            errors.append(
+                                CatalogError(
+                                    file=item.file,
+                                    line=item.line,
+                                    entity=key,
+                                    location=spec.key,
+                                    name=child.name,
+                                    message=child.message,
+                                )
+                            )
+                        else:
+                            children.append((_with_origin(child, spec.key, origin), item.line))
+                    if old_hash == item.hash:
+                        unchanged += 1
+                        continue
+                    row = (
+                        key,
+                        item.ref.kind,
+                        item.ref.namespace,
+                        item.ref.name,
+                        item.title,
+                        spec.key,
+                        item.file,
+                        item.line,
+                        item.hash,
+                        item.data_json,
+                        item.raw_json,
+                    )
+                    rels = sorted({(r.source, r.type, r.target) for r in item.relations})
+                    if old_hash is None:
+                        new_rows.append(row)
+                        new_rels.extend(rels)
+                        added += 1
+                    else:
+                        changed_rows.append(row)
+                        changed_rels.extend(rels)
+                        changed_keys.append(key)
+                        updated += 1
+                    upserted.append((key, item.ref.name, item.title))
+                await repo.upsert_entities(conn, new_rows, new=True)
+                await repo.replace_relations(conn, [], new_rels, fresh=True)
+                await repo.upsert_entities(conn, changed_rows, new=False)
+                await repo.replace_relations(conn, changed_keys, changed_rels)
+                existing.update({r[0]: r[8] for r in new_rows})
+            # a read that could not parse everything never removes anything
+            gone = [] if parse_failed else [k for k in existing if k not in seen and k not in keep]
+            await repo.delete_entities(conn, gone)
+            # children this location no longer lists are forgotten with their entities
+            wanted_children = {c.key for c, _ in children}
+            removed_children: list[str] = []
+            if not parse_failed:
+                for old in await repo.child_locations(conn, spec.key):
+                    if old["key"] not in wanted_children:
+                        removed_children.extend(await repo.delete_location_tree(conn, old["key"]))
+            for child, _line in children:
+                # partial row: an existing child keeps its own sync state
+                await repo.save_location(
+                    conn,
+                    {
+                        "key": child.key,
+                        "type": child.type,
+                        "target": child.target,
+                        "parent_key": spec.key,
+                        "origin_key": child.origin,
+                    },
+                )
+            deps = reader.deps_read(spec)
+            fp = outcome.fingerprint if not deps else await _refingerprint(reader, spec, outcome, deps)
+            count = len(existing) - len(gone)
+            await repo.save_location(
+                conn,
+                {
+                    "key": spec.key,
+                    "type": spec.type,
+                    "target": spec.target,
+                    "parent_key": spec.parent,
+                    "origin_key": spec.origin,
+                    "is_root": 1 if is_root else 0,
+                    "status": "ok" if not errors else "partial",
+                    "content_hash": fp,
+                    "deps": json.dumps(list(deps)) if deps else None,
+                    "entity_count": count,
+                    "last_error": errors[0].message if errors else None,
+                },
+            )
+            await repo.replace_errors(conn, spec.key, [_error_row(e) for e in errors])
+        totals.added += added
+        totals.updated += updated
+        totals.unchanged += unchanged
+        totals.removed += len(gone) + len(removed_children)
+        totals.errors.extend(errors)
+        self._emit(IndexChange(upserted=tuple(upserted), removed=tuple(gone) + tuple(removed_children)))
+        return children
+
+
+def _with_origin(child: LocationSpec, parent_key: str, origin: str) -> LocationSpec:
+    return LocationSpec(
+        type=child.type, target=child.target, parent=parent_key, origin=origin, presence=child.presence
+    )
+
+
+async def _refingerprint(
+    reader: LocationReader, spec: LocationSpec, outcome: ReadOutcome, deps: Sequence[str]
+) -> str | None:
+    again = await reader.read(spec, deps)
+    return again.fingerprint if again.error is None else None
+
+
+def _error_row(err: CatalogError) -> dict[str, Any]:
+    return {
+        "file": err.file,
+        "line": err.line,
+        "entity": err.entity,
+        "name": err.name,
+        "message": err.message,
+    }
+
+
+def _error_from_row(row: dict[str, Any]) -> CatalogError:
+    return CatalogError(
+        file=row["file"],
+        line=row["line"],
+        entity=row["entity"],
+        name=row["name"],
+        message=row["message"],
+        location=row["location_key"],
+    )

@@ -1,0 +1,295 @@
+"""Entity validation, rule for rule as Backstage's catalog does it.
+
+Order (as in ``@backstage/plugin-catalog-backend``):
+1. envelope: ``apiVersion``, ``kind`` and ``metadata.name`` present;
+2. policies: no foreign root fields, field formats (name, namespace, kind,
+   apiVersion, labels, annotations, tags, links), the ``Entity`` JSON schema;
+3. kind: the built-in kind schemas (Backstage's own JSON schemas, shipped in
+   ``catalog/schemas``). A kind or apiVersion no schema knows is refused as
+   Backstage refuses it ("No processor recognized ...").
+
+``validate`` returns a message (str) or ``None``; it never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Callable
+
+import fastjsonschema
+
+__all__ = [
+    "ADR_HINT",
+    "is_valid_api_version",
+    "is_valid_kind",
+    "is_valid_namespace",
+    "is_valid_object_name",
+    "is_valid_tag",
+    "validate",
+]
+
+ADR_HINT = (
+    "To learn more about catalog file format, visit: "
+    "https://github.com/backstage/backstage/blob/master/docs/architecture-decisions/"
+    "adr002-default-catalog-file-format.md"
+)
+
+_ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "relations", "status"})
+_OBJECT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KIND = re.compile(r"^[a-zA-Z][a-z0-9A-Z]*$")
+_API_VERSION_SUFFIX = re.compile(r"^[a-z0-9A-Z]+$")
+_TAG = re.compile(r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$")
+
+
+def is_valid_object_name(value: object) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_OBJECT_NAME.match(value))
+
+
+def is_valid_dns_label(value: object) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_DNS_LABEL.match(value))
+
+
+is_valid_namespace = is_valid_dns_label
+
+
+def is_valid_dns_subdomain(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 1 <= len(value) <= 253
+        and all(is_valid_dns_label(part) for part in value.split("."))
+    )
+
+
+def _prefix_and_or_suffix(
+    value: object, prefix_ok: Callable[[object], bool], suffix_ok: Callable[[object], bool]
+) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = value.split("/")
+    if len(parts) == 1:
+        return suffix_ok(parts[0])
+    if len(parts) == 2:
+        return prefix_ok(parts[0]) and suffix_ok(parts[1])
+    return False
+
+
+def is_valid_api_version(value: object) -> bool:
+    return _prefix_and_or_suffix(
+        value,
+        is_valid_dns_subdomain,
+        lambda s: isinstance(s, str) and 1 <= len(s) <= 63 and bool(_API_VERSION_SUFFIX.match(s)),
+    )
+
+
+def is_valid_kind(value: object) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_KIND.match(value))
+
+
+def is_valid_key(value: object) -> bool:
+    return _prefix_and_or_suffix(value, is_valid_dns_subdomain, is_valid_object_name)
+
+
+def is_valid_label_value(value: object) -> bool:
+    return value == "" or is_valid_object_name(value)
+
+
+def is_valid_tag(value: object) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_TAG.match(value))
+
+
+_EXPECT_NAME = "a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"
+_EXPECT_DNS = "a string that is sequences of [a-z0-9] separated by [-], at most 63 characters in total"
+_EXPECT_KEY = "a valid prefix and/or suffix"
+_EXPECT_TAG = "a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total"
+_EXPECT_KIND = "a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total"
+_EXPECT_TEXT = "a non empty string"
+
+
+def _bad(field: str, value: object, expectation: str) -> str:
+    shown = value if isinstance(value, str) else json.dumps(value, default=str)
+    return f'"{field}" is not valid; expected {expectation} but found "{shown}". {ADR_HINT}'
+
+
+def _field_formats(doc: dict[str, Any]) -> str | None:
+    """Backstage's FieldFormatEntityPolicy."""
+    if not is_valid_api_version(doc["apiVersion"]):
+        return _bad("apiVersion", doc["apiVersion"], _EXPECT_KEY)
+    if not is_valid_kind(doc["kind"]):
+        return _bad("kind", doc["kind"], _EXPECT_KIND)
+    meta = doc["metadata"]
+    if not is_valid_object_name(meta.get("name")):
+        return _bad("metadata.name", meta.get("name"), _EXPECT_NAME)
+    if "namespace" in meta and not is_valid_namespace(meta["namespace"]):
+        return _bad("metadata.namespace", meta["namespace"], _EXPECT_DNS)
+    for section, value_ok, expect in (
+        ("labels", is_valid_label_value, _EXPECT_NAME),
+        ("annotations", lambda v: isinstance(v, str), "a string"),
+    ):
+        entries = meta.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            return f'"metadata.{section}" must be a mapping of keys to strings. {ADR_HINT}'
+        for key, value in entries.items():
+            if not is_valid_key(key):
+                return _bad(f"metadata.{section}.{key}", key, _EXPECT_KEY)
+            if not value_ok(value):
+                return _bad(f"metadata.{section}.{key}", value, expect)
+    tags = meta.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            return f'"metadata.tags" must be a list of strings. {ADR_HINT}'
+        for i, tag in enumerate(tags):
+            if not is_valid_tag(tag):
+                return _bad(f"metadata.tags.{i}", tag, _EXPECT_TAG)
+    links = meta.get("links")
+    if links is not None:
+        if not isinstance(links, list):
+            return f'"metadata.links" must be a list. {ADR_HINT}'
+        for i, link in enumerate(links):
+            if not isinstance(link, dict):
+                return _bad(f"metadata.links.{i}", link, "an object with a url")
+            url = link.get("url")
+            if not isinstance(url, str) or not url:
+                return _bad(f"metadata.links.{i}.url", url, _EXPECT_TEXT)
+            for opt in ("title", "icon", "type"):
+                if opt in link and (not isinstance(link[opt], str) or not link[opt]):
+                    return _bad(f"metadata.links.{i}.{opt}", link[opt], _EXPECT_TEXT)
+    return None
+
+
+# --- JSON schemas ------------------------------------------------------------------------
+
+_KIND_SCHEMAS = {
+    "API": "kinds/API.v1alpha1.schema.json",
+    "Component": "kinds/Component.v1alpha1.schema.json",
+    "Domain": "kinds/Domain.v1alpha1.schema.json",
+    "Group": "kinds/Group.v1alpha1.schema.json",
+    "Location": "kinds/Location.v1alpha1.schema.json",
+    "Resource": "kinds/Resource.v1alpha1.schema.json",
+    "System": "kinds/System.v1alpha1.schema.json",
+    "Template": "kinds/Template.v1beta3.schema.json",
+    "User": "kinds/User.v1alpha1.schema.json",
+}
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("callboard.catalog").joinpath("schemas", name).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _library() -> dict[str, dict[str, Any]]:
+    """Schemas by ``$id``, the way Backstage's ajv instance knows them."""
+    lib: dict[str, dict[str, Any]] = {}
+    for name in ("Entity.schema.json", "EntityMeta.schema.json", "shared/common.schema.json"):
+        schema = _load(name)
+        lib[schema["$id"]] = schema
+    return lib
+
+
+def _resolve(ref: str, current: str) -> tuple[dict[str, Any], str]:
+    """Find the schema a ``$ref`` names: ``Entity``, ``common#relation`` or ``#error``."""
+    target_id, _, anchor = ref.partition("#")
+    target_id = target_id or current
+    schema = _library()[target_id]
+    if not anchor:
+        return schema, target_id
+    for value in schema.get("definitions", {}).values():
+        if isinstance(value, dict) and value.get("$id") == "#" + anchor:
+            return value, target_id
+    raise KeyError(ref)
+
+
+def _inline(node: Any, current: str) -> Any:
+    """Replace every ``$ref`` by the schema it names (these schemas are not recursive)."""
+    if isinstance(node, list):
+        return [_inline(x, current) for x in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target, target_id = _resolve(ref, current)
+        return _inline(target, target_id)
+    return {k: _inline(v, current) for k, v in node.items() if k not in ("$id", "$schema", "examples")}
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> Callable[[Any], Any]:
+    if kind == "Entity":
+        schema = _library()["Entity"]
+    else:
+        schema = _load(_KIND_SCHEMAS[kind])
+    return fastjsonschema.compile(_inline(schema, "Entity"))  # type: ignore[no-any-return]
+
+
+def _schema_message(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, bool]:
+    """(Backstage-style message, soft) — soft when only kind/apiVersion enums failed."""
+    path = "/" + "/".join(str(p) for p in (exc.path or [])[1:])
+    path = "<root>" if path == "/" else path
+    if exc.rule == "required" and isinstance(exc.value, dict):
+        missing = [k for k in (exc.rule_definition or []) if k not in exc.value]
+        prop = missing[0] if missing else "?"
+        return f"{path} must have required property '{prop}' - missingProperty: {prop}", False
+    if exc.rule == "enum" and path in ("/kind", "/apiVersion"):
+        return f"{path} must be equal to one of the allowed values", True
+    detail = exc.message.replace("data.", "/").replace("data", "<root>", 1)
+    return f"{path} {detail.split(' ', 1)[-1] if detail.startswith(path) else detail}", False
+
+
+def validate(doc: dict[str, Any]) -> str | None:
+    """Validate one entity document; return why it is invalid, or None."""
+    for key in ("apiVersion", "kind"):
+        value = doc.get(key)
+        if not isinstance(value, str) or not value:
+            return f'Entity is missing "{key}"' if value in (None, "") else f'"{key}" must be a string'
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        return 'Entity is missing "metadata"' if meta is None else '"metadata" must be a mapping'
+    name = meta.get("name")
+    if name is None or name == "":
+        return 'Entity is missing "metadata.name"'
+    for key in doc:
+        if key not in _ROOT_FIELDS:
+            return (
+                f'Unknown root field "{key}"; an entity may only have '
+                "apiVersion, kind, metadata, spec, relations and status"
+            )
+    problem = _field_formats(doc)
+    if problem:
+        return problem
+    try:
+        _validator("Entity")(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        return _schema_message(exc)[0]
+    kind = doc["kind"]
+    if kind not in _KIND_SCHEMAS:
+        return _unrecognized(doc)
+    try:
+        _validator(kind)(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        message, soft = _schema_message(exc)
+        if soft:
+            return _unrecognized(doc)
+        return message
+    return None
+
+
+def _unrecognized(doc: dict[str, Any]) -> str:
+    meta = doc["metadata"]
+    ref = f"{doc['kind'].lower()}:{meta.get('namespace', 'default')}/{meta['name']}"
+    known = ", ".join(_KIND_SCHEMAS)
+    hint = ""
+    for k in _KIND_SCHEMAS:
+        if k.lower() == str(doc["kind"]).lower() and k != doc["kind"]:
+            hint = f' (kinds are case-sensitive: did you mean "{k}"?)'
+    return (
+        f"No processor recognized the entity {ref} as valid, possibly caused by a foreign kind "
+        f'or apiVersion: kind "{doc["kind"]}", apiVersion "{doc["apiVersion"]}"{hint}. '
+        f"Known kinds: {known}"
+    )

@@ -1,0 +1,235 @@
+"""Repository functions: all the SQL Callboard runs, behind async functions.
+
+Callers pass an ``AsyncConnection`` (one transaction per location during a
+sync) and get plain rows back (tuples and dicts); ``catalog`` turns them into
+its dataclasses. Bulk writes go through the driver's ``executemany`` — the
+fastest path both aiosqlite and asyncpg offer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .schema import catalog_errors, entities, locations, relations
+
+__all__ = [
+    "EntityRow",
+    "all_errors",
+    "child_locations",
+    "counts",
+    "delete_entities",
+    "delete_location_tree",
+    "entity_hashes",
+    "errors_for_location",
+    "get_entities",
+    "index_rows",
+    "location_states",
+    "owners_of_keys",
+    "relations_of",
+    "relations_to",
+    "replace_errors",
+    "replace_relations",
+    "root_locations",
+    "save_location",
+    "upsert_entities",
+]
+
+#: key, kind, namespace, name, title, location_key, file, line, hash, data, raw
+EntityRow = tuple[str, str, str, str, str | None, str, str | None, int | None, str, str, str | None]
+
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _params(conn: AsyncConnection, n: int) -> str:
+    if conn.dialect.name == "postgresql":
+        return ", ".join(f"${i}" for i in range(1, n + 1))
+    return ", ".join("?" for _ in range(n))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- locations ---------------------------------------------------------------------------
+
+
+async def location_states(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    rows = await conn.execute(select(locations))
+    return {row.key: dict(row._mapping) for row in rows}
+
+
+async def root_locations(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(locations).where(locations.c.is_root == 1).order_by(locations.c.key))
+    return [dict(r._mapping) for r in rows]
+
+
+async def child_locations(conn: AsyncConnection, parent_key: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(locations).where(locations.c.parent_key == parent_key))
+    return [dict(r._mapping) for r in rows]
+
+
+async def save_location(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """Insert or update one location's state (``row`` has the column names)."""
+    row = {**row, "synced_at": row.get("synced_at") or _now()}
+    result = await conn.execute(update(locations).where(locations.c.key == row["key"]).values(**row))
+    if result.rowcount == 0:
+        await conn.execute(locations.insert().values(**row))
+
+
+async def delete_location_tree(conn: AsyncConnection, key: str) -> list[str]:
+    """Forget a location, the locations it registered, and their entities; return removed keys."""
+    removed: list[str] = []
+    todo = [key]
+    seen: set[str] = set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo.extend(r["key"] for r in await child_locations(conn, current))
+        keys = list(await entity_hashes(conn, current))
+        await delete_entities(conn, keys)
+        removed.extend(keys)
+        await conn.execute(delete(catalog_errors).where(catalog_errors.c.location_key == current))
+        await conn.execute(delete(locations).where(locations.c.key == current))
+    return removed
+
+
+# --- entities ----------------------------------------------------------------------------
+
+
+async def entity_hashes(conn: AsyncConnection, location_key: str) -> dict[str, str]:
+    rows = await conn.execute(
+        select(entities.c.key, entities.c.hash).where(entities.c.location_key == location_key)
+    )
+    return {k: h for k, h in rows}
+
+
+async def owners_of_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
+    """For each key already in the catalog: the location that holds it."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(keys)):
+        rows = await conn.execute(
+            select(entities.c.key, entities.c.location_key).where(entities.c.key.in_(chunk))
+        )
+        out.update({k: loc for k, loc in rows})
+    return out
+
+
+async def upsert_entities(conn: AsyncConnection, rows: Sequence[EntityRow], *, new: bool) -> None:
+    """Insert new entity rows, or update existing ones (by key)."""
+    if not rows:
+        return
+    if new:
+        sql = (
+            "INSERT INTO entities (key, kind, namespace, name, title, location_key, file, line, hash, data, raw) "
+            f"VALUES ({_params(conn, 11)})"
+        )
+        await conn.exec_driver_sql(sql, list(rows))
+        return
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "UPDATE entities SET kind=$2, namespace=$3, name=$4, title=$5, location_key=$6, file=$7, "
+            "line=$8, hash=$9, data=$10, raw=$11 WHERE key=$1"
+        )
+        await conn.exec_driver_sql(sql, list(rows))
+    else:
+        sql = (
+            "UPDATE entities SET kind=?, namespace=?, name=?, title=?, location_key=?, file=?, line=?, "
+            "hash=?, data=?, raw=? WHERE key=?"
+        )
+        await conn.exec_driver_sql(sql, [(*r[1:], r[0]) for r in rows])
+
+
+async def delete_entities(conn: AsyncConnection, keys: Sequence[str]) -> None:
+    for chunk in _chunks(list(keys)):
+        await conn.execute(delete(relations).where(relations.c.source.in_(chunk)))
+        await conn.execute(delete(entities).where(entities.c.key.in_(chunk)))
+
+
+async def get_entities(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows = await conn.execute(select(entities).where(entities.c.key.in_(chunk)))
+        out.update({r.key: dict(r._mapping) for r in rows})
+    return out
+
+
+async def index_rows(conn: AsyncConnection) -> list[tuple[str, str, str | None]]:
+    """(key, name, title) of every entity: what the in-memory search index needs."""
+    rows = await conn.execute(select(entities.c.key, entities.c.name, entities.c.title))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def counts(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(select(entities.c.kind, func.count()).group_by(entities.c.kind))
+    return {kind: n for kind, n in rows}
+
+
+# --- relations ---------------------------------------------------------------------------
+
+
+async def replace_relations(
+    conn: AsyncConnection, sources: Sequence[str], rows: Sequence[tuple[str, str, str]], *, fresh: bool = False
+) -> None:
+    """Replace the relations emitted by ``sources`` with ``rows``.
+
+    ``fresh`` skips the delete when the sources are new to the catalog.
+    """
+    if not fresh:
+        for chunk in _chunks(list(sources)):
+            await conn.execute(delete(relations).where(relations.c.source.in_(chunk)))
+    if rows:
+        await conn.exec_driver_sql(
+            f"INSERT INTO relations (source, type, target) VALUES ({_params(conn, 3)})", list(rows)
+        )
+
+
+async def relations_of(conn: AsyncConnection, key: str) -> list[tuple[str, str, str]]:
+    """Relations emitted by ``key`` (source, type, target)."""
+    rows = await conn.execute(
+        select(relations.c.source, relations.c.type, relations.c.target).where(relations.c.source == key)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def relations_to(conn: AsyncConnection, key: str) -> list[tuple[str, str, str]]:
+    """Relations other entities emitted towards ``key`` (source, type, target)."""
+    rows = await conn.execute(
+        select(relations.c.source, relations.c.type, relations.c.target).where(relations.c.target == key)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+async def replace_errors(conn: AsyncConnection, location_key: str, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(delete(catalog_errors).where(catalog_errors.c.location_key == location_key))
+    if rows:
+        await conn.execute(catalog_errors.insert(), [{**r, "location_key": location_key} for r in rows])
+
+
+async def errors_for_location(conn: AsyncConnection, location_key: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(catalog_errors).where(catalog_errors.c.location_key == location_key).order_by(catalog_errors.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def all_errors(conn: AsyncConnection, entity: str | None = None) -> list[dict[str, Any]]:
+    query = select(catalog_errors).order_by(catalog_errors.c.file, catalog_errors.c.line)
+    if entity is not None:
+        query = query.where(catalog_errors.c.entity == entity)
+    rows = await conn.execute(query)
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,83 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations create it; this module
+names the tables for the repository code.
+
+Only the relations an entity *emits* are stored (``source --type--> target``);
+the inverse side is read through the ``target`` index. Backstage stores both,
+which doubles the rows to write.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
+
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "leases"]
+
+metadata = MetaData()
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("key", String(2048), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("parent_key", String(2048), nullable=True, index=True),
+    Column("origin_key", String(2048), nullable=True),
+    Column("is_root", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("content_hash", String(64), nullable=True),
+    Column("deps", Text, nullable=True),
+    Column("entity_count", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("synced_at", DateTime(timezone=True), nullable=True),
+)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("kind", String(63), nullable=False),
+    Column("namespace", String(63), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("title", Text, nullable=True),
+    Column("location_key", String(2048), nullable=False),
+    Column("file", Text, nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("hash", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("raw", Text, nullable=True),
+    Index("ix_entities_location_key", "location_key"),
+    Index("ix_entities_kind_name", "kind", "name"),
+    Index("ix_entities_name", "name"),
+)
+
+relations = Table(
+    "relations",
+    metadata,
+    Column("source", String(512), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("target", String(512), nullable=False),
+    Index("ix_relations_source", "source"),
+    Index("ix_relations_target", "target"),
+)
+
+catalog_errors = Table(
+    "catalog_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("location_key", String(2048), nullable=False),
+    Column("file", Text, nullable=False),
+    Column("line", Integer, nullable=True),
+    Column("entity", String(512), nullable=True),
+    Column("name", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_catalog_errors_location_key", "location_key"),
+    Index("ix_catalog_errors_entity", "entity"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Data package: files shipped inside the wheel."""
