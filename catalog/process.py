@@ -108,6 +108,45 @@ class _RecursiveAlias(Exception):
     pass
 
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SIMPLE_SCALARS = {
+    "tag:yaml.org,2002:null": "construct_yaml_null",
+    "tag:yaml.org,2002:bool": "construct_yaml_bool",
+    "tag:yaml.org,2002:int": "construct_yaml_int",
+    "tag:yaml.org,2002:float": "construct_yaml_float",
+}
+
+
+class _Fallback(Exception):
+    """The fast constructor met something only PyYAML's full constructor handles."""
+
+
+def _fast_construct(loader: Any, node: yaml.Node) -> Any:
+    """PyYAML's safe construction for the plain shapes catalog files use, ~3x faster.
+
+    Anything unusual (merge keys, timestamps, binary, sets, aliases) raises
+    ``_Fallback`` and the document is built by PyYAML itself.
+    """
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _MAP:
+        out = {}
+        for k, v in node.value:
+            if k.tag != _STR or k.value == "<<":
+                raise _Fallback()
+            out[k.value] = _fast_construct(loader, v)
+        return out
+    if tag == _SEQ:
+        return [_fast_construct(loader, v) for v in node.value]
+    method = _SIMPLE_SCALARS.get(tag)
+    if method is None:
+        raise _Fallback()
+    return getattr(loader, method)(node)
+
+
 def _yaml_problem(exc: yaml.YAMLError, file: str, line_offset: int) -> CatalogError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 + line_offset if mark is not None else None
@@ -154,7 +193,13 @@ def parse_documents(
                     )
                     continue
             try:
-                doc = loader.construct_document(node)
+                if may_alias:
+                    doc = loader.construct_document(node)
+                else:
+                    try:
+                        doc = _fast_construct(loader, node)
+                    except _Fallback:
+                        doc = loader.construct_document(node)
             except yaml.YAMLError as exc:
                 yield _yaml_problem(exc, file, line_offset)
                 continue
@@ -231,6 +276,7 @@ def process_document(
     location: str,
     origin: str | None = None,
     reader: PlaceholderReader | None = None,
+    may_have_placeholders: bool = True,
 ) -> ProcessedEntity | CatalogError:
     """Turn one parsed document into a ``ProcessedEntity`` or the reason it was refused."""
 
@@ -242,7 +288,7 @@ def process_document(
         return fail(f"Expected a mapping (an entity) at the root of the document, got {got}")
     ref_hint = _ref_of(doc)
     raw = doc
-    if _has_placeholder(doc):
+    if may_have_placeholders and _has_placeholder(doc):
         try:
             doc = _substitute(doc, file, reader)
         except PlaceholderError as exc:
@@ -312,6 +358,7 @@ def process_text(
 ) -> list[ProcessedEntity | CatalogError]:
     """Process every document of one YAML text (or one chunk of it)."""
     out: list[ProcessedEntity | CatalogError] = []
+    placeholders = "$text" in text or "$json" in text or "$yaml" in text
     for item in parse_documents(text, file, line_offset, max_nodes):
         if isinstance(item, CatalogError):
             out.append(CatalogError(file=item.file, line=item.line, message=item.message, location=location))
@@ -319,6 +366,14 @@ def process_text(
         if item.doc is None:
             continue
         out.append(
-            process_document(item.doc, file=file, line=item.line, location=location, origin=origin, reader=reader)
+            process_document(
+                item.doc,
+                file=file,
+                line=item.line,
+                location=location,
+                origin=origin,
+                reader=reader,
+                may_have_placeholders=placeholders,
+            )
         )
     return out

@@ -77,7 +77,8 @@ def _prefix_and_or_suffix(
     return False
 
 
-def is_valid_api_version(value: object) -> bool:
+@lru_cache(maxsize=256)
+def _api_version_cached(value: str) -> bool:
     return _prefix_and_or_suffix(
         value,
         is_valid_dns_subdomain,
@@ -85,11 +86,22 @@ def is_valid_api_version(value: object) -> bool:
     )
 
 
+def is_valid_api_version(value: object) -> bool:
+    return isinstance(value, str) and _api_version_cached(value)
+
+
 def is_valid_kind(value: object) -> bool:
     return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_KIND.match(value))
 
 
+@lru_cache(maxsize=4096)
+def _valid_key_cached(value: str) -> bool:
+    return _prefix_and_or_suffix(value, is_valid_dns_subdomain, is_valid_object_name)
+
+
 def is_valid_key(value: object) -> bool:
+    if isinstance(value, str):
+        return _valid_key_cached(value)
     return _prefix_and_or_suffix(value, is_valid_dns_subdomain, is_valid_object_name)
 
 
@@ -263,12 +275,13 @@ def validate(doc: dict[str, Any]) -> str | None:
     problem = _field_formats(doc)
     if problem:
         return problem
-    try:
-        _validator("Entity")(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        return _schema_message(exc)[0]
     kind = doc["kind"]
     if kind not in _KIND_SCHEMAS:
+        # the kind schemas include the Entity schema (allOf); only unknown kinds need it alone
+        try:
+            _validator("Entity")(doc)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return _schema_message(exc)[0]
         return _unrecognized(doc)
     try:
         _validator(kind)(doc)

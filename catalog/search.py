@@ -1,0 +1,310 @@
+"""The in-memory entity search index: exact lookups first, then typo-tolerant fuzzy matching.
+
+Built once from storage, then kept current in place from each sync's change feed
+(``IndexChange``), never rebuilt per change.
+
+How a query is answered:
+1. **Exact**: a full or partial ref (``component:default/x``, ``default/x``,
+   ``component:x``), a name or a title, compared after normalisation (case,
+   ``-``/``_``/``.``/space all alike).
+2. **Fuzzy**: a trigram inverted index picks the few hundred entities sharing
+   the most trigrams with the query (one ``numpy.bincount`` over the posting
+   lists, not a loop over every name), then rapidfuzz scores those candidates
+   (``WRatio``) and measures their edit distance (Damerau-Levenshtein, on the
+   text and on its sorted words).
+3. **Confidence**: the best candidate is taken only when it is clearly ahead:
+   it alone has the smallest edit distance and that distance is within what a
+   typo explains, or the query is a part of exactly one name. Otherwise the
+   result is ambiguous and the caller offers the alternatives.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from .model import parse_ref, RefParseError
+
+__all__ = ["Candidate", "SearchIndex", "SearchResult", "normalize"]
+
+_SEP = re.compile(r"[\s_\-.]+")
+_CANDIDATES = 256
+
+
+def normalize(text: str) -> str:
+    """Lower case, and ``-``, ``_``, ``.`` and spaces all one space."""
+    return _SEP.sub(" ", text.lower()).strip()
+
+
+def _grams(norm: str) -> set[str]:
+    padded = f" {norm} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _sorted_words(norm: str) -> str:
+    return " ".join(sorted(norm.split()))
+
+
+def allowed_typos(length: int) -> int:
+    """Edits a typo can explain in a query of this length."""
+    if length <= 4:
+        return 1 if length >= 3 else 0
+    if length <= 12:
+        return 2
+    return max(3, length // 6)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    kind: str
+    name: str
+    title: str | None
+    score: float
+    distance: int
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    candidates: tuple[Candidate, ...]
+    confident: bool
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def match(self) -> Candidate | None:
+        """The entity meant, when the index is sure; else None."""
+        return self.candidates[0] if self.confident and self.candidates else None
+
+
+class SearchIndex:
+    """Entity names and titles, searchable by ref, exact name/title, and fuzzily."""
+
+    def __init__(self) -> None:
+        self._keys: list[str | None] = []
+        self._names: list[str] = []
+        self._titles: list[str | None] = []
+        self._norms: list[str] = []
+        self._title_norms: list[str | None] = []
+        self._slots: dict[str, int] = {}
+        self._free: list[int] = []
+        self._exact: dict[str, list[int]] = {}
+        self._postings: dict[str, array[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._slots
+
+    # --- maintenance ---------------------------------------------------------------------
+
+    def add(self, key: str, name: str, title: str | None = None) -> None:
+        """Add or replace one entity (``key`` is the canonical ``kind:ns/name``)."""
+        if key in self._slots:
+            old = self._slots[key]
+            if self._names[old] == name and self._titles[old] == title:
+                return
+            self.remove(key)
+        slot = self._free.pop() if self._free else len(self._keys)
+        norm = normalize(name)
+        tnorm = normalize(title) if title else None
+        if slot == len(self._keys):
+            self._keys.append(key)
+            self._names.append(name)
+            self._titles.append(title)
+            self._norms.append(norm)
+            self._title_norms.append(tnorm)
+        else:
+            self._keys[slot] = key
+            self._names[slot] = name
+            self._titles[slot] = title
+            self._norms[slot] = norm
+            self._title_norms[slot] = tnorm
+        self._slots[key] = slot
+        for text in {norm, tnorm} - {None}:
+            assert text is not None
+            self._exact.setdefault(text, []).append(slot)
+        grams = _grams(norm) | (_grams(tnorm) if tnorm else set())
+        postings = self._postings
+        for g in grams:
+            bucket = postings.get(g)
+            if bucket is None:
+                postings[g] = array("i", (slot,))
+            else:
+                bucket.append(slot)
+
+    def remove(self, key: str) -> None:
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            return
+        norm, tnorm = self._norms[slot], self._title_norms[slot]
+        for text in {norm, tnorm} - {None}:
+            assert text is not None
+            slots = self._exact.get(text)
+            if slots and slot in slots:
+                slots.remove(slot)
+                if not slots:
+                    del self._exact[text]
+        for g in _grams(norm) | (_grams(tnorm) if tnorm else set()):
+            bucket = self._postings.get(g)
+            if bucket is not None:
+                try:
+                    bucket.remove(slot)
+                except ValueError:
+                    pass
+        self._keys[slot] = None
+        self._free.append(slot)
+
+    def update(self, upserted: Iterable[tuple[str, str, str | None]], removed: Iterable[str]) -> None:
+        for key in removed:
+            self.remove(key)
+        for key, name, title in upserted:
+            self.add(key, name, title)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def _candidate(self, slot: int, score: float, distance: int, exact: bool) -> Candidate:
+        key = self._keys[slot]
+        assert key is not None
+        return Candidate(
+            key=key,
+            kind=key.split(":", 1)[0],
+            name=self._names[slot],
+            title=self._titles[slot],
+            score=score,
+            distance=distance,
+            exact=exact,
+        )
+
+    def _ref_lookup(self, query: str, kinds: frozenset[str] | None) -> list[int]:
+        q = query.strip()
+        if ":" not in q and "/" not in q:
+            return []
+        try:
+            if ":" in q:
+                ref = parse_ref(q)
+                keys = [ref.key]
+            else:
+                ns, _, name = q.partition("/")
+                keys = [k for k in self._exact_keys(normalize(name)) if k.split(":", 1)[1] == f"{ns}/{name}".lower()]
+        except RefParseError:
+            return []
+        slots = [self._slots[k] for k in keys if k in self._slots]
+        return [s for s in slots if self._kind_ok(s, kinds)]
+
+    def _exact_keys(self, norm: str) -> list[str]:
+        return [k for s in self._exact.get(norm, []) if (k := self._keys[s]) is not None]
+
+    def _kind_ok(self, slot: int, kinds: frozenset[str] | None) -> bool:
+        if kinds is None:
+            return True
+        key = self._keys[slot]
+        return key is not None and key.split(":", 1)[0] in kinds
+
+    def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
+        """Find the entity ``query`` names. ``kinds`` (lower-case) restricts the kinds."""
+        kind_set = frozenset(k.lower() for k in kinds) if kinds else None
+        slots = self._ref_lookup(query, kind_set)
+        if slots:
+            cands = tuple(self._candidate(s, 100.0, 0, True) for s in slots)
+            return SearchResult(query, cands, confident=len(cands) == 1)
+        q = normalize(query)
+        if not q:
+            return SearchResult(query, (), False)
+        exact = [s for s in dict.fromkeys(self._exact.get(q, [])) if self._kind_ok(s, kind_set)]
+        if exact:
+            cands = tuple(self._candidate(s, 100.0, 0, True) for s in exact)
+            return SearchResult(query, cands[:limit], confident=len(cands) == 1)
+        return self._fuzzy(query, q, kind_set, limit)
+
+    def _fuzzy(self, query: str, q: str, kinds: frozenset[str] | None, limit: int) -> SearchResult:
+        arrays = [self._postings[g] for g in _grams(q) if g in self._postings]
+        arrays = [a for a in arrays if len(a)]
+        if not arrays:
+            return SearchResult(query, (), False)
+        hits = np.concatenate([np.frombuffer(a, dtype=np.int32) for a in arrays])
+        counts = np.bincount(hits, minlength=len(self._keys))
+        if len(counts) > _CANDIDATES:
+            top = np.argpartition(counts, -_CANDIDATES)[-_CANDIDATES:]
+        else:
+            top = np.arange(len(counts))
+        top = top[counts[top] > 0]
+        choices: dict[int, str] = {}
+        for s in top.tolist():
+            if self._keys[s] is None or not self._kind_ok(s, kinds):
+                continue
+            choices[s] = self._norms[s]
+            if self._title_norms[s]:
+                choices[-s - 1] = self._title_norms[s]  # titles under negative ids
+        scored = process.extract(q, choices, scorer=fuzz.WRatio, limit=max(limit * 4, 32), score_cutoff=50)
+        best: dict[int, tuple[float, int]] = {}
+        q_sorted = _sorted_words(q)
+        for text, score, cid in scored:
+            slot = cid if cid >= 0 else -cid - 1
+            d = min(
+                DamerauLevenshtein.distance(q, text),
+                DamerauLevenshtein.distance(q_sorted, _sorted_words(text)),
+            )
+            prev = best.get(slot)
+            if prev is None or (d, -score) < (prev[1], -prev[0]):
+                best[slot] = (float(score), d)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], self._norms[kv[0]]))
+        cands = [self._candidate(s, sc, d, False) for s, (sc, d) in ranked]
+        confident = False
+        if cands:
+            min_d = min(c.distance for c in cands)
+            leaders = [c for c in cands if c.distance == min_d]
+            if len(leaders) == 1 and min_d <= allowed_typos(len(q)):
+                confident = True
+                cands.remove(leaders[0])
+                cands.insert(0, leaders[0])
+            else:
+                containing = [
+                    c for c in cands
+                    if _contains_words(q, normalize(c.name)) or (c.title and _contains_words(q, normalize(c.title)))
+                ]
+                if len(containing) == 1 and len(q) >= 3 and not self._more_contain(q, containing[0], kinds):
+                    confident = True
+                    cands.remove(containing[0])
+                    cands.insert(0, containing[0])
+        return SearchResult(query, tuple(cands[:limit]), confident)
+
+    def _more_contain(self, q: str, found: Candidate, kinds: frozenset[str] | None) -> bool:
+        """Whether names outside the candidate list also contain the query (then it is not unique)."""
+        arrays = [self._postings[g] for g in _grams(q) if g in self._postings]
+        if not arrays:
+            return False
+        smallest = min(arrays, key=len)
+        for s in smallest.tolist()[:5000]:
+            key = self._keys[s]
+            if key is None or key == found.key or not self._kind_ok(s, kinds):
+                continue
+            if _contains_words(q, self._norms[s]) or (self._title_norms[s] and _contains_words(q, self._title_norms[s] or "")):
+                return True
+        return False
+
+    def keys(self) -> Sequence[str]:
+        return list(self._slots)
+
+
+def _contains_words(q: str, text: str) -> bool:
+    """``q`` appears in ``text`` starting at a word boundary (``pay`` in ``payment service``)."""
+    if q == text:
+        return True
+    idx = text.find(q)
+    while idx != -1:
+        if idx == 0 or text[idx - 1] == " ":
+            return True
+        idx = text.find(q, idx + 1)
+    return False

@@ -1,0 +1,102 @@
+"""The catalog as commands see it: entities with all their relations, and search.
+
+Reads go to storage (one indexed query per lookup); the fuzzy index lives in
+memory and follows the sync's change feed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callboard.storage import repo
+
+from .model import CatalogError, Entity, EntityRef, Relation, parse_ref
+from .search import SearchIndex, SearchResult
+from .sync import IndexChange
+
+__all__ = ["Catalog"]
+
+
+def _entity(row: dict[str, Any], relations: Sequence[Relation]) -> Entity:
+    data = json.loads(row["data"])
+    return Entity(
+        ref=EntityRef(row["kind"], row["namespace"], row["name"]),
+        data=data,
+        relations=tuple(sorted(set(relations), key=lambda r: (r.type, r.target))),
+        location=row["location_key"],
+        file=row["file"],
+        line=row["line"],
+    )
+
+
+class Catalog:
+    """Read access to the synced catalog plus the in-memory search index."""
+
+    def __init__(self, engine: AsyncEngine, index: SearchIndex | None = None) -> None:
+        self.engine = engine
+        self.index = index or SearchIndex()
+
+    async def load_index(self) -> int:
+        """Build the search index from storage (at start)."""
+        async with self.engine.connect() as conn:
+            rows = await repo.index_rows(conn)
+        index = SearchIndex()
+        for key, name, title in rows:
+            index.add(key, name, title)
+        self.index = index
+        return len(index)
+
+    def apply(self, change: IndexChange) -> None:
+        """Change-feed hook for the sync engine."""
+        self.index.update(change.upserted, change.removed)
+
+    def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
+        return self.index.search(query, kinds=kinds, limit=limit)
+
+    async def get(self, key: str) -> Entity | None:
+        """One entity with its stitched relations (its own plus the inverse of others')."""
+        async with self.engine.connect() as conn:
+            rows = await repo.get_entities(conn, [key])
+            row = rows.get(key)
+            if row is None:
+                return None
+            own = await repo.relations_of(conn, key)
+            incoming = await repo.relations_to(conn, key)
+        rels = [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
+        return _entity(row, rels)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Entity]:
+        """Entities by key, without relations (for names, titles, profiles)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await repo.get_entities(conn, keys)
+        return {k: _entity(r, ()) for k, r in rows.items()}
+
+    async def errors(self, entity: str | None = None) -> list[CatalogError]:
+        async with self.engine.connect() as conn:
+            rows = await repo.all_errors(conn, entity)
+        return [
+            CatalogError(
+                file=r["file"],
+                line=r["line"],
+                entity=r["entity"],
+                name=r["name"],
+                message=r["message"],
+                location=r["location_key"],
+            )
+            for r in rows
+        ]
+
+    async def counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            return await repo.counts(conn)
+
+    @staticmethod
+    def ref(text: str, default_kind: str | None = None) -> EntityRef:
+        return parse_ref(text, default_kind=default_kind)
