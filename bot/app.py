@@ -1,0 +1,149 @@
+"""Wiring in one place: settings -> database, sources, sync engine, catalog, commands.
+
+``Callboard`` is the app instance every surface (terminal, Slack, Teams) drives.
+Registries belong to it; there are no module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callboard.catalog.model import CatalogError, SyncSummary
+from callboard.catalog.service import Catalog
+from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
+from callboard.commands.api import Deps, Reply
+from callboard.commands.dispatch import CommandRegistry, Dispatcher
+from callboard.providers.files import FileSource, discover
+from callboard.providers.url import UrlSource
+from callboard.storage import repo
+from callboard.storage.engine import open_database
+
+from .config import Settings
+
+__all__ = ["Callboard", "demo_catalog_path"]
+
+log = logging.getLogger(__name__)
+
+
+def demo_catalog_path() -> Path:
+    """The bundled demo catalog (inside the installed package)."""
+    return Path(str(resources.files("callboard.examples").joinpath("demo-catalog")))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to sync before answering: the root paths/URLs, or None for 'answer as is'."""
+
+    catalog: tuple[str, ...] | None
+    demo: bool = False
+
+
+def plan_for(settings: Settings, *, command: str) -> Plan:
+    """Which catalog a command works on (see README, "Where answers come from")."""
+    if settings.catalog_from_option:
+        return Plan(settings.catalog)
+    if command == "sync":
+        if settings.catalog:
+            return Plan(settings.catalog)
+        if settings.database_url:
+            return Plan(None)  # re-sync what that database has registered
+        return Plan((str(demo_catalog_path()),), demo=True)
+    if settings.database_url:
+        return Plan(None)
+    if settings.catalog:
+        return Plan(settings.catalog)
+    return Plan((str(demo_catalog_path()),), demo=True)
+
+
+class Callboard:
+    """One running Callboard: open it, sync, dispatch, close."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, registry: CommandRegistry) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.catalog = Catalog(engine)
+        self.registry = registry
+        self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs))
+        self._http: aiohttp.ClientSession | None = None
+        self._files: FileSource | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings, registry: CommandRegistry | None = None) -> Callboard:
+        engine = await open_database(settings.effective_database_url)
+        app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
+        await app.catalog.load_index()
+        return app
+
+    async def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+        if self._http is not None:
+            await self._http.close()
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Callboard:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def sync(
+        self, catalog: tuple[str, ...] | None, on_progress: Callable[[SyncProgress], None] | None = None
+    ) -> SyncSummary:
+        """Sync ``catalog`` (paths and URLs); ``None`` re-syncs the registered locations."""
+        roots: list[LocationSpec] | None = None
+        errors: list[CatalogError] = []
+        file_roots: list[str] = []
+        if catalog is not None:
+            roots = []
+            for item in catalog:
+                if item.startswith(("http://", "https://")):
+                    roots.append(LocationSpec(type="url", target=item))
+                    continue
+                found = discover(item)
+                if isinstance(found, CatalogError):
+                    errors.append(found)
+                    continue
+                file_roots.append(item)
+                roots.extend(found)
+            if errors and not roots:
+                return SyncSummary(errors=tuple(errors))
+        else:
+            # re-sync what the database has registered: its files' folders are the roots
+            async with self.engine.connect() as conn:
+                registered = await repo.root_locations(conn)
+            file_roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+        engine = SyncEngine(
+            self.engine,
+            {"file": self._file_source(file_roots), "url": self._url_source()},
+            on_change=self.catalog.apply,
+            on_progress=on_progress,
+        )
+        summary = await engine.sync(roots)
+        if errors:
+            summary = SyncSummary(
+                added=summary.added, updated=summary.updated, removed=summary.removed,
+                unchanged=summary.unchanged, locations=summary.locations, errors=tuple(errors) + summary.errors,
+            )
+        return summary
+
+    def _file_source(self, file_roots: list[str]) -> FileSource:
+        if self._files is not None:
+            self._files.close()
+        self._files = FileSource(file_roots, max_bytes=self.settings.max_file_bytes)
+        return self._files
+
+    def _url_source(self) -> UrlSource:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)
+
+    async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:
+        return await self.dispatcher.dispatch(text, platform=platform, user=user)

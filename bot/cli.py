@@ -1,0 +1,198 @@
+"""The ``callboard`` command line: ``sync``, ``ask``, ``chat``.
+
+Exit codes: 0 answered / synced; 1 nothing matched, the answer is an error, or
+(``sync --strict``) the sync reported errors; 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from callboard import __version__
+from callboard.catalog.model import SyncSummary
+from callboard.catalog.sync import SyncProgress
+from callboard.commands.api import Status
+from callboard.storage.engine import DatabaseURLError
+
+from .app import Callboard, plan_for
+from .config import ConfigError, Settings, load_settings
+from .shell.render import render_json, render_rich, render_text
+
+__all__ = ["main"]
+
+log = logging.getLogger("callboard")
+
+
+def _options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                        help="callboard.yaml to read (default: $CALLBOARD_CONFIG).")(func)
+    func = click.option("--database-url", default=None,
+                        help="sqlite:///path/cb.db or postgresql://user@host/db (default: $CALLBOARD_DATABASE_URL, "
+                             "else a SQLite file in your data directory).")(func)
+    func = click.option("--catalog", "catalog", multiple=True,
+                        help="A catalog file, a folder of catalog-info.yaml files, or an http(s) URL. Repeatable.")(func)
+    return func
+
+
+def _settings(config_file: str | None, database_url: str | None, catalog: tuple[str, ...]) -> Settings:
+    try:
+        settings = load_settings(config_file=config_file, database_url=database_url, catalog=catalog)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(coro)
+    except (DatabaseURLError, ConfigError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_summary(summary: SyncSummary, console: Console) -> None:
+    console.print(
+        f"Synced {summary.locations} location(s): {summary.added} added, {summary.updated} updated, "
+        f"{summary.removed} removed, {summary.unchanged} unchanged, {len(summary.errors)} error(s)."
+    )
+    for err in summary.errors:
+        who = f" [{err.entity}]" if err.entity else ""
+        console.print(f"  [red]error[/red] {err.where()}{who}: {err.message}", highlight=False, markup=True,
+                      soft_wrap=True)
+
+
+async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Console, progress: bool) -> SyncSummary:
+    if not progress:
+        return await app.sync(catalog)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[entities]:,} entities"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("Syncing", total=None, entities=0)
+
+        def update(p: SyncProgress) -> None:
+            bar.update(task, total=p.locations_seen, completed=p.locations_done, entities=p.entities,
+                       description=f"Syncing {Path(p.current).name}")
+
+        return await app.sync(catalog, on_progress=update)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callboard")
+def cli() -> None:
+    """Callboard: your developer portal, in chat. Try: callboard ask "who owns payment-service?\""""
+
+
+@cli.command()
+@_options
+@click.option("--strict", is_flag=True, help="Exit 1 when the sync reports any error.")
+def sync(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], strict: bool) -> None:
+    """Sync catalog files into the database (incremental: only changes are written)."""
+    settings = _settings(config_file, database_url, catalog)
+    console = Console(stderr=False)
+
+    async def go() -> int:
+        plan = plan_for(settings, command="sync")
+        async with await Callboard.open(settings) as app:
+            summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
+        _print_summary(summary, console)
+        if summary.errors and (strict or (summary.locations == 0)):
+            return 1
+        return 0
+
+    sys.exit(_run(go()))
+
+
+@cli.command()
+@_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("text", nargs=-1, required=True)
+def ask(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], fmt: str,
+        text: tuple[str, ...]) -> None:
+    """Ask one question and print the answer, e.g. callboard ask "who owns payment-service?"."""
+    settings = _settings(config_file, database_url, catalog)
+    question = " ".join(text)
+    err_console = Console(stderr=True)
+
+    async def go() -> int:
+        plan = plan_for(settings, command="ask")
+        async with await Callboard.open(settings) as app:
+            if plan.catalog is not None:
+                summary = await _sync(app, plan.catalog, err_console, progress=err_console.is_terminal)
+                if summary.errors and not plan.demo:
+                    err_console.print(f"[yellow]{len(summary.errors)} catalog error(s); "
+                                      "run `callboard sync` to see them.[/yellow]")
+            reply = await app.ask(question)
+        click.echo(render_json(reply) if fmt == "json" else render_text(reply))
+        if reply.status is Status.USAGE:
+            return 2
+        return 0 if reply.status.answered else 1
+
+    sys.exit(_run(go()))
+
+
+@cli.command()
+@_options
+def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, ...]) -> None:
+    """Talk to Callboard in your terminal (history, colours; Ctrl-D to leave)."""
+    settings = _settings(config_file, database_url, catalog)
+    console = Console()
+
+    async def go() -> int:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+        plan = plan_for(settings, command="chat")
+        async with await Callboard.open(settings) as app:
+            if plan.catalog is not None:
+                summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
+                if summary.errors:
+                    console.print(f"[yellow]{len(summary.errors)} catalog error(s); "
+                                  "`callboard sync` lists them.[/yellow]")
+            counts = await app.catalog.counts()
+            source = "the demo catalog" if plan.demo else "your catalog"
+            console.print(f"[bold]Callboard[/bold] {__version__} — {sum(counts.values())} entities from {source}. "
+                          'Ask "who owns payment-service?" or type help. Ctrl-D quits.')
+            history_dir = Path(settings.data_dir)
+            try:
+                history_dir.mkdir(parents=True, exist_ok=True)
+                history: Any = FileHistory(str(history_dir / "chat_history"))
+            except OSError:
+                history = InMemoryHistory()
+            if not sys.stdin.isatty():
+                for line in sys.stdin:
+                    if line.strip():
+                        console.print(render_rich(await app.ask(line.strip())))
+                return 0
+            session: PromptSession[str] = PromptSession(history=history)
+            while True:
+                try:
+                    line = await session.prompt_async("you> ")
+                except (EOFError, KeyboardInterrupt):
+                    return 0
+                if line.strip() in ("exit", "quit"):
+                    return 0
+                if line.strip():
+                    console.print(render_rich(await app.ask(line.strip())))
+
+    sys.exit(_run(go()))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

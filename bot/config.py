@@ -1,0 +1,162 @@
+"""Settings: one frozen value built once from ``callboard.yaml`` and ``CALLBOARD_*`` variables.
+
+``${ENV_VAR}`` in the file is replaced from the environment; every error names
+the key (and file) that is wrong. Nothing else in Callboard reads ``os.environ``.
+Secrets only ever come from the environment and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from platformdirs import user_data_dir
+
+__all__ = ["ConfigError", "Settings", "default_database_url", "load_settings"]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_KNOWN = {
+    "database": {"url"},
+    "catalog": {"locations", "max_file_bytes", "sync_interval"},
+    "log": {"level"},
+}
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names the key and says what to write."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    catalog: tuple[str, ...] = ()
+    catalog_from_option: bool = False
+    max_file_bytes: int = 64 * 1024 * 1024
+    sync_interval: float = 300.0
+    log_level: str = "warning"
+    config_file: str | None = None
+    data_dir: str = field(default_factory=lambda: user_data_dir("callboard", appauthor=False))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or default_database_url(self.data_dir)
+
+
+def default_database_url(data_dir: str) -> str:
+    return f"sqlite:///{Path(data_dir) / 'callboard.db'}"
+
+
+def _substitute(value: Any, env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+
+    return _VAR.sub(repl, value)
+
+
+def _read_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for key, value in data.items():
+        if key not in _KNOWN:
+            raise ConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(sorted(_KNOWN))}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {key} must be a mapping")
+        for sub in value:
+            if sub not in _KNOWN[key]:
+                raise ConfigError(
+                    f"{path}: unknown key {key}.{sub}; known: {', '.join(f'{key}.{s}' for s in sorted(_KNOWN[key]))}"
+                )
+    return _substitute(data, env, "")  # type: ignore[no-any-return]
+
+
+def _positive(value: Any, key: str, cast: type) -> Any:
+    try:
+        out = cast(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a positive number, got {value!r}") from None
+    if out <= 0:
+        raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+    return out
+
+
+def load_settings(
+    *,
+    config_file: str | None = None,
+    database_url: str | None = None,
+    catalog: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from (lowest to highest): defaults, the config file, the environment, options."""
+    env = dict(os.environ if env is None else env)
+    path = config_file or env.get("CALLBOARD_CONFIG")
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path:
+        p = Path(path).expanduser()
+        data = _read_file(p, env)
+        base = p.resolve().parent
+    db = (data.get("database") or {}).get("url")
+    cat = data.get("catalog") or {}
+    locations = cat.get("locations") or []
+    if not isinstance(locations, list):
+        raise ConfigError(f"{path}: catalog.locations must be a list of paths or URLs")
+    paths: list[str] = []
+    for i, loc in enumerate(locations):
+        if isinstance(loc, dict):
+            loc = loc.get("path") or loc.get("url") or loc.get("target")
+        if not isinstance(loc, str) or not loc:
+            raise ConfigError(f"{path}: catalog.locations[{i}] must be a path or URL")
+        if "://" not in loc:
+            loc = str((base / loc).resolve())
+        paths.append(loc)
+    settings_kwargs: dict[str, Any] = {}
+    if "max_file_bytes" in cat:
+        settings_kwargs["max_file_bytes"] = _positive(cat["max_file_bytes"], "catalog.max_file_bytes", int)
+    if "sync_interval" in cat:
+        settings_kwargs["sync_interval"] = _positive(cat["sync_interval"], "catalog.sync_interval", float)
+    level = (data.get("log") or {}).get("level")
+    if level is not None:
+        if str(level).lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"{path}: log.level must be debug, info, warning or error, got {level!r}")
+        settings_kwargs["log_level"] = str(level).lower()
+    if "CALLBOARD_DATA_DIR" in env:
+        settings_kwargs["data_dir"] = env["CALLBOARD_DATA_DIR"]
+    db = database_url or env.get("CALLBOARD_DATABASE_URL") or db
+    if db is not None and (not isinstance(db, str) or not db.strip()):
+        raise ConfigError(f"{path}: database.url must be a database URL such as sqlite:///callboard.db")
+    return Settings(
+        database_url=db,
+        catalog=tuple(catalog) or tuple(paths),
+        catalog_from_option=bool(catalog),
+        config_file=str(path) if path else None,
+        **settings_kwargs,
+    )

@@ -1,0 +1,97 @@
+"""Helpers every entity command shares: find the entity meant, or say why not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from callboard.catalog.model import Entity
+from callboard.catalog.search import Candidate
+
+from .api import Action, Actions, Deps, Item, ItemList, Reply, Status
+
+__all__ = ["candidate_item", "describe_ref", "find_entity", "kind_of", "name_of"]
+
+_KIND_TITLES = {
+    "api": "API",
+    "component": "Component",
+    "domain": "Domain",
+    "group": "Group",
+    "location": "Location",
+    "resource": "Resource",
+    "system": "System",
+    "template": "Template",
+    "user": "User",
+}
+
+
+def kind_of(key: str) -> str:
+    kind = key.split(":", 1)[0]
+    return _KIND_TITLES.get(kind, kind)
+
+
+def name_of(key: str) -> str:
+    """``payment-service`` for ``component:default/payment-service`` (namespace kept if not default)."""
+    rest = key.split(":", 1)[-1]
+    ns, _, name = rest.partition("/")
+    return name if ns == "default" else rest
+
+
+def describe_ref(key: str) -> str:
+    return f"{kind_of(key)} {name_of(key)}"
+
+
+def candidate_item(c: Candidate) -> Item:
+    detail = kind_of(c.key)
+    if c.title and c.title != c.name:
+        detail += f" · {c.title}"
+    return Item(label=name_of(c.key), ref=c.key, detail=detail)
+
+
+async def find_entity(
+    deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str
+) -> Entity | Reply:
+    """The entity ``query`` names, or a reply that says it is unknown or ambiguous."""
+    result = deps.catalog.search(query, kinds=kinds)
+    match = result.match
+    if match is not None:
+        entity = await deps.catalog.get(match.key)
+        if entity is not None:
+            return entity
+    if not result.candidates:
+        what = "/".join(_KIND_TITLES.get(k, k) for k in kinds) if kinds else "entity"
+        return Reply.notice(
+            Status.NOT_FOUND,
+            f'No {what} matches "{query}". Try `find {query}` for a wider search.',
+            data={"query": query, "candidates": []},
+        )
+    items = tuple(candidate_item(c) for c in result.candidates)
+    actions = tuple(Action(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
+    return Reply(
+        status=Status.AMBIGUOUS,
+        blocks=(
+            ItemList(
+                title=f'"{query}" could mean several entities; which one?',
+                items=items,
+            ),
+            Actions(actions=actions),
+        ),
+        summary=f'"{query}" is ambiguous: ' + ", ".join(name_of(c.key) for c in result.candidates[:5]),
+        data={
+            "query": query,
+            "candidates": [
+                {"ref": c.key, "name": c.name, "title": c.title, "score": round(c.score, 1)}
+                for c in result.candidates
+            ],
+        },
+    )
+
+
+def typo_note(entity: Entity, query: str) -> str | None:
+    """A note when the entity was found by a fuzzy match, so the asker can check it."""
+    q = query.strip().lower()
+    names = {entity.ref.name.lower(), entity.ref.key, f"{entity.ref.namespace}/{entity.ref.name}".lower()}
+    if entity.title:
+        names.add(entity.title.lower())
+    if q in names or q.split(":", 1)[-1] in names:
+        return None
+    return f'Showing {describe_ref(entity.ref.key)} for "{query}".'

@@ -1,0 +1,55 @@
+"""``deps <entity>``: what it depends on, and what depends on it."""
+
+from __future__ import annotations
+
+from ._lookup import describe_ref, find_entity, kind_of, name_of, typo_note
+from .api import CommandSpec, Deps, Header, Invocation, Item, ItemList, Notice, Reply, Status
+
+__all__ = ["SPEC", "run"]
+
+_LIMIT = 30
+
+
+def _items(keys: list[str], known: set[str]) -> tuple[Item, ...]:
+    return tuple(
+        Item(label=name_of(k), ref=k, detail=kind_of(k) + ("" if k in known else " · not in the catalog"))
+        for k in keys[:_LIMIT]
+    )
+
+
+async def run(inv: Invocation, deps: Deps) -> Reply:
+    query = " ".join(inv.args).strip()
+    if not query:
+        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
+    found = await find_entity(deps, query, command="deps")
+    if isinstance(found, Reply):
+        return found
+    e = found
+    depends_on = e.related("dependsOn")
+    dependents = e.related("dependencyOf")
+    consumes = e.related("consumesApi")
+    known = set(await deps.catalog.get_many([*depends_on, *dependents, *consumes]))
+    blocks: list = [Header(text=f"Dependencies of {describe_ref(e.ref.key)}")]
+    note = typo_note(e, query)
+    if note:
+        blocks.append(Notice(level="info", text=note))
+    blocks.append(ItemList(title="Depends on", items=_items(depends_on, known), total=len(depends_on)))
+    if consumes:
+        blocks.append(ItemList(title="Consumes APIs", items=_items(consumes, known), total=len(consumes)))
+    blocks.append(ItemList(title="Depended on by", items=_items(dependents, known), total=len(dependents)))
+    return Reply(
+        status=Status.OK,
+        blocks=tuple(blocks),
+        summary=f"{name_of(e.ref.key)} depends on {len(depends_on)}, {len(dependents)} depend on it",
+        data={"entity": e.ref.key, "depends_on": depends_on, "dependency_of": dependents, "consumes_apis": consumes},
+    )
+
+
+SPEC = CommandSpec(
+    name="deps",
+    summary="What an entity depends on, and what depends on it",
+    usage="deps <entity>",
+    examples=("deps payment-service", "what depends on payments-db?"),
+    run=run,
+    aliases=("dependencies",),
+)

@@ -1,0 +1,175 @@
+"""From a line of text to a ``Reply``: parse, route (commands or plain questions), run.
+
+One error boundary: a command that raises is logged with a reference id and the
+user gets "failed (ref …)" — never the exception text.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import secrets
+import shlex
+import time
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
+
+from rapidfuzz import process as fuzz_process
+
+from .api import CommandSpec, Deps, Invocation, Reply, Status
+
+__all__ = ["BUILTIN_COMMANDS", "CommandRegistry", "Dispatcher", "StartupError", "parse"]
+
+log = logging.getLogger(__name__)
+
+BUILTIN_COMMANDS = ("owner", "find", "info", "deps", "team", "help")
+
+_SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "-"})
+
+#: Plain questions and the command that answers them.
+_QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), cmd)
+    for p, cmd in (
+        (r"^(?:who|whom)\s+(?:owns|maintains|runs|is\s+responsible\s+for)\s+(?:the\s+)?(?P<q>.+)$", "owner"),
+        (r"^who(?:'s|\s+is|\s+are)\s+(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
+        (r"^(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
+        (r"^what\s+(?:does|do|is)\s+(?P<q>.+?)\s+own(?:ing)?$", "owner"),
+        (r"^what\s+(?:depends|relies)\s+on\s+(?:the\s+)?(?P<q>.+)$", "deps"),
+        (r"^what\s+does\s+(?P<q>.+?)\s+depend\s+on$", "deps"),
+        (r"^(?:dependencies|deps)\s+(?:of|for)\s+(?P<q>.+)$", "deps"),
+        (r"^(?:who(?:'s|\s+is|\s+are)\s+(?:in|on)|members\s+of)\s+(?:team\s+)?(?P<q>.+)$", "team"),
+        (r"^(?:find|search(?:\s+for)?|look\s+for|where\s+is)\s+(?P<q>.+)$", "find"),
+        (r"^(?:what|who)\s+is\s+(?:the\s+)?(?P<q>.+)$", "info"),
+        (r"^(?:tell\s+me\s+about|describe|show\s+me)\s+(?:the\s+)?(?P<q>.+)$", "info"),
+    )
+)
+
+
+class StartupError(Exception):
+    """The command set is broken (duplicate names, a run that is not a coroutine, ...)."""
+
+
+def _clean(text: str) -> str:
+    text = text.translate(_SMART).strip()
+    return re.sub(r"^@\S+\s+", "", text)  # a leading @mention of the bot
+
+
+def parse(text: str) -> tuple[str, tuple[str, ...]]:
+    """``"owner payment-service"`` -> ``("owner", ("payment-service",))``."""
+    cleaned = _clean(text)
+    try:
+        words = shlex.split(cleaned)
+    except ValueError:
+        words = cleaned.split()
+    if not words:
+        return "", ()
+    return words[0].lower().lstrip("/"), tuple(words[1:])
+
+
+def _question(text: str) -> tuple[str, str] | None:
+    cleaned = _clean(text).rstrip("?!. ").strip()
+    for pattern, command in _QUESTIONS:
+        m = pattern.match(cleaned)
+        if m:
+            q = m.group("q").strip().strip("\"'`").strip()
+            if q:
+                return command, q
+    return None
+
+
+class CommandRegistry:
+    """The commands of one app instance (built-ins register like plugins, by entry point)."""
+
+    def __init__(self, specs: Iterable[CommandSpec]) -> None:
+        self.specs: tuple[CommandSpec, ...] = tuple(specs)
+        self._by_name: dict[str, CommandSpec] = {}
+        for spec in self.specs:
+            if not spec.summary or not spec.usage:
+                raise StartupError(f'Command "{spec.name}" needs a summary and a usage line')
+            if not inspect.iscoroutinefunction(spec.run):
+                raise StartupError(f'Command "{spec.name}": run must be an "async def" function')
+            for name in (spec.name, *spec.aliases):
+                if name in self._by_name:
+                    raise StartupError(f'Command name "{name}" is registered twice')
+                self._by_name[name] = spec
+
+    @classmethod
+    def from_entry_points(cls, group: str = "callboard.commands", only: Sequence[str] | None = None) -> CommandRegistry:
+        specs = []
+        for ep in sorted(entry_points(group=group), key=lambda e: (e.name not in BUILTIN_COMMANDS, e.name)):
+            if only is not None and ep.name not in only:
+                continue
+            module = ep.load()
+            spec = getattr(module, "SPEC", module)
+            if not isinstance(spec, CommandSpec):
+                raise StartupError(f"Entry point {ep.name} = {ep.value} does not provide a CommandSpec")
+            specs.append(spec)
+        order = {name: i for i, name in enumerate(BUILTIN_COMMANDS)}
+        specs.sort(key=lambda s: (order.get(s.name, len(order)), s.name))
+        return cls(specs)
+
+    def get(self, name: str) -> CommandSpec | None:
+        return self._by_name.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+
+class Dispatcher:
+    """Runs text through the registry; the only place a command's exception is caught."""
+
+    def __init__(self, registry: CommandRegistry, deps: Deps) -> None:
+        self.registry = registry
+        self.deps = deps
+
+    def route(self, text: str) -> tuple[CommandSpec | None, tuple[str, ...], str]:
+        name, args = parse(text)
+        spec = self.registry.get(name)
+        if spec is not None:
+            return spec, args, name
+        asked = _question(text)
+        if asked is not None:
+            command, query = asked
+            return self.registry.get(command), (query,), name
+        return None, args, name
+
+    async def dispatch(self, text: str, *, platform: str = "shell", user: str | None = None,
+                       channel: str | None = None) -> Reply:
+        started = time.perf_counter()
+        spec, args, name = self.route(text)
+        if spec is None:
+            reply = await self._unknown(text, name)
+            command = name or "-"
+        else:
+            command = spec.name
+            inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user, channel=channel)
+            try:
+                reply = await spec.run(inv, self.deps)
+            except Exception:
+                ref = secrets.token_hex(3)
+                log.exception("command failed command=%s platform=%s user=%s ref=%s", spec.name, platform, user, ref)
+                reply = Reply.notice(Status.ERROR, f"Sorry, {spec.name} failed (ref {ref}). The error is in the log.")
+        log.info(
+            "command=%s platform=%s user=%s status=%s duration_ms=%.1f",
+            command, platform, user, reply.status.value, (time.perf_counter() - started) * 1000,
+        )
+        return reply
+
+    async def _unknown(self, text: str, name: str) -> Reply:
+        if not name:
+            return Reply.notice(Status.USAGE, "Ask me something, e.g. `owner payment-service` or `help`.")
+        # A bare entity name: show its card when the catalog is sure which one.
+        result = self.deps.catalog.search(_clean(text).rstrip("?"))
+        if result.match is not None:
+            info = self.registry.get("info")
+            if info is not None:
+                inv = Invocation(command="info", args=(result.match.key,), text=text)
+                return await info.run(inv, self.deps)
+        best = fuzz_process.extractOne(name, self.registry.names(), score_cutoff=70)
+        hint = f' Did you mean "{best[0]}"?' if best else ""
+        return Reply.notice(
+            Status.USAGE,
+            f'I don\'t know the command "{name}".{hint} Type `help` for the list of commands.',
+            data={"command": name, "suggestion": best[0] if best else None},
+        )

@@ -1,0 +1,62 @@
+"""``find <query> [--kind K]``: search the catalog by name or title, typos and all."""
+
+from __future__ import annotations
+
+from ._lookup import candidate_item
+from .api import CommandSpec, Deps, Invocation, ItemList, Reply, Status
+
+__all__ = ["SPEC", "run"]
+
+
+def _parse(args: tuple[str, ...]) -> tuple[str, list[str]] | str:
+    kinds: list[str] = []
+    words: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in ("--kind", "-k"):
+            value = next(it, None)
+            if value is None:
+                return "--kind needs a value, e.g. --kind component"
+            kinds.extend(k.strip().lower() for k in value.split(",") if k.strip())
+        elif arg.startswith("--kind="):
+            kinds.extend(k.strip().lower() for k in arg.split("=", 1)[1].split(",") if k.strip())
+        elif arg.startswith("--"):
+            return f"Unknown option {arg}; find takes --kind"
+        else:
+            words.append(arg)
+    return " ".join(words).strip(), kinds
+
+
+async def run(inv: Invocation, deps: Deps) -> Reply:
+    parsed = _parse(inv.args)
+    if isinstance(parsed, str):
+        return Reply.notice(Status.USAGE, f"{parsed}. Usage: {SPEC.usage}")
+    query, kinds = parsed
+    if not query:
+        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
+    result = deps.catalog.search(query, kinds=kinds or None, limit=10)
+    kind_text = f" ({', '.join(kinds)})" if kinds else ""
+    if not result.candidates:
+        return Reply.notice(Status.NOT_FOUND, f'Nothing in the catalog matches "{query}"{kind_text}.',
+                            data={"query": query, "results": []})
+    items = tuple(candidate_item(c) for c in result.candidates)
+    return Reply(
+        status=Status.OK,
+        blocks=(ItemList(title=f'Matches for "{query}"{kind_text}', items=items),),
+        summary=f'{len(items)} match(es) for "{query}"',
+        data={
+            "query": query,
+            "results": [{"ref": c.key, "name": c.name, "title": c.title, "score": round(c.score, 1)}
+                        for c in result.candidates],
+        },
+    )
+
+
+SPEC = CommandSpec(
+    name="find",
+    summary="Search the catalog by name or title (typos are fine)",
+    usage="find <query> [--kind component|api|group|...]",
+    examples=("find payment", "find checkout --kind api"),
+    run=run,
+    aliases=("search",),
+)

@@ -1,0 +1,93 @@
+"""``info <entity>``: everything the catalog knows about one entity, on one card."""
+
+from __future__ import annotations
+
+from ._lookup import describe_ref, find_entity, name_of, typo_note
+from .api import Action, Actions, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
+
+__all__ = ["SPEC", "run"]
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(name_of(k) for k in keys)
+
+
+async def run(inv: Invocation, deps: Deps) -> Reply:
+    query = " ".join(inv.args).strip()
+    if not query:
+        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
+    found = await find_entity(deps, query, command="info")
+    if isinstance(found, Reply):
+        return found
+    e = found
+    spec = e.spec
+    blocks: list = [Header(text=e.title or e.ref.name, subtitle=describe_ref(e.ref.key))]
+    note = typo_note(e, query)
+    if note:
+        blocks.append(Notice(level="info", text=note))
+    if e.description:
+        blocks.append(Text(text=e.description))
+    systems = [k for k in e.related("partOf") if k.startswith("system:")]
+    domains = [k for k in e.related("partOf") if k.startswith("domain:")]
+    if systems and not domains:
+        sys_entities = await deps.catalog.get_many(systems)
+        for s in sys_entities.values():
+            dom = s.spec.get("domain")
+            if isinstance(dom, str):
+                domains.append(f"domain:{s.ref.namespace}/{dom}" if ":" not in dom else dom)
+    pairs: list[tuple[str, str]] = [("Kind", e.kind)]
+    for label, key in (("Type", "type"), ("Lifecycle", "lifecycle")):
+        if isinstance(spec.get(key), str):
+            pairs.append((label, spec[key]))
+    rel_fields = (
+        ("Owner", e.related("ownedBy")),
+        ("System", systems),
+        ("Domain", domains),
+        ("Provides APIs", e.related("providesApi")),
+        ("Consumes APIs", e.related("consumesApi")),
+        ("Depends on", e.related("dependsOn")),
+        ("Depended on by", e.related("dependencyOf")),
+        ("Member of", e.related("memberOf")),
+        ("Parent", e.related("childOf")),
+    )
+    for label, keys in rel_fields:
+        if keys:
+            pairs.append((label, _names(keys)))
+    tags = e.metadata.get("tags")
+    if isinstance(tags, list) and tags:
+        pairs.append(("Tags", ", ".join(str(t) for t in tags)))
+    if e.file:
+        pairs.append(("Source", f"{e.file}:{e.line}" if e.line else e.file))
+    blocks.append(Fields(pairs=tuple(pairs)))
+    links = e.metadata.get("links")
+    if isinstance(links, list) and links:
+        blocks.append(
+            Links(links=tuple((str(l.get("title") or l.get("url")), str(l.get("url"))) for l in links if isinstance(l, dict)))
+        )
+    errors = await deps.catalog.errors(e.ref.key)
+    for err in errors:
+        blocks.append(Notice(level="warning", text=f"Catalog error at {err.where()}: {err.message}"))
+    blocks.append(
+        Actions(
+            actions=(
+                Action(label="Owner", command=f"owner {e.ref.key}"),
+                Action(label="Dependencies", command=f"deps {e.ref.key}"),
+            )
+        )
+    )
+    return Reply(
+        status=Status.OK,
+        blocks=tuple(blocks),
+        summary=f"{describe_ref(e.ref.key)}: {e.description or e.title or ''}".strip().rstrip(":"),
+        data={"entity": e.ref.key, "document": e.data, "relations": [[r.type, r.target] for r in e.relations]},
+    )
+
+
+SPEC = CommandSpec(
+    name="info",
+    summary="Everything about one entity: owner, system, APIs, dependencies, links, source",
+    usage="info <entity>",
+    examples=("info payment-service", "what is checkout-api?"),
+    run=run,
+    aliases=("show", "describe"),
+)

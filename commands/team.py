@@ -1,0 +1,66 @@
+"""``team <group>``: members, sub-teams, parent and what the team owns."""
+
+from __future__ import annotations
+
+from ._lookup import describe_ref, find_entity, kind_of, name_of, typo_note
+from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
+from .owner import contact_fields
+
+__all__ = ["SPEC", "run"]
+
+_LIMIT = 30
+
+
+async def run(inv: Invocation, deps: Deps) -> Reply:
+    query = " ".join(inv.args).strip()
+    if not query:
+        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
+    found = await find_entity(deps, query, kinds=("group",), command="team")
+    if isinstance(found, Reply):
+        return found
+    g = found
+    members = g.related("hasMember")
+    children = g.related("parentOf")
+    owned = g.related("ownerOf")
+    people = await deps.catalog.get_many(members[:_LIMIT])
+    blocks: list = [Header(text=g.display_name, subtitle=describe_ref(g.ref.key))]
+    note = typo_note(g, query)
+    if note:
+        blocks.append(Notice(level="info", text=note))
+    contact = contact_fields(g)
+    if contact:
+        blocks.append(Fields(pairs=tuple(contact)))
+    member_items = []
+    for key in members[:_LIMIT]:
+        person = people.get(key)
+        email = None
+        if person is not None and isinstance(person.spec.get("profile"), dict):
+            email = person.spec["profile"].get("email")
+        label = person.display_name if person else name_of(key)
+        member_items.append(Item(label=label, ref=key, detail=email if isinstance(email, str) else None))
+    blocks.append(ItemList(title="Members", items=tuple(member_items), total=len(members)))
+    if children:
+        blocks.append(
+            ItemList(title="Sub-teams", items=tuple(Item(label=name_of(k), ref=k) for k in children[:_LIMIT]),
+                     total=len(children))
+        )
+    blocks.append(
+        ItemList(title="Owns", items=tuple(Item(label=name_of(k), ref=k, detail=kind_of(k)) for k in owned[:_LIMIT]),
+                 total=len(owned), empty="nothing in the catalog")
+    )
+    return Reply(
+        status=Status.OK,
+        blocks=tuple(blocks),
+        summary=f"{name_of(g.ref.key)}: {len(members)} members, owns {len(owned)}",
+        data={"entity": g.ref.key, "members": members, "sub_teams": children, "owns": owned},
+    )
+
+
+SPEC = CommandSpec(
+    name="team",
+    summary="A team's members, sub-teams and what it owns",
+    usage="team <group>",
+    examples=("team payments-team", "who is on sre-team?"),
+    run=run,
+    aliases=("group",),
+)
