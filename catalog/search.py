@@ -248,36 +248,47 @@ class SearchIndex:
             if self._title_norms[s]:
                 choices[-s - 1] = self._title_norms[s]  # titles under negative ids
         scored = process.extract(q, choices, scorer=fuzz.WRatio, limit=max(limit * 4, 32), score_cutoff=50)
-        best: dict[int, tuple[float, int]] = {}
+        best: dict[int, tuple[float, int, int]] = {}
         q_sorted = _sorted_words(q)
+        n_words = q.count(" ") + 1
         for text, score, cid in scored:
             slot = cid if cid >= 0 else -cid - 1
             d = min(
                 DamerauLevenshtein.distance(q, text),
                 DamerauLevenshtein.distance(q_sorted, _sorted_words(text)),
             )
+            pd = _partial_distance(q, text, n_words)
             prev = best.get(slot)
-            if prev is None or (d, -score) < (prev[1], -prev[0]):
-                best[slot] = (float(score), d)
+            if prev is None:
+                best[slot] = (float(score), d, pd)
+            else:
+                best[slot] = (max(prev[0], float(score)), min(prev[1], d), min(prev[2], pd))
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], self._norms[kv[0]]))
-        cands = [self._candidate(s, sc, d, False) for s, (sc, d) in ranked]
+        cands = [self._candidate(s, sc, d, False) for s, (sc, d, _pd) in ranked]
+        partial = {self._keys[s]: pd for s, (_sc, _d, pd) in ranked}
         confident = False
+        allowance = allowed_typos(len(q))
+        chosen: Candidate | None = None
         if cands:
             min_d = min(c.distance for c in cands)
             leaders = [c for c in cands if c.distance == min_d]
-            if len(leaders) == 1 and min_d <= allowed_typos(len(q)):
-                confident = True
-                cands.remove(leaders[0])
-                cands.insert(0, leaders[0])
-            else:
-                containing = [
-                    c for c in cands
-                    if _contains_words(q, normalize(c.name)) or (c.title and _contains_words(q, normalize(c.title)))
-                ]
-                if len(containing) == 1 and len(q) >= 3 and not self._more_contain(q, containing[0], kinds):
-                    confident = True
-                    cands.remove(containing[0])
-                    cands.insert(0, containing[0])
+            rivals = [c for c in cands if c is not leaders[0] and partial[c.key] < min_d]
+            if len(leaders) == 1 and min_d <= allowance and not rivals:
+                chosen = leaders[0]
+            elif len(q) >= 3:
+                # a part of a name, typos allowed: only when exactly one name has it
+                min_pd = min(partial[c.key] for c in cands)
+                part_leaders = [c for c in cands if partial[c.key] == min_pd]
+                if (
+                    min_pd <= allowance
+                    and len(part_leaders) == 1
+                    and not (min_pd == 0 and self._more_contain(q, part_leaders[0], kinds))
+                ):
+                    chosen = part_leaders[0]
+        if chosen is not None:
+            confident = True
+            cands.remove(chosen)
+            cands.insert(0, chosen)
         return SearchResult(query, tuple(cands[:limit]), confident)
 
     def _more_contain(self, q: str, found: Candidate, kinds: frozenset[str] | None) -> bool:
@@ -296,6 +307,16 @@ class SearchIndex:
 
     def keys(self) -> Sequence[str]:
         return list(self._slots)
+
+
+def _partial_distance(q: str, text: str, n_words: int) -> int:
+    """Smallest edit distance between ``q`` and any run of ``n_words`` consecutive words of ``text``."""
+    words = text.split(" ")
+    if len(words) <= n_words:
+        return DamerauLevenshtein.distance(q, text)
+    return min(
+        DamerauLevenshtein.distance(q, " ".join(words[i : i + n_words])) for i in range(len(words) - n_words + 1)
+    )
 
 
 def _contains_words(q: str, text: str) -> bool:

@@ -68,7 +68,7 @@ def parse(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _question(text: str) -> tuple[str, str] | None:
-    cleaned = _clean(text).rstrip("?!. ").strip()
+    cleaned = _clean(text).strip().strip("\"'`").rstrip("?!. ").strip()
     for pattern, command in _QUESTIONS:
         m = pattern.match(cleaned)
         if m:

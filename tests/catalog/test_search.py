@@ -1,0 +1,77 @@
+"""The search index: exact first, typo-tolerant, honest when unsure."""
+
+from __future__ import annotations
+
+from callboard.catalog.search import SearchIndex, normalize
+
+
+def _index() -> SearchIndex:
+    idx = SearchIndex()
+    for key, title in [
+        ("component:default/payment-service", "Payment Service"),
+        ("component:default/payments-gateway", None),
+        ("component:default/checkout-api", "Checkout API"),
+        ("component:default/fraud-detector", None),
+        ("api:default/checkout-api", None),
+        ("group:default/payments-team", "Payments"),
+        ("user:default/guest", None),
+        ("group:default/guest", None),
+        ("component:other/payment-service", None),
+    ]:
+        idx.add(key, key.split("/", 1)[1], title)
+    return idx
+
+
+def test_normalize() -> None:
+    assert normalize("Payment_Service") == normalize("payment-service") == normalize(" payment  service ")
+
+
+def test_exact_ref_and_name() -> None:
+    idx = _index()
+    assert idx.search("component:default/checkout-api").match.key == "component:default/checkout-api"  # type: ignore[union-attr]
+    assert idx.search("other/payment-service").match.key == "component:other/payment-service"  # type: ignore[union-attr]
+    res = idx.search("checkout-api")
+    assert not res.confident and {c.key for c in res.candidates} == {"component:default/checkout-api", "api:default/checkout-api"}
+    assert idx.search("checkout-api", kinds=["api"]).match.key == "api:default/checkout-api"  # type: ignore[union-attr]
+
+
+def test_typos_case_separators_and_titles() -> None:
+    idx = SearchIndex()
+    idx.add("component:default/payment-service", "payment-service", "Payment Service")
+    idx.add("component:default/fraud-detector", "fraud-detector", None)
+    idx.add("component:default/checkout-api", "checkout-api", None)
+    for q in ("paymnet-servce", "PAYMENT_SERVICE", "payment service", "Payment Service", "pyment-service", "service payment"):
+        assert idx.search(q).match.key == "component:default/payment-service", q  # type: ignore[union-attr]
+    assert idx.search("fraud").match.key == "component:default/fraud-detector"  # type: ignore[union-attr]
+    assert idx.search("chekout").match.key == "component:default/checkout-api"  # type: ignore[union-attr]
+
+
+def test_ambiguous_is_not_guessed() -> None:
+    idx = _index()
+    res = idx.search("payment")
+    assert not res.confident
+    assert len(res.candidates) >= 2
+    assert idx.search("guest").match is None
+    assert idx.search("guest", kinds=["user"]).match.key == "user:default/guest"  # type: ignore[union-attr]
+
+
+def test_nothing_matches() -> None:
+    assert _index().search("zzzzqqq").candidates == ()
+
+
+def test_updates_in_place() -> None:
+    idx = _index()
+    idx.remove("component:default/fraud-detector")
+    assert idx.search("fraud-detector").match is None
+    idx.update([("component:default/fraud-detector", "fraud-detector", "Fraud")], [])
+    assert idx.search("frud detector").match.key == "component:default/fraud-detector"  # type: ignore[union-attr]
+
+
+def test_many_similar_names_pick_the_one_typed() -> None:
+    idx = SearchIndex()
+    for i in range(3000):
+        idx.add(f"component:default/payments-service-{i:05d}", f"payments-service-{i:05d}")
+        idx.add(f"component:default/billing-worker-{i:05d}", f"billing-worker-{i:05d}")
+    res = idx.search("paymnets-service-01234")
+    assert res.match is not None and res.match.key == "component:default/payments-service-01234"
+    assert idx.search("biling-worker-00042").match.key == "component:default/billing-worker-00042"  # type: ignore[union-attr]

@@ -1,0 +1,125 @@
+"""Commands and plain questions against the bundled demo catalog, through the shell surface."""
+
+from __future__ import annotations
+
+import pytest
+
+from callboard.bot.shell import Shell
+from callboard.commands.api import CommandSpec, Deps, Invocation, Reply, Status
+from callboard.commands.dispatch import CommandRegistry, StartupError, parse
+
+
+async def test_owner_with_contacts(demo_app) -> None:
+    reply = await demo_app.ask("owner payment-service")
+    assert reply.status is Status.OK
+    assert reply.data["owners"][0]["ref"] == "group:default/payments-team"
+    text = await Shell(demo_app).exec("owner payment-service")
+    assert "payments-team@acme.example.com" in text and "Parent group" in text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["who owns payment-service?", "Who owns paymnet-servce", "who is the owner of Payment Service?",
+     "owner PAYMENT_SERVICE", "/owner payment-service", "owner component:default/payment-service",
+     "\u201cwho owns payment-service\u201d"],
+)
+async def test_owner_questions(demo_app, question: str) -> None:
+    reply = await demo_app.ask(question)
+    assert reply.status is Status.OK, reply.summary
+    assert reply.data["entity"] == "component:default/payment-service"
+
+
+async def test_what_a_team_owns(demo_app) -> None:
+    reply = await demo_app.ask("what does payments-team own?")
+    assert reply.status is Status.OK
+    assert "component:default/payment-service" in reply.data["owns"]
+
+
+async def test_ambiguous_owner_offers_choices(demo_app) -> None:
+    reply = await demo_app.ask("owner payments")
+    assert reply.status in (Status.AMBIGUOUS, Status.OK)
+    if reply.status is Status.AMBIGUOUS:
+        assert len(reply.data["candidates"]) >= 2
+
+
+async def test_unknown_entity(demo_app) -> None:
+    reply = await demo_app.ask("owner zzzz-qqqq-xxxx")
+    assert reply.status is Status.NOT_FOUND
+    assert "find" in reply.summary
+
+
+async def test_find_with_kind(demo_app) -> None:
+    reply = await demo_app.ask("find payments --kind api")
+    assert reply.status is Status.OK
+    assert all(r["ref"].startswith("api:") for r in reply.data["results"])
+    bad = await demo_app.ask("find x --kind")
+    assert bad.status is Status.USAGE
+
+
+async def test_info_deps_team_help(demo_app) -> None:
+    info = await demo_app.ask("info checkout-api")
+    assert info.status is Status.OK
+    text = await Shell(demo_app).exec("info checkout-api")
+    for label in ("Owner", "System", "Lifecycle", "Consumes APIs", "Source"):
+        assert label in text
+    deps = await demo_app.ask("deps payment-service")
+    assert set(deps.data["depends_on"]) == {"resource:default/payments-db", "component:default/fraud-detector"}
+    dependents = await demo_app.ask("what depends on payments-db?")
+    assert "component:default/payment-service" in dependents.data["dependency_of"]
+    team = await demo_app.ask("team sre-team")
+    assert team.status is Status.OK and team.data["members"]
+    assert (await demo_app.ask("help")).status is Status.OK
+    assert (await demo_app.ask("help owner")).data["command"] == "owner"
+
+
+async def test_unknown_command_suggests(demo_app) -> None:
+    reply = await demo_app.ask("ownr payment-service")
+    assert reply.status is Status.USAGE and reply.data["suggestion"] == "owner"
+
+
+async def test_bare_entity_name_shows_its_card(demo_app) -> None:
+    reply = await demo_app.ask("fraud-detector")
+    assert reply.status is Status.OK and reply.data["entity"] == "component:default/fraud-detector"
+
+
+async def test_a_failing_command_gets_a_generic_reply(demo_app, caplog) -> None:
+    async def boom(inv: Invocation, deps: Deps) -> Reply:
+        raise RuntimeError("secret detail")
+
+    from callboard.commands.dispatch import Dispatcher
+
+    spec = CommandSpec(name="boom", summary="x", usage="boom", examples=("boom",), run=boom)
+    dispatcher = Dispatcher(CommandRegistry([spec]), demo_app.dispatcher.deps)
+    reply = await dispatcher.dispatch("boom")
+    assert reply.status is Status.ERROR
+    assert "secret detail" not in reply.summary and "ref " in reply.summary
+    assert "secret detail" in caplog.text
+
+
+def test_registry_refuses_bad_commands() -> None:
+    async def ok(inv: Invocation, deps: Deps) -> Reply:
+        raise AssertionError
+
+    def not_async(inv: Invocation, deps: Deps) -> Reply:
+        raise AssertionError
+
+    spec = CommandSpec(name="a", summary="s", usage="a", examples=(), run=ok)
+    with pytest.raises(StartupError, match="twice"):
+        CommandRegistry([spec, spec])
+    with pytest.raises(StartupError, match="async def"):
+        CommandRegistry([CommandSpec(name="b", summary="s", usage="b", examples=(), run=not_async)])  # type: ignore[arg-type]
+    with pytest.raises(StartupError, match="summary"):
+        CommandRegistry([CommandSpec(name="c", summary="", usage="c", examples=(), run=ok)])
+
+
+def test_builtins_register_through_entry_points() -> None:
+    registry = CommandRegistry.from_entry_points()
+    assert [s.name for s in registry.specs][:6] == ["owner", "find", "info", "deps", "team", "help"]
+    for spec in registry.specs:
+        assert spec.summary and spec.usage and spec.examples
+
+
+def test_parse_handles_smart_quotes_and_mentions() -> None:
+    assert parse("@callboard owner \u201cpayment service\u201d") == ("owner", ("payment service",))
+    assert parse("/OWNER x") == ("owner", ("x",))
+    assert parse('owner "unclosed') == ("owner", ('"unclosed',))

@@ -1,0 +1,86 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when CALLBOARD_TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.config import Settings
+from callboard.commands.dispatch import CommandRegistry
+from callboard.storage.engine import async_url
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "backstage"
+if not REFERENCE.exists():  # CI clones main with shared/ beside it
+    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "backstage"
+
+PG_URL = os.environ.get("CALLBOARD_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"PostgreSQL tests: {'on (' + PG_URL + ')' if PG_URL else 'skipped: CALLBOARD_TEST_DATABASE_URL is not set'}"
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(async_url(url))
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'callboard.db'}"
+    if not PG_URL:
+        pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    await _reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'callboard.db'}"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., object]:
+    opened: list[Callboard] = []
+
+    async def factory(url: str, **settings: object) -> Callboard:
+        app = await Callboard.open(
+            Settings(database_url=url, data_dir=str(tmp_path / "data"), **settings),  # type: ignore[arg-type]
+            CommandRegistry.from_entry_points(),
+        )
+        opened.append(app)
+        return app
+
+    yield factory
+    # apps are closed by the tests' own event loop (see app fixture); nothing left here
+
+
+@pytest.fixture
+async def demo_app(tmp_path: Path) -> AsyncIterator[Callboard]:
+    app = await Callboard.open(
+        Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", data_dir=str(tmp_path / "data")),
+        CommandRegistry.from_entry_points(),
+    )
+    summary = await app.sync((str(demo_catalog_path()),))
+    assert not summary.errors, summary.errors
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A writable copy of Backstage's example catalog."""
+    dest = tmp_path / "examples"
+    shutil.copytree(REFERENCE / "examples", dest)
+    return dest
