@@ -1,0 +1,47 @@
+"""Imports only point down DESIGN.md's table; the pure core knows no chat platform or HTTP server."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> callboard packages it may import
+ALLOWED = {
+    "storage": set(),
+    "catalog": {"storage"},
+    "providers": {"catalog", "storage"},
+    "commands": {"catalog", "providers", "scaffolder"},
+    "bot": {"catalog", "providers", "storage", "commands", "scaffolder", "bot"},
+}
+FORBIDDEN_THIRD_PARTY = {
+    "catalog": {"aiohttp", "slack_bolt", "slack_sdk", "botbuilder"},
+    "commands": {"aiohttp", "slack_bolt", "slack_sdk", "botbuilder", "sqlalchemy"},
+    "storage": {"aiohttp", "slack_bolt", "botbuilder"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_imports_point_down() -> None:
+    problems = []
+    for package, allowed in ALLOWED.items():
+        for path in (ROOT / package).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                if parts[0] == "callboard" and len(parts) > 1 and parts[1] != package:
+                    if parts[1] not in allowed and parts[1] != "__init__":
+                        problems.append(f"{path.relative_to(ROOT)} imports {name}")
+                if parts[0] in FORBIDDEN_THIRD_PARTY.get(package, set()):
+                    problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not problems, problems
