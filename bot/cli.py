@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from callboard import __version__
@@ -69,9 +70,9 @@ def _print_summary(summary: SyncSummary, console: Console) -> None:
         f"{summary.removed} removed, {summary.unchanged} unchanged, {len(summary.errors)} error(s)."
     )
     for err in summary.errors:
-        who = f" [{err.entity}]" if err.entity else ""
-        console.print(f"  [red]error[/red] {err.where()}{who}: {err.message}", highlight=False, markup=True,
-                      soft_wrap=True)
+        who = f" ({err.entity})" if err.entity else ""
+        console.print(f"  [red]error[/red] {escape(err.where())}{escape(who)}: {escape(err.message)}",
+                      highlight=False, soft_wrap=True)
 
 
 async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Console, progress: bool) -> SyncSummary:

@@ -226,6 +226,16 @@ class SyncEngine:
                 totals.removed += len(removed)
                 self._emit(IndexChange(removed=tuple(removed)))
                 return []
+            if spec.parent:
+                parent = spec.parent.split(":", 1)[-1]
+                outcome.error = CatalogError(
+                    file=outcome.error.file,
+                    line=outcome.error.line,
+                    entity=outcome.error.entity,
+                    name=outcome.error.name,
+                    location=outcome.error.location,
+                    message=f"{outcome.error.message} (a target of the Location in {parent})",
+                )
             totals.errors.append(outcome.error)
             await self._record_failure(spec, is_root, state, outcome.error)
             return await self._known_children(spec)
