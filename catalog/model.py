@@ -14,6 +14,7 @@ __all__ = [
     "KINDS",
     "LocationTarget",
     "SyncSummary",
+    "UnchangedDocument",
     "RELATION_PAIRS",
     "INVERSE",
     "CatalogError",
@@ -173,10 +174,19 @@ class ProcessedEntity:
     line: int
     hash: str
     targets: tuple[LocationTarget, ...] = ()
+    source_hash: str | None = None
 
     @property
     def key(self) -> str:
         return self.ref.key
+
+
+@dataclass(frozen=True, slots=True)
+class UnchangedDocument:
+    """A document whose text is byte-for-byte what produced ``key`` last time: not parsed again."""
+
+    key: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,12 @@ line; one bad document never affects its siblings.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
@@ -23,6 +27,7 @@ from .model import (
     LocationTarget,
     ProcessedEntity,
     RefParseError,
+    UnchangedDocument,
 )
 from .relations import emit_relations
 from .validation import validate
@@ -36,6 +41,9 @@ __all__ = [
     "parse_documents",
     "process_document",
     "process_text",
+    "process_documents",
+    "split_documents",
+    "Document",
 ]
 
 #: Documents whose alias-expanded size passes this are refused ("billion laughs").
@@ -376,4 +384,121 @@ def process_text(
                 may_have_placeholders=placeholders,
             )
         )
+    return out
+
+
+# --- documents: the unit of change detection and error isolation -------------------------
+
+_DOC_START = re.compile(r"^---", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One YAML document's text within a file, where it starts, and its fingerprint."""
+
+    text: str
+    line: int  # 1-based line of the document's first line in the file
+    source_hash: str
+    content_line: int = 0  # where its content starts: the line an entity from it is reported at
+
+
+def _leading_lines(chunk: str) -> int:
+    """Lines before the content: the ``---`` marker, blank lines and comments."""
+    skipped = 0
+    for raw in chunk.split("\n"):
+        stripped = raw.strip()
+        if stripped.startswith("---"):
+            rest = stripped[3:].strip()
+            if rest and not rest.startswith("#"):
+                return skipped
+        elif stripped and not stripped.startswith("#"):
+            return skipped
+        skipped += 1
+    return skipped
+
+
+def split_documents(text: str, origin: str = "") -> list[Document]:
+    """Cut a YAML stream at its ``---`` lines.
+
+    ``---`` at the start of a line always starts a document in YAML, so this
+    is exact; a stream with ``%`` directives is kept whole.
+    """
+    if text.startswith("%") or "\n%" in text:
+        starts = [0]
+    else:
+        starts = [m.start() for m in _DOC_START.finditer(text)]
+        if not starts or starts[0] != 0:
+            starts.insert(0, 0)
+    docs: list[Document] = []
+    line = 1
+    seed = origin.encode("utf-8") + b"\0"
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        chunk = text[start:end]
+        if chunk.strip():
+            digest = hashlib.sha1(seed + chunk.encode("utf-8")).hexdigest()
+            docs.append(Document(chunk, line, digest, line + _leading_lines(chunk)))
+        line += chunk.count("\n")
+    return docs
+
+
+def process_documents(
+    docs: list[Document],
+    *,
+    file: str,
+    location: str,
+    origin: str | None = None,
+    reader: PlaceholderReader | None = None,
+    known: Mapping[str, str] | None = None,
+    max_nodes: int = MAX_YAML_NODES,
+) -> list[ProcessedEntity | CatalogError | UnchangedDocument]:
+    """Process consecutive documents of one file; each error stays with its own document.
+
+    Documents whose fingerprint is in ``known`` (fingerprint -> entity key) are
+    not parsed again. The rest are parsed as one stream (fast); if the stream
+    breaks on a YAML error, the remaining documents are parsed one by one so the
+    error is pinned to its own document and its neighbours are unaffected.
+    """
+    out: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
+    todo: list[Document] = []
+    for doc in docs:
+        key = known.get(doc.source_hash) if known else None
+        if key is not None:
+            out.append(UnchangedDocument(key=key, line=doc.content_line))
+        else:
+            todo.append(doc)
+    if not todo:
+        return out
+    lines = [d.line for d in todo]
+
+    def tag(item: ProcessedEntity | CatalogError) -> ProcessedEntity | CatalogError:
+        if isinstance(item, ProcessedEntity):
+            idx = bisect.bisect_right(lines, item.line) - 1
+            return dataclasses.replace(item, source_hash=todo[max(idx, 0)].source_hash)
+        return item
+
+    # fast path: consecutive documents as one stream
+    runs: list[list[Document]] = []
+    for doc in todo:
+        if runs and runs[-1][-1].line + runs[-1][-1].text.count("\n") == doc.line:
+            runs[-1].append(doc)
+        else:
+            runs.append([doc])
+    for run in runs:
+        text = "".join(d.text for d in run)
+        items = process_text(
+            text, file=file, location=location, origin=origin, reader=reader,
+            line_offset=run[0].line - 1, max_nodes=max_nodes,
+        )
+        if not any(isinstance(i, CatalogError) and i.entity is None and i.message.startswith("Invalid YAML") for i in items):
+            out.extend(tag(i) for i in items)
+            continue
+        # a YAML error breaks the stream: parse one document at a time
+        for doc in run:
+            for item in process_text(
+                doc.text, file=file, location=location, origin=origin, reader=reader,
+                line_offset=doc.line - 1, max_nodes=max_nodes,
+            ):
+                out.append(dataclasses.replace(item, source_hash=doc.source_hash)
+                           if isinstance(item, ProcessedEntity) else item)
     return out

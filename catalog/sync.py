@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
 
-from .model import CatalogError, LocationTarget, ProcessedEntity, SyncSummary
+from .model import CatalogError, LocationTarget, ProcessedEntity, SyncSummary, UnchangedDocument
 
 __all__ = [
     "IndexChange",
@@ -70,8 +70,10 @@ class LocationReader(Protocol):
     async def read(self, spec: LocationSpec, deps: Sequence[str]) -> ReadOutcome: ...
 
     def process(
-        self, spec: LocationSpec, content: bytes
-    ) -> AsyncIterator[list[ProcessedEntity | CatalogError]]: ...
+        self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
+    ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
+        """Entities of a location's content; documents fingerprinted in ``known`` come back unparsed."""
+        ...
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]: ...
 
@@ -291,6 +293,7 @@ class SyncEngine:
     ) -> list[tuple[LocationSpec, int | None]]:
         assert outcome.content is not None
         errors: list[CatalogError] = []
+        content: bytes | None
         children: list[tuple[LocationSpec, int | None]] = []
         upserted: list[tuple[str, str, str | None]] = []
         seen: set[str] = set()
@@ -299,8 +302,19 @@ class SyncEngine:
         added = updated = unchanged = 0
         origin = spec.origin or spec.key
         async with self._engine.begin() as conn:
-            existing = await repo.entity_hashes(conn, spec.key)
-            async for batch in reader.process(spec, outcome.content):
+            existing = await repo.entity_states(conn, spec.key)
+            # documents whose text is unchanged are not parsed again (Locations always are:
+            # their targets must be followed; placeholder readers too: their files may change)
+            known = {
+                state[1]: key
+                for key, state in existing.items()
+                if state[1] and not state[3] and not key.startswith("location:")
+            }
+            line_moves: list[tuple[str, int]] = []
+            content, outcome.content = outcome.content, None
+            stream = reader.process(spec, content, known)
+            del content  # the reader frees the bytes as soon as it has decoded them
+            async for batch in stream:
                 new_rows: list[repo.EntityRow] = []
                 changed_rows: list[repo.EntityRow] = []
                 new_rels: list[tuple[str, str, str]] = []
@@ -308,6 +322,14 @@ class SyncEngine:
                 changed_keys: list[str] = []
                 candidates: list[ProcessedEntity] = []
                 for item in batch:
+                    if isinstance(item, UnchangedDocument):
+                        if item.key in seen:
+                            continue
+                        seen.add(item.key)
+                        unchanged += 1
+                        if existing[item.key][2] != item.line:
+                            line_moves.append((item.key, item.line))
+                        continue
                     if isinstance(item, CatalogError):
                         errors.append(item)
                         if item.entity:
@@ -333,7 +355,8 @@ class SyncEngine:
                 owners = await repo.owners_of_keys(conn, foreign) if foreign else {}
                 for item in candidates:
                     key = item.key
-                    old_hash = existing.get(key)
+                    old = existing.get(key)
+                    old_hash = old[0] if old else None
                     if old_hash is None and key in owners:
                         seen.discard(key)
                         errors.append(
@@ -363,7 +386,8 @@ class SyncEngine:
                             )
                         else:
                             children.append((_with_origin(child, spec.key, origin), item.line))
-                    if old_hash == item.hash:
+                    same = old_hash == item.hash
+                    if same and old is not None and old[1] == item.source_hash and old[2] == item.line:
                         unchanged += 1
                         continue
                     row = (
@@ -376,10 +400,16 @@ class SyncEngine:
                         item.file,
                         item.line,
                         item.hash,
+                        item.source_hash,
                         item.data_json,
                         item.raw_json,
                     )
                     rels = sorted({(r.source, r.type, r.target) for r in item.relations})
+                    if same:
+                        # same entity, new fingerprint or line (a comment or whitespace changed)
+                        changed_rows.append(row)
+                        unchanged += 1
+                        continue
                     if old_hash is None:
                         new_rows.append(row)
                         new_rels.extend(rels)
@@ -394,7 +424,8 @@ class SyncEngine:
                 await repo.replace_relations(conn, [], new_rels, fresh=True)
                 await repo.upsert_entities(conn, changed_rows, new=False)
                 await repo.replace_relations(conn, changed_keys, changed_rels)
-                existing.update({r[0]: r[8] for r in new_rows})
+                existing.update({r[0]: (r[8], r[9], r[7], r[11] is not None) for r in new_rows})
+            await repo.update_lines(conn, line_moves)
             # a read that could not parse everything never removes anything
             gone = [] if parse_failed else [k for k in existing if k not in seen and k not in keep]
             await repo.delete_entities(conn, gone)

@@ -16,12 +16,12 @@ import concurrent.futures
 import multiprocessing
 import os
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity
-from callboard.catalog.process import PlaceholderError, decode, process_text
+from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
+from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, fingerprint
 
 __all__ = ["DEFAULT_MAX_BYTES", "FilePlaceholders", "FileSource", "discover"]
@@ -30,7 +30,6 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _PARALLEL_FROM = 4 * 1024 * 1024
 _CHUNK_TARGET = 1024 * 1024
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "site", ".tox"}
-_DOC_START = re.compile(r"^---", re.MULTILINE)
 
 
 def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
@@ -102,31 +101,28 @@ class FilePlaceholders:
         return text
 
 
-def _split(text: str) -> list[tuple[str, int]]:
-    """Cut a multi-document text into ~1 MB chunks at ``---`` lines: (chunk, line offset)."""
-    if "\n%" in text or text.startswith("%"):
-        return [(text, 0)]
-    chunks: list[tuple[str, int]] = []
-    start = 0
-    line = 0
-    for m in _DOC_START.finditer(text, _CHUNK_TARGET):
-        if m.start() - start < _CHUNK_TARGET:
-            continue
-        chunk = text[start : m.start()]
-        chunks.append((chunk, line))
-        line += chunk.count("\n")
-        start = m.start()
-    chunks.append((text[start:], line))
-    return chunks
-
-
 def _work(
-    chunk: str, line: int, file: str, location: str, origin: str | None, roots: tuple[str, ...], max_bytes: int
-) -> tuple[list[ProcessedEntity | CatalogError], list[str]]:
-    """Worker entry point (runs in a thread or a process)."""
+    docs: list[Document], file: str, location: str, origin: str | None, roots: tuple[str, ...], max_bytes: int
+) -> tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[str]]:
+    """Worker entry point (runs in a thread or a process): parse and process documents."""
     reader = FilePlaceholders(roots=roots, max_bytes=max_bytes)
-    items = process_text(chunk, file=file, location=location, origin=origin, reader=reader, line_offset=line)
+    items = process_documents(docs, file=file, location=location, origin=origin, reader=reader)
     return items, reader.read_paths
+
+
+def _batches(docs: list[Document], size: int) -> list[list[Document]]:
+    out: list[list[Document]] = []
+    current: list[Document] = []
+    weight = 0
+    for doc in docs:
+        current.append(doc)
+        weight += len(doc.text)
+        if weight >= size:
+            out.append(current)
+            current, weight = [], 0
+    if current:
+        out.append(current)
+    return out
 
 
 class FileSource:
@@ -192,32 +188,47 @@ class FileSource:
         return self._deps.get(spec.key, ())
 
     async def process(
-        self, spec: LocationSpec, content: bytes
-    ) -> AsyncIterator[list[ProcessedEntity | CatalogError]]:
+        self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
+    ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
         text = decode(content, spec.target)
+        del content
         if isinstance(text, CatalogError):
             yield [CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)]
             return
+        docs = split_documents(text, origin=spec.origin or spec.key)
+        del text
+        unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
+        todo: list[Document] = []
+        for doc in docs:
+            key = known.get(doc.source_hash)
+            if key is not None:
+                unchanged.append(UnchangedDocument(key=key, line=doc.content_line))
+            else:
+                todo.append(doc)
+        del docs
+        if unchanged:
+            yield unchanged
         deps: list[str] = []
         args = (spec.target, spec.key, spec.origin, self.roots, self.max_bytes)
-        if len(content) < _PARALLEL_FROM or self._workers < 2:
-            items, read = await asyncio.to_thread(_work, text, 0, *args)
-            deps.extend(read)
-            yield items
+        size = sum(len(d.text) for d in todo)
+        if size < _PARALLEL_FROM or self._workers < 2:
+            if todo:
+                items, read = await asyncio.to_thread(_work, todo, *args)
+                deps.extend(read)
+                yield items
         else:
             loop = asyncio.get_running_loop()
             pool = self._get_pool()
-            pending: list[asyncio.Future[tuple[list[ProcessedEntity | CatalogError], list[str]]]] = []
-            chunks = _split(text)
-            del text
+            pending: list[asyncio.Future[tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[str]]]] = []
+            batches = _batches(todo, _CHUNK_TARGET)
+            del todo
             window = self._workers + 1
-            next_chunk = 0
-            while next_chunk < len(chunks) or pending:
-                while next_chunk < len(chunks) and len(pending) < window:
-                    chunk, line = chunks[next_chunk]
-                    chunks[next_chunk] = ("", 0)
-                    pending.append(loop.run_in_executor(pool, _work, chunk, line, *args))
-                    next_chunk += 1
+            next_batch = 0
+            while next_batch < len(batches) or pending:
+                while next_batch < len(batches) and len(pending) < window:
+                    pending.append(loop.run_in_executor(pool, _work, batches[next_batch], *args))
+                    batches[next_batch] = []
+                    next_batch += 1
                 items, read = await pending.pop(0)
                 deps.extend(read)
                 yield items

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import aiohttp
 
-from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity
-from callboard.catalog.process import PlaceholderError, decode, process_text
+from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
+from callboard.catalog.process import PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, fingerprint
 
 __all__ = ["UrlSource"]
@@ -105,14 +105,18 @@ class UrlSource:
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]:
         return self._deps.get(spec.key, ())
 
-    async def process(self, spec: LocationSpec, content: bytes) -> AsyncIterator[list[ProcessedEntity | CatalogError]]:
+    async def process(
+        self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
+    ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
         text = decode(content, spec.target)
         if isinstance(text, CatalogError):
             yield [text]
             return
         reader = _UrlPlaceholders(self._session, asyncio.get_running_loop(), self.max_bytes)
+        docs = split_documents(text, origin=spec.origin or spec.key)
         items = await asyncio.to_thread(
-            process_text, text, file=spec.target, location=spec.key, origin=spec.origin, reader=reader
+            process_documents, docs, file=spec.target, location=spec.key, origin=spec.origin, reader=reader,
+            known=known,
         )
         self._deps[spec.key] = tuple(dict.fromkeys(reader.read_urls))
         yield items

@@ -25,6 +25,8 @@ __all__ = [
     "delete_entities",
     "delete_location_tree",
     "entity_hashes",
+    "entity_states",
+    "update_lines",
     "errors_for_location",
     "get_entities",
     "index_rows",
@@ -39,8 +41,10 @@ __all__ = [
     "upsert_entities",
 ]
 
-#: key, kind, namespace, name, title, location_key, file, line, hash, data, raw
-EntityRow = tuple[str, str, str, str, str | None, str, str | None, int | None, str, str, str | None]
+#: key, kind, namespace, name, title, location_key, file, line, hash, source_hash, data, raw
+EntityRow = tuple[
+    str, str, str, str, str | None, str, str | None, int | None, str, str | None, str, str | None
+]
 
 _CHUNK = 500
 
@@ -54,6 +58,19 @@ def _params(conn: AsyncConnection, n: int) -> str:
     if conn.dialect.name == "postgresql":
         return ", ".join(f"${i}" for i in range(1, n + 1))
     return ", ".join("?" for _ in range(n))
+
+
+_ENTITY_COLUMNS = (
+    "key", "kind", "namespace", "name", "title", "location_key", "file", "line", "hash", "source_hash", "data", "raw",
+)
+
+
+async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """PostgreSQL's COPY through asyncpg, inside the caller's transaction (~10x an INSERT batch)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 def _now() -> datetime:
@@ -115,6 +132,16 @@ async def entity_hashes(conn: AsyncConnection, location_key: str) -> dict[str, s
     return {k: h for k, h in rows}
 
 
+async def entity_states(conn: AsyncConnection, location_key: str) -> dict[str, tuple[str, str | None, int | None, bool]]:
+    """key -> (content hash, source document hash, line, read placeholders) for one location."""
+    rows = await conn.execute(
+        select(
+            entities.c.key, entities.c.hash, entities.c.source_hash, entities.c.line, entities.c.raw.is_not(None)
+        ).where(entities.c.location_key == location_key)
+    )
+    return {k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows}
+
+
 async def owners_of_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
     """For each key already in the catalog: the location that holds it."""
     out: dict[str, str] = {}
@@ -131,24 +158,28 @@ async def upsert_entities(conn: AsyncConnection, rows: Sequence[EntityRow], *, n
     if not rows:
         return
     if new:
-        sql = (
-            "INSERT INTO entities (key, kind, namespace, name, title, location_key, file, line, hash, data, raw) "
-            f"VALUES ({_params(conn, 11)})"
-        )
+        if conn.dialect.name == "postgresql":
+            await _copy(conn, "entities", _ENTITY_COLUMNS, rows)
+            return
+        sql = f"INSERT INTO entities ({', '.join(_ENTITY_COLUMNS)}) VALUES ({_params(conn, len(_ENTITY_COLUMNS))})"
         await conn.exec_driver_sql(sql, list(rows))
         return
     if conn.dialect.name == "postgresql":
-        sql = (
-            "UPDATE entities SET kind=$2, namespace=$3, name=$4, title=$5, location_key=$6, file=$7, "
-            "line=$8, hash=$9, data=$10, raw=$11 WHERE key=$1"
-        )
-        await conn.exec_driver_sql(sql, list(rows))
+        sets = ", ".join(f"{c}=${i}" for i, c in enumerate(_ENTITY_COLUMNS[1:], start=2))
+        await conn.exec_driver_sql(f"UPDATE entities SET {sets} WHERE key=$1", list(rows))
     else:
-        sql = (
-            "UPDATE entities SET kind=?, namespace=?, name=?, title=?, location_key=?, file=?, line=?, "
-            "hash=?, data=?, raw=? WHERE key=?"
-        )
-        await conn.exec_driver_sql(sql, [(*r[1:], r[0]) for r in rows])
+        sets = ", ".join(f"{c}=?" for c in _ENTITY_COLUMNS[1:])
+        await conn.exec_driver_sql(f"UPDATE entities SET {sets} WHERE key=?", [(*r[1:], r[0]) for r in rows])
+
+
+async def update_lines(conn: AsyncConnection, rows: Sequence[tuple[str, int]]) -> None:
+    """Move entities whose unchanged document shifted within its file: (key, line)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("UPDATE entities SET line=$2 WHERE key=$1", list(rows))
+    else:
+        await conn.exec_driver_sql("UPDATE entities SET line=? WHERE key=?", [(line, key) for key, line in rows])
 
 
 async def delete_entities(conn: AsyncConnection, keys: Sequence[str]) -> None:
@@ -190,6 +221,9 @@ async def replace_relations(
         for chunk in _chunks(list(sources)):
             await conn.execute(delete(relations).where(relations.c.source.in_(chunk)))
     if rows:
+        if conn.dialect.name == "postgresql":
+            await _copy(conn, "relations", ("source", "type", "target"), rows)
+            return
         await conn.exec_driver_sql(
             f"INSERT INTO relations (source, type, target) VALUES ({_params(conn, 3)})", list(rows)
         )

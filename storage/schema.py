@@ -43,6 +43,7 @@ entities = Table(
     Column("file", Text, nullable=True),
     Column("line", Integer, nullable=True),
     Column("hash", String(64), nullable=False),
+    Column("source_hash", String(64), nullable=True),
     Column("data", Text, nullable=False),
     Column("raw", Text, nullable=True),
     Index("ix_entities_location_key", "location_key"),

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("file", sa.Text, nullable=True),
         sa.Column("line", sa.Integer, nullable=True),
         sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("source_hash", sa.String(64), nullable=True),
         sa.Column("data", sa.Text, nullable=False),
         sa.Column("raw", sa.Text, nullable=True),
     )
