@@ -93,6 +93,11 @@ class Catalog:
             for r in rows
         ]
 
+    async def user_by_email(self, email: str) -> str | None:
+        """The key of the catalog User with this profile email, if any."""
+        async with self.engine.connect() as conn:
+            return await repo.user_key_by_email(conn, email)
+
     async def counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             return await repo.counts(conn)

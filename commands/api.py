@@ -124,8 +124,10 @@ class Invocation:
     args: tuple[str, ...]
     text: str
     platform: str = "shell"
-    user: str | None = None
+    user: str | None = None  # the platform's user id
+    user_ref: str | None = None  # the asker's catalog User, when the surface could tell
     channel: str | None = None
+    page: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,7 @@ from .api import CommandSpec, Deps, Header, Invocation, Item, ItemList, Notice, 
 
 __all__ = ["SPEC", "run"]
 
-_LIMIT = 30
+_LIMIT = 500
 
 
 def _items(keys: list[str], known: set[str]) -> tuple[Item, ...]:

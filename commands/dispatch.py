@@ -23,7 +23,7 @@ __all__ = ["BUILTIN_COMMANDS", "CommandRegistry", "Dispatcher", "StartupError", 
 
 log = logging.getLogger(__name__)
 
-BUILTIN_COMMANDS = ("owner", "find", "info", "deps", "team", "help")
+BUILTIN_COMMANDS = ("owner", "find", "info", "deps", "team", "mine", "help")
 
 _SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "-"})
 
@@ -31,6 +31,7 @@ _SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "
 _QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), cmd)
     for p, cmd in (
+        (r"^what\s+(?:do|does)\s+(?:my\s+teams?|i)\s+own$", "mine"),
         (r"^(?:who|whom)\s+(?:owns|maintains|runs|is\s+responsible\s+for)\s+(?:the\s+)?(?P<q>.+)$", "owner"),
         (r"^who(?:'s|\s+is|\s+are)\s+(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
         (r"^(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
@@ -72,6 +73,8 @@ def _question(text: str) -> tuple[str, str] | None:
     for pattern, command in _QUESTIONS:
         m = pattern.match(cleaned)
         if m:
+            if "q" not in pattern.groupindex:
+                return command, ""
             q = m.group("q").strip().strip("\"'`").strip()
             if q:
                 return command, q
@@ -131,11 +134,11 @@ class Dispatcher:
         asked = _question(text)
         if asked is not None:
             command, query = asked
-            return self.registry.get(command), (query,), name
+            return self.registry.get(command), ((query,) if query else ()), name
         return None, args, name
 
     async def dispatch(self, text: str, *, platform: str = "shell", user: str | None = None,
-                       channel: str | None = None) -> Reply:
+                       user_ref: str | None = None, channel: str | None = None) -> Reply:
         started = time.perf_counter()
         spec, args, name = self.route(text)
         if spec is None:
@@ -143,7 +146,8 @@ class Dispatcher:
             command = name or "-"
         else:
             command = spec.name
-            inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user, channel=channel)
+            inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user,
+                             user_ref=user_ref, channel=channel)
             try:
                 reply = await spec.run(inv, self.deps)
             except Exception:

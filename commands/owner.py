@@ -9,7 +9,7 @@ from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, 
 
 __all__ = ["SPEC", "run", "contact_fields"]
 
-_LIST_LIMIT = 25
+_LIST_LIMIT = 500
 
 
 def contact_fields(owner: Entity) -> list[tuple[str, str]]:

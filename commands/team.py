@@ -8,7 +8,7 @@ from .owner import contact_fields
 
 __all__ = ["SPEC", "run"]
 
-_LIMIT = 30
+_LIMIT = 500
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:

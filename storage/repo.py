@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .schema import catalog_errors, entities, locations, relations
+from .schema import catalog_errors, chat_events, entities, locations, relations
 
 __all__ = [
     "EntityRow",
     "all_errors",
+    "claim_event",
+    "forget_events_before",
+    "user_key_by_email",
     "child_locations",
     "counts",
     "delete_entities",
@@ -267,3 +270,42 @@ async def all_errors(conn: AsyncConnection, entity: str | None = None) -> list[d
         query = query.where(catalog_errors.c.entity == entity)
     rows = await conn.execute(query)
     return [dict(r._mapping) for r in rows]
+
+
+# --- chat events -------------------------------------------------------------------------
+
+
+async def claim_event(conn: AsyncConnection, event_id: str) -> bool:
+    """Record ``event_id``; False when some process (this or another replica) already has it."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def forget_events_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    result = await conn.execute(delete(chat_events).where(chat_events.c.received_at < cutoff))
+    return int(result.rowcount or 0)
+
+
+async def user_key_by_email(conn: AsyncConnection, email: str) -> str | None:
+    """The catalog User whose spec.profile.email is ``email`` (case-insensitive)."""
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "SELECT key FROM entities WHERE kind = 'User' "
+            "AND lower((data::json -> 'spec' -> 'profile' ->> 'email')) = lower($1) LIMIT 1"
+        )
+    else:
+        sql = (
+            "SELECT key FROM entities WHERE kind = 'User' "
+            "AND lower(json_extract(data, '$.spec.profile.email')) = lower(?) LIMIT 1"
+        )
+    result = await conn.exec_driver_sql(sql, (email,))
+    row = result.first()
+    return str(row[0]) if row else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "leases"]
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "leases", "chat_events"]
 
 metadata = MetaData()
 
@@ -81,4 +81,11 @@ leases = Table(
     Column("name", String(128), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+chat_events = Table(
+    "chat_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -15,6 +15,7 @@ from callboard.commands.api import Actions, Fields, Header, ItemList, Links, Not
 __all__ = ["render_json", "render_rich", "render_text"]
 
 _MARK = {"info": "i", "warning": "!", "error": "x"}
+_TEXT_LIST = 25
 
 
 def render_text(reply: Reply) -> str:
@@ -33,10 +34,10 @@ def render_text(reply: Reply) -> str:
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
             out.append(f"{block.title} ({count}):" if block.items else f"{block.title}: {block.empty}")
-            for item in block.items:
+            for item in block.items[:_TEXT_LIST]:
                 out.append(f"  - {item.label}" + (f"  ({item.detail})" if item.detail else ""))
-            if block.total is not None and block.total > len(block.items):
-                out.append(f"  ... and {block.total - len(block.items)} more")
+            if count > min(len(block.items), _TEXT_LIST):
+                out.append(f"  ... and {count - min(len(block.items), _TEXT_LIST)} more (--format json lists them all)")
         elif isinstance(block, Links):
             out.append("Links:")
             out.extend(f"  - {title}: {url}" for title, url in block.links)
@@ -73,13 +74,13 @@ def render_rich(reply: Reply) -> RenderableType:
             count = block.total if block.total is not None else len(block.items)
             parts.append(RichText(f"{block.title} ({count})" if block.items else f"{block.title}: {block.empty}",
                                   style="bold"))
-            for item in block.items:
+            for item in block.items[:_TEXT_LIST]:
                 line = RichText("  • " + item.label)
                 if item.detail:
                     line.append(f"  {item.detail}", style="dim")
                 parts.append(line)
-            if block.total is not None and block.total > len(block.items):
-                parts.append(RichText(f"  … and {block.total - len(block.items)} more", style="dim"))
+            if count > min(len(block.items), _TEXT_LIST):
+                parts.append(RichText(f"  … and {count - min(len(block.items), _TEXT_LIST)} more", style="dim"))
         elif isinstance(block, Links):
             for t, url in block.links:
                 parts.append(RichText.from_markup(f"[link={url}]{t}[/link] [dim]{url}[/dim]"))

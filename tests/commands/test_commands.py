@@ -114,7 +114,7 @@ def test_registry_refuses_bad_commands() -> None:
 
 def test_builtins_register_through_entry_points() -> None:
     registry = CommandRegistry.from_entry_points()
-    assert [s.name for s in registry.specs][:6] == ["owner", "find", "info", "deps", "team", "help"]
+    assert [s.name for s in registry.specs][:7] == ["owner", "find", "info", "deps", "team", "mine", "help"]
     for spec in registry.specs:
         assert spec.summary and spec.usage and spec.examples
 
@@ -123,3 +123,11 @@ def test_parse_handles_smart_quotes_and_mentions() -> None:
     assert parse("@callboard owner \u201cpayment service\u201d") == ("owner", ("payment service",))
     assert parse("/OWNER x") == ("owner", ("x",))
     assert parse('owner "unclosed') == ("owner", ('"unclosed',))
+
+
+async def test_mine_needs_to_know_the_asker(demo_app) -> None:
+    anonymous = await demo_app.ask("mine")
+    assert anonymous.status is Status.NOT_FOUND and "email" in anonymous.summary
+    user = next(k for k in demo_app.catalog.index.keys() if k.startswith("user:"))
+    reply = await demo_app.dispatcher.dispatch("what do my teams own?", user_ref=user)
+    assert reply.status is Status.OK and reply.data["teams"]

@@ -27,4 +27,4 @@ async def test_migrations_are_idempotent(database_url: str) -> None:
             if engine.dialect.name == "sqlite":
                 assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         await engine.dispose()
-        assert version == "0001"
+        assert version == "0002"

@@ -1,0 +1,179 @@
+"""Block Kit renderer for the whole ``Reply`` model, built with ``slack_sdk.models``.
+
+Slack's limits are checked by ``validate_json()`` before anything is sent; long
+content is cut inside them ("… and N more") with Next/Previous buttons that
+re-run the command at another page. Every message carries a plain-text fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.blocks.block_elements import ExternalDataSelectElement
+
+from callboard.commands.api import Actions, Fields, Header, ItemList, Links, Notice, Reply, Status, Text
+
+__all__ = ["MAX_BLOCKS", "PAGE_SIZE", "SlackMessage", "escape", "render"]
+
+MAX_BLOCKS = 50
+PAGE_SIZE = 15
+_SECTION_TEXT = 3000
+_FIELD_TEXT = 2000
+_HEADER_TEXT = 150
+_BUTTON_TEXT = 75
+_VALUE = 2000
+_ICONS = {"info": ":information_source:", "warning": ":warning:", "error": ":x:"}
+#: Buttons on an entity card: label and the command they run, shown when registered.
+ENTITY_BUTTONS = (("Owner", "owner"), ("On-call", "oncall"), ("Runbook", "runbook"), ("Docs", "docs"),
+                  ("Dependencies", "deps"))
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=_cut(text, _BUTTON_TEXT)), action_id=action_id,
+                         value=_cut(value, _VALUE), style=style)
+
+
+def _mention(ref: str | None, mentions: Mapping[str, str]) -> str | None:
+    if ref and ref in mentions:
+        return f"<@{mentions[ref]}>"
+    return None
+
+
+def render(
+    reply: Reply,
+    *,
+    command_text: str = "",
+    page: int = 1,
+    commands: Collection[str] = (),
+    mentions: Mapping[str, str] | None = None,
+    shareable: bool = False,
+) -> SlackMessage:
+    """Blocks and fallback text for one reply.
+
+    ``command_text`` is what the user asked (paging and sharing re-run it);
+    ``commands`` are the registered command names (entity-card buttons only for
+    those); ``mentions`` maps catalog user refs to Slack user ids.
+    """
+    mentions = mentions or {}
+    blocks: list[Block] = []
+    pages_needed = 1
+    for block in reply.blocks:
+        if isinstance(block, Header):
+            blocks.append(HeaderBlock(text=PlainTextObject(text=_cut(block.text, _HEADER_TEXT))))
+            if block.subtitle:
+                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(block.subtitle))]))
+        elif isinstance(block, Text):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(escape(block.text), _SECTION_TEXT))))
+        elif isinstance(block, Notice):
+            icon = _ICONS.get(block.level, "")
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(f"{icon} {escape(block.text)}", _SECTION_TEXT))]))
+        elif isinstance(block, Fields):
+            fields = [
+                MarkdownTextObject(text=_cut(f"*{escape(k)}*\n{escape(v)}", _FIELD_TEXT)) for k, v in block.pairs
+            ]
+            for i in range(0, len(fields), 10):  # at most 10 fields per section
+                blocks.append(SectionBlock(fields=fields[i : i + 10]))
+        elif isinstance(block, ItemList):
+            section, pages = _list_section(block, page, mentions)
+            pages_needed = max(pages_needed, pages)
+            blocks.append(section)
+        elif isinstance(block, Links):
+            lines = [f"<{l_url}|{escape(title)}>" for title, l_url in block.links]
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut("\n".join(lines), _SECTION_TEXT))))
+        elif isinstance(block, Actions):
+            buttons = [_button(a.label, f"run:{i}", a.command) for i, a in enumerate(block.actions[:25])]
+            if buttons:
+                blocks.append(ActionsBlock(block_id="actions", elements=buttons))
+    if reply.status is Status.AMBIGUOUS and command_text:
+        verb = command_text.split()[0] if command_text.split() else "info"
+        blocks.append(
+            ActionsBlock(
+                block_id=_cut(f"pick:{verb}", 255),
+                elements=[
+                    ExternalDataSelectElement(
+                        action_id="entity_pick",
+                        placeholder=PlainTextObject(text="Pick the entity you meant"),
+                        min_query_length=1,
+                    )
+                ],
+            )
+        )
+    entity = reply.data.get("entity") if reply.status is Status.OK else None
+    nav: list[ButtonElement] = []
+    if isinstance(entity, str):
+        asked = command_text.split()[0] if command_text.split() else ""
+        for label, cmd in ENTITY_BUTTONS:
+            if cmd in commands and cmd != asked:
+                nav.append(_button(label, f"card:{cmd}", f"{cmd} {entity}"))
+    if pages_needed > 1 and command_text:
+        if page > 1:
+            nav.append(_button("Previous", "page:prev", json.dumps({"t": command_text, "p": page - 1})))
+        if page < pages_needed:
+            nav.append(_button("Next", "page:next", json.dumps({"t": command_text, "p": page + 1})))
+    if shareable and command_text:
+        nav.append(_button("Share in channel", "share", command_text, style="primary"))
+    if nav:
+        blocks.append(ActionsBlock(block_id="nav", elements=nav[:25]))
+    if len(blocks) > MAX_BLOCKS:
+        dropped = len(blocks) - (MAX_BLOCKS - 1)
+        blocks = blocks[: MAX_BLOCKS - 2] + [
+            ContextBlock(elements=[MarkdownTextObject(text=f"… and {dropped} more parts; see `{escape(command_text)}` in the terminal")]),
+            blocks[-1],
+        ]
+    out = []
+    for b in blocks:
+        b.validate_json()
+        out.append(b.to_dict())
+    return SlackMessage(text=_cut(reply.summary or "Callboard", 3000), blocks=out)
+
+
+def _list_section(block: ItemList, page: int, mentions: Mapping[str, str]) -> tuple[SectionBlock, int]:
+    items = block.items
+    total = block.total if block.total is not None else len(items)
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    lines = []
+    for item in shown:
+        label = _mention(item.ref, mentions) or escape(item.label)
+        lines.append(f"• {label}" + (f"  _{escape(item.detail)}_" if item.detail else ""))
+    header = f"*{escape(block.title)}* ({total})" if items else f"*{escape(block.title)}*: {escape(block.empty)}"
+    if pages > 1:
+        header += f" — page {page} of {pages}"
+    remaining = total - (page - 1) * PAGE_SIZE - len(shown)
+    if remaining > 0:
+        lines.append(f"… and {remaining} more")
+    text = header + ("\n" + "\n".join(lines) if lines else "")
+    while len(text) > _SECTION_TEXT and lines:
+        lines.pop(-2 if len(lines) > 1 else -1)
+        text = header + "\n" + "\n".join(lines) + "\n… (cut to fit Slack)"
+    return SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))), pages
