@@ -191,6 +191,46 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
     sys.exit(_run(go()))
 
 
+@cli.command()
+@_options
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
+def serve(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], host: str, port: int) -> None:
+    """Run the bot: Slack at /slack/events (or Socket Mode), /healthz, /readyz, background sync."""
+    from aiohttp import web
+
+    from .server import create_server, slack_settings
+
+    settings = _settings(config_file, database_url, catalog)
+    try:
+        slack = slack_settings(settings)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if slack is None:
+        raise click.UsageError(
+            "No chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+            "(and SLACK_APP_TOKEN for Socket Mode). See README, 'Slack'."
+        )
+
+    async def go() -> int:
+        plan = plan_for(settings, command="sync")
+        app = await Callboard.open(settings)
+        web_app = create_server(app, catalog=plan.catalog, sync_interval=settings.sync_interval, slack=slack)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        mode = "Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events"
+        click.echo(f"Callboard is serving Slack ({mode}); health at http://{host}:{port}/healthz. Ctrl-C stops.")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+        return 0
+
+    sys.exit(_run(go()))
+
+
 def main() -> None:
     cli()
 

@@ -41,6 +41,11 @@ class Settings:
     log_level: str = "warning"
     config_file: str | None = None
     data_dir: str = field(default_factory=lambda: user_data_dir("callboard", appauthor=False))
+    user_email: str | None = None
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
 
     @property
     def effective_database_url(self) -> str:
@@ -148,6 +153,17 @@ def load_settings(
         if str(level).lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"{path}: log.level must be debug, info, warning or error, got {level!r}")
         settings_kwargs["log_level"] = str(level).lower()
+    for var, key in (
+        ("SLACK_BOT_TOKEN", "slack_bot_token"),
+        ("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        ("SLACK_APP_TOKEN", "slack_app_token"),
+        ("CALLBOARD_USER_EMAIL", "user_email"),
+    ):
+        if env.get(var):
+            settings_kwargs[key] = env[var]
+    if env.get("SLACK_API_URL"):
+        url = env["SLACK_API_URL"]
+        settings_kwargs["slack_api_url"] = url if url.endswith("/") else url + "/"
     if "CALLBOARD_DATA_DIR" in env:
         settings_kwargs["data_dir"] = env["CALLBOARD_DATA_DIR"]
     db = database_url or env.get("CALLBOARD_DATABASE_URL") or db

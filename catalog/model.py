@@ -237,6 +237,13 @@ class Entity:
         return self.title or self.ref.name
 
     @property
+    def email(self) -> str | None:
+        profile = self.spec.get("profile")
+        if isinstance(profile, dict) and isinstance(profile.get("email"), str) and profile["email"]:
+            return str(profile["email"])
+        return None
+
+    @property
     def description(self) -> str | None:
         desc = self.metadata.get("description")
         return desc if isinstance(desc, str) and desc else None

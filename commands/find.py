@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from ._lookup import candidate_item
+from callboard.catalog.service import Catalog
+
+from ._lookup import candidate_item, kind_of
 from .api import CommandSpec, Deps, Invocation, ItemList, Reply, Status
 
-__all__ = ["SPEC", "run"]
+__all__ = ["SPEC", "picker_options", "run"]
+
+
+def picker_options(catalog: Catalog, query: str, limit: int = 20) -> list[tuple[str, str]]:
+    """(ref, label) pairs for an entity picker: what ``find`` would list for ``query``."""
+    if not query.strip():
+        return []
+    result = catalog.search(query, limit=limit)
+    return [(c.key, f"{c.name} ({kind_of(c.key)})" + (f" · {c.title}" if c.title and c.title != c.name else ""))
+            for c in result.candidates]
 
 
 def _parse(args: tuple[str, ...]) -> tuple[str, list[str]] | str:

@@ -1,0 +1,141 @@
+"""The server process: one aiohttp application for every chat surface, plus health checks
+and the background catalog sync.
+
+Wiring lives here: routes are an explicit list; the database engine, the Slack
+surface and the background tasks are created and torn down in ``cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from sqlalchemy import text
+
+from .app import Callboard
+from .config import ConfigError, Settings
+from .slack.app import SlackSettings, SlackSurface
+
+__all__ = ["ServerState", "create_server", "slack_settings"]
+
+log = logging.getLogger(__name__)
+
+STATE = web.AppKey("callboard_state", "ServerState")
+
+
+@dataclass
+class ServerState:
+    app: Callboard
+    catalog: tuple[str, ...] | None
+    sync_interval: float
+    slack: SlackSurface | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    synced_once: bool = False
+    last_sync_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def slack_settings(settings: Settings) -> SlackSettings | None:
+    """Slack's settings from the environment, or None when Slack is not configured."""
+    token, secret = settings.slack_bot_token, settings.slack_signing_secret
+    if not token and not secret and not settings.slack_app_token:
+        return None
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…, from your Slack app's OAuth page)")
+    if not secret and not settings.slack_app_token:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set (from your Slack app's Basic Information page)")
+    return SlackSettings(bot_token=token, signing_secret=secret or "", app_token=settings.slack_app_token,
+                         api_url=settings.slack_api_url)
+
+
+async def _slack_events(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    if state.slack is None:
+        raise web.HTTPNotFound(text="Slack is not configured on this Callboard (set SLACK_BOT_TOKEN)")
+    bolt_request = await to_bolt_request(request)
+    bolt_response = await state.slack.bolt.async_dispatch(bolt_request)
+    return await to_aiohttp_response(bolt_response)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    problems = []
+    try:
+        async with state.app.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        problems.append(f"database unreachable: {type(exc).__name__}")
+    if state.catalog is not None and not state.synced_once:
+        problems.append("first catalog sync still running")
+    elif len(state.app.catalog.index) == 0:
+        problems.append("the catalog is empty")
+    body = {
+        "status": "ok" if not problems else "unavailable",
+        "entities": len(state.app.catalog.index),
+        "problems": problems,
+        "last_sync_error": state.last_sync_error,
+    }
+    return web.json_response(body, status=200 if not problems else 503)
+
+
+async def _sync_loop(state: ServerState) -> None:
+    while True:
+        try:
+            summary = await state.app.sync(state.catalog)
+            state.last_sync_error = None
+            log.info("sync added=%d updated=%d removed=%d errors=%d", summary.added, summary.updated,
+                     summary.removed, len(summary.errors))
+        except Exception as exc:  # noqa: BLE001 - the loop must survive and retry
+            state.last_sync_error = type(exc).__name__
+            log.exception("background sync failed")
+        state.synced_once = True
+        await asyncio.sleep(state.sync_interval)
+
+
+async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
+    state = web_app[STATE]
+    sync_task = asyncio.ensure_future(_sync_loop(state))
+    state.tasks.add(sync_task)
+    socket_handler = None
+    if state.slack is not None and state.slack.settings.app_token:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(state.slack.bolt, state.slack.settings.app_token)
+        await socket_handler.connect_async()
+        log.info("slack socket mode connected")
+    yield
+    if socket_handler is not None:
+        await socket_handler.close_async()
+    for task in list(state.tasks):
+        task.cancel()
+    await asyncio.gather(*state.tasks, return_exceptions=True)
+    await state.app.close()
+
+
+def create_server(
+    app: Callboard, *, catalog: tuple[str, ...] | None, sync_interval: float, slack: SlackSettings | None
+) -> web.Application:
+    web_app = web.Application(client_max_size=2 * 1024 * 1024)
+    state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
+    if slack is not None:
+        state.slack = SlackSurface(slack, app, state.tasks)
+    web_app[STATE] = state
+    web_app.add_routes(
+        [
+            web.post("/slack/events", _slack_events),
+            web.get("/healthz", _healthz),
+            web.get("/readyz", _readyz),
+        ]
+    )
+    web_app.cleanup_ctx.append(_lifecycle)
+    return web_app

@@ -1,0 +1,1 @@
+"""The Slack surface: slack-bolt adapter and Block Kit renderer."""

@@ -1,0 +1,313 @@
+"""Callboard on Slack: slash commands, mentions, DMs, card buttons, pagers and pickers.
+
+A thin adapter: it turns Slack payloads into dispatcher calls and ``Reply``
+values into Block Kit (``render.py``). No Slack type gets past this package.
+
+- Slash commands are acknowledged within Slack's 3 s: the answer goes in the
+  acknowledgement when it is ready in time, otherwise "Working on it…" first and
+  the answer through ``response_url`` afterwards. Replies are ephemeral, with a
+  "Share in channel" button.
+- Events API retries never answer twice: every event id is claimed in the
+  database (``chat_events``), which holds across replicas.
+- Web API calls retry on 429 (``Retry-After``) and 5xx; a failure to reply is
+  logged with the command and never takes the server down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from callboard.bot.app import Callboard
+from callboard.commands.api import Reply
+from callboard.commands.find import picker_options
+from callboard.storage import repo
+
+from .render import SlackMessage, render
+
+__all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface"]
+
+log = logging.getLogger(__name__)
+
+#: How long a slash command may take to answer inside the acknowledgement.
+ACK_BUDGET_S = 2.0
+#: Slash command -> the Callboard command it runs ("" = the text is the whole command).
+SLASH_COMMANDS = {
+    "/owner": "owner",
+    "/find": "find",
+    "/oncall": "oncall",
+    "/docs": "docs",
+    "/runbook": "runbook",
+    "/callboard": "",
+}
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    bot_token: str
+    signing_secret: str
+    app_token: str | None = None
+    api_url: str = "https://slack.com/api/"
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"SlackSettings(api_url={self.api_url!r}, socket_mode={self.app_token is not None})"
+
+
+@dataclass(slots=True)
+class _Person:
+    email: str | None
+    user_ref: str | None
+    fetched: float
+
+
+class SlackSurface:
+    """The Slack side of one Callboard process."""
+
+    def __init__(self, settings: SlackSettings, app: Callboard, tasks: set[asyncio.Task[Any]]) -> None:
+        self.settings = settings
+        self.app = app
+        self._engine = app.engine
+        self._tasks = tasks
+        self._people: dict[str, _Person] = {}
+        self._slack_ids: dict[str, tuple[str | None, float]] = {}
+        self.client = AsyncWebClient(
+            token=settings.bot_token,
+            base_url=settings.api_url,
+            retry_handlers=[
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        self.bolt = AsyncApp(
+            signing_secret=settings.signing_secret,
+            client=self.client,
+            logger=logging.getLogger("callboard.slack.bolt"),
+        )
+        self._register()
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.bolt
+        app.middleware(self._dedupe_events)
+        for slash in SLASH_COMMANDS:
+            app.command(slash)(self._on_slash)
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        app.action(re.compile(r"^(run:\d+|card:\w+)$"))(self._on_run_button)
+        app.action(re.compile(r"^page:(next|prev)$"))(self._on_page)
+        app.action("share")(self._on_share)
+        app.action("entity_pick")(self._on_pick)
+        app.options("entity_pick")(self._on_options)
+        app.error(self._on_error)
+
+    def _track(self, coro: Awaitable[Any], what: str) -> None:
+        """Run work after the acknowledgement, keeping a reference and logging its failure."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("slack work failed what=%s", what)
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _dedupe_events(self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:  # noqa: A002
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str):
+            async with self._engine.begin() as conn:
+                first = await repo.claim_event(conn, event_id)
+            if not first:
+                log.info("slack event already handled event_id=%s", event_id)
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        log.error("slack listener failed type=%s error=%s", body.get("type"), type(error).__name__)
+
+    # --- people ---------------------------------------------------------------------------
+
+    async def person(self, slack_user: str | None) -> str | None:
+        """The catalog User for a Slack user (by email, cached for an hour)."""
+        if not slack_user:
+            return None
+        cached = self._people.get(slack_user)
+        if cached and time.monotonic() - cached.fetched < 3600:
+            return cached.user_ref
+        email: str | None = None
+        try:
+            info = await self.client.users_info(user=slack_user)
+            profile = (info.get("user") or {}).get("profile") or {}
+            email = profile.get("email")
+        except SlackApiError as exc:
+            log.warning("users.info failed user=%s error=%s", slack_user, exc.response.get("error"))
+        user_ref = await self.app.catalog.user_by_email(email) if email else None
+        self._people[slack_user] = _Person(email, user_ref, time.monotonic())
+        return user_ref
+
+    async def mentions(self, reply: Reply) -> dict[str, str]:
+        """Slack ids for the catalog users a reply names (at most 10 lookups, cached)."""
+        refs: list[str] = []
+        for block in reply.blocks:
+            for item in getattr(block, "items", ()):
+                if item.ref and item.ref.startswith("user:"):
+                    refs.append(item.ref)
+        for owner in reply.data.get("owners", []) if isinstance(reply.data.get("owners"), list) else []:
+            if isinstance(owner, dict) and str(owner.get("ref", "")).startswith("user:"):
+                refs.append(owner["ref"])
+        out: dict[str, str] = {}
+        wanted = list(dict.fromkeys(refs))[:10]
+        todo = [r for r in wanted if not (r in self._slack_ids and time.monotonic() - self._slack_ids[r][1] < 3600)]
+        people = await self.app.catalog.get_many(todo) if todo else {}
+        emails = {ref: e.email for ref, e in people.items() if e.email}
+        for ref in wanted:
+            cached = self._slack_ids.get(ref)
+            if cached and time.monotonic() - cached[1] < 3600:
+                if cached[0]:
+                    out[ref] = cached[0]
+                continue
+            email = emails.get(ref)
+            slack_id = None
+            if email:
+                try:
+                    found = await self.client.users_lookupByEmail(email=email)
+                    slack_id = (found.get("user") or {}).get("id")
+                except SlackApiError:
+                    slack_id = None
+            self._slack_ids[ref] = (slack_id, time.monotonic())
+            if slack_id:
+                out[ref] = slack_id
+        return out
+
+    # --- answering ------------------------------------------------------------------------
+
+    async def answer(self, text: str, *, user: str | None, channel: str | None, page: int = 1,
+                     shareable: bool = False) -> SlackMessage:
+        user_ref = await self.person(user)
+        reply = await self.app.dispatcher.dispatch(text, platform="slack", user=user, user_ref=user_ref,
+                                                   channel=channel)
+        mentions = await self.mentions(reply)
+        return render(reply, command_text=text, page=page, commands=set(self.app.registry.names()),
+                      mentions=mentions, shareable=shareable)
+
+    async def _on_slash(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        verb = SLASH_COMMANDS.get(command.get("command", ""), "")
+        text = f"{verb} {command.get('text', '')}".strip() if verb else (command.get("text") or "help").strip()
+        user, channel = command.get("user_id"), command.get("channel_id")
+        work = asyncio.ensure_future(self.answer(text, user=user, channel=channel, shareable=True))
+        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
+        if done and not work.exception():
+            msg = work.result()
+            await ack(response_type="ephemeral", text=msg.text, blocks=msg.blocks)
+            return
+        if done:
+            log.error("slash command failed command=%s", verb or text.split()[0], exc_info=work.exception())
+            await ack(response_type="ephemeral", text="Sorry, that failed. The error is in Callboard's log.")
+            return
+        await ack(response_type="ephemeral", text=f"Working on `{text}`…")
+
+        async def later() -> None:
+            msg = await work
+            await respond(response_type="ephemeral", replace_original=True, text=msg.text, blocks=msg.blocks)
+
+        self._track(later(), f"slash {text.split()[0] if text else ''}")
+
+    async def _on_mention(self, ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        text = _MENTION.sub("", event.get("text", "")).strip() or "help"
+        thread = event.get("thread_ts") or event.get("ts")
+        self._track(self._post(text, event, thread_ts=thread), "mention")
+
+    async def _on_message(self, ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        text = (event.get("text") or "").strip()
+        if text:
+            self._track(self._post(text, event, thread_ts=event.get("thread_ts")), "dm")
+
+    async def _post(self, text: str, event: dict[str, Any], *, thread_ts: str | None) -> None:
+        msg = await self.answer(text, user=event.get("user"), channel=event.get("channel"))
+        try:
+            await self.client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=msg.text,
+                                               blocks=msg.blocks)
+        except SlackApiError as exc:
+            log.error("reply failed command=%s channel=%s error=%s", text.split()[0] if text else "",
+                      event.get("channel"), exc.response.get("error"))
+
+    # --- interactivity --------------------------------------------------------------------
+
+    async def _on_run_button(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                             respond: AsyncRespond) -> None:
+        await ack()
+        text = str(action.get("value") or "help")
+        self._track(self._replace(text, body, respond), "button")
+
+    async def _on_page(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            state = json.loads(action.get("value") or "{}")
+            text, page = str(state["t"]), int(state["p"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self._track(self._replace(text, body, respond, page=page), "page")
+
+    async def _on_share(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        text = str(action.get("value") or "")
+
+        async def share() -> None:
+            msg = await self.answer(text, user=_user(body), channel=_channel(body))
+            await respond(response_type="in_channel", replace_original=False, text=msg.text, blocks=msg.blocks)
+
+        if text:
+            self._track(share(), "share")
+
+    async def _on_pick(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        ref = ((action.get("selected_option") or {}).get("value")) or ""
+        verb = str(action.get("block_id", "pick:info")).split(":", 1)[-1] or "info"
+        if ref:
+            self._track(self._replace(f"{verb} {ref}", body, respond), "pick")
+
+    async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        query = str(body.get("value") or "")
+        options = [
+            {"text": {"type": "plain_text", "text": label[:75]}, "value": ref[:150]}
+            for ref, label in picker_options(self.app.catalog, query)
+        ]
+        await ack(options=options)
+
+    async def _replace(self, text: str, body: dict[str, Any], respond: AsyncRespond, page: int = 1) -> None:
+        msg = await self.answer(text, user=_user(body), channel=_channel(body), page=page, shareable=True)
+        await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
+
+
+def _user(body: dict[str, Any]) -> str | None:
+    user = body.get("user") or {}
+    return user.get("id") if isinstance(user, dict) else None
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel") or {}
+    return channel.get("id") if isinstance(channel, dict) else None
