@@ -45,3 +45,17 @@ def test_imports_point_down() -> None:
                 if parts[0] in FORBIDDEN_THIRD_PARTY.get(package, set()):
                     problems.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not problems, problems
+
+
+def test_every_python_folder_is_packaged() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packaged = {Path(d) for d in config["package-dir"].values()}
+    for top in ("catalog", "providers", "storage", "commands", "bot", "templates", "examples"):
+        for path in (ROOT / top).rglob("*.py"):
+            folder = path.parent.relative_to(ROOT)
+            if "demo-catalog" in folder.parts:
+                continue
+            assert folder in packaged, f"{folder} has Python modules but is not in pyproject's package-dir"
+            assert (ROOT / folder / "__init__.py").exists(), f"{folder} needs an __init__.py"
