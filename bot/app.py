@@ -75,13 +75,21 @@ class Callboard:
         self._files: FileSource | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, registry: CommandRegistry | None = None) -> Callboard:
+    async def open(
+        cls, settings: Settings, registry: CommandRegistry | None = None, *, resident: bool = False
+    ) -> Callboard:
+        """Open the database and load the search index.
+
+        ``resident`` (servers, chat sessions): also keep the relation graph in memory,
+        so answers need one point read instead of a query per relation direction.
+        """
         engine = await open_database(settings.effective_database_url)
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
-        await app.catalog.load_index()
+        await app.catalog.load_index(graph=resident)
         return app
 
     async def close(self) -> None:
+        self.catalog.close()
         if self._files is not None:
             self._files.close()
         if self._http is not None:

@@ -156,7 +156,7 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
         from prompt_toolkit.history import FileHistory, InMemoryHistory
 
         plan = plan_for(settings, command="chat")
-        async with await Callboard.open(settings) as app:
+        async with await Callboard.open(settings, resident=True) as app:
             if plan.catalog is not None:
                 summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
                 if summary.errors:
@@ -214,7 +214,7 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
     async def go() -> int:
         plan = plan_for(settings, command="sync")
-        app = await Callboard.open(settings)
+        app = await Callboard.open(settings, resident=True)
         web_app = create_server(app, catalog=plan.catalog, sync_interval=settings.sync_interval, slack=slack)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
+from callboard.storage.reads import PointReader
 
 from .model import CatalogError, Entity, EntityRef, Relation, parse_ref
+from .graph import RelationGraph
 from .search import SearchIndex, SearchResult
 from .sync import IndexChange
 
@@ -39,26 +41,45 @@ class Catalog:
     def __init__(self, engine: AsyncEngine, index: SearchIndex | None = None) -> None:
         self.engine = engine
         self.index = index or SearchIndex()
+        self.graph: RelationGraph | None = None
+        self._reader = PointReader(engine)
 
-    async def load_index(self) -> int:
-        """Build the search index from storage (at start)."""
+    async def load_index(self, *, graph: bool = False) -> int:
+        """Build the search index (and, for long-running processes, the relation graph) from storage."""
         async with self.engine.connect() as conn:
             rows = await repo.index_rows(conn)
+            relation_rows = await repo.all_relations(conn) if graph else None
         index = SearchIndex()
         for key, name, title in rows:
             index.add(key, name, title)
         self.index = index
+        if relation_rows is not None:
+            g = RelationGraph()
+            g.load(relation_rows)
+            self.graph = g
         return len(index)
+
+    def close(self) -> None:
+        self._reader.close()
 
     def apply(self, change: IndexChange) -> None:
         """Change-feed hook for the sync engine."""
         self.index.update(change.upserted, change.removed)
+        if self.graph is not None:
+            for key in change.removed:
+                self.graph.drop(key)
+            for key, rels in change.relations:
+                self.graph.replace(key, rels)
 
     def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
         return self.index.search(query, kinds=kinds, limit=limit)
 
     async def get(self, key: str) -> Entity | None:
         """One entity with its stitched relations (its own plus the inverse of others')."""
+        if self.graph is not None:
+            rows = await self._reader.entities([key])
+            row = rows.get(key)
+            return _entity(row, self.graph.relations(key)) if row is not None else None
         async with self.engine.connect() as conn:
             rows = await repo.get_entities(conn, [key])
             row = rows.get(key)
@@ -74,8 +95,7 @@ class Catalog:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
-        async with self.engine.connect() as conn:
-            rows = await repo.get_entities(conn, keys)
+        rows = await self._reader.entities(keys)
         return {k: _entity(r, ()) for k, r in rows.items()}
 
     async def errors(self, entity: str | None = None) -> list[CatalogError]:

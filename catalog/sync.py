@@ -86,6 +86,8 @@ class IndexChange:
 
     upserted: tuple[tuple[str, str, str | None], ...] = ()
     removed: tuple[str, ...] = ()
+    #: for each upserted entity whose relations changed: the relations it now emits
+    relations: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()
 
 
 @dataclass(slots=True)
@@ -296,6 +298,7 @@ class SyncEngine:
         content: bytes | None
         children: list[tuple[LocationSpec, int | None]] = []
         upserted: list[tuple[str, str, str | None]] = []
+        emitted: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
         seen: set[str] = set()
         keep: set[str] = set()
         parse_failed = False
@@ -410,6 +413,7 @@ class SyncEngine:
                         changed_rows.append(row)
                         unchanged += 1
                         continue
+                    emitted.append((key, tuple(rels)))
                     if old_hash is None:
                         new_rows.append(row)
                         new_rels.extend(rels)
@@ -473,7 +477,13 @@ class SyncEngine:
         totals.unchanged += unchanged
         totals.removed += len(gone) + len(removed_children)
         totals.errors.extend(errors)
-        self._emit(IndexChange(upserted=tuple(upserted), removed=tuple(gone) + tuple(removed_children)))
+        self._emit(
+            IndexChange(
+                upserted=tuple(upserted),
+                removed=tuple(gone) + tuple(removed_children),
+                relations=tuple(emitted),
+            )
+        )
         return children
 
 

@@ -20,6 +20,7 @@ from .schema import catalog_errors, chat_events, entities, locations, relations
 __all__ = [
     "EntityRow",
     "all_errors",
+    "all_relations",
     "claim_event",
     "forget_events_before",
     "user_key_by_email",
@@ -230,6 +231,12 @@ async def replace_relations(
         await conn.exec_driver_sql(
             f"INSERT INTO relations (source, type, target) VALUES ({_params(conn, 3)})", list(rows)
         )
+
+
+async def all_relations(conn: AsyncConnection) -> list[tuple[str, str, str]]:
+    """Every stored relation (source, type, target): what the in-memory graph is built from."""
+    result = await conn.exec_driver_sql("SELECT source, type, target FROM relations")
+    return [tuple(r) for r in result]  # type: ignore[misc]
 
 
 async def relations_of(conn: AsyncConnection, key: str) -> list[tuple[str, str, str]]:

@@ -54,10 +54,11 @@ def sqlite_url(tmp_path: Path) -> str:
 def make_app(tmp_path: Path) -> Callable[..., object]:
     opened: list[Callboard] = []
 
-    async def factory(url: str, **settings: object) -> Callboard:
+    async def factory(url: str, *, resident: bool = False, **settings: object) -> Callboard:
         app = await Callboard.open(
             Settings(database_url=url, data_dir=str(tmp_path / "data"), **settings),  # type: ignore[arg-type]
             CommandRegistry.from_entry_points(),
+            resident=resident,
         )
         opened.append(app)
         return app
@@ -71,6 +72,7 @@ async def demo_app(tmp_path: Path) -> AsyncIterator[Callboard]:
     app = await Callboard.open(
         Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", data_dir=str(tmp_path / "data")),
         CommandRegistry.from_entry_points(),
+        resident=True,
     )
     summary = await app.sync((str(demo_catalog_path()),))
     assert not summary.errors, summary.errors

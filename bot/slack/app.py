@@ -96,7 +96,11 @@ class SlackSurface:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
+        # process_before_response: bolt returns the HTTP response when the listener returns
+        # (our listeners ack and hand slow work to tracked tasks), instead of polling for
+        # the ack every 10 ms.
         self.bolt = AsyncApp(
+            process_before_response=True,
             signing_secret=settings.signing_secret,
             client=self.client,
             logger=logging.getLogger("callboard.slack.bolt"),
@@ -106,6 +110,7 @@ class SlackSurface:
     # --- wiring ---------------------------------------------------------------------------
 
     def _register(self) -> None:
+        logging.getLogger("callboard.slack.bolt").addFilter(_QuietBoltWarnings())
         app = self.bolt
         app.middleware(self._dedupe_events)
         for slash in SLASH_COMMANDS:
@@ -311,3 +316,10 @@ def _user(body: dict[str, Any]) -> str | None:
 def _channel(body: dict[str, Any]) -> str | None:
     channel = body.get("channel") or {}
     return channel.get("id") if isinstance(channel, dict) else None
+
+
+class _QuietBoltWarnings(logging.Filter):
+    """Drop bolt's start-up notice about the token we deliberately pass through the client."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()

@@ -74,6 +74,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     app = await Callboard.open(
         Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data")),
         CommandRegistry.from_entry_points(),
+        resident=True,
     )
     web_app = create_server(app, catalog=(str(demo_catalog_path()),), sync_interval=3600,
                             slack=SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from callboard.catalog.model import INVERSE
 from callboard.catalog.service import Catalog
 
@@ -57,9 +59,10 @@ def _expected(name: str) -> dict:
     return json.loads((EXPECTED / name).read_text())
 
 
-async def test_every_file_matches_backstage(database_url: str, make_app, examples: Path) -> None:
+@pytest.mark.parametrize("resident", [False, True], ids=["storage", "graph"])
+async def test_every_file_matches_backstage(database_url: str, make_app, examples: Path, resident: bool) -> None:
     root = _write_root(examples)
-    app = await make_app(database_url)
+    app = await make_app(database_url, resident=resident)
     try:
         summary = await app.sync((str(root),))
         actual = await _actual(app.catalog, examples)

@@ -12,10 +12,24 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+async def _graph_matches_storage(app) -> None:
+    """The resident graph, kept current by the change feed, says what storage says."""
+    assert app.catalog.graph is not None
+    graph = app.catalog.graph
+    app.catalog.graph = None
+    try:
+        for key in app.catalog.index.keys():
+            stored = await app.catalog.get(key)
+            assert stored is not None
+            assert sorted(graph.relations(key)) == sorted(stored.relations), key
+    finally:
+        app.catalog.graph = graph
+
+
 async def test_delta_semantics(tmp_path: Path, make_app, database_url: str) -> None:
     _write(tmp_path / "svc" / "catalog-info.yaml", GOOD.format(name="one") + "---\n" + GOOD.format(name="two"))
     _write(tmp_path / "org" / "catalog-info.yaml", TEAM)
-    app = await make_app(database_url)
+    app = await make_app(database_url, resident=True)
     try:
         first = await app.sync((str(tmp_path),))
         assert (first.added, first.updated, first.removed) == (3, 0, 0)
@@ -30,6 +44,7 @@ async def test_delta_semantics(tmp_path: Path, make_app, database_url: str) -> N
         assert one is not None and one.spec["lifecycle"] == "deprecated"
         team = await app.catalog.get("group:default/team-a")
         assert team is not None and team.related("ownerOf") == ["component:default/one"]
+        await _graph_matches_storage(app)
         # a read that fails keeps what the location had
         _write(tmp_path / "svc" / "catalog-info.yaml", "kind: [unclosed\n")
         broken = await app.sync((str(tmp_path),))
@@ -41,6 +56,7 @@ async def test_delta_semantics(tmp_path: Path, make_app, database_url: str) -> N
         invalid = await app.sync((str(tmp_path),))
         assert invalid.removed == 0 and invalid.errors[0].entity == "component:default/one"
         assert await app.catalog.get("component:default/one") is not None
+        await _graph_matches_storage(app)
     finally:
         await app.close()
 
