@@ -112,17 +112,34 @@ def make_typo(name: str, rng: Any) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------
 
 
+def _vmhwm_kib(pid: int | str) -> int:
+    """Peak RSS (VmHWM) of a live process since its last exec, in KiB; 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 class _Sampler:
-    """Samples RSS of this process and its descendants (psutil), in a thread."""
+    """Samples memory of this process and its descendants, in a thread.
+
+    For every descendant it keeps the largest ``VmHWM`` seen (the kernel's own peak RSS
+    of that process, so short peaks between samples are not lost as long as the process
+    is sampled once before it exits); ``sample()`` is also called right before the app
+    closes the parse pool. It also records the largest instantaneous RSS sum of the tree.
+    """
 
     def __init__(self, interval: float) -> None:
         import threading
 
         self.interval = interval
         self.self_peak = 0
-        self.child_peak = 0
         self.tree_peak = 0
-        self.max_children = 0
+        self.hwm: dict[int, tuple[int, str]] = {}  # pid -> (VmHWM KiB, role)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         try:
@@ -138,25 +155,41 @@ class _Sampler:
             self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def sample(self) -> None:
+        if self._proc is None or self.interval <= 0:
+            return
         psutil = self._psutil
+        try:
+            own = self._proc.memory_info().rss
+            total = own
+            me = self._proc.pid
+            for k in self._proc.children(recursive=True):
+                try:
+                    rss = k.memory_info().rss
+                    ppid = k.ppid()
+                    cmd = " ".join(k.cmdline())
+                except psutil.Error:
+                    continue
+                total += rss
+                if "resource_tracker" in cmd:
+                    role = "resource_tracker"
+                elif ppid == me and "forkserver" in cmd:
+                    role = "forkserver"
+                elif "forkserver" in cmd:
+                    role = "parse_worker"
+                else:
+                    role = "other"
+                hwm = max(_vmhwm_kib(k.pid), rss // 1024)
+                prev = self.hwm.get(k.pid, (0, role))[0]
+                self.hwm[k.pid] = (max(prev, hwm), role)
+            self.self_peak = max(self.self_peak, own)
+            self.tree_peak = max(self.tree_peak, total)
+        except psutil.Error:
+            pass
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                own = self._proc.memory_info().rss
-                total = own
-                kids = self._proc.children(recursive=True)
-                self.max_children = max(self.max_children, len(kids))
-                for k in kids:
-                    try:
-                        rss = k.memory_info().rss
-                    except psutil.Error:
-                        continue
-                    total += rss
-                    self.child_peak = max(self.child_peak, rss)
-                self.self_peak = max(self.self_peak, own)
-                self.tree_peak = max(self.tree_peak, total)
-            except psutil.Error:
-                pass
+            self.sample()
             self._stop.wait(self.interval)
 
     def stop(self) -> dict[str, Any]:
@@ -165,11 +198,18 @@ class _Sampler:
         self._stop.set()
         self._thread.join()
         m = 1024 * 1024
+        by_role: dict[str, float] = {}
+        count: dict[str, int] = {}
+        for hwm, role in self.hwm.values():
+            by_role[role] = max(by_role.get(role, 0.0), _mib(hwm))
+            count[role] = count.get(role, 0) + 1
         return {
+            "largest_child_vmhwm_mib": max(by_role.values(), default=0.0),
+            "largest_worker_vmhwm_mib": by_role.get("parse_worker", 0.0),
+            "child_vmhwm_by_role_mib": by_role,
+            "children_seen": count,
             "sampled_self_peak_mib": round(self.self_peak / m, 1),
-            "sampled_largest_child_mib": round(self.child_peak / m, 1),
             "sampled_tree_peak_mib": round(self.tree_peak / m, 1),
-            "sampled_max_children": self.max_children,
             "sample_interval_s": self.interval,
         }
 
@@ -274,6 +314,7 @@ async def _run_phase(args: argparse.Namespace, out: dict[str, Any]) -> None:
         else:
             await _owner_latency(app, sidecar, args, out)
     finally:
+        sampler.sample()  # the workers' final VmHWM, before close() joins the pool
         t = time.perf_counter()
         await app.close()
         out["close_s"] = round(time.perf_counter() - t, 4)
@@ -468,6 +509,30 @@ def _pg_query(admin_url: str, sql: str, *, database: str | None = None) -> Any:
     return asyncio.run(go())
 
 
+_SOURCE_DIRS = ("callboard", "bot", "catalog", "commands", "providers", "storage")
+
+
+def code_fingerprint() -> dict[str, Any]:
+    """sha1 over the product's Python sources (others may edit them while a run is going)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    newest = 0.0
+    files = 0
+    for d in _SOURCE_DIRS:
+        for f in sorted((ROOT / d).rglob("*.py")):
+            if "__pycache__" in f.parts:
+                continue
+            h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+            newest = max(newest, f.stat().st_mtime)
+            files += 1
+    return {
+        "sha1": h.hexdigest()[:12],
+        "files": files,
+        "newest_mtime": _dt.datetime.fromtimestamp(newest, _dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def ensure_catalog(n: int, catalog_dir: Path, gen: Path) -> tuple[Path, Path]:
     path = catalog_dir / f"catalog-{n}.yaml"
     sidecar = Path(str(path) + ".json")
@@ -503,6 +568,18 @@ def write_results(results: dict[str, Any], out: Path) -> None:
     os.replace(tmp, out)
 
 
+def _cpu_times() -> tuple[float, float]:
+    """(busy, iowait) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / tick, iowait / tick
+
+
 def run_phase(phase: str, db_url: str, catalog: Path, sidecar: Path, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     result_file = workdir / f"{phase}.result.json"
     log_file = workdir / f"{phase}.log"
@@ -512,6 +589,8 @@ def run_phase(phase: str, db_url: str, catalog: Path, sidecar: Path, workdir: Pa
         "--catalog", str(catalog), "--sidecar", str(sidecar), "--result-file", str(result_file),
         "--sample-interval", str(args.sample_interval),
     ]
+    load_before = os.getloadavg()[0]
+    busy0, iow0 = _cpu_times()
     t = time.perf_counter()
     with log_file.open("w") as log:
         try:
@@ -520,11 +599,19 @@ def run_phase(phase: str, db_url: str, catalog: Path, sidecar: Path, workdir: Pa
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.perf_counter() - t
+    busy1, iow1 = _cpu_times()
     try:
         res = json.loads(result_file.read_text())
     except (OSError, ValueError):
         res = {"phase": phase, "ok": False, "error": "no result file"}
     res["process_wall_s"] = round(wall, 4)
+    # Interference check: all CPU the machine spent during the phase vs this phase's own
+    # processes (for PostgreSQL runs the difference includes the server's work for us).
+    res["machine_busy_cpu_s"] = round(busy1 - busy0, 2)
+    res["machine_iowait_s"] = round(iow1 - iow0, 2)
+    own = (res.get("self_cpu_s") or 0) + (res.get("children_cpu_s") or 0)
+    res["other_cpu_s"] = round(busy1 - busy0 - own, 2)
+    res["loadavg_1m_before"] = round(load_before, 2)
     res["returncode"] = rc
     if rc != 0 or not res.get("ok"):
         res["log_tail"] = log_file.read_text(errors="replace")[-4000:]
@@ -551,6 +638,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         "started": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(args.pg_admin if "postgres" in args.db else None),
+        "code_at_start": code_fingerprint(),
         "runs": [],
     }
     write_results(results, out)
@@ -592,13 +680,15 @@ def orchestrate(args: argparse.Namespace) -> int:
                     line += (f" exact p50/p99={res['owner_exact']['p50_ms']:.2f}/{res['owner_exact']['p99_ms']:.2f}ms"
                              f" typo p50/p99={res['owner_typo']['p50_ms']:.2f}/{res['owner_typo']['p99_ms']:.2f}ms"
                              f" typo acc={res['owner_typo']['correct']}/{res['owner_typo']['of']}")
-                line += f" rss self={res.get('self_maxrss_mib')} child={res.get('children_maxrss_mib')} MiB"
+                line += (f" rss self={res.get('self_maxrss_mib')} worker={res.get('largest_worker_vmhwm_mib')}"
+                         f" tree={res.get('sampled_tree_peak_mib')} MiB")
                 print(line, flush=True)
                 if not res.get("ok"):
                     print(res.get("traceback") or res.get("log_tail", ""), flush=True)
                 write_results(results, out)
                 if not res.get("ok") and phase == "cold":
                     break
+            run["code"] = code_fingerprint()
             run["db_size_bytes"] = db_size(db, db_url, sqlite_path, args, pg_name)
             if db == "postgres" and pg_name and not args.keep:
                 try:
@@ -608,6 +698,9 @@ def orchestrate(args: argparse.Namespace) -> int:
             if not args.keep:
                 shutil.rmtree(wd, ignore_errors=True)
             write_results(results, out)
+    results["code_at_end"] = code_fingerprint()
+    if results["code_at_end"]["sha1"] != results["code_at_start"]["sha1"]:
+        print("WARNING: the product sources changed during the run (see code_at_start/code_at_end)")
     results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results["total_s"] = round(time.perf_counter() - _T0, 1)
     write_results(results, out)

