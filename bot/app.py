@@ -154,4 +154,6 @@ class Callboard:
         return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)
 
     async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:
-        return await self.dispatcher.dispatch(text, platform=platform, user=user)
+        """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is)."""
+        user_ref = await self.catalog.user_by_email(self.settings.user_email) if self.settings.user_email else None
+        return await self.dispatcher.dispatch(text, platform=platform, user=user, user_ref=user_ref)

@@ -12,8 +12,8 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if not inv.user_ref:
         return Reply.notice(
             Status.NOT_FOUND,
-            "I can't tell who you are in the catalog: your chat account's email matches no catalog User. "
-            "Ask `team <your team>` instead, or add your email to your User entity's spec.profile.email.",
+            "I can't tell who you are in the catalog: no catalog User has your email (in Slack, your "
+            "profile's email; in the terminal, CALLBOARD_USER_EMAIL). Ask `team <your team>` instead.",
         )
     me = await deps.catalog.get(inv.user_ref)
     if me is None:

@@ -103,3 +103,11 @@ def test_chat_reads_questions_from_a_pipe(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "checkout-team" in done.stdout.lower() and "entities from the demo catalog" in done.stdout
+
+
+def test_mine_in_the_terminal_uses_the_configured_email(tmp_path: Path) -> None:
+    done = _run(["ask", "mine"], tmp_path, CALLBOARD_USER_EMAIL="priya.raman@acme.example.com")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "teams own" in done.stdout
+    anonymous = _run(["ask", "mine"], tmp_path)
+    assert anonymous.returncode == 1 and "CALLBOARD_USER_EMAIL" not in anonymous.stderr
