@@ -219,6 +219,11 @@ class SlackSurface:
         verb = SLASH_COMMANDS.get(command.get("command", ""), "")
         text = f"{verb} {command.get('text', '')}".strip() if verb else (command.get("text") or "help").strip()
         user, channel = command.get("user_id"), command.get("channel_id")
+        if verb and self.app.registry.get(verb) is None:
+            await ack(response_type="ephemeral",
+                      text=f"`{command.get('command')}` needs the {verb} integration, which this Callboard "
+                           "does not have installed yet. `/callboard help` lists what it can do.")
+            return
         work = asyncio.ensure_future(self.answer(text, user=user, channel=channel, shareable=True))
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
         if done and not work.exception():

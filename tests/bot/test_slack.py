@@ -201,3 +201,22 @@ def test_manifest_is_valid_and_matches_the_handlers() -> None:
     for url in (c.get("url") for c in manifest["features"]["slash_commands"]):
         assert url is None or url.endswith("/slack/events")
     assert server_module.slack_settings  # the same module serves what the manifest points at
+
+
+async def test_commands_not_installed_say_so(rig: Rig) -> None:
+    body = await (await rig.slash("/oncall", "payment-service")).json()
+    assert "does not have installed yet" in body["text"]
+
+
+async def test_no_secret_reaches_the_logs(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    event = {"type": "app_mention", "user": "U0PRIYA01", "text": "<@U0FAKEBOT> mine",
+             "ts": "1700000009.000100", "channel": "C0GENERAL1", "event_ts": "1700000009.000100"}
+    await rig.event(event, event_id="Ev0009")
+    await rig.fake.wait_for("chat.postMessage")
+    await rig.slash("/owner", "payment-service")
+    assert "xoxb-test" not in caplog.text
+    assert SECRET not in caplog.text
+    assert "xoxb-test" not in repr(rig.app.settings) and SECRET not in repr(rig.app.settings)
