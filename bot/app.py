@@ -133,6 +133,7 @@ class Callboard:
             {"file": self._file_source(file_roots), "url": self._url_source()},
             on_change=self.catalog.apply,
             on_progress=on_progress,
+            feed_relations=self.catalog.graph is not None,
         )
         summary = await engine.sync(roots)
         if errors:

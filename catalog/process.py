@@ -334,7 +334,7 @@ def process_document(
         title=title,
         data_json=data_json,
         raw_json=raw_json,
-        relations=relations,
+        relations=tuple((r.source, r.type, r.target) for r in relations),
         file=file,
         line=line,
         hash=digest,
@@ -400,6 +400,9 @@ class Document:
     line: int  # 1-based line of the document's first line in the file
     source_hash: str
     content_line: int = 0  # where its content starts: the line an entity from it is reported at
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Document, (self.text, self.line, self.source_hash, self.content_line))
 
 
 def _leading_lines(chunk: str) -> int:

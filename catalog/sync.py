@@ -126,11 +126,14 @@ class SyncEngine:
         *,
         on_change: Callable[[IndexChange], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
+        feed_relations: bool = False,
     ) -> None:
         self._engine = engine
         self._readers = readers
         self._on_change = on_change
         self._on_progress = on_progress
+        self._holders: dict[str, str] | None = None  # key -> location, loaded when first needed
+        self._feed_relations = feed_relations  # a resident relation graph follows the feed
 
     async def sync(self, roots: Sequence[LocationSpec] | None = None) -> SyncSummary:
         """Sync ``roots`` (and what they lead to). ``None`` re-syncs the registered roots.
@@ -138,6 +141,7 @@ class SyncEngine:
         Registered roots that are not in ``roots`` are forgotten with their entities.
         """
         totals = _Totals()
+        self._holders = None
         async with self._engine.connect() as conn:
             states = await repo.location_states(conn)
         if roots is None:
@@ -197,6 +201,11 @@ class SyncEngine:
             errors=tuple(totals.errors),
         )
 
+    def _forget(self, keys: Sequence[str]) -> None:
+        if self._holders is not None:
+            for key in keys:
+                self._holders.pop(key, None)
+
     def _emit(self, change: IndexChange) -> None:
         if self._on_change and (change.upserted or change.removed):
             self._on_change(change)
@@ -227,6 +236,7 @@ class SyncEngine:
                 outcome.error = None
                 async with self._engine.begin() as conn:
                     removed = await repo.delete_location_tree(conn, spec.key)
+                self._forget(removed)
                 totals.removed += len(removed)
                 self._emit(IndexChange(removed=tuple(removed)))
                 return []
@@ -355,7 +365,10 @@ class SyncEngine:
                     seen.add(item.key)
                     candidates.append(item)
                 foreign = [c.key for c in candidates if c.key not in existing]
-                owners = await repo.owners_of_keys(conn, foreign) if foreign else {}
+                if foreign and self._holders is None:
+                    self._holders = await repo.key_locations(conn)
+                holders = self._holders or {}
+                owners = {k: holders[k] for k in foreign if k in holders and holders[k] != spec.key}
                 for item in candidates:
                     key = item.key
                     old = existing.get(key)
@@ -407,13 +420,14 @@ class SyncEngine:
                         item.data_json,
                         item.raw_json,
                     )
-                    rels = sorted({(r.source, r.type, r.target) for r in item.relations})
+                    rels = sorted(set(item.relations))
                     if same:
                         # same entity, new fingerprint or line (a comment or whitespace changed)
                         changed_rows.append(row)
                         unchanged += 1
                         continue
-                    emitted.append((key, tuple(rels)))
+                    if self._feed_relations:
+                        emitted.append((key, tuple(rels)))
                     if old_hash is None:
                         new_rows.append(row)
                         new_rels.extend(rels)
@@ -429,10 +443,15 @@ class SyncEngine:
                 await repo.upsert_entities(conn, changed_rows, new=False)
                 await repo.replace_relations(conn, changed_keys, changed_rels)
                 existing.update({r[0]: (r[8], r[9], r[7], r[11] is not None) for r in new_rows})
+                if self._holders is not None:
+                    self._holders.update((r[0], spec.key) for r in new_rows)
             await repo.update_lines(conn, line_moves)
             # a read that could not parse everything never removes anything
             gone = [] if parse_failed else [k for k in existing if k not in seen and k not in keep]
             await repo.delete_entities(conn, gone)
+            if self._holders is not None:
+                for key in gone:
+                    self._holders.pop(key, None)
             # children this location no longer lists are forgotten with their entities
             wanted_children = {c.key for c, _ in children}
             removed_children: list[str] = []
@@ -440,6 +459,7 @@ class SyncEngine:
                 for old in await repo.child_locations(conn, spec.key):
                     if old["key"] not in wanted_children:
                         removed_children.extend(await repo.delete_location_tree(conn, old["key"]))
+                self._forget(removed_children)
             for child, _line in children:
                 # partial row: an existing child keeps its own sync state
                 await repo.save_location(

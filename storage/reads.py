@@ -44,6 +44,12 @@ class PointReader:
             return {}
         if self._sqlite is None:
             async with self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    raw = await conn.get_raw_connection()
+                    driver = raw.driver_connection
+                    assert driver is not None
+                    records = await driver.fetch(f"SELECT {_COLUMNS} FROM entities WHERE key = ANY($1::text[])", keys)
+                    return {r["key"]: dict(r) for r in records}
                 return await repo.get_entities(conn, keys)
         out: dict[str, dict[str, Any]] = {}
         for i in range(0, len(keys), 500):

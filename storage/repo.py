@@ -29,6 +29,7 @@ __all__ = [
     "delete_entities",
     "delete_location_tree",
     "entity_hashes",
+    "key_locations",
     "entity_states",
     "update_lines",
     "errors_for_location",
@@ -144,6 +145,13 @@ async def entity_states(conn: AsyncConnection, location_key: str) -> dict[str, t
         ).where(entities.c.location_key == location_key)
     )
     return {k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows}
+
+
+async def key_locations(conn: AsyncConnection) -> dict[str, str]:
+    """Every entity key with the location that holds it (for conflict checks during a sync)."""
+    result = await conn.exec_driver_sql("SELECT key, location_key FROM entities")
+    interned: dict[str, str] = {}
+    return {key: interned.setdefault(loc, loc) for key, loc in result}
 
 
 async def owners_of_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
