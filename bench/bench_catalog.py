@@ -48,7 +48,7 @@ ROOT = HERE.parent
 DEFAULT_GEN = Path("/work/shared/bench/gen_catalog.py")
 DEFAULT_CATALOG_DIR = Path("/tmp/cat")
 DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PHASES = ("cold", "noop", "changed", "owner")
+PHASES = ("cold", "noop", "changed", "owner", "owner_resident")
 EDIT_SUFFIX = " (edited by bench_catalog)"
 
 
@@ -267,10 +267,10 @@ async def _run_phase(args: argparse.Namespace, out: dict[str, Any]) -> None:
     timing: dict[str, Any] = {}
     orig_load = Catalog.load_index
 
-    async def timed_load(self: Catalog) -> int:
+    async def timed_load(self: Catalog, *a: Any, **kw: Any) -> int:
         rss0 = _rss_now_mib()
         t = time.perf_counter()
-        count = await orig_load(self)
+        count = await orig_load(self, *a, **kw)
         timing["index_load_s"] = round(time.perf_counter() - t, 4)
         timing["index_entries"] = count
         rss1 = _rss_now_mib()
@@ -283,9 +283,22 @@ async def _run_phase(args: argparse.Namespace, out: dict[str, Any]) -> None:
     Catalog.load_index = timed_load  # type: ignore[method-assign]
 
     settings = load_settings(database_url=args.db_url, catalog=(catalog,), env={})
-    sampler = _Sampler(args.sample_interval if args.phase != "owner" else 0).start()
+    latency = args.phase.startswith("owner")
+    open_kw: dict[str, Any] = {}
+    if args.phase == "owner_resident":
+        import inspect
+
+        if "resident" not in inspect.signature(Callboard.open).parameters:
+            out["skipped"] = "Callboard.open has no resident= option in this version"
+            return
+        open_kw["resident"] = True
+    if args.phase in ("cold", "noop", "changed"):
+        # what `callboard sync` does: a sync-only process loads no search index
+        open_kw["answering"] = False
+    out["open_kwargs"] = open_kw
+    sampler = _Sampler(0 if latency else args.sample_interval).start()
     t_open = time.perf_counter()
-    app = await Callboard.open(settings)
+    app = await Callboard.open(settings, **open_kw)
     out["open_s"] = round(time.perf_counter() - t_open, 4)
     out.update(timing)
     try:

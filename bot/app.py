@@ -76,16 +76,23 @@ class Callboard:
 
     @classmethod
     async def open(
-        cls, settings: Settings, registry: CommandRegistry | None = None, *, resident: bool = False
+        cls,
+        settings: Settings,
+        registry: CommandRegistry | None = None,
+        *,
+        resident: bool = False,
+        answering: bool = True,
     ) -> Callboard:
         """Open the database and load the search index.
 
         ``resident`` (servers, chat sessions): also keep the relation graph in memory,
         so answers need one point read instead of a query per relation direction.
+        ``answering=False`` (``callboard sync``): skip the search index, nothing will be asked.
         """
         engine = await open_database(settings.effective_database_url)
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
-        await app.catalog.load_index(graph=resident)
+        if answering:
+            await app.catalog.load_index(graph=resident)
         return app
 
     async def close(self) -> None:

@@ -106,7 +106,7 @@ def sync(config_file: str | None, database_url: str | None, catalog: tuple[str, 
 
     async def go() -> int:
         plan = plan_for(settings, command="sync")
-        async with await Callboard.open(settings) as app:
+        async with await Callboard.open(settings, answering=False) as app:
             summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
         _print_summary(summary, console)
         if summary.errors and (strict or (summary.locations == 0)):
