@@ -76,17 +76,13 @@ class Catalog:
 
     async def get(self, key: str) -> Entity | None:
         """One entity with its stitched relations (its own plus the inverse of others')."""
+        rows = await self._reader.entities([key])
+        row = rows.get(key)
+        if row is None:
+            return None
         if self.graph is not None:
-            rows = await self._reader.entities([key])
-            row = rows.get(key)
-            return _entity(row, self.graph.relations(key)) if row is not None else None
-        async with self.engine.connect() as conn:
-            rows = await repo.get_entities(conn, [key])
-            row = rows.get(key)
-            if row is None:
-                return None
-            own = await repo.relations_of(conn, key)
-            incoming = await repo.relations_to(conn, key)
+            return _entity(row, self.graph.relations(key))
+        own, incoming = await self._reader.relations(key)
         rels = [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
         return _entity(row, rels)
 

@@ -59,3 +59,21 @@ class PointReader:
             for row in cursor:
                 out[row[0]] = dict(zip(_ENTITY_COLUMNS, row))
         return out
+
+    async def relations(self, key: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        """(relations ``key`` emitted, relations others emitted towards it), each (source, type, target)."""
+        out_sql = "SELECT source, type, target FROM relations WHERE source = {p}"
+        in_sql = "SELECT source, type, target FROM relations WHERE target = {p}"
+        if self._sqlite is not None:
+            own = self._sqlite.execute(out_sql.format(p="?"), (key,)).fetchall()
+            incoming = self._sqlite.execute(in_sql.format(p="?"), (key,)).fetchall()
+            return own, incoming
+        async with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                raw = await conn.get_raw_connection()
+                driver = raw.driver_connection
+                assert driver is not None
+                own_rows = await driver.fetch(out_sql.format(p="$1"), key)
+                in_rows = await driver.fetch(in_sql.format(p="$1"), key)
+                return [tuple(r) for r in own_rows], [tuple(r) for r in in_rows]  # type: ignore[misc]
+            return await repo.relations_of(conn, key), await repo.relations_to(conn, key)
