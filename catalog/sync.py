@@ -33,6 +33,7 @@ __all__ = [
     "ReadOutcome",
     "SyncEngine",
     "SyncProgress",
+    "error_from_row",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class SyncEngine:
             totals.unchanged += state["entity_count"]
             async with self._engine.connect() as conn:
                 rows = await repo.errors_for_location(conn, spec.key)
-            totals.errors.extend(_error_from_row(r) for r in rows)
+            totals.errors.extend(error_from_row(r) for r in rows)
             return await self._known_children(spec)
         assert outcome.content is not None
         return await self._write_location(spec, is_root, reader, outcome, totals)
@@ -530,7 +531,7 @@ def _error_row(err: CatalogError) -> dict[str, Any]:
     }
 
 
-def _error_from_row(row: dict[str, Any]) -> CatalogError:
+def error_from_row(row: dict[str, Any]) -> CatalogError:
     return CatalogError(
         file=row["file"],
         line=row["line"],

@@ -51,7 +51,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             f"{describe_ref(entity.ref.key)} has no owner in the catalog (a {entity.kind} has no spec.owner).",
             data={"entity": entity.ref.key, "owners": []},
         )
-    known = await deps.catalog.get_many(owners)
+    known = await deps.catalog.get_many(owners, relations=True)
     blocks: list = [Header(text=f"{describe_ref(entity.ref.key)} is owned by " + ", ".join(
         (known[o].display_name if o in known else name_of(o)) for o in owners))]
     if note:
@@ -69,8 +69,6 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             )
             data_owners.append({"ref": key, "exists": False})
             continue
-        full = await deps.catalog.get(key)
-        owner = full or owner
         fields = [("Owner", f"{kind_of(key)} {name_of(key)}"), *contact_fields(owner)]
         blocks.append(Fields(pairs=tuple(fields)))
         data_owners.append({"ref": key, "exists": True, **{k.lower().replace(" ", "_"): v for k, v in fields[1:]}})
