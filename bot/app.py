@@ -93,6 +93,8 @@ class Callboard:
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
         if answering:
             await app.catalog.load_index(graph=resident)
+        else:
+            app.catalog.following = False
         return app
 
     async def close(self) -> None:

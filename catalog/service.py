@@ -42,6 +42,7 @@ class Catalog:
         self.engine = engine
         self.index = index or SearchIndex()
         self.graph: RelationGraph | None = None
+        self.following = True  # False in sync-only processes: no index to keep current
         self._reader = PointReader(engine)
 
     async def load_index(self, *, graph: bool = False) -> int:
@@ -64,6 +65,8 @@ class Catalog:
 
     def apply(self, change: IndexChange) -> None:
         """Change-feed hook for the sync engine."""
+        if not self.following:
+            return
         self.index.update(change.upserted, change.removed)
         if self.graph is not None:
             for key in change.removed:

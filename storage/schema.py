@@ -47,8 +47,7 @@ entities = Table(
     Column("data", Text, nullable=False),
     Column("raw", Text, nullable=True),
     Index("ix_entities_location_key", "location_key"),
-    Index("ix_entities_kind_name", "kind", "name"),
-    Index("ix_entities_name", "name"),
+    Index("ix_entities_kind", "kind"),
 )
 
 relations = Table(

@@ -47,8 +47,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text, nullable=True),
     )
     op.create_index("ix_entities_location_key", "entities", ["location_key"])
-    op.create_index("ix_entities_kind_name", "entities", ["kind", "name"])
-    op.create_index("ix_entities_name", "entities", ["name"])
+    op.create_index("ix_entities_kind", "entities", ["kind"])
     op.create_table(
         "relations",
         sa.Column("source", sa.String(512), nullable=False),
