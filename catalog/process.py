@@ -10,11 +10,10 @@ line; one bad document never affects its siblings.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
@@ -285,6 +284,7 @@ def process_document(
     origin: str | None = None,
     reader: PlaceholderReader | None = None,
     may_have_placeholders: bool = True,
+    source_hash: str | None = None,
 ) -> ProcessedEntity | CatalogError:
     """Turn one parsed document into a ``ProcessedEntity`` or the reason it was refused."""
 
@@ -339,6 +339,7 @@ def process_document(
         line=line,
         hash=digest,
         targets=targets,
+        source_hash=source_hash,
     )
 
 
@@ -363,8 +364,12 @@ def process_text(
     reader: PlaceholderReader | None = None,
     line_offset: int = 0,
     max_nodes: int = MAX_YAML_NODES,
+    source_hash_at: Callable[[int], str | None] | None = None,
 ) -> list[ProcessedEntity | CatalogError]:
-    """Process every document of one YAML text (or one chunk of it)."""
+    """Process every document of one YAML text (or one chunk of it).
+
+    ``source_hash_at(line)`` gives the fingerprint of the document starting at a line.
+    """
     out: list[ProcessedEntity | CatalogError] = []
     placeholders = "$text" in text or "$json" in text or "$yaml" in text
     for item in parse_documents(text, file, line_offset, max_nodes):
@@ -382,6 +387,7 @@ def process_text(
                 origin=origin,
                 reader=reader,
                 may_have_placeholders=placeholders,
+                source_hash=source_hash_at(item.line) if source_hash_at else None,
             )
         )
     return out
@@ -474,11 +480,8 @@ def process_documents(
         return out
     lines = [d.line for d in todo]
 
-    def tag(item: ProcessedEntity | CatalogError) -> ProcessedEntity | CatalogError:
-        if isinstance(item, ProcessedEntity):
-            idx = bisect.bisect_right(lines, item.line) - 1
-            return dataclasses.replace(item, source_hash=todo[max(idx, 0)].source_hash)
-        return item
+    def hash_at(line: int) -> str:
+        return todo[max(bisect.bisect_right(lines, line) - 1, 0)].source_hash
 
     # fast path: consecutive documents as one stream
     runs: list[list[Document]] = []
@@ -491,17 +494,15 @@ def process_documents(
         text = "".join(d.text for d in run)
         items = process_text(
             text, file=file, location=location, origin=origin, reader=reader,
-            line_offset=run[0].line - 1, max_nodes=max_nodes,
+            line_offset=run[0].line - 1, max_nodes=max_nodes, source_hash_at=hash_at,
         )
         if not any(isinstance(i, CatalogError) and i.entity is None and i.message.startswith("Invalid YAML") for i in items):
-            out.extend(tag(i) for i in items)
+            out.extend(items)
             continue
         # a YAML error breaks the stream: parse one document at a time
         for doc in run:
-            for item in process_text(
+            out.extend(process_text(
                 doc.text, file=file, location=location, origin=origin, reader=reader,
-                line_offset=doc.line - 1, max_nodes=max_nodes,
-            ):
-                out.append(dataclasses.replace(item, source_hash=doc.source_hash)
-                           if isinstance(item, ProcessedEntity) else item)
+                line_offset=doc.line - 1, max_nodes=max_nodes, source_hash_at=lambda _line, d=doc: d.source_hash,
+            ))
     return out

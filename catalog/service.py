@@ -89,6 +89,25 @@ class Catalog:
         rels = [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
         return _entity(row, rels)
 
+    async def get_with(self, key: str, rel_type: str) -> tuple[Entity | None, dict[str, Entity]]:
+        """An entity and the targets of its ``rel_type`` relations, each with its relations.
+
+        With the resident graph the targets are known before any I/O, so it is one read.
+        """
+        if self.graph is None:
+            entity = await self.get(key)
+            if entity is None:
+                return None, {}
+            return entity, await self.get_many(entity.related(rel_type), relations=True)
+        related = self.graph.related(key, rel_type)
+        rows = await self._reader.entities([key, *related])
+        row = rows.pop(key, None)
+        if row is None:
+            return None, {}
+        return _entity(row, self.graph.relations(key)), {
+            k: _entity(r, self.graph.relations(k)) for k, r in rows.items()
+        }
+
     async def get_many(self, keys: Iterable[str], *, relations: bool = False) -> dict[str, Entity]:
         """Entities by key in one read; with ``relations``, each with its relations too
         (free with the resident graph, two more reads per entity without it)."""

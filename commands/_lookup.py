@@ -9,7 +9,7 @@ from callboard.catalog.search import Candidate
 
 from .api import Action, Actions, Deps, Item, ItemList, Reply, Status
 
-__all__ = ["candidate_item", "describe_ref", "find_entity", "kind_of", "name_of"]
+__all__ = ["candidate_item", "describe_ref", "find_entity", "kind_of", "name_of", "resolve"]
 
 _KIND_TITLES = {
     "api": "API",
@@ -51,12 +51,21 @@ async def find_entity(
     deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str
 ) -> Entity | Reply:
     """The entity ``query`` names, or a reply that says it is unknown or ambiguous."""
+    key = resolve(deps, query, kinds=kinds, command=command)
+    if isinstance(key, Reply):
+        return key
+    entity = await deps.catalog.get(key)
+    if entity is None:  # removed by a sync since the index answered
+        return Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.')
+    return entity
+
+
+def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str) -> str | Reply:
+    """The key of the entity ``query`` names, or a reply that says it is unknown or ambiguous."""
     result = deps.catalog.search(query, kinds=kinds)
     match = result.match
     if match is not None:
-        entity = await deps.catalog.get(match.key)
-        if entity is not None:
-            return entity
+        return match.key
     if not result.candidates:
         what = "/".join(_KIND_TITLES.get(k, k) for k in kinds) if kinds else "entity"
         return Reply.notice(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from callboard.catalog.model import Entity
 
-from ._lookup import describe_ref, find_entity, kind_of, name_of, typo_note
+from ._lookup import describe_ref, kind_of, name_of, resolve, typo_note
 from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
 
 __all__ = ["SPEC", "run", "contact_fields"]
@@ -37,10 +37,12 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     query = " ".join(inv.args).strip()
     if not query:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found = await find_entity(deps, query, command="owner")
-    if isinstance(found, Reply):
-        return found
-    entity = found
+    key = resolve(deps, query, command="owner")
+    if isinstance(key, Reply):
+        return key
+    entity, known = await deps.catalog.get_with(key, "ownedBy")
+    if entity is None:  # removed by a sync since the index answered
+        return Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.')
     note = typo_note(entity, query)
     if entity.ref.kind.lower() in ("group", "user"):
         return await _owned_by(entity, deps, note)
@@ -51,7 +53,6 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             f"{describe_ref(entity.ref.key)} has no owner in the catalog (a {entity.kind} has no spec.owner).",
             data={"entity": entity.ref.key, "owners": []},
         )
-    known = await deps.catalog.get_many(owners, relations=True)
     blocks: list = [Header(text=f"{describe_ref(entity.ref.key)} is owned by " + ", ".join(
         (known[o].display_name if o in known else name_of(o)) for o in owners))]
     if note:
