@@ -53,11 +53,11 @@ entities = Table(
 relations = Table(
     "relations",
     metadata,
-    Column("source", String(512), nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("target", String(512), nullable=False),
-    Index("ix_relations_source", "source"),
+    Column("source", String(512), primary_key=True),
+    Column("type", String(32), primary_key=True),
+    Column("target", String(512), primary_key=True),
     Index("ix_relations_target", "target"),
+    sqlite_with_rowid=False,  # the primary key is the table: one b-tree less to write
 )
 
 catalog_errors = Table(

@@ -53,8 +53,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(512), nullable=False),
         sa.Column("type", sa.String(32), nullable=False),
         sa.Column("target", sa.String(512), nullable=False),
+        sa.PrimaryKeyConstraint("source", "type", "target"),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_relations_source", "relations", ["source"])
     op.create_index("ix_relations_target", "relations", ["target"])
     op.create_table(
         "catalog_errors",
