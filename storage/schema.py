@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "leases", "chat_events"]
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events"]
 
 metadata = MetaData()
 
@@ -72,14 +72,6 @@ catalog_errors = Table(
     Column("message", Text, nullable=False),
     Index("ix_catalog_errors_location_key", "location_key"),
     Index("ix_catalog_errors_entity", "entity"),
-)
-
-leases = Table(
-    "leases",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("holder", String(128), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 chat_events = Table(

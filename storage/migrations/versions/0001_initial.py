@@ -1,4 +1,4 @@
-"""Initial schema: locations, entities, relations, catalog errors, leases.
+"""Initial schema: locations, entities, relations, catalog errors.
 
 Revision ID: 0001
 """
@@ -69,14 +69,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_catalog_errors_location_key", "catalog_errors", ["location_key"])
     op.create_index("ix_catalog_errors_entity", "catalog_errors", ["entity"])
-    op.create_table(
-        "leases",
-        sa.Column("name", sa.String(128), primary_key=True),
-        sa.Column("holder", sa.String(128), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    )
 
 
 def downgrade() -> None:
-    for table in ("leases", "catalog_errors", "relations", "entities", "locations"):
+    for table in ("catalog_errors", "relations", "entities", "locations"):
         op.drop_table(table)
