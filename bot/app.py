@@ -6,6 +6,7 @@ Registries belong to it; there are no module globals.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,11 @@ class Callboard:
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
         if answering:
             await app.catalog.load_index(graph=resident)
+            if resident:
+                # The index and graph are ~1M long-lived objects: move them out of the cyclic
+                # collector's generations so a full collection does not walk them mid-request.
+                gc.collect()
+                gc.freeze()
         else:
             app.catalog.following = False
         return app
