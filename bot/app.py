@@ -104,6 +104,8 @@ class Callboard:
         return app
 
     async def close(self) -> None:
+        if self.catalog.graph is not None:
+            gc.unfreeze()  # what open() froze may be collected again
         self.catalog.close()
         if self._files is not None:
             self._files.close()
