@@ -125,6 +125,7 @@ class Callboard:
         """Sync ``catalog`` (paths and URLs); ``None`` re-syncs the registered locations."""
         roots: list[LocationSpec] | None = None
         errors: list[CatalogError] = []
+        unreadable: list[str] = []
         file_roots: list[str] = []
         if catalog is not None:
             roots = []
@@ -135,6 +136,7 @@ class Callboard:
                 found = discover(item)
                 if isinstance(found, CatalogError):
                     errors.append(found)
+                    unreadable.append(str(Path(item).expanduser().resolve()))
                     continue
                 file_roots.append(item)
                 roots.extend(found)
@@ -152,7 +154,7 @@ class Callboard:
             on_progress=on_progress,
             feed_relations=self.catalog.graph is not None,
         )
-        summary = await engine.sync(roots)
+        summary = await engine.sync(roots, keep_under=unreadable)
         if errors:
             summary = SyncSummary(
                 added=summary.added, updated=summary.updated, removed=summary.removed,

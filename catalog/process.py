@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 #: Documents whose alias-expanded size passes this are refused ("billion laughs").
-MAX_YAML_NODES = 1_000_000
+MAX_YAML_NODES = 100_000
+#: An entity larger than this once serialised is refused (its file may be small: aliases).
+MAX_ENTITY_BYTES = 4 * 1024 * 1024
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,8 +83,8 @@ def decode(data: bytes, file: str) -> str | CatalogError:
         )
 
 
-def _expanded_size(node: yaml.Node, limit: int) -> int:
-    """Nodes the document would have with every alias expanded; raises on recursion."""
+def _expanded_size(node: yaml.Node, limit: int) -> tuple[int, int]:
+    """(nodes with every alias expanded, distinct nodes); raises on recursion."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
@@ -108,7 +110,7 @@ def _expanded_size(node: yaml.Node, limit: int) -> int:
         sizes[nid] = total
         return total
 
-    return size(node)
+    return size(node), len(sizes)
 
 
 class _RecursiveAlias(Exception):
@@ -172,6 +174,7 @@ def parse_documents(
     alias bomb is refused in milliseconds instead of being expanded.
     """
     may_alias = "&" in text and "*" in text
+    amplified = 0  # nodes added by aliases so far in this text: capped for the whole file
     loader = _Loader(text)
     try:
         while True:
@@ -187,11 +190,12 @@ def parse_documents(
             line = node.start_mark.line + 1 + line_offset
             if may_alias:
                 try:
-                    expanded = _expanded_size(node, max_nodes)
+                    expanded, distinct = _expanded_size(node, max_nodes)
                 except _RecursiveAlias:
                     yield CatalogError(file=file, line=line, message="YAML document refers to itself through an alias; refused")
                     continue
-                if expanded > max_nodes:
+                amplified += expanded - distinct
+                if expanded > max_nodes or amplified > max_nodes:
                     yield CatalogError(
                         file=file,
                         line=line,
@@ -326,6 +330,12 @@ def process_document(
         except RefParseError as exc:
             return fail(str(exc), ref.key)
     data_json = _dumps(data)
+    if len(data_json) > MAX_ENTITY_BYTES:
+        return fail(
+            f"Entity is {len(data_json) / 1e6:,.1f} MB once read (aliases and placeholders expanded), over the "
+            f"{MAX_ENTITY_BYTES / 1e6:,.0f} MB an entity may be; refused",
+            ref.key,
+        )
     raw_json = None if raw is doc else _dumps(raw)
     digest = hashlib.sha1(data_json.encode("utf-8")).hexdigest()
     title = meta.get("title") if isinstance(meta.get("title"), str) else None

@@ -97,7 +97,7 @@ class SearchIndex:
         self._norms: list[str] = []
         self._title_norms: list[str | None] = []
         self._slots: dict[str, int] = {}
-        self._free: list[int] = []
+        self._dead = 0
         self._exact: dict[str, list[int]] = {}
         self._postings: dict[str, array[int]] = {}
 
@@ -116,7 +116,7 @@ class SearchIndex:
             if self._names[old] == name and self._titles[old] == title:
                 return
             self.remove(key)
-        slot = self._free.pop() if self._free else len(self._keys)
+        slot = len(self._keys)  # slots are never reused: removed ones stay in postings until compaction
         norm = normalize(name)
         tnorm = normalize(title) if title else None
         if slot == len(self._keys):
@@ -156,15 +156,19 @@ class SearchIndex:
                 slots.remove(slot)
                 if not slots:
                     del self._exact[text]
-        for g in _grams(norm) | (_grams(tnorm) if tnorm else set()):
-            bucket = self._postings.get(g)
-            if bucket is not None:
-                try:
-                    bucket.remove(slot)
-                except ValueError:
-                    pass
+        # Lazy deletion: postings keep the dead slot (queries skip it); removing it from every
+        # trigram's posting list would cost a scan of lists holding most of the catalog.
         self._keys[slot] = None
-        self._free.append(slot)
+        self._dead += 1
+        if self._dead > max(1000, len(self._slots) // 4):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild without the dead slots."""
+        live = [(k, self._names[s], self._titles[s]) for k, s in self._slots.items()]
+        self.__init__()  # type: ignore[misc]
+        for key, name, title in live:
+            self.add(key, name, title)
 
     def update(self, upserted: Iterable[tuple[str, str, str | None]], removed: Iterable[str]) -> None:
         for key in removed:

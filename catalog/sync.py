@@ -33,7 +33,9 @@ __all__ = [
     "ReadOutcome",
     "SyncEngine",
     "SyncProgress",
+    "digest",
     "error_from_row",
+    "fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class ReadOutcome:
 
     content: bytes | None = None
     fingerprint: str | None = None
+    digest: str | None = None  # of ``content`` alone
     deps: tuple[str, ...] = ()
     error: CatalogError | None = None
     missing: bool = False
@@ -77,6 +80,10 @@ class LocationReader(Protocol):
         ...
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]: ...
+
+    async def dep_contents(self, deps: Sequence[str]) -> list[bytes]:
+        """The current bytes of placeholder files (for the fingerprint)."""
+        ...
 
     def resolve(self, parent: LocationSpec, target: LocationTarget) -> LocationSpec | CatalogError: ...
 
@@ -109,8 +116,13 @@ class _Totals:
     errors: list[CatalogError] = field(default_factory=list)
 
 
-def fingerprint(content: bytes, dep_contents: Sequence[bytes] = ()) -> str:
-    h = hashlib.sha1(content)
+def digest(content: bytes) -> str:
+    return hashlib.sha1(content).hexdigest()
+
+
+def fingerprint(content_digest: str, dep_contents: Sequence[bytes] = ()) -> str:
+    """A location's fingerprint: its bytes' digest plus the bytes of the files its placeholders read."""
+    h = hashlib.sha1(content_digest.encode())
     for dep in dep_contents:
         h.update(b"\0")
         h.update(dep)
@@ -136,10 +148,14 @@ class SyncEngine:
         self._holders: dict[str, str] | None = None  # key -> location, loaded when first needed
         self._feed_relations = feed_relations  # a resident relation graph follows the feed
 
-    async def sync(self, roots: Sequence[LocationSpec] | None = None) -> SyncSummary:
+    async def sync(
+        self, roots: Sequence[LocationSpec] | None = None, *, keep_under: Sequence[str] = ()
+    ) -> SyncSummary:
         """Sync ``roots`` (and what they lead to). ``None`` re-syncs the registered roots.
 
-        Registered roots that are not in ``roots`` are forgotten with their entities.
+        Registered roots that are not in ``roots`` are forgotten with their entities, except
+        those under a path in ``keep_under`` (a catalog path that could not be read this time:
+        a failed source never empties the catalog).
         """
         totals = _Totals()
         self._holders = None
@@ -153,7 +169,11 @@ class SyncEngine:
             ]
         else:
             wanted = {r.key for r in roots}
-            stale = [k for k, s in states.items() if s["is_root"] and k not in wanted]
+            stale = [
+                k
+                for k, s in states.items()
+                if s["is_root"] and k not in wanted and not any(_under(s["target"], p) for p in keep_under)
+            ]
             for key in stale:
                 async with self._engine.begin() as conn:
                     removed = await repo.delete_location_tree(conn, key)
@@ -234,9 +254,17 @@ class SyncEngine:
         outcome = await reader.read(spec, prev_deps)
         if outcome.error is not None:
             if outcome.missing and spec.presence == "optional":
-                outcome.error = None
+                # an optional target that is absent: nothing from it, but it stays registered
+                # so that it is read again when it appears
                 async with self._engine.begin() as conn:
-                    removed = await repo.delete_location_tree(conn, spec.key)
+                    removed = list(await repo.entity_hashes(conn, spec.key))
+                    await repo.delete_entities(conn, removed)
+                    await repo.replace_errors(conn, spec.key, [])
+                    await repo.save_location(conn, {
+                        "key": spec.key, "type": spec.type, "target": spec.target, "parent_key": spec.parent,
+                        "origin_key": spec.origin, "status": "missing", "content_hash": None, "entity_count": 0,
+                        "last_error": None,
+                    })
                 self._forget(removed)
                 totals.removed += len(removed)
                 self._emit(IndexChange(removed=tuple(removed)))
@@ -313,6 +341,7 @@ class SyncEngine:
         seen: set[str] = set()
         keep: set[str] = set()
         parse_failed = False
+        unresolved = False
         added = updated = unchanged = 0
         origin = spec.origin or spec.key
         async with self._engine.begin() as conn:
@@ -391,6 +420,7 @@ class SyncEngine:
                     for t in item.targets:
                         child = reader.resolve(spec, t)
                         if isinstance(child, CatalogError):
+                            unresolved = True  # then no child is dropped: it may be this one
                             errors.append(
                                 CatalogError(
                                     file=item.file,
@@ -456,13 +486,13 @@ class SyncEngine:
             # children this location no longer lists are forgotten with their entities
             wanted_children = {c.key for c, _ in children}
             removed_children: list[str] = []
-            if not parse_failed:
+            if not parse_failed and not unresolved:
                 for old in await repo.child_locations(conn, spec.key):
-                    if old["key"] not in wanted_children:
+                    if old["key"] not in wanted_children and not old["is_root"]:
                         removed_children.extend(await repo.delete_location_tree(conn, old["key"]))
                 self._forget(removed_children)
             for child, _line in children:
-                # partial row: an existing child keeps its own sync state
+                # an existing child keeps its own sync state (and a root stays a root)
                 await repo.save_location(
                     conn,
                     {
@@ -472,6 +502,7 @@ class SyncEngine:
                         "parent_key": spec.key,
                         "origin_key": child.origin,
                     },
+                    child=True,
                 )
             deps = reader.deps_read(spec)
             fp = outcome.fingerprint if not deps else await _refingerprint(reader, spec, outcome, deps)
@@ -508,6 +539,10 @@ class SyncEngine:
         return children
 
 
+def _under(target: str, path: str) -> bool:
+    return target == path or target.startswith(path.rstrip("/") + "/")
+
+
 def _with_origin(child: LocationSpec, parent_key: str, origin: str) -> LocationSpec:
     return LocationSpec(
         type=child.type, target=child.target, parent=parent_key, origin=origin, presence=child.presence
@@ -517,8 +552,11 @@ def _with_origin(child: LocationSpec, parent_key: str, origin: str) -> LocationS
 async def _refingerprint(
     reader: LocationReader, spec: LocationSpec, outcome: ReadOutcome, deps: Sequence[str]
 ) -> str | None:
-    again = await reader.read(spec, deps)
-    return again.fingerprint if again.error is None else None
+    """The fingerprint of the bytes that were parsed (never re-read: the file may have changed
+    since) and of the placeholder files they read."""
+    if outcome.digest is None:
+        return None
+    return fingerprint(outcome.digest, await reader.dep_contents(deps))
 
 
 def _error_row(err: CatalogError) -> dict[str, Any]:

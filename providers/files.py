@@ -22,7 +22,7 @@ from pathlib import Path
 
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
 from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
-from callboard.catalog.sync import LocationSpec, ReadOutcome, fingerprint
+from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
 __all__ = ["DEFAULT_MAX_BYTES", "FilePlaceholders", "FileSource", "discover"]
 
@@ -176,13 +176,18 @@ class FileSource:
             content = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key, message=f"cannot read: {exc.strerror}"))
-        dep_bytes = []
+        content_digest = digest(content)
+        return ReadOutcome(content=content, digest=content_digest,
+                           fingerprint=fingerprint(content_digest, await self.dep_contents(deps)), deps=tuple(deps))
+
+    async def dep_contents(self, deps: Sequence[str]) -> list[bytes]:
+        out = []
         for dep in deps:
             try:
-                dep_bytes.append(Path(dep).read_bytes())
+                out.append(Path(dep).read_bytes())
             except OSError:
-                dep_bytes.append(b"\0missing")
-        return ReadOutcome(content=content, fingerprint=fingerprint(content, dep_bytes), deps=tuple(deps))
+                out.append(b"\0missing")
+        return out
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]:
         return self._deps.get(spec.key, ())

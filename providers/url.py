@@ -16,7 +16,7 @@ import aiohttp
 
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
 from callboard.catalog.process import PlaceholderError, decode, process_documents, split_documents
-from callboard.catalog.sync import LocationSpec, ReadOutcome, fingerprint
+from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
 __all__ = ["UrlSource"]
 
@@ -94,13 +94,18 @@ class UrlSource:
         except (OSError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as exc:
             return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key,
                                                   message=f"could not fetch {spec.target}: {exc or type(exc).__name__}"))
-        dep_bytes = []
+        content_digest = digest(content)
+        return ReadOutcome(content=content, digest=content_digest,
+                           fingerprint=fingerprint(content_digest, await self.dep_contents(deps)), deps=tuple(deps))
+
+    async def dep_contents(self, deps: Sequence[str]) -> list[bytes]:
+        out = []
         for dep in deps:
             try:
-                dep_bytes.append(await _fetch(self._session, dep, self.max_bytes))
+                out.append(await _fetch(self._session, dep, self.max_bytes))
             except Exception:  # noqa: BLE001 - any failure just means "changed"
-                dep_bytes.append(b"\0missing")
-        return ReadOutcome(content=content, fingerprint=fingerprint(content, dep_bytes), deps=tuple(deps))
+                out.append(b"\0missing")
+        return out
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]:
         return self._deps.get(spec.key, ())

@@ -100,10 +100,23 @@ async def child_locations(conn: AsyncConnection, parent_key: str) -> list[dict[s
     return [dict(r._mapping) for r in rows]
 
 
-async def save_location(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert or update one location's state (``row`` has the column names)."""
+async def save_location(conn: AsyncConnection, row: dict[str, Any], *, child: bool = False) -> None:
+    """Insert or update one location's state (``row`` has the column names).
+
+    ``child``: a Location entity lists it; a registered root keeps being a root.
+    """
     row = {**row, "synced_at": row.get("synced_at") or _now()}
-    result = await conn.execute(update(locations).where(locations.c.key == row["key"]).values(**row))
+    query = update(locations).where(locations.c.key == row["key"])
+    if child:
+        exists = await conn.execute(select(locations.c.is_root).where(locations.c.key == row["key"]))
+        found = exists.first()
+        if found is not None:
+            if not found[0]:
+                await conn.execute(query.values(parent_key=row["parent_key"], origin_key=row["origin_key"]))
+            return
+        await conn.execute(locations.insert().values(**row))
+        return
+    result = await conn.execute(query.values(**row))
     if result.rowcount == 0:
         await conn.execute(locations.insert().values(**row))
 
@@ -118,7 +131,8 @@ async def delete_location_tree(conn: AsyncConnection, key: str) -> list[str]:
         if current in seen:
             continue
         seen.add(current)
-        todo.extend(r["key"] for r in await child_locations(conn, current))
+        # registered roots stay: another Location listing them does not own them
+        todo.extend(r["key"] for r in await child_locations(conn, current) if not r["is_root"])
         keys = list(await entity_hashes(conn, current))
         await delete_entities(conn, keys)
         removed.extend(keys)

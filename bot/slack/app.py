@@ -7,8 +7,9 @@ values into Block Kit (``render.py``). No Slack type gets past this package.
   acknowledgement when it is ready in time, otherwise "Working on it…" first and
   the answer through ``response_url`` afterwards. Replies are ephemeral, with a
   "Share in channel" button.
-- Events API retries never answer twice: every event id is claimed in the
-  database (``chat_events``), which holds across replicas.
+- Events API retries never answer twice: on PostgreSQL every event id is claimed
+  in the database (``chat_events``), which holds across replicas; a SQLite database
+  serves one process, which claims them in memory.
 - Web API calls retry on 429 (``Retry-After``) and 5xx; a failure to reply is
   logged with the command and never takes the server down.
 """
@@ -86,6 +87,7 @@ class SlackSurface:
         self._engine = app.engine
         self._tasks = tasks
         self._people: dict[str, _Person] = {}
+        self._seen_events: dict[str, None] = {}
         self._slack_ids: dict[str, tuple[str | None, float]] = {}
         self.client = AsyncWebClient(
             token=settings.bot_token,
@@ -140,12 +142,25 @@ class SlackSurface:
     async def _dedupe_events(self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:  # noqa: A002
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str):
-            async with self._engine.begin() as conn:
-                first = await repo.claim_event(conn, event_id)
+            first = await self._claim(event_id)
             if not first:
                 log.info("slack event already handled event_id=%s", event_id)
                 return BoltResponse(status=200, body="")
         return await next()
+
+    async def _claim(self, event_id: str) -> bool:
+        """True the first time this event is seen. On PostgreSQL the claim is a row, so it holds
+        across replicas; a SQLite database belongs to one process, and a sync's long write
+        transaction must not hold up an acknowledgement, so there it is claimed in memory."""
+        if self._engine.dialect.name != "postgresql":
+            if event_id in self._seen_events:
+                return False
+            self._seen_events[event_id] = None
+            while len(self._seen_events) > 10_000:
+                self._seen_events.pop(next(iter(self._seen_events)))
+            return True
+        async with self._engine.begin() as conn:
+            return await repo.claim_event(conn, event_id)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed type=%s error=%s", body.get("type"), type(error).__name__)
@@ -237,7 +252,13 @@ class SlackSurface:
         await ack(response_type="ephemeral", text=f"Working on `{text}`…")
 
         async def later() -> None:
-            msg = await work
+            try:
+                msg = await work
+            except Exception:
+                log.exception("slash command failed command=%s", verb or text.split()[0])
+                await respond(response_type="ephemeral", replace_original=True,
+                              text="Sorry, that failed. The error is in Callboard's log.")
+                return
             await respond(response_type="ephemeral", replace_original=True, text=msg.text, blocks=msg.blocks)
 
         self._track(later(), f"slash {text.split()[0] if text else ''}")

@@ -205,3 +205,23 @@ def test_yaml_merge_keys_still_work() -> None:
     assert not isinstance(entity, CatalogError), entity
     assert '"lifecycle":"production"' in entity.data_json
     assert text  # anchors elsewhere are fine
+
+
+def test_many_small_alias_bombs_in_one_file_are_capped_together() -> None:
+    doc = ('apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: c{i}\n  labels:\n'
+           '    a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
+           '    b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+           '    c: [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n')  # ~1,100 nodes each, well under the per-document cap
+    text = "---\n".join(doc.format(i=i) for i in range(200))
+    items = process_text(text, file="f.yaml", location="file:f.yaml")
+    refused = [x for x in items if isinstance(x, CatalogError) and "alias" in x.message]
+    assert refused  # the file as a whole may not expand without bound
+
+
+def test_an_entity_too_large_once_expanded_is_refused() -> None:
+    from callboard.catalog import process as process_module
+
+    big = "x" * (process_module.MAX_ENTITY_BYTES + 10)
+    doc = f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: big\n  description: {big}\nspec:\n  type: s\n  lifecycle: l\n  owner: o\n"
+    (err,) = _errors(doc)
+    assert "MB an entity may be" in err.message and err.entity == "component:default/big"

@@ -75,3 +75,18 @@ def test_many_similar_names_pick_the_one_typed() -> None:
     res = idx.search("paymnets-service-01234")
     assert res.match is not None and res.match.key == "component:default/payments-service-01234"
     assert idx.search("biling-worker-00042").match.key == "component:default/billing-worker-00042"  # type: ignore[union-attr]
+
+
+def test_removals_are_cheap_and_compaction_keeps_answers() -> None:
+    import time
+
+    idx = SearchIndex()
+    for i in range(20_000):
+        idx.add(f"component:default/payments-service-{i:05d}", f"payments-service-{i:05d}")
+    started = time.perf_counter()
+    for i in range(6_000):  # past the compaction threshold
+        idx.remove(f"component:default/payments-service-{i:05d}")
+    assert time.perf_counter() - started < 5
+    assert len(idx) == 14_000
+    assert idx.search("payments-service-00042").match is None
+    assert idx.search("paymnets-service-12345").match.key == "component:default/payments-service-12345"  # type: ignore[union-attr]

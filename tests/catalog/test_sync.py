@@ -156,3 +156,47 @@ async def test_only_changed_documents_are_parsed_again(tmp_path: Path, make_app,
     assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (0, 1, 0, 49)
     assert changed is not None and changed.spec["lifecycle"] == "deprecated"
     assert moved is not None and moved.line == 30 * 9 + 1 + 1  # shifted by the comment line
+
+
+async def test_a_catalog_path_that_cannot_be_read_keeps_its_entities(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    _write(tmp_path / "a" / "catalog-info.yaml", GOOD.format(name="from-a"))
+    _write(tmp_path / "b" / "catalog-info.yaml", GOOD.format(name="from-b"))
+    app = await make_app(sqlite_url)
+    try:
+        await app.sync((str(tmp_path / "a"), str(tmp_path / "b")))
+        (tmp_path / "b" / "catalog-info.yaml").rename(tmp_path / "moved.yaml")
+        (tmp_path / "b").rmdir()
+        summary = await app.sync((str(tmp_path / "a"), str(tmp_path / "b")))
+        assert summary.removed == 0 and summary.errors
+        assert await app.catalog.get("component:default/from-b") is not None
+    finally:
+        await app.close()
+
+
+async def test_a_root_listed_by_a_location_stays_a_root(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    _write(tmp_path / "services" / "catalog-info.yaml", GOOD.format(name="svc"))
+    _write(tmp_path / "teams" / "catalog-info.yaml", _location("teams", "../services/catalog-info.yaml"))
+    app = await make_app(sqlite_url)
+    try:
+        await app.sync((str(tmp_path),))
+        _write(tmp_path / "teams" / "catalog-info.yaml", _location("teams"))
+        await app.sync((str(tmp_path),))
+        again = await app.sync(None)
+        assert again.removed == 0
+        assert await app.catalog.get("component:default/svc") is not None
+    finally:
+        await app.close()
+
+
+async def test_an_optional_target_is_picked_up_when_it_appears(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    root = tmp_path / "root.yaml"
+    root.write_text(_location("root", "./later.yaml").replace("spec:\n", "spec:\n  presence: optional\n"))
+    app = await make_app(sqlite_url)
+    try:
+        first = await app.sync((str(root),))
+        assert not first.errors
+        _write(tmp_path / "later.yaml", GOOD.format(name="later"))
+        await app.sync((str(root),))
+        assert await app.catalog.get("component:default/later") is not None
+    finally:
+        await app.close()

@@ -28,3 +28,17 @@ async def test_migrations_are_idempotent(database_url: str) -> None:
                 assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         await engine.dispose()
         assert version == "0002"
+
+
+async def test_chat_events_are_claimed_once(database_url: str) -> None:
+    from callboard.storage import repo
+
+    engine = await open_database(database_url)
+    try:
+        async with engine.begin() as conn:
+            assert await repo.claim_event(conn, "Ev1") is True
+        async with engine.begin() as conn:
+            assert await repo.claim_event(conn, "Ev1") is False
+            assert await repo.claim_event(conn, "Ev2") is True
+    finally:
+        await engine.dispose()
