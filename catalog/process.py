@@ -41,6 +41,7 @@ __all__ = [
     "process_document",
     "process_text",
     "process_documents",
+    "location_targets",
     "split_documents",
     "Document",
 ]
@@ -326,7 +327,7 @@ def process_document(
     targets: tuple[LocationTarget, ...] = ()
     if ref.kind == "Location":
         try:
-            targets = _location_targets(spec)
+            targets = location_targets(spec)
         except RefParseError as exc:
             return fail(str(exc), ref.key)
     data_json = _dumps(data)
@@ -353,7 +354,7 @@ def process_document(
     )
 
 
-def _location_targets(spec: dict[str, Any]) -> tuple[LocationTarget, ...]:
+def location_targets(spec: dict[str, Any]) -> tuple[LocationTarget, ...]:
     loc_type = spec.get("type") or ""
     presence = spec.get("presence") or "required"
     if presence not in ("required", "optional"):

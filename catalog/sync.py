@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
 
-from .model import CatalogError, LocationTarget, ProcessedEntity, SyncSummary, UnchangedDocument
+from .model import CatalogError, LocationTarget, ProcessedEntity, RefParseError, SyncSummary, UnchangedDocument
+from .process import location_targets
 
 __all__ = [
     "IndexChange",
@@ -221,6 +222,25 @@ class SyncEngine:
             locations=totals.locations,
             errors=tuple(totals.errors),
         )
+
+    async def _other_parent(self, conn: Any, child_key: str, parent_key: str) -> str | None:
+        """A location other than ``parent_key`` whose Location entities still list ``child_key``."""
+        for location_key, data in await repo.location_entities(conn, except_location=parent_key):
+            loc_type, _, target = location_key.partition(":")
+            reader = self._readers.get(loc_type)
+            if reader is None:
+                continue
+            try:
+                spec_data = json.loads(data).get("spec") or {}
+                targets = location_targets(spec_data)
+            except (ValueError, RefParseError):
+                continue
+            here = LocationSpec(type=loc_type, target=target)
+            for t in targets:
+                resolved = reader.resolve(here, t)
+                if isinstance(resolved, LocationSpec) and resolved.key == child_key:
+                    return location_key
+        return None
 
     def _forget(self, keys: Sequence[str]) -> None:
         if self._holders is not None:
@@ -489,6 +509,11 @@ class SyncEngine:
             if not parse_failed and not unresolved:
                 for old in await repo.child_locations(conn, spec.key):
                     if old["key"] not in wanted_children and not old["is_root"]:
+                        # the same file may be listed by another Location: then it moves there
+                        other = await self._other_parent(conn, old["key"], spec.key)
+                        if other is not None:
+                            await repo.reparent_location(conn, old["key"], other)
+                            continue
                         removed_children.extend(await repo.delete_location_tree(conn, old["key"]))
                 self._forget(removed_children)
             for child, _line in children:

@@ -30,6 +30,8 @@ __all__ = [
     "delete_location_tree",
     "entity_hashes",
     "key_locations",
+    "location_entities",
+    "reparent_location",
     "entity_states",
     "update_lines",
     "errors_for_location",
@@ -119,6 +121,20 @@ async def save_location(conn: AsyncConnection, row: dict[str, Any], *, child: bo
     result = await conn.execute(query.values(**row))
     if result.rowcount == 0:
         await conn.execute(locations.insert().values(**row))
+
+
+async def location_entities(conn: AsyncConnection, *, except_location: str) -> list[tuple[str, str]]:
+    """(location key, entity document) of every Location entity not defined in ``except_location``."""
+    rows = await conn.execute(
+        select(entities.c.location_key, entities.c.data).where(
+            entities.c.kind == "Location", entities.c.location_key != except_location
+        )
+    )
+    return [(loc, data) for loc, data in rows]
+
+
+async def reparent_location(conn: AsyncConnection, key: str, parent_key: str) -> None:
+    await conn.execute(update(locations).where(locations.c.key == key).values(parent_key=parent_key))
 
 
 async def delete_location_tree(conn: AsyncConnection, key: str) -> list[str]:

@@ -200,3 +200,21 @@ async def test_an_optional_target_is_picked_up_when_it_appears(tmp_path: Path, m
         assert await app.catalog.get("component:default/later") is not None
     finally:
         await app.close()
+
+
+async def test_a_file_listed_by_two_locations_survives_one_dropping_it(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    _write(tmp_path / "p.yaml", _location("p", "./r.yaml"))
+    _write(tmp_path / "q.yaml", _location("q", "./r.yaml"))
+    _write(tmp_path / "r.yaml", GOOD.format(name="svc-r"))
+    roots = (str(tmp_path / "p.yaml"), str(tmp_path / "q.yaml"))
+    app = await make_app(sqlite_url)
+    try:
+        await app.sync(roots)
+        _write(tmp_path / "p.yaml", _location("p"))
+        await app.sync(roots)
+        assert await app.catalog.get("component:default/svc-r") is not None
+        _write(tmp_path / "r.yaml", GOOD.format(name="svc-r").replace("production", "deprecated"))
+        again = await app.sync(roots)  # still followed through q
+        assert again.updated == 1
+    finally:
+        await app.close()
