@@ -206,7 +206,7 @@ async def test_a_file_listed_by_two_locations_survives_one_dropping_it(tmp_path:
     _write(tmp_path / "p.yaml", _location("p", "./r.yaml"))
     _write(tmp_path / "q.yaml", _location("q", "./r.yaml"))
     _write(tmp_path / "r.yaml", GOOD.format(name="svc-r"))
-    roots = (str(tmp_path / "p.yaml"), str(tmp_path / "q.yaml"))
+    roots = (str(tmp_path / "p.yaml"), str(tmp_path / "q.yaml"))  # r is first reached through p
     app = await make_app(sqlite_url)
     try:
         await app.sync(roots)
