@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import aiohttp
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.catalog.model import CatalogError, SyncSummary
@@ -22,11 +23,13 @@ from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
 from callboard.providers.files import FileSource, discover
-from callboard.providers.url import UrlSource
 from callboard.storage import repo
 from callboard.storage.engine import open_database
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from callboard.providers.url import UrlSource
 
 __all__ = ["Callboard", "demo_catalog_path"]
 
@@ -72,7 +75,7 @@ class Callboard:
         self.catalog = Catalog(engine)
         self.registry = registry
         self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs))
-        self._http: aiohttp.ClientSession | None = None
+        self._http: Any = None  # aiohttp.ClientSession, created for the first URL catalog
         self._files: FileSource | None = None
 
     @classmethod
@@ -169,6 +172,10 @@ class Callboard:
         return self._files
 
     def _url_source(self) -> UrlSource:
+        import aiohttp  # only URL catalogs need an HTTP client: keep `callboard sync` start-up lean
+
+        from callboard.providers.url import UrlSource
+
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)

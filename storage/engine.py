@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["DatabaseURLError", "async_url", "create_engine", "migrate", "open_database"]
+__all__ = ["SCHEMA_HEAD", "DatabaseURLError", "async_url", "create_engine", "migrate", "open_database"]
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,28 @@ def _alembic_config():  # type: ignore[no-untyped-def]
     return cfg
 
 
+#: The newest migration (``storage/migrations/versions``); a test keeps it in step.
+SCHEMA_HEAD = "0002"
+
+
+async def _current_revision(engine: AsyncEngine) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except DBAPIError:
+        return None
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every pending Alembic migration (idempotent; serialised on PostgreSQL)."""
+    """Apply every pending Alembic migration (idempotent; serialised on PostgreSQL).
+
+    A database already at the newest revision costs one query: Alembic is not even imported.
+    """
+    if await _current_revision(engine) == SCHEMA_HEAD:
+        return
     from alembic import command
 
     cfg = _alembic_config()

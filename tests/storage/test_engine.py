@@ -42,3 +42,11 @@ async def test_chat_events_are_claimed_once(database_url: str) -> None:
             assert await repo.claim_event(conn, "Ev2") is True
     finally:
         await engine.dispose()
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from alembic.script import ScriptDirectory
+
+    from callboard.storage.engine import SCHEMA_HEAD, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
