@@ -36,6 +36,19 @@ __all__ = ["Callboard", "demo_catalog_path"]
 log = logging.getLogger(__name__)
 
 
+class _Lazy:
+    """A reader built on first use (the URL reader pulls in an HTTP client most syncs never need)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._real is None:
+            self._real = self._factory()
+        return getattr(self._real, name)
+
+
 def demo_catalog_path() -> Path:
     """The bundled demo catalog (inside the installed package)."""
     return Path(str(resources.files("callboard.examples").joinpath("demo-catalog")))
@@ -152,7 +165,7 @@ class Callboard:
             file_roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
         engine = SyncEngine(
             self.engine,
-            {"file": self._file_source(file_roots), "url": self._url_source()},
+            {"file": self._file_source(file_roots), "url": _Lazy(self._url_source)},
             on_change=self.catalog.apply,
             on_progress=on_progress,
             feed_relations=self.catalog.graph is not None,
