@@ -183,6 +183,23 @@ class SyncEngine:
             if stale:
                 async with self._engine.connect() as conn:
                     states = await repo.location_states(conn)
+        # Loading into an empty catalog: build the secondary indexes once at the end.
+        async with self._engine.begin() as conn:
+            bulk = await repo.is_empty(conn)
+            if bulk:
+                await repo.drop_bulk_indexes(conn)
+            else:  # a load that was killed half-way left them out: put them back (no-op normally)
+                await repo.create_bulk_indexes(conn)
+        try:
+            return await self._traverse(roots, states, totals)
+        finally:
+            if bulk:
+                async with self._engine.begin() as conn:
+                    await repo.create_bulk_indexes(conn)
+
+    async def _traverse(
+        self, roots: Sequence[LocationSpec], states: dict[str, dict[str, Any]], totals: _Totals
+    ) -> SyncSummary:
         progress = SyncProgress(locations_seen=len(roots))
         queue: list[tuple[LocationSpec, tuple[str, ...], bool]] = [(r, (), True) for r in roots]
         visited: set[str] = set()

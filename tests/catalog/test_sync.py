@@ -218,3 +218,19 @@ async def test_a_file_listed_by_two_locations_survives_one_dropping_it(tmp_path:
         assert again.updated == 1
     finally:
         await app.close()
+
+
+async def test_indexes_are_back_after_a_load_into_an_empty_catalog(tmp_path: Path, make_app, database_url: str) -> None:
+    from sqlalchemy import inspect
+
+    _write(tmp_path / "catalog-info.yaml", GOOD.format(name="one"))
+    app = await make_app(database_url)
+    try:
+        await app.sync((str(tmp_path),))
+        async with app.engine.connect() as conn:
+            names = await conn.run_sync(
+                lambda c: {i["name"] for t in ("entities", "relations") for i in inspect(c).get_indexes(t)}
+            )
+    finally:
+        await app.close()
+    assert {"ix_relations_target", "ix_entities_location_key", "ix_entities_kind"} <= names
