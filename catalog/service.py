@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callboard.storage import repo
 from callboard.storage.reads import PointReader
 
-from .model import CatalogError, Entity, EntityRef, Relation, parse_ref
+from .model import CatalogError, Entity, EntityRef, Relation
 from .graph import RelationGraph
 from .search import SearchIndex, SearchResult
 from .sync import IndexChange, error_from_row
@@ -141,6 +141,3 @@ class Catalog:
         async with self.engine.connect() as conn:
             return await repo.counts(conn)
 
-    @staticmethod
-    def ref(text: str, default_kind: str | None = None) -> EntityRef:
-        return parse_ref(text, default_kind=default_kind)

@@ -22,7 +22,6 @@ __all__ = [
     "all_errors",
     "all_relations",
     "claim_event",
-    "forget_events_before",
     "user_key_by_email",
     "child_locations",
     "counts",
@@ -38,7 +37,6 @@ __all__ = [
     "get_entities",
     "index_rows",
     "location_states",
-    "owners_of_keys",
     "relations_of",
     "relations_to",
     "replace_errors",
@@ -184,17 +182,6 @@ async def key_locations(conn: AsyncConnection) -> dict[str, str]:
     return {key: interned.setdefault(loc, loc) for key, loc in result}
 
 
-async def owners_of_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
-    """For each key already in the catalog: the location that holds it."""
-    out: dict[str, str] = {}
-    for chunk in _chunks(list(keys)):
-        rows = await conn.execute(
-            select(entities.c.key, entities.c.location_key).where(entities.c.key.in_(chunk))
-        )
-        out.update({k: loc for k, loc in rows})
-    return out
-
-
 async def upsert_entities(conn: AsyncConnection, rows: Sequence[EntityRow], *, new: bool) -> None:
     """Insert new entity rows, or update existing ones (by key)."""
     if not rows:
@@ -332,11 +319,6 @@ async def claim_event(conn: AsyncConnection, event_id: str) -> bool:
         stmt = sqlite_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount)
-
-
-async def forget_events_before(conn: AsyncConnection, cutoff: datetime) -> int:
-    result = await conn.execute(delete(chat_events).where(chat_events.c.received_at < cutoff))
-    return int(result.rowcount or 0)
 
 
 async def user_key_by_email(conn: AsyncConnection, email: str) -> str | None:
