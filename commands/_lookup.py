@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from callboard.catalog.model import Entity
 from callboard.catalog.search import Candidate
 
-from .api import Action, Actions, Deps, Item, ItemList, Reply, Status
+from .api import Action, Actions, Deps, Invocation, Item, ItemList, Reply, Status
 
-__all__ = ["candidate_item", "describe_ref", "find_entity", "kind_of", "name_of", "resolve"]
+__all__ = ["candidate_item", "describe_ref", "entity_from", "find_entity", "kind_of", "name_of", "resolve"]
 
 _KIND_TITLES = {
     "api": "API",
@@ -45,6 +45,17 @@ def candidate_item(c: Candidate) -> Item:
     if c.title and c.title != c.name:
         detail += f" · {c.title}"
     return Item(label=name_of(c.key), ref=c.key, detail=detail)
+
+
+async def entity_from(
+    inv: Invocation, deps: Deps, *, usage: str, kinds: Iterable[str] | None = None
+) -> tuple[Entity, str] | Reply:
+    """The entity a command's arguments name, with the query as typed; or the reply to give instead."""
+    query = " ".join(inv.args).strip()
+    if not query:
+        return Reply.notice(Status.USAGE, f"Usage: {usage}")
+    found = await find_entity(deps, query, kinds=kinds, command=inv.command)
+    return found if isinstance(found, Reply) else (found, query)
 
 
 async def find_entity(

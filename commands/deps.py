@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._lookup import describe_ref, find_entity, kind_of, name_of, typo_note
+from ._lookup import describe_ref, entity_from, kind_of, name_of, typo_note
 from .api import CommandSpec, Deps, Header, Invocation, Item, ItemList, Notice, Reply, Status
 
 __all__ = ["SPEC", "run"]
@@ -18,13 +18,10 @@ def _items(keys: list[str], known: set[str]) -> tuple[Item, ...]:
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    query = " ".join(inv.args).strip()
-    if not query:
-        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found = await find_entity(deps, query, command="deps")
+    found = await entity_from(inv, deps, usage=SPEC.usage)
     if isinstance(found, Reply):
         return found
-    e = found
+    e, query = found
     depends_on = e.related("dependsOn")
     dependents = e.related("dependencyOf")
     consumes = e.related("consumesApi")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._lookup import describe_ref, find_entity, name_of, typo_note
+from ._lookup import describe_ref, entity_from, name_of, typo_note
 from .api import Action, Actions, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
 
 __all__ = ["SPEC", "run"]
@@ -13,13 +13,10 @@ def _names(keys: list[str]) -> str:
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    query = " ".join(inv.args).strip()
-    if not query:
-        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found = await find_entity(deps, query, command="info")
+    found = await entity_from(inv, deps, usage=SPEC.usage)
     if isinstance(found, Reply):
         return found
-    e = found
+    e, query = found
     spec = e.spec
     blocks: list = [Header(text=e.title or e.ref.name, subtitle=describe_ref(e.ref.key))]
     note = typo_note(e, query)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._lookup import describe_ref, find_entity, kind_of, name_of, typo_note
+from ._lookup import describe_ref, entity_from, kind_of, name_of, typo_note
 from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
 from .owner import contact_fields
 
@@ -12,13 +12,10 @@ _LIMIT = 500
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    query = " ".join(inv.args).strip()
-    if not query:
-        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found = await find_entity(deps, query, kinds=("group",), command="team")
+    found = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
     if isinstance(found, Reply):
         return found
-    g = found
+    g, query = found
     members = g.related("hasMember")
     children = g.related("parentOf")
     owned = g.related("ownerOf")
