@@ -122,7 +122,7 @@ class Callboard:
     async def close(self) -> None:
         if self.catalog.graph is not None:
             gc.unfreeze()  # what open() froze may be collected again
-        self.catalog.close()
+        await self.catalog.close()
         if self._files is not None:
             self._files.close()
         if self._http is not None:

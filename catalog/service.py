@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
-from callboard.storage.reads import PointReader
+from callboard.storage.reads import PointReader, Triple
 
 from .model import CatalogError, Entity, EntityRef, Relation
 from .graph import RelationGraph
@@ -33,6 +33,11 @@ def _entity(row: dict[str, Any], relations: Sequence[Relation]) -> Entity:
         file=row["file"],
         line=row["line"],
     )
+
+
+def _stitched(own: Sequence[Triple], incoming: Sequence[Triple]) -> list[Relation]:
+    """An entity's relations: those it emitted plus the inverse of those emitted towards it."""
+    return [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
 
 
 class Catalog:
@@ -60,8 +65,8 @@ class Catalog:
             self.graph = g
         return len(index)
 
-    def close(self) -> None:
-        self._reader.close()
+    async def close(self) -> None:
+        await self._reader.close()
 
     def apply(self, change: IndexChange) -> None:
         """Change-feed hook for the sync engine."""
@@ -79,15 +84,11 @@ class Catalog:
 
     async def get(self, key: str) -> Entity | None:
         """One entity with its stitched relations (its own plus the inverse of others')."""
-        rows = await self._reader.entities([key])
-        row = rows.get(key)
-        if row is None:
-            return None
         if self.graph is not None:
-            return _entity(row, self.graph.relations(key))
-        own, incoming = await self._reader.relations(key)
-        rels = [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
-        return _entity(row, rels)
+            row = (await self._reader.entities([key])).get(key)
+            return None if row is None else _entity(row, self.graph.relations(key))
+        found = (await self._reader.entities_with_relations([key])).get(key)
+        return None if found is None else _entity(found[0], _stitched(found[1], found[2]))
 
     async def get_with(self, key: str, rel_type: str) -> tuple[Entity | None, dict[str, Entity]]:
         """An entity and the targets of its ``rel_type`` relations, each with its relations.
@@ -110,22 +111,18 @@ class Catalog:
 
     async def get_many(self, keys: Iterable[str], *, relations: bool = False) -> dict[str, Entity]:
         """Entities by key in one read; with ``relations``, each with its relations too
-        (free with the resident graph, two more reads per entity without it)."""
+        (free with the resident graph, one more read for all of them without it)."""
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
+        if relations and self.graph is None:
+            found = await self._reader.entities_with_relations(keys)
+            return {k: _entity(row, _stitched(own, incoming)) for k, (row, own, incoming) in found.items()}
         rows = await self._reader.entities(keys)
         if not relations:
             return {k: _entity(r, ()) for k, r in rows.items()}
-        out = {}
-        for k, r in rows.items():
-            if self.graph is not None:
-                rels = self.graph.relations(k)
-            else:
-                own, incoming = await self._reader.relations(k)
-                rels = [Relation(*x) for x in own] + [Relation(*x).inverse() for x in incoming]
-            out[k] = _entity(r, rels)
-        return out
+        assert self.graph is not None
+        return {k: _entity(r, self.graph.relations(k)) for k, r in rows.items()}
 
     async def errors(self, entity: str | None = None) -> list[CatalogError]:
         async with self.engine.connect() as conn:
