@@ -117,6 +117,14 @@ async def _fake_slack(port_file: Path) -> None:
     await asyncio.Event().wait()
 
 
+def _run_fake_slack(port_file: Path) -> None:
+    """The fake's process: serve until SIGINT, then exit quietly."""
+    try:
+        asyncio.run(_fake_slack(port_file))
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", required=True)
@@ -136,8 +144,8 @@ def main() -> None:
     fake_url_file = work / "fake-url"
     fake = subprocess.Popen([sys.executable, "-c",
                              f"import asyncio, sys; sys.path.insert(0, {str(ROOT)!r}); "
-                             f"from bench.bench_slack import _fake_slack; from pathlib import Path; "
-                             f"asyncio.run(_fake_slack(Path({str(fake_url_file)!r})))"], env=env)
+                             f"from bench.bench_slack import _run_fake_slack; from pathlib import Path; "
+                             f"_run_fake_slack(Path({str(fake_url_file)!r}))"], env=env)
     server = None
     try:
         for _ in range(100):

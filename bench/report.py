@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Markdown tables from ``bench_catalog.py`` results.
 
-    python bench/report.py bench/results/catalog.json
+    python bench/report.py bench/results/catalog.json            # full tables per database
+    python bench/report.py --glance bench/results/catalog.json   # the summary table
 """
 
 from __future__ import annotations
@@ -112,9 +113,33 @@ def tables(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def glance(results: dict[str, Any]) -> str:
+    """One row per (database, size): the figures the issue sets targets for."""
+    out = [
+        "| DB | N | cold sync s | cold RSS main / worker / tree MiB | no-op re-sync: new process s (sync call s) "
+        "| one entity edited: sync s | `owner` exact, serve/chat (one-shot) | `owner` with a typo, serve/chat (one-shot) "
+        "| typo accuracy |",
+        "|" + "---|" * 9,
+    ]
+    for r in sorted(results["runs"], key=lambda r: (r["size"], r["db"] != "sqlite")):
+        p = r["phases"]
+        c, n, e = p.get("cold", {}), p.get("noop", {}), p.get("changed", {})
+        o, res = p.get("owner") or {}, p.get("owner_resident") or {}
+        typo = res.get("owner_typo") or {}
+        out.append(
+            f"| {r['db']} | {r['size']:,} | {_f(c.get('sync_s'))} | {_mem(c).replace(' / –', '')} / "
+            f"{_f(c.get('sampled_tree_peak_mib'), 0)} | {_f(n.get('process_wall_s'))} ({_f(n.get('sync_s'), 3)}) "
+            f"| {_f(e.get('sync_s'))} | {_ms_short(res.get('owner_exact'))} ({_ms_short(o.get('owner_exact'))}) "
+            f"| {_ms_short(typo)} ({_ms_short(o.get('owner_typo'))}) | {typo.get('correct', '–')}/{typo.get('of', '–')} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results" / "catalog.json")
-    print(tables(json.loads(path.read_text())))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = Path(args[0] if args else Path(__file__).parent / "results" / "catalog.json")
+    results = json.loads(path.read_text())
+    print(glance(results) if "--glance" in sys.argv else tables(results))
     return 0
 
 
