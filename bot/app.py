@@ -90,6 +90,7 @@ class Callboard:
         self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs))
         self._http: Any = None  # aiohttp.ClientSession, created for the first URL catalog
         self._files: FileSource | None = None
+        self._catalog_version: str | None = None  # what the in-memory index reflects
 
     @classmethod
     async def open(
@@ -109,6 +110,8 @@ class Callboard:
         engine = await open_database(settings.effective_database_url)
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
         if answering:
+            async with engine.connect() as conn:
+                app._catalog_version = await repo.catalog_version(conn)
             await app.catalog.load_index(graph=resident)
             if resident:
                 # The index and graph are ~1M long-lived objects: move them out of the cyclic
@@ -170,13 +173,30 @@ class Callboard:
             on_progress=on_progress,
             feed_relations=self.catalog.graph is not None,
         )
-        summary = await engine.sync(roots, keep_under=unreadable)
+        async with repo.sync_lease(self.engine):
+            await self._follow_other_writers()
+            summary = await engine.sync(roots, keep_under=unreadable)
+            if self.catalog.following:
+                async with self.engine.connect() as conn:
+                    self._catalog_version = await repo.catalog_version(conn)
         if errors:
             summary = SyncSummary(
                 added=summary.added, updated=summary.updated, removed=summary.removed,
                 unchanged=summary.unchanged, locations=summary.locations, errors=tuple(errors) + summary.errors,
             )
         return summary
+
+    async def _follow_other_writers(self) -> None:
+        """Reload the in-memory index when another process (a replica, a ``callboard sync``)
+        changed the catalog since this one last synced: its change feed never reached us."""
+        if not self.catalog.following:
+            return
+        async with self.engine.connect() as conn:
+            version = await repo.catalog_version(conn)
+        if version != self._catalog_version:
+            log.info("catalog changed by another process; reloading the index")
+            await self.catalog.load_index(graph=self.catalog.graph is not None)
+            self._catalog_version = version
 
     def _file_source(self, file_roots: list[str]) -> FileSource:
         if self._files is not None:

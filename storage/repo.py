@@ -8,12 +8,15 @@ fastest path both aiosqlite and asyncpg offer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .schema import catalog_errors, chat_events, entities, locations, relations
 
@@ -21,7 +24,10 @@ __all__ = [
     "EntityRow",
     "all_errors",
     "all_relations",
+    "catalog_version",
     "claim_event",
+    "prune_events",
+    "sync_lease",
     "user_key_by_email",
     "child_locations",
     "counts",
@@ -76,6 +82,10 @@ async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str], rows:
     driver = raw.driver_connection
     assert driver is not None
     await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+
+
+#: pg_advisory_lock key of the sync lease (the migrations use another).
+_SYNC_LOCK_KEY = 7419239
 
 
 def _now() -> datetime:
@@ -319,6 +329,65 @@ async def claim_event(conn: AsyncConnection, event_id: str) -> bool:
         stmt = sqlite_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount)
+
+
+async def catalog_version(conn: AsyncConnection) -> str:
+    """A digest of every location's content fingerprint: it changes whenever a sync wrote
+    something, whichever process ran it."""
+    rows = await conn.execute(
+        select(locations.c.key, locations.c.status, locations.c.content_hash, locations.c.entity_count).order_by(
+            locations.c.key
+        )
+    )
+    digest = hashlib.blake2b(digest_size=16)
+    for key, status, content_hash, count in rows:
+        digest.update(f"{key}\0{status}\0{content_hash}\0{count}\n".encode())
+    return digest.hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def sync_lease(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Exclusive right to sync the catalog, so that replicas sharing one database (and a
+    ``callboard sync`` beside them) take turns instead of interleaving their read-compare-write.
+
+    PostgreSQL: a session advisory lock. SQLite file: an exclusive ``flock`` on a lock file beside
+    the database (polled, so a cancelled wait leaves nothing behind). An in-memory SQLite
+    belongs to one connection and needs none.
+    """
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SYNC_LOCK_KEY})
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SYNC_LOCK_KEY})
+                await conn.commit()
+        return
+    database = engine.url.database
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite's own write lock is all there is
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is None or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.sync-lock", "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+async def prune_events(conn: AsyncConnection, older_than: datetime) -> int:
+    """Forget event ids received before ``older_than`` (Slack stops retrying after minutes)."""
+    result = await conn.execute(delete(chat_events).where(chat_events.c.received_at < older_than))
+    return int(result.rowcount or 0)
 
 
 async def user_key_by_email(conn: AsyncConnection, email: str) -> str | None:

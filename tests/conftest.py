@@ -27,7 +27,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"PostgreSQL tests: {'on (' + PG_URL + ')' if PG_URL else 'skipped: CALLBOARD_TEST_DATABASE_URL is not set'}"
 
 
-async def _reset_postgres(url: str) -> None:
+async def reset_postgres(url: str) -> None:
     engine = create_async_engine(async_url(url))
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -41,7 +41,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'callboard.db'}"
     if not PG_URL:
         pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    await _reset_postgres(PG_URL)
+    await reset_postgres(PG_URL)
     return PG_URL
 
 

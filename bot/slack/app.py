@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -57,6 +58,9 @@ SLASH_COMMANDS = {
     "/runbook": "runbook",
     "/callboard": "",
 }
+#: Slack retries an event three times within about five minutes; event ids are kept a day.
+_EVENT_MEMORY = timedelta(days=1)
+_EVENT_PRUNE_EVERY_S = 3600.0
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
@@ -88,6 +92,7 @@ class SlackSurface:
         self._tasks = tasks
         self._people: dict[str, _Person] = {}
         self._seen_events: dict[str, None] = {}
+        self._events_pruned_at = 0.0
         self._slack_ids: dict[str, tuple[str | None, float]] = {}
         self.client = AsyncWebClient(
             token=settings.bot_token,
@@ -160,7 +165,11 @@ class SlackSurface:
                 self._seen_events.pop(next(iter(self._seen_events)))
             return True
         async with self._engine.begin() as conn:
-            return await repo.claim_event(conn, event_id)
+            first = await repo.claim_event(conn, event_id)
+            if time.monotonic() - self._events_pruned_at > _EVENT_PRUNE_EVERY_S:
+                self._events_pruned_at = time.monotonic()
+                await repo.prune_events(conn, datetime.now(timezone.utc) - _EVENT_MEMORY)
+            return first
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed type=%s error=%s", body.get("type"), type(error).__name__)

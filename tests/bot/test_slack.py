@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +26,7 @@ from callboard.bot.slack import app as slack_app_module
 from callboard.bot.slack.app import SLASH_COMMANDS, SlackSettings
 from callboard.commands.dispatch import CommandRegistry
 
+from ..conftest import PG_URL, reset_postgres
 from ..fakes.slack import SlackFake
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -66,13 +69,11 @@ class Rig:
         return await self.post(body, "application/x-www-form-urlencoded")
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    fake = SlackFake()
-    await fake.start()
-    fake.add_user("U0PRIYA01", "priya.raman@acme.example.com", "priya.raman")
+@contextlib.asynccontextmanager
+async def _serving(fake: SlackFake, database_url: str, data_dir: Path) -> AsyncIterator[Rig]:
+    """A real ``callboard serve`` application on ``database_url``, ready (demo catalog synced)."""
     app = await Callboard.open(
-        Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data")),
+        Settings(database_url=database_url, data_dir=str(data_dir)),
         CommandRegistry.from_entry_points(),
         resident=True,
     )
@@ -86,11 +87,47 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             async with http.get(server.make_url("/readyz")) as resp:
                 if resp.status == 200:
                     break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
         yield Rig(fake, server, http, app)
     finally:
         await http.close()
         await server.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    fake = SlackFake()
+    await fake.start()
+    fake.add_user("U0PRIYA01", "priya.raman@acme.example.com", "priya.raman")
+    try:
+        async with _serving(fake, f"sqlite:///{tmp_path / 'cb.db'}", tmp_path / "data") as r:
+            yield r
+    finally:
+        await fake.stop()
+
+
+@pytest.mark.postgres
+async def test_event_retry_to_another_replica_is_answered_once(tmp_path: Path) -> None:
+    """Two servers on one PostgreSQL database: Slack's retry reaching the other replica is dropped."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    await reset_postgres(PG_URL)
+    fake = SlackFake()
+    await fake.start()
+    event = {"type": "message", "channel_type": "im", "user": "U0ASKER01", "text": "owner payment-service",
+             "ts": "1700000003.000100", "channel": "D0ASKER001", "event_ts": "1700000003.000100"}
+    try:
+        async with _serving(fake, PG_URL, tmp_path / "a") as first, _serving(fake, PG_URL, tmp_path / "b") as second:
+            assert (await first.event(event, event_id="Ev0PG01")).status == 200
+            assert (await second.event(event, event_id="Ev0PG01", retry=1)).status == 200
+            assert (await second.event(event, event_id="Ev0PG01", retry=2)).status == 200
+            await fake.wait_for("chat.postMessage")
+            await asyncio.sleep(0.3)
+            assert len(fake.calls_to("chat.postMessage")) == 1
+            # a different event is still answered, by either replica
+            assert (await second.event({**event, "ts": "1700000004.000100"}, event_id="Ev0PG02")).status == 200
+            await fake.wait_for("chat.postMessage", count=2)
+    finally:
         await fake.stop()
 
 
@@ -138,7 +175,7 @@ async def test_dm_and_retry_is_answered_once(rig: Rig) -> None:
     assert (await rig.event(event, event_id="Ev0002")).status == 200
     assert (await rig.event(event, event_id="Ev0002", retry=1)).status == 200
     await rig.fake.wait_for("chat.postMessage")
-    await __import__("asyncio").sleep(0.3)
+    await asyncio.sleep(0.3)
     assert len(rig.fake.calls_to("chat.postMessage")) == 1
 
 

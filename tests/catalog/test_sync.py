@@ -234,3 +234,36 @@ async def test_indexes_are_back_after_a_load_into_an_empty_catalog(tmp_path: Pat
     finally:
         await app.close()
     assert {"ix_relations_target", "ix_entities_location_key", "ix_entities_kind"} <= names
+
+
+async def test_replicas_take_turns_and_follow_each_others_writes(tmp_path: Path, make_app, database_url: str) -> None:
+    """Two processes on one database: syncs do not interleave, and each one's index and graph
+    pick up what the other wrote the next time it syncs."""
+    import asyncio
+
+    _write(tmp_path / "svc" / "catalog-info.yaml", GOOD.format(name="one"))
+    _write(tmp_path / "org" / "catalog-info.yaml", TEAM)
+    first = await make_app(database_url, resident=True)
+    second = await make_app(database_url, resident=True)
+    try:
+        a, b = await asyncio.gather(first.sync((str(tmp_path),)), second.sync((str(tmp_path),)))
+        assert not a.errors and not b.errors
+        assert sorted([a.added, b.added]) == [0, 2]  # one wrote, the other found it all unchanged
+        for app in (first, second):
+            assert "component:default/one" in app.catalog.index
+            await _graph_matches_storage(app)
+        # the first replica sees a new entity; the second has not synced since
+        _write(tmp_path / "svc" / "catalog-info.yaml", GOOD.format(name="one") + "---\n" + GOOD.format(name="two"))
+        assert (await first.sync((str(tmp_path),))).added == 1
+        assert "component:default/two" not in second.catalog.index
+        quiet = await second.sync((str(tmp_path),))
+        assert (quiet.added, quiet.updated) == (0, 0)
+        assert "component:default/two" in second.catalog.index
+        team = await second.catalog.get("group:default/team-a")
+        assert team is not None and sorted(team.related("ownerOf")) == ["component:default/one", "component:default/two"]
+        await _graph_matches_storage(second)
+        reply = await second.ask("owner two")
+        assert reply.status.value == "ok" and reply.data["entity"] == "component:default/two"
+    finally:
+        await first.close()
+        await second.close()
