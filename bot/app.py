@@ -23,6 +23,7 @@ from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
 from callboard.providers.files import FileSource, discover
+from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.storage import repo
 from callboard.storage.engine import open_database
 
@@ -87,10 +88,21 @@ class Callboard:
         self.engine = engine
         self.catalog = Catalog(engine)
         self.registry = registry
-        self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs))
         self._http: Any = None  # aiohttp.ClientSession, created for the first URL catalog
         self._files: FileSource | None = None
         self._catalog_version: str | None = None  # what the in-memory index reflects
+        self._file_roots: list[str] | None = None  # the folders the last sync read files under
+        self.last_docs: DocsSummary | None = None  # what the last TechDocs pass did
+        self.docs = TechDocs(
+            engine,
+            Path(settings.effective_docs_store),
+            build_timeout=settings.docs_build_timeout,
+            workers=settings.docs_workers,
+            allow_hooks=settings.docs_allow_hooks,
+            backstage_base_url=settings.backstage_base_url,
+            public_url=settings.public_url,
+        )
+        self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs))
 
     @classmethod
     async def open(
@@ -166,6 +178,7 @@ class Callboard:
             async with self.engine.connect() as conn:
                 registered = await repo.root_locations(conn)
             file_roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+        self._file_roots = file_roots
         engine = SyncEngine(
             self.engine,
             {"file": self._file_source(file_roots), "url": _Lazy(self._url_source)},
@@ -197,6 +210,17 @@ class Callboard:
             log.info("catalog changed by another process; reloading the index")
             await self.catalog.load_index(graph=self.catalog.graph is not None)
             self._catalog_version = version
+
+    async def sync_docs(self, on_progress: Callable[[DocsProgress], None] | None = None) -> DocsSummary:
+        """Build the TechDocs of every entity whose docs sources changed since the last build."""
+        roots = self._file_roots
+        if roots is None:
+            async with self.engine.connect() as conn:
+                registered = await repo.root_locations(conn)
+            roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+        async with repo.sync_lease(self.engine):
+            self.last_docs = await self.docs.sync(roots, on_progress=on_progress)
+        return self.last_docs
 
     def _file_source(self, file_roots: list[str]) -> FileSource:
         if self._files is not None:

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from callboard import __version__
 from callboard.catalog.model import SyncSummary
 from callboard.catalog.sync import SyncProgress
+from callboard.providers.techdocs.service import DocsProgress, DocsSummary
 from callboard.commands.api import Status
 from callboard.storage.engine import DatabaseURLError
 
@@ -76,18 +77,38 @@ def _print_summary(summary: SyncSummary, console: Console) -> None:
 
 
 async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Console, progress: bool) -> SyncSummary:
+    """The catalog, then the TechDocs whose sources changed."""
     if not progress:
-        return await app.sync(catalog)
+        summary = await app.sync(catalog)
+        app.last_docs = await app.sync_docs()
+        return summary
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[entities]:,} entities"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
-        task = bar.add_task("Syncing", total=None, entities=0)
+        task = bar.add_task("Syncing", total=None, detail="")
 
         def update(p: SyncProgress) -> None:
-            bar.update(task, total=p.locations_seen, completed=p.locations_done, entities=p.entities,
+            bar.update(task, total=p.locations_seen, completed=p.locations_done, detail=f"{p.entities:,} entities",
                        description=f"Syncing {Path(p.current).name}")
 
-        return await app.sync(catalog, on_progress=update)
+        summary = await app.sync(catalog, on_progress=update)
+        docs_task = bar.add_task("Building TechDocs", total=None, detail="")
+
+        def docs_update(p: DocsProgress) -> None:
+            bar.update(docs_task, total=p.total, completed=p.done, detail=p.entity or "")
+
+        app.last_docs = await app.sync_docs(on_progress=docs_update)
+        return summary
+
+
+def _print_docs_summary(docs: DocsSummary | None, console: Console) -> None:
+    if docs is None or not (docs.total or docs.removed):
+        return
+    console.print(
+        f"TechDocs: {docs.built} built, {docs.unchanged} unchanged, {docs.removed} removed, {docs.failed} failed."
+    )
+    for entity, message in docs.errors:
+        console.print(f"  [red]docs error[/red] {escape(entity)}: {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +130,10 @@ def sync(config_file: str | None, database_url: str | None, catalog: tuple[str, 
         async with await Callboard.open(settings, answering=False) as app:
             summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
         _print_summary(summary, console)
+        _print_docs_summary(app.last_docs, console)
         if summary.errors and (strict or (summary.locations == 0)):
+            return 1
+        if strict and app.last_docs is not None and app.last_docs.failed:
             return 1
         return 0
 

@@ -24,6 +24,9 @@ _KNOWN = {
     "database": {"url"},
     "catalog": {"locations", "max_file_bytes", "sync_interval"},
     "log": {"level"},
+    "docs": {"store", "build_timeout", "workers", "allow_hooks"},
+    "backstage": {"base_url"},
+    "server": {"public_url"},
 }
 
 
@@ -46,6 +49,16 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    docs_store: str | None = None  # default: <data_dir>/docs
+    docs_build_timeout: float = 120.0
+    docs_workers: int | None = None  # default: one per CPU
+    docs_allow_hooks: bool = False
+    backstage_base_url: str | None = None  # links then open Backstage's TechDocs
+    public_url: str | None = None  # where `callboard serve` is reachable, for links in chat
+
+    @property
+    def effective_docs_store(self) -> str:
+        return self.docs_store or str(Path(self.data_dir) / "docs")
 
     @property
     def effective_database_url(self) -> str:
@@ -148,6 +161,29 @@ def load_settings(
         settings_kwargs["max_file_bytes"] = _positive(cat["max_file_bytes"], "catalog.max_file_bytes", int)
     if "sync_interval" in cat:
         settings_kwargs["sync_interval"] = _positive(cat["sync_interval"], "catalog.sync_interval", float)
+    docs = data.get("docs") or {}
+    if "store" in docs:
+        if not isinstance(docs["store"], str) or not docs["store"].strip():
+            raise ConfigError(f"{path}: docs.store must be a folder path")
+        settings_kwargs["docs_store"] = str((base / Path(docs["store"]).expanduser()).resolve())
+    if "build_timeout" in docs:
+        settings_kwargs["docs_build_timeout"] = _positive(docs["build_timeout"], "docs.build_timeout", float)
+    if "workers" in docs:
+        settings_kwargs["docs_workers"] = _positive(docs["workers"], "docs.workers", int)
+    if "allow_hooks" in docs:
+        if not isinstance(docs["allow_hooks"], bool):
+            raise ConfigError(f"{path}: docs.allow_hooks must be true or false, got {docs['allow_hooks']!r}")
+        settings_kwargs["docs_allow_hooks"] = docs["allow_hooks"]
+    for section, key, field_name, env_var in (
+        ("backstage", "base_url", "backstage_base_url", "BACKSTAGE_BASE_URL"),
+        ("server", "public_url", "public_url", "CALLBOARD_PUBLIC_URL"),
+    ):
+        value = env.get(env_var) or (data.get(section) or {}).get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}: {section}.{key} must be an http(s) URL, got {value!r}")
+        settings_kwargs[field_name] = value.rstrip("/")
     level = (data.get("log") or {}).get("level")
     if level is not None:
         if str(level).lower() not in ("debug", "info", "warning", "error"):

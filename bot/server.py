@@ -99,7 +99,38 @@ async def _sync_loop(state: ServerState) -> None:
             state.last_sync_error = type(exc).__name__
             log.exception("background sync failed")
         state.synced_once = True
+        try:  # TechDocs after the catalog: answers about entities never wait for docs builds
+            docs = await state.app.sync_docs()
+            log.info("docs built=%d unchanged=%d removed=%d failed=%d", docs.built, docs.unchanged, docs.removed,
+                     docs.failed)
+        except Exception:  # noqa: BLE001
+            log.exception("background docs build failed")
         await asyncio.sleep(state.sync_interval)
+
+
+async def _docs(request: web.Request) -> web.StreamResponse:
+    """A built TechDocs site: /docs/<namespace>/<kind>/<name>/<path>. Nothing outside the site."""
+    state = request.app[STATE]
+    info = request.match_info
+    try:
+        site = state.app.docs.site_dir(f"{info['kind']}:{info['namespace']}/{info['name']}").resolve()
+    except ValueError:
+        raise web.HTTPNotFound(text="No such entity reference.") from None
+    tail = info.get("tail", "")
+    if "tail" not in info:
+        raise web.HTTPFound(request.path + "/")
+    target = (site / tail).resolve()
+    try:
+        target.relative_to(site)
+    except ValueError:
+        raise web.HTTPForbidden(text="That path leaves the entity's docs site.") from None
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        if not site.is_dir():
+            raise web.HTTPNotFound(text="These docs are not built (yet). `callboard sync` builds them.")
+        raise web.HTTPNotFound(text="No such page in these docs.")
+    return web.FileResponse(target)
 
 
 async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
@@ -135,6 +166,8 @@ def create_server(
             web.post("/slack/events", _slack_events),
             web.get("/healthz", _healthz),
             web.get("/readyz", _readyz),
+            web.get("/docs/{namespace}/{kind}/{name}", _docs),
+            web.get("/docs/{namespace}/{kind}/{name}/{tail:.*}", _docs),
         ]
     )
     web_app.cleanup_ctx.append(_lifecycle)

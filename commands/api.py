@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
 
 if TYPE_CHECKING:
     from callboard.catalog.service import Catalog
+    from callboard.providers.techdocs.service import TechDocs
 
 __all__ = [
     "Action",
     "Actions",
     "Block",
+    "Code",
     "CommandSpec",
     "Deps",
     "Fields",
     "Header",
+    "Hit",
+    "Hits",
     "Invocation",
     "Item",
     "ItemList",
@@ -29,6 +33,7 @@ __all__ = [
     "Notice",
     "Reply",
     "Status",
+    "Steps",
     "Text",
 ]
 
@@ -53,7 +58,41 @@ class Header:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Text:
+    """A paragraph. `backticks` mark inline code; ``strong`` makes it a sub-heading."""
+
     text: str
+    strong: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Steps:
+    """A list; an item may go on with a fenced code block (```) on its following lines."""
+
+    items: tuple[str, ...]
+    ordered: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Code:
+    text: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hit:
+    """One search result: where it is, a snippet whose matched words are marked, a link."""
+
+    title: str
+    where: str
+    runs: tuple[tuple[str, bool], ...]  # (text, matched)
+    url: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hits:
+    title: str
+    hits: tuple[Hit, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +139,7 @@ class Actions:
     actions: tuple[Action, ...]
 
 
-Block = Union[Header, Text, Fields, ItemList, Links, Notice, Actions]
+Block = Union[Header, Text, Steps, Code, Hits, Fields, ItemList, Links, Notice, Actions]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +175,7 @@ class Deps:
 
     catalog: Catalog
     commands: tuple[CommandSpec, ...] = ()
+    docs: TechDocs | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

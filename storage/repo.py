@@ -15,16 +15,21 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .schema import catalog_errors, chat_events, entities, locations, relations
+from .schema import catalog_errors, chat_events, docs_sites, entities, locations, relations
 
 __all__ = [
     "EntityRow",
     "all_errors",
     "all_relations",
     "catalog_version",
+    "delete_docs_sites",
+    "docs_site",
+    "docs_sites_all",
+    "entities_with_docs",
+    "save_docs_site",
     "claim_event",
     "prune_events",
     "sync_lease",
@@ -430,3 +435,42 @@ async def drop_bulk_indexes(conn: AsyncConnection) -> None:
 async def create_bulk_indexes(conn: AsyncConnection) -> None:
     for name, table, column in _BULK_INDEXES:
         await conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+
+
+# --- TechDocs ------------------------------------------------------------------------------
+
+TECHDOCS_REF = "backstage.io/techdocs-ref"
+
+
+async def entities_with_docs(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """key, name, file, location_key and the techdocs-ref of every entity that has one."""
+    if conn.dialect.name == "postgresql":
+        ref = literal_column(f"(data::json -> 'metadata' -> 'annotations' ->> '{TECHDOCS_REF}')")
+    else:
+        ref = literal_column(f"json_extract(data, '$.metadata.annotations.\"{TECHDOCS_REF}\"')")
+    rows = await conn.execute(
+        select(entities.c.key, entities.c.name, entities.c.file, entities.c.location_key, ref.label("ref"))
+        .where(ref.is_not(None))
+        .order_by(entities.c.key)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def docs_sites_all(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    rows = await conn.execute(select(docs_sites))
+    return {r.entity_key: dict(r._mapping) for r in rows}
+
+
+async def docs_site(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(docs_sites).where(docs_sites.c.entity_key == key))).first()
+    return dict(row._mapping) if row else None
+
+
+async def save_docs_site(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(delete(docs_sites).where(docs_sites.c.entity_key == row["entity_key"]))
+    await conn.execute(docs_sites.insert().values(**row))
+
+
+async def delete_docs_sites(conn: AsyncConnection, keys: Sequence[str]) -> None:
+    for chunk in _chunks(list(keys)):
+        await conn.execute(delete(docs_sites).where(docs_sites.c.entity_key.in_(chunk)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events"]
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "docs_sites"]
 
 metadata = MetaData()
 
@@ -79,4 +79,21 @@ chat_events = Table(
     metadata,
     Column("event_id", String(128), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+docs_sites = Table(
+    "docs_sites",
+    metadata,
+    Column("entity_key", String(512), primary_key=True),
+    Column("ref", Text, nullable=False),  # the techdocs-ref annotation as written
+    Column("source", Text, nullable=True),  # the folder or URL it resolved to
+    Column("source_hash", String(64), nullable=True),  # of the sources, at the last check
+    Column("built_hash", String(64), nullable=True),  # of the sources the stored site was built from
+    Column("status", String(16), nullable=False),  # ok | failed
+    Column("error", Text, nullable=True),  # MkDocs' own message when the last build failed
+    Column("warnings", Text, nullable=True),  # JSON list
+    Column("pages", Integer, nullable=False, default=0),
+    Column("sections", Integer, nullable=False, default=0),
+    Column("built_at", DateTime(timezone=True), nullable=True),
+    Column("checked_at", DateTime(timezone=True), nullable=True),
 )

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text as RichText
 
-from callboard.commands.api import Actions, Fields, Header, ItemList, Links, Notice, Reply, Text
+from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Steps, Text
 
 __all__ = ["render_json", "render_rich", "render_text"]
 
@@ -25,7 +25,23 @@ def render_text(reply: Reply) -> str:
         if isinstance(block, Header):
             out.append(block.text + (f"  ({block.subtitle})" if block.subtitle else ""))
         elif isinstance(block, Text):
-            out.append(block.text)
+            out.append(f"## {block.text}" if block.strong else block.text)
+        elif isinstance(block, Steps):
+            for i, item in enumerate(block.items, 1):
+                marker = f"{i}." if block.ordered else "-"
+                first, *rest = item.split("\n")
+                out.append(f"  {marker} {first}")
+                out.extend(f"     {line}" for line in rest)
+        elif isinstance(block, Code):
+            out.append("```" + (block.language or ""))
+            out.extend(block.text.split("\n"))
+            out.append("```")
+        elif isinstance(block, Hits):
+            for i, hit in enumerate(block.hits, 1):
+                out.append(f"{i}. {hit.title}  ({hit.where})")
+                out.append("   " + "".join(f"**{t}**" if marked else t for t, marked in hit.runs))
+                if hit.url:
+                    out.append(f"   {hit.url}")
         elif isinstance(block, Notice):
             out.append(f"[{_MARK.get(block.level, '-')}] {block.text}")
         elif isinstance(block, Fields):
@@ -59,7 +75,27 @@ def render_rich(reply: Reply) -> RenderableType:
         if isinstance(block, Header):
             title = block.text + (f" [dim]({block.subtitle})[/dim]" if block.subtitle else "")
         elif isinstance(block, Text):
-            parts.append(RichText(block.text))
+            parts.append(RichText(block.text, style="bold" if block.strong else ""))
+        elif isinstance(block, Steps):
+            for i, item in enumerate(block.items, 1):
+                marker = f"{i}." if block.ordered else "•"
+                first, *rest = item.split("\n")
+                parts.append(RichText(f"  {marker} {first}"))
+                if rest:
+                    parts.append(RichText("\n".join(f"     {line}" for line in rest if not line.startswith("```")),
+                                          style="green"))
+        elif isinstance(block, Code):
+            parts.append(RichText(block.text, style="green"))
+        elif isinstance(block, Hits):
+            for i, hit in enumerate(block.hits, 1):
+                line = RichText(f"{i}. ")
+                line.append(hit.title, style=f"bold link {hit.url}" if hit.url else "bold")
+                line.append(f"  {hit.where}", style="dim")
+                parts.append(line)
+                snippet = RichText("   ")
+                for t, marked in hit.runs:
+                    snippet.append(t, style="bold yellow" if marked else "")
+                parts.append(snippet)
         elif isinstance(block, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "bold red"}.get(block.level, "")
             parts.append(RichText(block.text, style=style))

@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks.block_elements import ExternalDataSelectElement
 
-from callboard.commands.api import Actions, Fields, Header, ItemList, Links, Notice, Reply, Status, Text
+from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Status, Steps, Text
 
 __all__ = ["MAX_BLOCKS", "PAGE_SIZE", "SlackMessage", "escape", "render"]
 
@@ -91,7 +91,22 @@ def render(
             if block.subtitle:
                 blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(block.subtitle))]))
         elif isinstance(block, Text):
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(escape(block.text), _SECTION_TEXT))))
+            text = f"*{escape(block.text)}*" if block.strong else escape(block.text)
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))))
+        elif isinstance(block, Steps):
+            lines = [
+                (f"{i}. " if block.ordered else "• ") + escape(item)
+                for i, item in enumerate(block.items, 1)
+            ]
+            blocks.extend(_sections(lines))
+        elif isinstance(block, Code):
+            blocks.extend(_sections(["```" + escape(block.text) + "```"]))
+        elif isinstance(block, Hits):
+            for hit in block.hits:
+                title = f"<{hit.url}|{escape(hit.title)}>" if hit.url else escape(hit.title)
+                snippet = "".join(_marked(t) if marked else escape(t) for t, marked in hit.runs)
+                text = f"*{title}*  _{escape(hit.where)}_\n{snippet}"
+                blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))))
         elif isinstance(block, Notice):
             icon = _ICONS.get(block.level, "")
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(f"{icon} {escape(block.text)}", _SECTION_TEXT))]))
@@ -153,6 +168,35 @@ def render(
         b.validate_json()
         out.append(b.to_dict())
     return SlackMessage(text=_cut(reply.summary or "Callboard", 3000), blocks=out)
+
+
+def _marked(text: str) -> str:
+    """A matched word in bold; Slack needs the asterisks against the word, not its spaces."""
+    stripped = text.strip()
+    if not stripped:
+        return escape(text)
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return f"{lead}*{escape(stripped)}*{trail}"
+
+
+def _sections(lines: list[str]) -> list[SectionBlock]:
+    """Lines packed into as few sections as Slack's 3,000 characters allow; an over-long line
+    (a big code block) is cut, keeping its fences closed."""
+    out: list[SectionBlock] = []
+    current = ""
+    for line in lines:
+        if len(line) > _SECTION_TEXT:
+            closing = "…```" if line.count("```") % 2 == 0 and line.endswith("```") else "…"
+            line = line[: _SECTION_TEXT - len(closing)] + closing
+        if current and len(current) + 1 + len(line) > _SECTION_TEXT:
+            out.append(SectionBlock(text=MarkdownTextObject(text=current)))
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(SectionBlock(text=MarkdownTextObject(text=current)))
+    return out
 
 
 def _list_section(block: ItemList, page: int, mentions: Mapping[str, str]) -> tuple[SectionBlock, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from callboard.storage.engine import DatabaseURLError, async_url, open_database
+from callboard.storage.engine import SCHEMA_HEAD, DatabaseURLError, async_url, open_database
 
 
 def test_plain_urls_get_async_drivers() -> None:
@@ -27,7 +27,7 @@ async def test_migrations_are_idempotent(database_url: str) -> None:
             if engine.dialect.name == "sqlite":
                 assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         await engine.dispose()
-        assert version == "0002"
+        assert version == SCHEMA_HEAD
 
 
 async def test_chat_events_are_claimed_once(database_url: str) -> None:

@@ -1,0 +1,397 @@
+"""TechDocs: build every entity's docs when their sources change, keep the sites and their
+section index, and answer what commands ask of them.
+
+The store (``docs.store``, default ``<data dir>/docs``) holds ``sites/<namespace>/<kind>/<name>/``,
+the tantivy index in ``index/``, and theme assets shared between sites in ``assets/``. The
+database keeps, per entity, what its docs were built from and how the last build went
+(``docs_sites``). A build that fails leaves the previous site and its index in place and
+records MkDocs' message, which every answer about those docs shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callboard.catalog.model import parse_ref as parse_entity_ref
+from callboard.storage import repo
+
+from .build import BuildJob, BuildResult, source_files
+from .content import Part, section_parts, sections_from_site
+from .index import DocHit, DocsIndex, Section
+from .worker import BuildPool
+
+__all__ = ["DocsProgress", "DocsSummary", "SiteState", "TechDocs", "TechDocsRef", "parse_ref"]
+
+log = logging.getLogger(__name__)
+
+_INDEX_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TechDocsRef:
+    type: str  # dir | url
+    target: str
+
+
+def parse_ref(value: str) -> TechDocsRef | str:
+    """``dir:<path>`` or ``url:<url>``; a message for anything else."""
+    kind, sep, target = value.strip().partition(":")
+    if not sep or not target.strip():
+        return f'"{value}" is not a TechDocs reference: write dir:<path> or url:<repository URL>.'
+    kind = kind.strip().lower()
+    if kind not in ("dir", "url"):
+        return f'"{value}": Callboard builds TechDocs from dir: and url: references, not {kind}:.'
+    return TechDocsRef(kind, target.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class DocsProgress:
+    done: int
+    total: int
+    entity: str | None = None
+
+
+@dataclass(slots=True)
+class DocsSummary:
+    built: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    removed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (entity, message)
+
+    @property
+    def total(self) -> int:
+        return self.built + self.unchanged + self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class SiteState:
+    entity: str
+    ref: str
+    status: str  # ok | failed
+    error: str | None
+    built: bool  # a site is in the store (the last good one, when the latest build failed)
+    built_at: datetime | None
+    pages: int
+    sections: int
+
+
+def _builder_version() -> str:
+    parts = []
+    for dist in ("mkdocs", "mkdocs-techdocs-core", "callboard"):
+        try:
+            parts.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist}=?")
+    return ";".join(parts)
+
+
+def _hash_sources(source: Path, name: str, allow_hooks: bool) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{_builder_version()}\0{name}\0{allow_hooks}\n".encode())
+    for path in source_files(source):
+        try:
+            digest.update(str(path.relative_to(source)).encode() + b"\0")
+            digest.update(path.read_bytes())
+        except (OSError, ValueError):
+            digest.update(b"?")
+    return digest.hexdigest()
+
+
+class TechDocs:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: Path,
+        *,
+        build_timeout: float = 120.0,
+        workers: int | None = None,
+        allow_hooks: bool = False,
+        backstage_base_url: str | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.build_timeout = build_timeout
+        self.workers = workers
+        self.allow_hooks = allow_hooks
+        self.backstage_base_url = backstage_base_url
+        self.public_url = public_url
+        self._index: DocsIndex | None = None
+
+    # --- locations in the store -------------------------------------------------------------
+
+    @property
+    def sites(self) -> Path:
+        return self.store / "sites"
+
+    def site_dir(self, key: str) -> Path:
+        ref = parse_entity_ref(key)
+        return self.sites / ref.namespace.lower() / ref.kind.lower() / ref.name.lower()
+
+    @property
+    def index(self) -> DocsIndex:
+        if self._index is None:
+            self._index = DocsIndex(self.store / "index")
+        return self._index
+
+    def link(self, key: str, location: str = "") -> str:
+        """Where a person opens this page: Backstage's TechDocs when configured, else our server,
+        else the built file."""
+        ref = parse_entity_ref(key)
+        path = f"{quote(ref.namespace)}/{quote(ref.kind.lower())}/{quote(ref.name)}/"
+        if self.backstage_base_url:
+            return f"{self.backstage_base_url}/docs/{path}{location}"
+        if self.public_url:
+            return f"{self.public_url}/docs/{path}{location}"
+        page, _, anchor = location.partition("#")
+        file = self.site_dir(key) / page / "index.html" if not page or page.endswith("/") else self.site_dir(key) / page
+        return file.as_uri() + (f"#{anchor}" if anchor else "")
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def state(self, key: str) -> SiteState | None:
+        async with self.engine.connect() as conn:
+            row = await repo.docs_site(conn, key)
+        if row is None:
+            return None
+        return SiteState(
+            entity=key, ref=row["ref"], status=row["status"], error=row["error"],
+            built=row["built_hash"] is not None and (self.site_dir(key) / "search" / "search_index.json").is_file(),
+            built_at=row["built_at"], pages=row["pages"], sections=row["sections"],
+        )
+
+    def has_index(self) -> bool:
+        """True once any docs have been indexed."""
+        return (self.store / "index").exists() and self.index.count() > 0
+
+    def search(self, query: str, *, entity: str | None = None, limit: int = 5) -> list[DocHit]:
+        if not (self.store / "index").exists():
+            return []
+        return self.index.search(query, entity=entity, limit=limit)
+
+    def sections(self, key: str) -> list[Section]:
+        if not (self.store / "index").exists():
+            return []
+        return self.index.sections(key)
+
+    def parts(self, key: str, location: str) -> list[Part]:
+        return section_parts(self.site_dir(key), location)
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _resolve(self, row: dict[str, Any], roots: Sequence[Path]) -> tuple[TechDocsRef, Path | str] | str:
+        """The folder an entity's docs are built from, or a message saying why there is none."""
+        parsed = parse_ref(row["ref"])
+        if isinstance(parsed, str):
+            return parsed
+        if parsed.type == "url":
+            return (
+                f"{row['ref']}: docs in another repository (url:) are not fetched by Callboard yet; "
+                "point the annotation at a folder of this repository (dir:<path>)."
+            )
+        if not row.get("file") or str(row.get("location_key", "")).startswith("url:"):
+            return (
+                f"{row['ref']}: the entity was read from a URL, so its dir: docs are in a remote "
+                "repository, which Callboard does not fetch yet."
+            )
+        entity_dir = Path(row["file"]).parent
+        target = (entity_dir / parsed.target).resolve()
+        repository = _repository_root(entity_dir, roots)
+        try:
+            target.relative_to(repository)
+        except ValueError:
+            return f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused."
+        if not target.is_dir():
+            return f"{row['ref']} (from {row['file']}): the folder {target} does not exist."
+        return parsed, target
+
+    async def sync(
+        self, roots: Sequence[str], on_progress: Callable[[DocsProgress], None] | None = None
+    ) -> DocsSummary:
+        """Build what changed, drop what is gone, keep the index in step."""
+        summary = DocsSummary()
+        root_paths = [Path(r).expanduser().resolve() for r in roots]
+        root_paths = [p if p.is_dir() else p.parent for p in root_paths]
+        async with self.engine.connect() as conn:
+            wanted = await repo.entities_with_docs(conn)
+            states = await repo.docs_sites_all(conn)
+        gone = [key for key in states if key not in {w["key"] for w in wanted}]
+        if gone:
+            await asyncio.to_thread(self._remove_sites, gone)
+            async with self.engine.begin() as conn:
+                await repo.delete_docs_sites(conn, gone)
+            summary.removed = len(gone)
+        todo: list[tuple[dict[str, Any], Path, str]] = []
+        now = datetime.now(timezone.utc)
+        failures: list[dict[str, Any]] = []
+        for row in wanted:
+            resolved = await asyncio.to_thread(self._resolve, row, root_paths)
+            state = states.get(row["key"])
+            if isinstance(resolved, str):
+                summary.failed += 1
+                summary.errors.append((row["key"], resolved))
+                failures.append(self._state_row(row, state, None, None, resolved, now))
+                continue
+            _, source = resolved
+            assert isinstance(source, Path)
+            source_hash = await asyncio.to_thread(_hash_sources, source, row["name"], self.allow_hooks)
+            if state and state["ref"] == row["ref"]:
+                built_ok = state["status"] == "ok" and state["built_hash"] == source_hash
+                failed_same = state["status"] == "failed" and state["source_hash"] == source_hash
+                if (built_ok and (self.site_dir(row["key"]) / "search").is_dir()) or failed_same:
+                    summary.unchanged += 1
+                    if failed_same:
+                        summary.errors.append((row["key"], state["error"] or "the last build failed"))
+                    continue
+            todo.append((row, source, source_hash))
+        if failures:
+            async with self.engine.begin() as conn:
+                for f in failures:
+                    await repo.save_docs_site(conn, f)
+        total = len(todo)
+        if on_progress:
+            on_progress(DocsProgress(0, total))
+        if not todo:
+            return summary
+        pool = BuildPool(self.workers, timeout=self.build_timeout)
+        pending_index: list[tuple[str, list[Section]]] = []
+        done = 0
+        try:
+            async def one(item: tuple[dict[str, Any], Path, str]) -> None:
+                nonlocal done
+                row, source, source_hash = item
+                key = row["key"]
+                out = self.store / "tmp" / uuid.uuid4().hex
+                out.parent.mkdir(parents=True, exist_ok=True)
+                job = BuildJob(
+                    source=str(source), out=str(out), site_name=row["name"], allow_hooks=self.allow_hooks,
+                    shared_assets=str(self.store / "assets"),
+                )
+                result = await pool.build(job)
+                sections: list[Section] = []
+                if result.ok:
+                    try:
+                        sections = await asyncio.to_thread(sections_from_site, out)
+                    except (OSError, ValueError) as exc:
+                        result = BuildResult(False, f"The built site has no readable search index: {exc}")
+                state = states.get(key)
+                if result.ok:
+                    await asyncio.to_thread(self._install, key, out)
+                    pending_index.append((key, sections))
+                    summary.built += 1
+                    saved = self._state_row(row, state, source_hash, source_hash, None, datetime.now(timezone.utc),
+                                            warnings=result.warnings, pages=result.pages, sections=len(sections))
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
+                    summary.failed += 1
+                    summary.errors.append((key, result.error or "the build failed"))
+                    saved = self._state_row(row, state, source_hash, None, result.error or "the build failed",
+                                            datetime.now(timezone.utc), warnings=result.warnings)
+                async with self.engine.begin() as conn:
+                    await repo.save_docs_site(conn, saved)
+                if len(pending_index) >= _INDEX_BATCH:
+                    batch = pending_index[:]
+                    pending_index.clear()
+                    await asyncio.to_thread(self.index.replace_many, batch)
+                done += 1
+                if on_progress:
+                    on_progress(DocsProgress(done, total, key))
+
+            queue: asyncio.Queue[tuple[dict[str, Any], Path, str]] = asyncio.Queue()
+            for item in todo:
+                queue.put_nowait(item)
+
+            async def runner() -> None:
+                while True:
+                    try:
+                        item = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    await one(item)
+
+            await asyncio.gather(*(runner() for _ in range(pool.size)))
+            if pending_index:
+                await asyncio.to_thread(self.index.replace_many, pending_index)
+        finally:
+            await pool.close()
+        return summary
+
+    def _state_row(
+        self,
+        row: dict[str, Any],
+        state: dict[str, Any] | None,
+        source_hash: str | None,
+        built_hash: str | None,
+        error: str | None,
+        now: datetime,
+        *,
+        warnings: Sequence[str] = (),
+        pages: int = 0,
+        sections: int = 0,
+    ) -> dict[str, Any]:
+        ok = error is None
+        return {
+            "entity_key": row["key"],
+            "ref": row["ref"],
+            "source": str(row.get("file") or ""),
+            "source_hash": source_hash,
+            # a failed build keeps what the stored site was built from
+            "built_hash": built_hash if ok else (state or {}).get("built_hash"),
+            "status": "ok" if ok else "failed",
+            "error": error,
+            "warnings": json.dumps(list(warnings)) if warnings else None,
+            "pages": pages if ok else (state or {}).get("pages", 0),
+            "sections": sections if ok else (state or {}).get("sections", 0),
+            "built_at": now if ok else (state or {}).get("built_at"),
+            "checked_at": now,
+        }
+
+    def _install(self, key: str, built: Path) -> None:
+        """Move a fresh build into place; the old site is swapped out in one rename."""
+        target = self.site_dir(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = None
+        if target.exists():
+            old = self.store / "tmp" / f"old-{uuid.uuid4().hex}"
+            os.replace(target, old)
+        os.replace(built, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _remove_sites(self, keys: Sequence[str]) -> None:
+        if (self.store / "index").exists():
+            self.index.remove(keys)
+        for key in keys:
+            shutil.rmtree(self.site_dir(key), ignore_errors=True)
+
+
+def _repository_root(start: Path, roots: Sequence[Path]) -> Path:
+    """The repository a catalog file belongs to: the nearest folder with ``.git`` inside the
+    catalog root, else the catalog root itself, else the file's own folder."""
+    start = start.resolve()
+    root = next((r for r in roots if start == r or r in start.parents), None)
+    current = start
+    while True:
+        if (current / ".git").exists():
+            return current
+        if root is not None and current == root:
+            return root
+        if current.parent == current:
+            return root or start
+        current = current.parent

@@ -1,0 +1,138 @@
+"""Build workers: MkDocs runs in separate processes, off the event loop, each build with a time limit.
+
+A worker is ``python -m callboard.providers.techdocs.worker``: it imports MkDocs once, then
+reads one JSON job per line on stdin and answers one JSON result per line on stdout. The
+pool keeps up to ``size`` of them; a build that runs past its limit gets its worker killed
+(and replaced on the next job), so a hanging plugin costs one build, never the sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from .build import BuildJob, BuildResult, build_site
+
+__all__ = ["BuildPool"]
+
+_RECYCLE_AFTER = 200  # builds per worker, so slow leaks in plugins never add up
+_LINE_LIMIT = 1 << 20
+
+
+class _Worker:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.builds = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    async def kill(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self.proc.wait()
+
+    async def close(self) -> None:
+        if self.alive and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ConnectionResetError):
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                pass
+        await self.kill()
+
+
+class BuildPool:
+    """Up to ``size`` build workers; ``await pool.build(job)`` runs one build with a time limit."""
+
+    def __init__(self, size: int | None = None, *, timeout: float = 120.0, python: str | None = None) -> None:
+        self.size = max(1, size or os.cpu_count() or 1)
+        self.timeout = timeout
+        self._python = python or sys.executable
+        self._idle: list[_Worker] = []
+        self._slots = asyncio.Semaphore(self.size)
+        self._closed = False
+
+    async def _spawn(self) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            self._python,
+            "-m",
+            "callboard.providers.techdocs.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=_LINE_LIMIT,
+        )
+        return _Worker(proc)
+
+    async def build(self, job: BuildJob) -> BuildResult:
+        if self._closed:
+            raise RuntimeError("the build pool is closed")
+        async with self._slots:
+            worker = self._idle.pop() if self._idle else await self._spawn()
+            keep = False
+            try:
+                result = await self._run(worker, job)
+                keep = worker.alive and worker.builds < _RECYCLE_AFTER
+                return result
+            finally:
+                if keep:
+                    self._idle.append(worker)
+                else:
+                    await worker.kill()
+
+    async def _run(self, worker: _Worker, job: BuildJob) -> BuildResult:
+        assert worker.proc.stdin is not None and worker.proc.stdout is not None
+        worker.builds += 1
+        try:
+            worker.proc.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
+            await worker.proc.stdin.drain()
+            line = await asyncio.wait_for(worker.proc.stdout.readline(), self.timeout)
+        except TimeoutError:
+            await worker.kill()
+            return BuildResult(False, f"The build took longer than {self.timeout:g} s and was stopped.")
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            await worker.kill()
+            return BuildResult(False, f"The build worker stopped: {exc}")
+        if not line:
+            await worker.kill()
+            return BuildResult(False, f"The build worker exited (code {worker.proc.returncode}) during the build.")
+        data = json.loads(line)
+        return BuildResult(
+            ok=bool(data.get("ok")), error=data.get("error"), warnings=list(data.get("warnings") or []),
+            pages=int(data.get("pages") or 0),
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(w.close() for w in idle))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The worker: one JSON job per stdin line, one JSON result per stdout line."""
+    import logging
+
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # anything a plugin prints must not corrupt the protocol
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = BuildJob(**json.loads(line))
+        result = build_site(job)
+        out.write(json.dumps(result.to_json()) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
