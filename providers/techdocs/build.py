@@ -217,7 +217,9 @@ def build_site(job: BuildJob) -> BuildResult:
         except mkdocs_exceptions.MkDocsException as exc:
             return BuildResult(False, _message(exc, collector), warnings=collector.messages)
         except UnicodeDecodeError as exc:
-            return BuildResult(False, f"A page is not valid UTF-8: {exc}", warnings=collector.messages)
+            said = "; ".join(m.split(": ", 1)[-1] for m in collector.messages if m.startswith("ERROR"))
+            return BuildResult(False, f"A page is not valid UTF-8 ({said or exc.reason}): {exc}",
+                               warnings=collector.messages)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             return BuildResult(False, f"{type(exc).__name__}: {exc}", warnings=collector.messages)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug is the docs' failure, not the worker's

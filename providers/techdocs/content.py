@@ -3,6 +3,7 @@ as chat-readable parts (from the rendered page), so a runbook's steps can be pos
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ _LINE_NUMBERS = re.compile(r"(?<!\S)1(?: \d+)+(?!\S)")
 
 
 def _clean(text: str) -> str:
-    return _SPACE.sub(" ", text.replace(_PERMALINK, " ")).strip()
+    """Search-index text as plain text (titles there are HTML-escaped: ``Plugins &amp; Extensions``)."""
+    return _SPACE.sub(" ", html.unescape(text).replace(_PERMALINK, " ")).strip()
 
 
 def _drop_line_numbers(text: str) -> str:

@@ -36,11 +36,17 @@ from rapidfuzz.distance import DamerauLevenshtein
 __all__ = ["DocsIndex", "DocHit", "Section", "SYNONYMS"]
 
 _SCHEMA_VERSION = 1
-_BOOSTS = {"title": 3.0, "heading": 2.0, "text": 1.0}
+_BOOSTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
 _PHRASE = re.compile(r'"([^"]+)"')
 _MAX_CORRECTIONS = 3
 _MAX_PREFIX_EXPANSIONS = 8
+
+#: Words that say nothing about which section is meant ("how do I ...", "is there a ...").
+STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from has have how i if in into is it its of on or our own "
+    "should so that the their there this to was we what when where which who why will with you your".split()
+)
 
 #: What people type -> what docs say. Both directions are searched.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -65,6 +71,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "deploy": ("deployment",),
     "rollback": ("roll", "undo"),
     "msg": ("message",),
+    "txn": ("transaction", "transactions"),
+    "txns": ("transactions",),
+    "var": ("variable",),
+    "vars": ("variables",),
     "msgs": ("messages",),
     "perf": ("performance", "latency"),
     "infra": ("infrastructure",),
@@ -257,25 +267,35 @@ class DocsIndex:
                     (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "entity", entity)),
                 ]
             )
-        result = searcher.search(built, limit)
+        pool = max(limit * 10, 50)
+        result = searcher.search(built, pool)
         if not result.hits:
             return []
+        groups = self._term_groups(query, searcher)
+        ranked = []
+        for score, address in result.hits:
+            doc = searcher.doc(address)
+            ranked.append((float(score) * _coverage(groups, doc) ** 2, doc))
+        ranked.sort(key=lambda pair: -pair[0])
         snippets = tantivy.SnippetGenerator.create(searcher, built, self.schema, "text")
         snippets.set_max_num_chars(220)
         hits = []
-        for score, address in result.hits:
-            doc = searcher.doc(address)
+        for score, doc in ranked[:limit]:
             hits.append(
                 DocHit(
                     entity=doc.get_first("entity") or "",
                     location=doc.get_first("location") or "",
                     page_title=doc.get_first("page_title") or "",
                     title=doc.get_first("title") or "",
-                    score=float(score),
+                    score=score,
                     snippet=_runs(snippets.snippet_from_doc(doc), doc.get_first("text") or ""),
                 )
             )
         return hits
+
+    def _term_groups(self, query: str, searcher: Any) -> list[set[str]]:
+        """Per query term, the words that count as finding it (itself, corrections, synonyms)."""
+        return [{term, *(w for w, _ in self._alternatives(term, searcher))} for term in _content_terms(query)]
 
     # --- query building ---------------------------------------------------------------------
 
@@ -292,7 +312,7 @@ class DocsIndex:
             elif words:
                 text += " " + words[0]
         rest = _PHRASE.sub(" ", text)
-        terms = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(rest)))
+        terms = _content_terms(rest)
         for term in terms:
             alternatives = self._alternatives(term, searcher)
             if not alternatives:
@@ -349,6 +369,38 @@ class DocsIndex:
                 by_len.setdefault(len(w), []).append(w)
             self._vocab, self._vocab_by_len, self._vocab_stamp = vocab, by_len, stamp
         return self._vocab
+
+
+def _content_terms(text: str) -> list[str]:
+    """The query's words without stop words (all of them when that would leave nothing)."""
+    words = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(text)))
+    content = [w for w in words if w not in STOPWORDS]
+    return content or words
+
+
+def _coverage(groups: list[set[str]], doc: Any) -> float:
+    """The share of the query's terms a section has somewhere (title, page, body, entity name):
+    a section that has every word beats one that repeats a single word (Lucene's old "coord")."""
+    if not groups:
+        return 1.0
+    entity = (doc.get_first("entity") or "").rpartition("/")[2]
+    blob = " ".join((doc.get_first("title") or "", doc.get_first("page_title") or "",
+                     doc.get_first("text") or "", entity.replace("-", " "))).lower()
+    tokens = set(_TOKEN.findall(blob))
+    found = 0
+    for group in groups:
+        if any(_matches(word, tokens) for word in group):
+            found += 1
+    return found / len(groups)
+
+
+def _matches(word: str, tokens: set[str]) -> bool:
+    if word in tokens:
+        return True
+    if len(word) < 4:
+        return False
+    stem = word[: max(4, len(word) - 3)]  # run/running, deploy/deployment, retry/retries
+    return any(t.startswith(stem) for t in tokens)
 
 
 def _runs(snippet: Any, text: str) -> tuple[tuple[str, bool], ...]:

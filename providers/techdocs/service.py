@@ -254,10 +254,12 @@ class TechDocs:
             if state and state["ref"] == row["ref"]:
                 built_ok = state["status"] == "ok" and state["built_hash"] == source_hash
                 failed_same = state["status"] == "failed" and state["source_hash"] == source_hash
-                if (built_ok and (self.site_dir(row["key"]) / "search").is_dir()) or failed_same:
+                if failed_same:  # not retried until the sources change; still reported
+                    summary.failed += 1
+                    summary.errors.append((row["key"], state["error"] or "the last build failed"))
+                    continue
+                if built_ok and (self.site_dir(row["key"]) / "search").is_dir():
                     summary.unchanged += 1
-                    if failed_same:
-                        summary.errors.append((row["key"], state["error"] or "the last build failed"))
                     continue
             todo.append((row, source, source_hash))
         if failures:
