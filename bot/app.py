@@ -101,6 +101,8 @@ class Callboard:
             allow_hooks=settings.docs_allow_hooks,
             backstage_base_url=settings.backstage_base_url,
             public_url=settings.public_url,
+            github_api_url=settings.github_api_url,
+            github_token=settings.github_token,
         )
         self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs))
 

@@ -55,6 +55,8 @@ class Settings:
     docs_allow_hooks: bool = False
     backstage_base_url: str | None = None  # links then open Backstage's TechDocs
     public_url: str | None = None  # where `callboard serve` is reachable, for links in chat
+    github_api_url: str = "https://api.github.com"  # GitHub Enterprise: https://<host>/api/v3
+    github_token: str | None = field(default=None, repr=False)
 
     @property
     def effective_docs_store(self) -> str:
@@ -194,12 +196,17 @@ def load_settings(
         ("SLACK_SIGNING_SECRET", "slack_signing_secret"),
         ("SLACK_APP_TOKEN", "slack_app_token"),
         ("CALLBOARD_USER_EMAIL", "user_email"),
+        ("GITHUB_TOKEN", "github_token"),
     ):
         if env.get(var):
             settings_kwargs[key] = env[var]
     if env.get("SLACK_API_URL"):
         url = env["SLACK_API_URL"]
         settings_kwargs["slack_api_url"] = url if url.endswith("/") else url + "/"
+    if env.get("GITHUB_API_URL"):
+        if not env["GITHUB_API_URL"].startswith(("http://", "https://")):
+            raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {env['GITHUB_API_URL']!r}")
+        settings_kwargs["github_api_url"] = env["GITHUB_API_URL"].rstrip("/")
     if "CALLBOARD_DATA_DIR" in env:
         settings_kwargs["data_dir"] = env["CALLBOARD_DATA_DIR"]
     db = database_url or env.get("CALLBOARD_DATABASE_URL") or db

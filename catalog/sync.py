@@ -13,6 +13,7 @@ Semantics (see README, "How sync works"):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -147,6 +148,7 @@ class SyncEngine:
         self._on_change = on_change
         self._on_progress = on_progress
         self._holders: dict[str, str] | None = None  # key -> location, loaded when first needed
+        self._children: dict[str, list[dict[str, Any]]] | None = None  # parent key -> location rows
         self._feed_relations = feed_relations  # a resident relation graph follows the feed
 
     async def sync(
@@ -160,6 +162,7 @@ class SyncEngine:
         """
         totals = _Totals()
         self._holders = None
+        self._children = None
         async with self._engine.connect() as conn:
             states = await repo.location_states(conn)
         if roots is None:
@@ -176,7 +179,7 @@ class SyncEngine:
                 if s["is_root"] and k not in wanted and not any(_under(s["target"], p) for p in keep_under)
             ]
             for key in stale:
-                async with self._engine.begin() as conn:
+                async with self._write_txn() as conn:
                     removed = await repo.delete_location_tree(conn, key)
                 totals.removed += len(removed)
                 self._emit(IndexChange(removed=tuple(removed)))
@@ -293,7 +296,7 @@ class SyncEngine:
             if outcome.missing and spec.presence == "optional":
                 # an optional target that is absent: nothing from it, but it stays registered
                 # so that it is read again when it appears
-                async with self._engine.begin() as conn:
+                async with self._write_txn() as conn:
                     removed = list(await repo.entity_hashes(conn, spec.key))
                     await repo.delete_entities(conn, removed)
                     await repo.replace_errors(conn, spec.key, [])
@@ -320,17 +323,31 @@ class SyncEngine:
             await self._record_failure(spec, is_root, state, outcome.error)
             return await self._known_children(spec)
         if state and state["status"] == "ok" and state["content_hash"] == outcome.fingerprint:
-            totals.unchanged += state["entity_count"]
-            async with self._engine.connect() as conn:
-                rows = await repo.errors_for_location(conn, spec.key)
-            totals.errors.extend(error_from_row(r) for r in rows)
+            totals.unchanged += state["entity_count"]  # "ok": no errors recorded for it
             return await self._known_children(spec)
         assert outcome.content is not None
         return await self._write_location(spec, is_root, reader, outcome, totals)
 
+    @contextlib.asynccontextmanager
+    async def _write_txn(self) -> AsyncIterator[Any]:
+        """A write transaction; what it changes may move locations, so the snapshot of who is
+        whose child is read again when next needed."""
+        self._children = None
+        async with self._engine.begin() as conn:
+            yield conn
+
     async def _known_children(self, spec: LocationSpec) -> list[tuple[LocationSpec, int | None]]:
-        async with self._engine.connect() as conn:
-            rows = await repo.child_locations(conn, spec.key)
+        """The registered children of an unchanged location. From one snapshot of the locations
+        table (one query for a whole no-op sync instead of one per location)."""
+        if self._children is None:
+            async with self._engine.connect() as conn:
+                states = await repo.location_states(conn)
+            children: dict[str, list[dict[str, Any]]] = {}
+            for row in states.values():
+                if row.get("parent_key"):
+                    children.setdefault(row["parent_key"], []).append(row)
+            self._children = children
+        rows = self._children.get(spec.key, [])
         return [
             (
                 LocationSpec(type=r["type"], target=r["target"], parent=spec.key, origin=r["origin_key"]),
@@ -342,7 +359,7 @@ class SyncEngine:
     async def _record_failure(
         self, spec: LocationSpec, is_root: bool, state: dict[str, Any] | None, err: CatalogError
     ) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write_txn() as conn:
             await repo.save_location(
                 conn,
                 {
@@ -381,7 +398,7 @@ class SyncEngine:
         unresolved = False
         added = updated = unchanged = 0
         origin = spec.origin or spec.key
-        async with self._engine.begin() as conn:
+        async with self._write_txn() as conn:
             existing = await repo.entity_states(conn, spec.key)
             # documents whose text is unchanged are not parsed again (Locations always are:
             # their targets must be followed; placeholder readers too: their files may change)

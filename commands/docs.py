@@ -30,8 +30,11 @@ _LIMIT = 5
 
 
 def hit_block(docs: TechDocs, hit: DocHit) -> Hit:
-    page = hit.page_title if hit.page_title and hit.page_title != hit.title else ""
-    where = name_of(hit.entity) + (f" › {page}" if page else "")
+    """A hit with where it is: entity › page › the headings above the section (the page's own
+    title heading left out when it repeats the page's name)."""
+    trail = [hit.page_title] if hit.page_title and hit.page_title != hit.title else []
+    trail += [h for h in hit.path[1:] if h != hit.title]
+    where = " › ".join([name_of(hit.entity), *trail])
     return Hit(title=hit.title or hit.page_title or name_of(hit.entity), where=where, runs=hit.snippet,
                url=docs.link(hit.entity, hit.location), ref=hit.entity)
 
@@ -143,7 +146,7 @@ def _toc(sections: list[Section]) -> list[Item]:
 
 def _hit_data(docs: TechDocs, h: DocHit) -> dict[str, object]:
     return {
-        "entity": h.entity, "location": h.location, "title": h.title, "page": h.page_title,
+        "entity": h.entity, "location": h.location, "title": h.title, "page": h.page_title, "path": list(h.path),
         "score": round(h.score, 3), "snippet": "".join(t for t, _ in h.snippet), "url": docs.link(h.entity, h.location),
     }
 

@@ -37,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
-from callboard.commands.api import Reply
+from callboard.commands.api import ItemList, Reply
 from callboard.commands.find import picker_options
 from callboard.storage import repo
 
@@ -198,9 +198,8 @@ class SlackSurface:
         """Slack ids for the catalog users a reply names (at most 10 lookups, cached)."""
         refs: list[str] = []
         for block in reply.blocks:
-            for item in getattr(block, "items", ()):
-                if item.ref and item.ref.startswith("user:"):
-                    refs.append(item.ref)
+            if isinstance(block, ItemList):
+                refs.extend(item.ref for item in block.items if item.ref and item.ref.startswith("user:"))
         for owner in reply.data.get("owners", []) if isinstance(reply.data.get("owners"), list) else []:
             if isinstance(owner, dict) and str(owner.get("ref", "")).startswith("user:"):
                 refs.append(owner["ref"])

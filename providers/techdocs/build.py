@@ -88,7 +88,7 @@ def source_files(source: Path) -> list[Path]:
     return files
 
 
-class _LenientLoader(yaml.SafeLoader):
+class _LenientLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Reads a mkdocs.yml without running anything: MkDocs' own tags (``!ENV``,
     ``!!python/name:``) come back as plain values."""
 
@@ -116,6 +116,13 @@ def _peek_config(config: Path | None) -> dict[str, Any]:
 
 
 def _docs_dir_name(config: Path | None) -> str:
+    if config is None:
+        return "docs"
+    try:
+        if b"docs_dir" not in config.read_bytes():  # the common case, without parsing YAML
+            return "docs"
+    except OSError:
+        return "docs"
     value = _peek_config(config).get("docs_dir", "docs")
     return value if isinstance(value, str) and value else "docs"
 

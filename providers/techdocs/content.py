@@ -49,8 +49,58 @@ def _drop_line_numbers(text: str) -> str:
     return _SPACE.sub(" ", _LINE_NUMBERS.sub(strip, text)).strip()
 
 
+class _Headings(HTMLParser):
+    """(level, id, text) of every heading in a page's article."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[int, str, str]] = []
+        self._article = 0
+        self._open: tuple[int, str] | None = None
+        self._text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "article":
+            self._article += 1
+        elif self._article and tag in _HEADINGS:
+            self._open, self._text = (_HEADINGS[tag], dict(attrs).get("id") or ""), []
+        elif self._open and tag == "a" and "headerlink" in (dict(attrs).get("class") or ""):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "article":
+            self._article -= 1
+        elif tag == "a" and self._skip:
+            self._skip -= 1
+        elif self._open and tag in _HEADINGS:
+            level, anchor = self._open
+            self.found.append((level, anchor, _clean("".join(self._text))))
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open and not self._skip:
+            self._text.append(data)
+
+
+def heading_paths(page_html: str) -> dict[str, tuple[str, ...]]:
+    """For each heading id, the headings above it (outermost first)."""
+    parser = _Headings()
+    parser.feed(page_html)
+    parser.close()
+    stack: list[tuple[int, str]] = []
+    out: dict[str, tuple[str, ...]] = {}
+    for level, anchor, text in parser.found:
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        if anchor:
+            out[anchor] = tuple(t for _, t in stack)
+        stack.append((level, text))
+    return out
+
+
 def sections_from_site(site: Path) -> list[Section]:
-    """Every section MkDocs indexed; a page without sections counts as one."""
+    """Every section MkDocs indexed, with its heading path; a page without sections counts as one."""
     index_file = site / "search" / "search_index.json"
     data = json.loads(index_file.read_text(encoding="utf-8"))
     docs = data.get("docs") or []
@@ -63,6 +113,10 @@ def sections_from_site(site: Path) -> list[Section]:
             with_sections.add(page)
         else:
             pages[page] = _clean(str(doc.get("title", "")))
+    paths: dict[str, dict[str, tuple[str, ...]]] = {}
+    for page in with_sections:
+        html_file = page_file(site, page)
+        paths[page] = heading_paths(html_file.read_text(encoding="utf-8", errors="replace")) if html_file else {}
     out: list[Section] = []
     for doc in docs:
         location = str(doc.get("location", ""))
@@ -71,7 +125,13 @@ def sections_from_site(site: Path) -> list[Section]:
             continue
         title = _clean(str(doc.get("title", "")))
         out.append(
-            Section(location=location, page_title=pages.get(page, title), title=title, text=_drop_line_numbers(_clean(str(doc.get("text", "")))))
+            Section(
+                location=location,
+                page_title=pages.get(page, title),
+                title=title,
+                text=_drop_line_numbers(_clean(str(doc.get("text", "")))),
+                path=paths.get(page, {}).get(anchor, ()),
+            )
         )
     return out
 

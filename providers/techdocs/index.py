@@ -35,7 +35,8 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 __all__ = ["DocsIndex", "DocHit", "Section", "SYNONYMS"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_PATH_SEP = " \u203a "
 _BOOSTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -114,6 +115,7 @@ class Section:
     page_title: str
     title: str
     text: str
+    path: tuple[str, ...] = ()  # the headings above this one on its page, outermost first
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class DocHit:
     location: str
     page_title: str
     title: str
+    path: tuple[str, ...]
     score: float
     snippet: tuple[tuple[str, bool], ...]  # (text, matched) runs
 
@@ -133,9 +136,23 @@ def _schema() -> Any:
     b.add_text_field("page_title", stored=True, tokenizer_name="en_stem")
     b.add_text_field("title", stored=True, tokenizer_name="en_stem")
     b.add_text_field("heading", stored=False, tokenizer_name="en_stem")
+    b.add_text_field("path", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_text_field("text", stored=True, tokenizer_name="en_stem")
     b.add_text_field("words", stored=False, tokenizer_name="default", index_option="freq")
     return b.build()
+
+
+def _document(entity: str, s: Section) -> Any:
+    headings = " ".join((s.page_title, *s.path, s.title))
+    return tantivy.Document(
+        entity=entity, location=s.location, page_title=s.page_title, title=s.title, heading=headings,
+        path=_PATH_SEP.join(s.path), text=s.text, words=f"{headings} {s.text}",
+    )
+
+
+def _path(doc: Any) -> tuple[str, ...]:
+    value = doc.get_first("path") or ""
+    return tuple(value.split(_PATH_SEP)) if value else ()
 
 
 def _escape(term: str) -> str:
@@ -176,17 +193,7 @@ class DocsIndex:
                 writer.delete_documents_by_term("entity", entity)
                 count = 0
                 for s in sections:
-                    writer.add_document(
-                        tantivy.Document(
-                            entity=entity,
-                            location=s.location,
-                            page_title=s.page_title,
-                            title=s.title,
-                            heading=f"{s.page_title} {s.title}",
-                            text=s.text,
-                            words=f"{s.page_title} {s.title} {s.text}",
-                        )
-                    )
+                    writer.add_document(_document(entity, s))
                     count += 1
                 writer.commit()
                 writer.wait_merging_threads()
@@ -206,13 +213,7 @@ class DocsIndex:
                 for entity, sections in batch:
                     writer.delete_documents_by_term("entity", entity)
                     for s in sections:
-                        writer.add_document(
-                            tantivy.Document(
-                                entity=entity, location=s.location, page_title=s.page_title, title=s.title,
-                                heading=f"{s.page_title} {s.title}", text=s.text,
-                                words=f"{s.page_title} {s.title} {s.text}",
-                            )
-                        )
+                        writer.add_document(_document(entity, s))
                 writer.commit()
                 writer.wait_merging_threads()
             except BaseException:
@@ -248,6 +249,7 @@ class DocsIndex:
                     page_title=doc.get_first("page_title") or "",
                     title=doc.get_first("title") or "",
                     text=doc.get_first("text") or "",
+                    path=_path(doc),
                 )
             )
         return out
@@ -287,6 +289,7 @@ class DocsIndex:
                     location=doc.get_first("location") or "",
                     page_title=doc.get_first("page_title") or "",
                     title=doc.get_first("title") or "",
+                    path=_path(doc),
                     score=score,
                     snippet=_runs(snippets.snippet_from_doc(doc), doc.get_first("text") or ""),
                 )

@@ -11,6 +11,7 @@ records MkDocs' message, which every answer about those docs shows.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from callboard.storage import repo
 from .build import BuildJob, BuildResult, source_files
 from .content import Part, section_parts, sections_from_site
 from .index import DocHit, DocsIndex, Section
+from .remote import GitHubDocs, GitHubTree, parse_github_url, relative_tree
 from .worker import BuildPool
 
 __all__ = ["DocsProgress", "DocsSummary", "SiteState", "TechDocs", "TechDocsRef", "parse_ref"]
@@ -91,6 +93,7 @@ class SiteState:
     sections: int
 
 
+@functools.lru_cache(maxsize=1)
 def _builder_version() -> str:
     parts = []
     for dist in ("mkdocs", "mkdocs-techdocs-core", "callboard"):
@@ -124,6 +127,8 @@ class TechDocs:
         allow_hooks: bool = False,
         backstage_base_url: str | None = None,
         public_url: str | None = None,
+        github_api_url: str = "https://api.github.com",
+        github_token: str | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -133,6 +138,7 @@ class TechDocs:
         self.backstage_base_url = backstage_base_url
         self.public_url = public_url
         self._index: DocsIndex | None = None
+        self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token)
 
     # --- locations in the store -------------------------------------------------------------
 
@@ -143,6 +149,11 @@ class TechDocs:
     def site_dir(self, key: str) -> Path:
         ref = parse_entity_ref(key)
         return self.sites / ref.namespace.lower() / ref.kind.lower() / ref.name.lower()
+
+    def remote_dir(self, key: str) -> Path:
+        """Where the docs folder of a remote (url:) source is kept between builds."""
+        ref = parse_entity_ref(key)
+        return self.store / "remote" / ref.namespace.lower() / ref.kind.lower() / ref.name.lower()
 
     @property
     def index(self) -> DocsIndex:
@@ -195,21 +206,21 @@ class TechDocs:
 
     # --- building ---------------------------------------------------------------------------
 
-    def _resolve(self, row: dict[str, Any], roots: Sequence[Path]) -> tuple[TechDocsRef, Path | str] | str:
-        """The folder an entity's docs are built from, or a message saying why there is none."""
+    def _resolve(self, row: dict[str, Any], roots: Sequence[Path]) -> Path | GitHubTree | str:
+        """Where an entity's docs are: a local folder, a folder of a GitHub repository, or a
+        message saying why there is none."""
         parsed = parse_ref(row["ref"])
         if isinstance(parsed, str):
             return parsed
+        location = str(row.get("location_key") or "")
         if parsed.type == "url":
-            return (
-                f"{row['ref']}: docs in another repository (url:) are not fetched by Callboard yet; "
-                "point the annotation at a folder of this repository (dir:<path>)."
-            )
-        if not row.get("file") or str(row.get("location_key", "")).startswith("url:"):
-            return (
-                f"{row['ref']}: the entity was read from a URL, so its dir: docs are in a remote "
-                "repository, which Callboard does not fetch yet."
-            )
+            tree = parse_github_url(parsed.target)
+            return tree if isinstance(tree, GitHubTree) else f"{row['ref']}: {tree}"
+        if location.startswith("url:"):
+            tree = relative_tree(location[len("url:"):], parsed.target)
+            return tree if isinstance(tree, GitHubTree) else f"{row['ref']} (from {location[4:]}): {tree}"
+        if not row.get("file"):
+            return f"{row['ref']}: the entity has no source file to resolve the folder against."
         entity_dir = Path(row["file"]).parent
         target = (entity_dir / parsed.target).resolve()
         repository = _repository_root(entity_dir, roots)
@@ -219,7 +230,17 @@ class TechDocs:
             return f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused."
         if not target.is_dir():
             return f"{row['ref']} (from {row['file']}): the folder {target} does not exist."
-        return parsed, target
+        return target
+
+    def _locate_all(
+        self, wanted: Sequence[dict[str, Any]], roots: Sequence[Path]
+    ) -> list[tuple[Path | GitHubTree | str, str | None]]:
+        out: list[tuple[Path | GitHubTree | str, str | None]] = []
+        for row in wanted:
+            resolved = self._resolve(row, roots)
+            digest = _hash_sources(resolved, row["name"], self.allow_hooks) if isinstance(resolved, Path) else None
+            out.append((resolved, digest))
+        return out
 
     async def sync(
         self, roots: Sequence[str], on_progress: Callable[[DocsProgress], None] | None = None
@@ -231,7 +252,8 @@ class TechDocs:
         async with self.engine.connect() as conn:
             wanted = await repo.entities_with_docs(conn)
             states = await repo.docs_sites_all(conn)
-        gone = [key for key in states if key not in {w["key"] for w in wanted}]
+        wanted_keys = {w["key"] for w in wanted}
+        gone = [key for key in states if key not in wanted_keys]
         if gone:
             await asyncio.to_thread(self._remove_sites, gone)
             async with self.engine.begin() as conn:
@@ -240,17 +262,26 @@ class TechDocs:
         todo: list[tuple[dict[str, Any], Path, str]] = []
         now = datetime.now(timezone.utc)
         failures: list[dict[str, Any]] = []
-        for row in wanted:
-            resolved = await asyncio.to_thread(self._resolve, row, root_paths)
+        # where every entity's docs are, and the hash of the local ones: one pass in a thread
+        located = await asyncio.to_thread(self._locate_all, wanted, root_paths)
+        for row, (resolved, source_hash) in zip(wanted, located):
             state = states.get(row["key"])
+            if isinstance(resolved, GitHubTree):
+                fetched = self.remote_dir(row["key"])
+                fetched.parent.mkdir(parents=True, exist_ok=True)
+                problem = await self.github.fetch(resolved, fetched)
+                if problem is None:
+                    resolved = fetched
+                    source_hash = await asyncio.to_thread(_hash_sources, fetched, row["name"], self.allow_hooks)
+                else:
+                    resolved = problem
             if isinstance(resolved, str):
                 summary.failed += 1
                 summary.errors.append((row["key"], resolved))
                 failures.append(self._state_row(row, state, None, None, resolved, now))
                 continue
-            _, source = resolved
-            assert isinstance(source, Path)
-            source_hash = await asyncio.to_thread(_hash_sources, source, row["name"], self.allow_hooks)
+            source = resolved
+            assert source_hash is not None
             if state and state["ref"] == row["ref"]:
                 built_ok = state["status"] == "ok" and state["built_hash"] == source_hash
                 failed_same = state["status"] == "failed" and state["source_hash"] == source_hash
@@ -381,6 +412,7 @@ class TechDocs:
             self.index.remove(keys)
         for key in keys:
             shutil.rmtree(self.site_dir(key), ignore_errors=True)
+            shutil.rmtree(self.remote_dir(key), ignore_errors=True)
 
 
 def _repository_root(start: Path, roots: Sequence[Path]) -> Path:

@@ -257,3 +257,21 @@ async def test_no_secret_reaches_the_logs(rig: Rig, caplog: pytest.LogCaptureFix
     assert "xoxb-test" not in caplog.text
     assert SECRET not in caplog.text
     assert "xoxb-test" not in repr(rig.app.settings) and SECRET not in repr(rig.app.settings)
+
+
+async def test_runbook_and_docs_in_slack(rig: Rig) -> None:
+    """TechDocs answers as Block Kit: steps and commands inline, snippets escaped, links."""
+    for _ in range(300):  # the server builds the demo's docs in the background after the catalog
+        if rig.app.last_docs is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert rig.app.last_docs is not None and rig.app.last_docs.failed == 0, rig.app.last_docs
+    resp = await rig.slash("/runbook", "payment-service webhook backlog")
+    body = await resp.json()
+    blob = json.dumps(body["blocks"])
+    assert "Stripe webhook backlog" in body["text"]
+    assert "1. Check the backlog size and age" in blob and "```" in blob  # steps with their commands
+    assert "payments-team@acme.example.com" in blob
+    resp = await rig.slash("/docs", "databse conection pool")
+    body = await resp.json()
+    assert "Database connection pool exhausted" in json.dumps(body["blocks"])

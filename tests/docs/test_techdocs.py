@@ -312,3 +312,101 @@ async def test_links_follow_backstage_when_configured(tmp_path: Path) -> None:
             "https://backstage.example.com/docs/default/component/svc/runbook/#db")
     finally:
         await app.close()
+
+
+async def test_url_docs_are_fetched_from_github(tmp_path: Path) -> None:
+    """url: references, and dir: references of entities read from GitHub, through GitHub's REST
+    API (a local fake): fetched once per commit, one blob per changed file."""
+    from ..fakes.github import GitHubFake
+
+    repo = tmp_path / "repo"
+    write(repo / "docs-site" / "mkdocs.yml", "site_name: remote\n")
+    write(repo / "docs-site" / "docs" / "index.md", "# Remote\n\n## Failover\n\nPromote the standby replica.\n")
+    write(repo / "docs-site" / "docs" / "other.md", "# Other\n\nUnchanged page.\n")
+    fake = GitHubFake()
+    await fake.start()
+    fake.add_repo("acme", "svc", {"main": repo}, private=True)
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", TEAM)
+    component(root, "remote", ref="url:https://github.com/acme/svc/tree/main/docs-site")
+    component(root, "missing", ref="url:https://github.com/acme/nope/tree/main/docs")
+    app = await open_app(tmp_path, github_api_url=fake.url, github_token=fake.token)
+    try:
+        await app.sync((str(root),))
+        docs = await app.sync_docs()
+        assert docs.built == 1, docs.errors
+        assert "not found on GitHub" in dict(docs.errors)["component:default/missing"]
+        assert (await app.ask("docs standby replica")).data["hits"][0]["entity"] == "component:default/remote"
+        # same commit: one request (the branch), nothing built
+        fake.calls.clear()
+        again = await app.sync_docs()
+        assert again.built == 0 and [c for c in fake.calls if "acme/svc" in c] == ["/repos/acme/svc/branches/main"]
+        # one page changes: one blob downloaded, the site rebuilt
+        write(repo / "docs-site" / "docs" / "index.md", "# Remote\n\n## Failover\n\nPromote the warm replica.\n")
+        fake.calls.clear()
+        changed = await app.sync_docs()
+        assert changed.built == 1
+        assert len([c for c in fake.calls if "/git/blobs/" in c]) == 1
+        assert (await app.ask("docs warm replica")).data["hits"][0]["entity"] == "component:default/remote"
+    finally:
+        await app.close()
+        await fake.stop()
+
+
+async def test_private_repository_needs_the_token(tmp_path: Path) -> None:
+    from ..fakes.github import GitHubFake
+
+    repo = tmp_path / "repo"
+    write(repo / "docs" / "index.md", "# Home\n")
+    fake = GitHubFake()
+    await fake.start()
+    fake.add_repo("acme", "private", {"main": repo}, private=True)
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", TEAM)
+    component(root, "svc", ref="url:https://github.com/acme/private/tree/main")
+    app = await open_app(tmp_path, github_api_url=fake.url)
+    try:
+        await app.sync((str(root),))
+        docs = await app.sync_docs()
+        assert "GITHUB_TOKEN" in dict(docs.errors)["component:default/svc"]
+    finally:
+        await app.close()
+        await fake.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/acme/svc/tree/main/docs-site", ("acme", "svc", "main", "docs-site")),
+        ("https://github.com/acme/svc/tree/main", ("acme", "svc", "main", "")),
+        ("https://github.com/acme/svc.git", ("acme", "svc", "HEAD", "")),
+        ("https://ghe.example.com/acme/svc/blob/v2/services/a/catalog-info.yaml", ("acme", "svc", "v2", "services/a")),
+    ],
+)
+def test_github_urls(url: str, expected: tuple[str, str, str, str]) -> None:
+    from callboard.providers.techdocs.remote import parse_github_url
+
+    tree = parse_github_url(url)
+    assert not isinstance(tree, str) and (tree.owner, tree.repo, tree.ref, tree.path) == expected
+
+
+def test_github_urls_refused() -> None:
+    from callboard.providers.techdocs.remote import parse_github_url, relative_tree
+
+    assert isinstance(parse_github_url("https://github.com/acme"), str)
+    assert isinstance(parse_github_url("https://github.com/acme/svc/pulls/3"), str)
+    assert isinstance(parse_github_url("ftp://github.com/acme/svc"), str)
+    base = "https://github.com/acme/svc/blob/main/services/a/catalog-info.yaml"
+    tree = relative_tree(base, "../b/docs")
+    assert not isinstance(tree, str) and tree.path == "services/b/docs"
+    assert "leaves the repository" in str(relative_tree(base, "../../../etc"))
+
+
+def test_heading_paths() -> None:
+    from callboard.providers.techdocs.content import heading_paths
+
+    html = ('<nav><h2 id="nav">Menu</h2></nav><article><h1 id="runbook">Runbook<a class="headerlink">¶</a></h1>'
+            '<h2 id="db">Database</h2><h3 id="failover">Failover</h3><h3 id="vacuum">Vacuum</h3>'
+            '<h2 id="cache">Cache</h2></article>')
+    assert heading_paths(html) == {"runbook": (), "db": ("Runbook",), "failover": ("Runbook", "Database"),
+                                   "vacuum": ("Runbook", "Database"), "cache": ("Runbook",)}

@@ -1,0 +1,182 @@
+"""Docs in a GitHub repository (``url:https://github.com/<owner>/<repo>/tree/<branch>/<path>``):
+fetched through GitHub's REST API into a local folder the builder reads like any ``dir:``.
+
+A fetch asks for the branch's commit; when it is the commit fetched last time, nothing else
+is asked. Otherwise the commit's tree is listed and the files under the docs path are
+downloaded as blobs, each kept in a cache by its git hash, so a change to one page
+downloads one page. GitHub Enterprise: ``GITHUB_API_URL``; private repositories:
+``GITHUB_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import aiohttp
+
+__all__ = ["GitHubDocs", "GitHubTree", "parse_github_url"]
+
+MAX_FILES = 2000
+MAX_BYTES = 64 * 1024 * 1024
+_STATE = ".callboard-remote.json"
+
+
+@dataclass(frozen=True, slots=True)
+class GitHubTree:
+    owner: str
+    repo: str
+    ref: str
+    path: str  # inside the repository, no leading or trailing slash; "" for the root
+
+    @property
+    def display(self) -> str:
+        return f"{self.owner}/{self.repo}@{self.ref}" + (f":{self.path}" if self.path else "")
+
+
+def parse_github_url(url: str) -> GitHubTree | str:
+    """``https://<host>/<owner>/<repo>/tree|blob/<ref>[/<path>]``; a message for anything else.
+    A ``blob`` URL names a file: its folder is meant."""
+    parsed = urlparse(url)
+    parts = [p for p in parsed.path.split("/") if p]
+    if parsed.scheme not in ("http", "https") or len(parts) < 2:
+        return f"{url} is not a repository URL (https://github.com/<owner>/<repo>/tree/<branch>/<path>)."
+    owner, repo = parts[0], parts[1].removesuffix(".git")
+    if len(parts) == 2:
+        return GitHubTree(owner, repo, "HEAD", "")
+    if len(parts) < 4 or parts[2] not in ("tree", "blob"):
+        return f"{url}: expected /tree/<branch>/<path> after the repository name."
+    ref, rest = parts[3], parts[4:]
+    if parts[2] == "blob":
+        rest = rest[:-1]
+    path = str(PurePosixPath(*rest)) if rest else ""
+    if ".." in PurePosixPath(path).parts:
+        return f"{url}: the path may not contain '..'."
+    return GitHubTree(owner, repo, ref, "" if path == "." else path)
+
+
+def relative_tree(location_url: str, target: str) -> GitHubTree | str:
+    """The folder ``target`` (a ``dir:`` path) names relative to a catalog file at a GitHub URL."""
+    base = parse_github_url(location_url)
+    if isinstance(base, str):
+        return base
+    joined = PurePosixPath(base.path) / target
+    parts: list[str] = []
+    for part in joined.parts:
+        if part == "..":
+            if not parts:
+                return f"dir:{target} leaves the repository {base.owner}/{base.repo}: refused."
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return GitHubTree(base.owner, base.repo, base.ref, "/".join(parts))
+
+
+class GitHubDocs:
+    def __init__(self, cache: Path, api_url: str = "https://api.github.com", token: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.cache = cache
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    async def fetch(self, tree: GitHubTree, dest: Path) -> str | None:
+        """Make ``dest`` hold the docs folder of ``tree``; a message when it cannot."""
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                   "User-Agent": "callboard"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
+                return await self._fetch(http, tree, dest)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return f"{tree.display}: GitHub could not be reached ({type(exc).__name__}: {exc})."
+
+    async def _get(self, http: aiohttp.ClientSession, path: str, what: str) -> dict[str, Any] | str:
+        async with http.get(f"{self.api_url}{path}") as resp:
+            if resp.status == 200:
+                data = await resp.json()
+                return data if isinstance(data, dict) else f"{what}: unexpected answer from GitHub"
+            body = (await resp.text())[:200]
+            if resp.status == 404:
+                hint = "" if self._token else " (a private repository needs GITHUB_TOKEN)"
+                return f"{what} was not found on GitHub{hint}."
+            if resp.status in (401, 403):
+                limited = resp.headers.get("X-RateLimit-Remaining") == "0"
+                return f"{what}: GitHub refused ({resp.status}{', rate limit reached' if limited else ''}): {body}"
+            return f"{what}: GitHub answered {resp.status}: {body}"
+
+    async def _fetch(self, http: aiohttp.ClientSession, tree: GitHubTree, dest: Path) -> str | None:
+        repo = f"/repos/{quote(tree.owner)}/{quote(tree.repo)}"
+        branch = await self._get(http, f"{repo}/branches/{quote(tree.ref, safe='')}", f"Branch {tree.display}")
+        if isinstance(branch, str):
+            commit_sha = tree.ref  # maybe a commit or tag; the tree call says whether it exists
+        else:
+            commit_sha = str((branch.get("commit") or {}).get("sha") or tree.ref)
+        state_file = dest / _STATE
+        if state_file.is_file():
+            try:
+                state = json.loads(state_file.read_text())
+            except ValueError:
+                state = {}
+            if state.get("commit") == commit_sha and state.get("path") == tree.path:
+                return None
+        listing = await self._get(http, f"{repo}/git/trees/{quote(commit_sha, safe='')}?recursive=1",
+                                  f"The tree of {tree.display}")
+        if isinstance(listing, str):
+            return branch if isinstance(branch, str) else listing
+        prefix = f"{tree.path}/" if tree.path else ""
+        files = [e for e in listing.get("tree", []) if e.get("type") == "blob" and str(e.get("path", "")).startswith(prefix)]
+        if not files:
+            return f"{tree.display}: there is no such folder in the repository."
+        if listing.get("truncated"):
+            return f"{tree.display}: the repository is too large to list in one request; point at a smaller repository."
+        if len(files) > MAX_FILES or sum(int(e.get("size") or 0) for e in files) > MAX_BYTES:
+            return f"{tree.display}: the docs folder has more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB."
+        staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
+        try:
+            for entry in files:
+                rel = PurePosixPath(entry["path"][len(prefix):])
+                if rel.is_absolute() or ".." in rel.parts:
+                    continue
+                content = await self._blob(http, repo, str(entry["sha"]), f"{tree.display}/{rel}")
+                if isinstance(content, str):
+                    return content
+                target = staging / Path(*rel.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            (staging / _STATE).write_text(json.dumps({"commit": commit_sha, "path": tree.path}))
+            old = dest.parent / f".{dest.name}.old.{uuid.uuid4().hex}"
+            if dest.exists():
+                os.replace(dest, old)
+            os.replace(staging, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+    async def _blob(self, http: aiohttp.ClientSession, repo: str, sha: str, what: str) -> bytes | str:
+        cached = self.cache / sha[:2] / sha
+        if cached.is_file():
+            return cached.read_bytes()
+        blob = await self._get(http, f"{repo}/git/blobs/{quote(sha, safe='')}", what)
+        if isinstance(blob, str):
+            return blob
+        if blob.get("encoding") == "base64":
+            content = base64.b64decode(str(blob.get("content", "")))
+        else:
+            content = str(blob.get("content", "")).encode()
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{sha}.{uuid.uuid4().hex}")
+        tmp.write_bytes(content)
+        os.replace(tmp, cached)
+        return content
