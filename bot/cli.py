@@ -101,14 +101,20 @@ async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Consol
         return summary
 
 
+_SHOWN_ERRORS = 50
+
+
 def _print_docs_summary(docs: DocsSummary | None, console: Console) -> None:
     if docs is None or not (docs.total or docs.removed):
         return
     console.print(
         f"TechDocs: {docs.built} built, {docs.unchanged} unchanged, {docs.removed} removed, {docs.failed} failed."
     )
-    for entity, message in docs.errors:
+    for entity, message in docs.errors[:_SHOWN_ERRORS]:
         console.print(f"  [red]docs error[/red] {escape(entity)}: {escape(message)}", highlight=False, soft_wrap=True)
+    if len(docs.errors) > _SHOWN_ERRORS:
+        console.print(f"  … and {len(docs.errors) - _SHOWN_ERRORS} more docs errors (`callboard ask \"docs <entity>\"` "
+                      "shows one entity's).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -450,7 +450,8 @@ async def entities_with_docs(conn: AsyncConnection) -> list[dict[str, Any]]:
         ref = literal_column(f"json_extract(data, '$.metadata.annotations.\"{TECHDOCS_REF}\"')")
     rows = await conn.execute(
         select(entities.c.key, entities.c.name, entities.c.file, entities.c.location_key, ref.label("ref"))
-        .where(ref.is_not(None))
+        # a plain substring test first: most entities have no docs, and it is far cheaper than JSON
+        .where(entities.c.data.contains(TECHDOCS_REF, autoescape=True), ref.is_not(None))
         .order_by(entities.c.key)
     )
     return [dict(r._mapping) for r in rows]

@@ -104,15 +104,27 @@ def _builder_version() -> str:
     return ";".join(parts)
 
 
-def _hash_sources(source: Path, name: str, allow_hooks: bool) -> str:
+def _files_digest(source: Path) -> str:
+    """A digest of every file a build of ``source`` reads (names and contents); "" when there
+    is nothing to build."""
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(f"{_builder_version()}\0{name}\0{allow_hooks}\n".encode())
-    for path in source_files(source):
+    files = source_files(source)
+    if not files:
+        return ""
+    for path in files:
         try:
             digest.update(str(path.relative_to(source)).encode() + b"\0")
             digest.update(path.read_bytes())
         except (OSError, ValueError):
             digest.update(b"?")
+    return digest.hexdigest()
+
+
+def _hash_sources(source: Path, name: str, allow_hooks: bool, files_digest: str | None = None) -> str:
+    """What decides a build's output: the builder, the site's name, the hooks policy, the files."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{_builder_version()}\0{name}\0{allow_hooks}\n".encode())
+    digest.update((files_digest or _files_digest(source)).encode())
     return digest.hexdigest()
 
 
@@ -206,7 +218,9 @@ class TechDocs:
 
     # --- building ---------------------------------------------------------------------------
 
-    def _resolve(self, row: dict[str, Any], roots: Sequence[Path]) -> Path | GitHubTree | str:
+    def _resolve(
+        self, row: dict[str, Any], roots: Sequence[Path], repositories: dict[Path, Path] | None = None
+    ) -> Path | GitHubTree | str:
         """Where an entity's docs are: a local folder, a folder of a GitHub repository, or a
         message saying why there is none."""
         parsed = parse_ref(row["ref"])
@@ -223,7 +237,10 @@ class TechDocs:
             return f"{row['ref']}: the entity has no source file to resolve the folder against."
         entity_dir = Path(row["file"]).parent
         target = (entity_dir / parsed.target).resolve()
-        repository = _repository_root(entity_dir, roots)
+        repositories = {} if repositories is None else repositories
+        if entity_dir not in repositories:
+            repositories[entity_dir] = _repository_root(entity_dir, roots)
+        repository = repositories[entity_dir]
         try:
             target.relative_to(repository)
         except ValueError:
@@ -235,10 +252,22 @@ class TechDocs:
     def _locate_all(
         self, wanted: Sequence[dict[str, Any]], roots: Sequence[Path]
     ) -> list[tuple[Path | GitHubTree | str, str | None]]:
+        """Resolve and hash every entity's docs in one pass; entities that share a folder (one
+        catalog file listing many components with ``dir:.``) share one read of it."""
         out: list[tuple[Path | GitHubTree | str, str | None]] = []
+        digests: dict[Path, str] = {}
+        repositories: dict[Path, Path] = {}
         for row in wanted:
-            resolved = self._resolve(row, roots)
-            digest = _hash_sources(resolved, row["name"], self.allow_hooks) if isinstance(resolved, Path) else None
+            resolved = self._resolve(row, roots, repositories)
+            digest = None
+            if isinstance(resolved, Path):
+                if resolved not in digests:
+                    digests[resolved] = _files_digest(resolved)
+                if not digests[resolved]:  # no worker needed to say so
+                    out.append((f"{row['ref']}: nothing to build in {resolved} (no mkdocs.yml, docs/ or README.md).",
+                                None))
+                    continue
+                digest = _hash_sources(resolved, row["name"], self.allow_hooks, digests[resolved])
             out.append((resolved, digest))
         return out
 
@@ -278,7 +307,8 @@ class TechDocs:
             if isinstance(resolved, str):
                 summary.failed += 1
                 summary.errors.append((row["key"], resolved))
-                failures.append(self._state_row(row, state, None, None, resolved, now))
+                if not (state and state["status"] == "failed" and state["error"] == resolved and state["ref"] == row["ref"]):
+                    failures.append(self._state_row(row, state, None, None, resolved, now))
                 continue
             source = resolved
             assert source_hash is not None
