@@ -7,6 +7,7 @@ Exit codes: 0 answered / synced; 1 nothing matched, the answer is an error, or
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -242,6 +243,11 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
             "(and SLACK_APP_TOKEN for Socket Mode). See README, 'Slack'."
         )
 
+    if settings.public_url is None and settings.backstage_base_url is None:
+        # docs links then open this server; behind a proxy or another host, set server.public_url
+        local = "localhost" if host in ("0.0.0.0", "::", "") else host
+        settings = dataclasses.replace(settings, public_url=f"http://{local}:{port}")
+
     async def go() -> int:
         plan = plan_for(settings, command="sync")
         app = await Callboard.open(settings, resident=True)
@@ -251,7 +257,8 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
         site = web.TCPSite(runner, host, port)
         await site.start()
         mode = "Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events"
-        click.echo(f"Callboard is serving Slack ({mode}); health at http://{host}:{port}/healthz. Ctrl-C stops.")
+        click.echo(f"Callboard is serving Slack ({mode}); health at http://{host}:{port}/healthz; "
+                   f"docs at {settings.public_url or settings.backstage_base_url}/docs/. Ctrl-C stops.")
         try:
             await asyncio.Event().wait()
         finally:
