@@ -111,3 +111,29 @@ def test_mine_in_the_terminal_uses_the_configured_email(tmp_path: Path) -> None:
     assert "teams own" in done.stdout
     anonymous = _run(["ask", "mine"], tmp_path)
     assert anonymous.returncode == 1 and "CALLBOARD_USER_EMAIL" not in anonymous.stderr
+
+
+def test_docs_settings_and_their_errors(tmp_path: Path) -> None:
+    cfg = tmp_path / "callboard.yaml"
+    cfg.write_text("docs:\n  store: ./site-store\n  build_timeout: 30\n  workers: 3\n  allow_hooks: true\n"
+                   "backstage:\n  base_url: https://backstage.example.com/\nserver:\n  public_url: http://cb.example.com\n")
+    s = load_settings(config_file=str(cfg), env={"GITHUB_TOKEN": "ghp_x", "GITHUB_API_URL": "https://ghe.example.com/api/v3"})
+    assert s.effective_docs_store == str((tmp_path / "site-store").resolve())
+    assert (s.docs_build_timeout, s.docs_workers, s.docs_allow_hooks) == (30.0, 3, True)
+    assert s.backstage_base_url == "https://backstage.example.com" and s.public_url == "http://cb.example.com"
+    assert s.github_token == "ghp_x" and "ghp_x" not in repr(s)  # secrets never in reprs or logs
+    assert s.github_api_url == "https://ghe.example.com/api/v3"
+    for text, message in (
+        ("docs:\n  build_timeout: soon\n", "docs.build_timeout"),
+        ("docs:\n  workers: -1\n", "docs.workers"),
+        ("docs:\n  allow_hooks: maybe\n", "docs.allow_hooks"),
+        ("docs:\n  store: ''\n", "docs.store"),
+        ("docs:\n  stor: x\n", "docs.stor"),
+        ("backstage:\n  base_url: backstage.example.com\n", "backstage.base_url"),
+        ("server:\n  public_url: 3000\n", "server.public_url"),
+    ):
+        cfg.write_text(text)
+        with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+            load_settings(config_file=str(cfg), env={})
+    with pytest.raises(ConfigError, match="GITHUB_API_URL"):
+        load_settings(env={"GITHUB_API_URL": "ghe.example.com"})
