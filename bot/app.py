@@ -6,11 +6,13 @@ Registries belong to it; there are no module globals.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
 from callboard.providers.files import FileSource, discover
+from callboard.providers.oncall.schedule import ScheduleFileError
+from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.storage import repo
 from callboard.storage.engine import open_database
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["Callboard", "demo_catalog_path"]
 
 log = logging.getLogger(__name__)
+
+#: The order on-call sources are asked in: the paging systems first, the schedule file last.
+_ONCALL_ORDER = {"pagerduty": 0, "opsgenie": 1, "schedule": 2}
 
 
 class _Lazy:
@@ -104,7 +111,11 @@ class Callboard:
             github_api_url=settings.github_api_url,
             github_token=settings.github_token,
         )
-        self.dispatcher = Dispatcher(registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs))
+        self.oncall = OnCall(loader=self._oncall_sources, cache_seconds=settings.oncall_cache_seconds,
+                             timeout=settings.oncall_timeout + 1.0)
+        self.dispatcher = Dispatcher(
+            registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall)
+        )
 
     @classmethod
     async def open(
@@ -140,6 +151,7 @@ class Callboard:
         if self.catalog.graph is not None:
             gc.unfreeze()  # what open() froze may be collected again
         await self.catalog.close()
+        await self.oncall.close()
         if self._files is not None:
             self._files.close()
         if self._http is not None:
@@ -181,6 +193,7 @@ class Callboard:
                 registered = await repo.root_locations(conn)
             file_roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
         self._file_roots = file_roots
+        await self.oncall.reload()
         engine = SyncEngine(
             self.engine,
             {"file": self._file_source(file_roots), "url": _Lazy(self._url_source)},
@@ -212,6 +225,27 @@ class Callboard:
             log.info("catalog changed by another process; reloading the index")
             await self.catalog.load_index(graph=self.catalog.graph is not None)
             self._catalog_version = version
+
+    async def _oncall_sources(self) -> tuple[list[Any], list[str]]:
+        """The on-call sources registered under ``callboard.oncall_providers`` that are set up here
+        (credentials present, a schedule file found), in the order they are asked."""
+        roots = self._file_roots
+        if roots is None:
+            async with self.engine.connect() as conn:
+                registered = await repo.root_locations(conn)
+            roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+        settings = dataclasses.replace(self.settings, oncall_catalog_roots=tuple(roots))
+        sources: list[Any] = []
+        problems: list[str] = []
+        for ep in sorted(entry_points(group="callboard.oncall_providers"), key=lambda e: _ONCALL_ORDER.get(e.name, 9)):
+            try:
+                source = ep.load()(settings)
+            except ScheduleFileError as exc:
+                problems.append(f"The schedule file is not valid: {exc}")
+                continue
+            if source is not None:
+                sources.append(source)
+        return sources, problems
 
     async def sync_docs(self, on_progress: Callable[[DocsProgress], None] | None = None) -> DocsSummary:
         """Build the TechDocs of every entity whose docs sources changed since the last build."""

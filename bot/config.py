@@ -27,6 +27,7 @@ _KNOWN = {
     "docs": {"store", "build_timeout", "workers", "allow_hooks"},
     "backstage": {"base_url"},
     "server": {"public_url"},
+    "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
 }
 
 
@@ -57,6 +58,14 @@ class Settings:
     public_url: str | None = None  # where `callboard serve` is reachable, for links in chat
     github_api_url: str = "https://api.github.com"  # GitHub Enterprise: https://<host>/api/v3
     github_token: str | None = field(default=None, repr=False)
+    oncall_schedule_file: str | None = None  # default: an oncall.yaml beside a catalog folder
+    oncall_catalog_roots: tuple[str, ...] = ()  # set by the app: where to look for that default
+    oncall_timeout: float = 5.0
+    oncall_cache_seconds: float = 60.0
+    pagerduty_token: str | None = field(default=None, repr=False)
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    opsgenie_api_key: str | None = field(default=None, repr=False)
+    opsgenie_api_url: str = "https://api.opsgenie.com"
 
     @property
     def effective_docs_store(self) -> str:
@@ -176,6 +185,39 @@ def load_settings(
         if not isinstance(docs["allow_hooks"], bool):
             raise ConfigError(f"{path}: docs.allow_hooks must be true or false, got {docs['allow_hooks']!r}")
         settings_kwargs["docs_allow_hooks"] = docs["allow_hooks"]
+    oncall = data.get("oncall") or {}
+    if "schedule_file" in oncall:
+        if not isinstance(oncall["schedule_file"], str) or not oncall["schedule_file"].strip():
+            raise ConfigError(f"{path}: oncall.schedule_file must be a file path")
+        settings_kwargs["oncall_schedule_file"] = str((base / Path(oncall["schedule_file"]).expanduser()).resolve())
+    if "timeout" in oncall:
+        settings_kwargs["oncall_timeout"] = _positive(oncall["timeout"], "oncall.timeout", float)
+    if "cache_seconds" in oncall:
+        settings_kwargs["oncall_cache_seconds"] = _positive(oncall["cache_seconds"], "oncall.cache_seconds", float)
+    for name, secret_var, url_var, default_url in (
+        ("pagerduty", "PAGERDUTY_TOKEN", "PAGERDUTY_API_URL", "https://api.pagerduty.com"),
+        ("opsgenie", "OPSGENIE_API_KEY", "OPSGENIE_API_URL", "https://api.opsgenie.com"),
+    ):
+        section = oncall.get(name)
+        configured = name in oncall
+        if configured and section is not None and not isinstance(section, dict):
+            raise ConfigError(f"{path}: oncall.{name} must be a mapping (e.g. api_url: ...)")
+        section = section or {}
+        unknown = set(section) - {"api_url"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key oncall.{name}.{sorted(unknown)[0]}; known: oncall.{name}.api_url "
+                              f"(the credential comes from {secret_var})")
+        url = env.get(url_var) or section.get("api_url") or default_url
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path if not env.get(url_var) else url_var}: oncall.{name}.api_url must be an "
+                              f"http(s) URL, got {url!r}")
+        secret = env.get(secret_var)
+        if configured and not secret:
+            raise ConfigError(f"{path}: oncall.{name} is configured but {secret_var} is not set "
+                              f"(Callboard reads the {name} credential only from the environment)")
+        settings_kwargs[f"{name}_api_url"] = url.rstrip("/")
+        if secret:
+            settings_kwargs["pagerduty_token" if name == "pagerduty" else "opsgenie_api_key"] = secret
     for section, key, field_name, env_var in (
         ("backstage", "base_url", "backstage_base_url", "BACKSTAGE_BASE_URL"),
         ("server", "public_url", "public_url", "CALLBOARD_PUBLIC_URL"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
 
 if TYPE_CHECKING:
     from callboard.catalog.service import Catalog
+    from callboard.providers.oncall.service import OnCall
     from callboard.providers.techdocs.service import TechDocs
 
 __all__ = [
@@ -167,6 +168,7 @@ class Invocation:
     user_ref: str | None = None  # the asker's catalog User, when the surface could tell
     channel: str | None = None
     page: int = 1
+    tz: str | None = None  # the asker's IANA time zone, when the surface knows it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +178,7 @@ class Deps:
     catalog: Catalog
     commands: tuple[CommandSpec, ...] = ()
     docs: TechDocs | None = None
+    oncall: OnCall | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

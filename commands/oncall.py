@@ -1,0 +1,196 @@
+"""``oncall <entity|group> [next]``: who is on call now (each escalation level, until when), or
+next; ``oncall mine``: my shifts. The answer says which step of the chain answered (the entity's
+own annotation, its system, its owner, a parent group), and when every source fails it says so
+and gives the owner's contacts instead — never an empty answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from callboard.catalog.model import Entity
+from callboard.providers.oncall.model import Shift, by_level
+from callboard.providers.oncall.service import Resolution
+
+from ._lookup import describe_ref, find_entity, name_of, typo_note
+from .api import Block, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Links, Notice, Reply, Status
+from .owner import contact_fields
+
+__all__ = ["SPEC", "oncall_blocks", "run"]
+
+_LEVELS = {1: "Primary", 2: "Secondary"}
+
+
+def _zone(tz: str | None) -> ZoneInfo | None:
+    if not tz:
+        return None
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def when(moment: datetime | None, tz: str | None) -> str:
+    """A time in the asker's zone when known, else the machine's."""
+    if moment is None:
+        return "no end set"
+    zone = _zone(tz)
+    local = moment.astimezone(zone) if zone else moment.astimezone()
+    return local.strftime("%a %d %b %H:%M %Z").strip()
+
+
+async def _people(deps: Deps, shifts: Sequence[Shift]) -> dict[int, Entity]:
+    """Catalog users for shifts: by user name (schedule files) or email (PagerDuty, Opsgenie)."""
+    out: dict[int, Entity] = {}
+    keys = {i: f"user:default/{s.name.lower()}" for i, s in enumerate(shifts) if "@" not in s.name and " " not in s.name}
+    found = await deps.catalog.get_many(keys.values()) if keys else {}
+    for i, shift in enumerate(shifts):
+        if i in keys and keys[i] in found:
+            out[i] = found[keys[i]]
+            continue
+        email = shift.email or (shift.name if "@" in shift.name else None)
+        if email:
+            key = await deps.catalog.user_by_email(email)
+            if key:
+                user = (await deps.catalog.get_many([key])).get(key)
+                if user is not None:
+                    out[i] = user
+    return out
+
+
+async def oncall_blocks(deps: Deps, resolution: Resolution, tz: str | None, *, upcoming: bool = False) -> list[Block]:
+    """The on-call part of an answer (also shown on runbooks and entity cards)."""
+    blocks: list[Block] = []
+    answer = resolution.answer
+    if answer is None:
+        reason = "; ".join(resolution.failures) if resolution.failures else "no on-call source knows this entity, its system or its owners"
+        blocks.append(Notice(level="warning", text=f"Nobody could be found on call: {reason}."))
+        owners = await deps.catalog.get_many(resolution.fallback)
+        for key in resolution.fallback:
+            fields = [("Contact instead", name_of(key)), *(contact_fields(owners[key]) if key in owners else [])]
+            blocks.append(Fields(pairs=tuple(fields)))
+        return blocks
+    shifts = list(answer.shifts)
+    people = await _people(deps, shifts)
+    items = []
+    for level, group in by_level(shifts).items():
+        for shift in group[: 3 if upcoming else 2]:
+            i = shifts.index(shift)
+            person = people.get(i)
+            label = person.display_name if person else shift.name
+            role = _LEVELS.get(level, f"Level {level}")
+            span = (f"from {when(shift.start, tz)} to {when(shift.end, tz)}" if upcoming
+                    else f"until {when(shift.end, tz)}")
+            email = shift.email or (person.spec.get("profile", {}).get("email") if person and isinstance(person.spec.get("profile"), dict) else None)
+            detail = " · ".join(x for x in (role, span, shift.schedule, email) if x)
+            items.append(Item(label=label, ref=person.ref.key if person else None, detail=detail))
+    title = "Next on call" if upcoming else "On call now"
+    blocks.append(ItemList(title=title, items=tuple(items)))
+    source = f"{answer.source}, {answer.target}"
+    if resolution.age_s is not None:
+        source += f"; as of {resolution.age_s:.0f} s ago"
+    blocks.append(Notice(level="info", text=f"From {source}, via {resolution.via}."))
+    if resolution.failures:
+        blocks.append(Notice(level="warning", text="Not answered by: " + "; ".join(resolution.failures)))
+    if answer.link:
+        blocks.append(Links(links=((f"Open in {answer.source}", answer.link),)))
+    return blocks
+
+
+async def run(inv: Invocation, deps: Deps) -> Reply:
+    args = list(inv.args)
+    if not args:
+        return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
+    if deps.oncall is None:
+        return Reply.notice(Status.ERROR, "On-call is not available in this process.")
+    if args == ["mine"]:
+        return await _mine(inv, deps)
+    upcoming = len(args) > 1 and args[-1].lower() in ("next", "later", "upcoming")
+    if upcoming:
+        args = args[:-1]
+    query = " ".join(args)
+    found = await find_entity(deps, query, command="oncall")
+    if isinstance(found, Reply):
+        return found
+    entity = found
+    resolution = await deps.oncall.resolve(deps.catalog, entity, upcoming=upcoming)
+    blocks: list[Block] = [Header(
+        text=f"{'Next on call' if upcoming else 'On call'} for {name_of(entity.ref.key)}",
+        subtitle=describe_ref(entity.ref.key) + (f" — via {resolution.via}" if resolution.answer else ""),
+    )]
+    note = typo_note(entity, query)
+    if note:
+        blocks.append(Notice(level="info", text=note))
+    blocks.extend(await oncall_blocks(deps, resolution, inv.tz, upcoming=upcoming))
+    data = _data(resolution)
+    if resolution.answer is None:
+        return Reply(status=Status.ERROR, blocks=tuple(blocks),
+                     summary=f"No on-call answer for {name_of(entity.ref.key)}; contact "
+                     + (", ".join(name_of(k) for k in resolution.fallback) or "its owner"), data=data)
+    first = resolution.answer.shifts[0] if resolution.answer.shifts else None
+    summary = (f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first.name if first else 'nobody'}"
+               f" (via {resolution.via})")
+    return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary, data=data)
+
+
+def _data(resolution: Resolution) -> dict[str, object]:
+    answer = resolution.answer
+    return {
+        "entity": resolution.entity,
+        "via": resolution.via,
+        "via_entity": resolution.via_key,
+        "source": answer.source if answer else None,
+        "cached_age_s": resolution.age_s,
+        "shifts": [
+            {"name": s.name, "level": s.level, "email": s.email, "schedule": s.schedule,
+             "start": s.start.isoformat() if s.start else None, "end": s.end.isoformat() if s.end else None}
+            for s in (answer.shifts if answer else ())
+        ],
+        "failures": list(resolution.failures),
+        "fallback": list(resolution.fallback),
+    }
+
+
+async def _mine(inv: Invocation, deps: Deps) -> Reply:
+    if not inv.user_ref:
+        return Reply.notice(Status.NOT_FOUND, "I don't know who you are in the catalog: in Slack your email must match a "
+                            "catalog User; in the terminal set CALLBOARD_USER_EMAIL.")
+    me = (await deps.catalog.get_many([inv.user_ref], relations=True)).get(inv.user_ref)
+    if me is None:
+        return Reply.notice(Status.NOT_FOUND, f"{inv.user_ref} is not in the catalog.")
+    assert deps.oncall is not None
+    groups = await deps.catalog.get_many(me.related("memberOf"), relations=True)
+    email = me.spec.get("profile", {}).get("email") if isinstance(me.spec.get("profile"), dict) else None
+    mine: list[tuple[str, Shift]] = []
+    now = datetime.now(timezone.utc)
+    for group in groups.values():
+        for upcoming in (False, True):
+            resolution = await deps.oncall.resolve(deps.catalog, group, upcoming=upcoming)
+            for shift in resolution.answer.shifts if resolution.answer else ():
+                if shift.name.lower() == me.ref.name.lower() or (email and (shift.email or shift.name).lower() == email.lower()):
+                    if (shift.end is None or shift.end > now) and all(s != shift for _, s in mine):
+                        mine.append((group.ref.name, shift))
+    mine.sort(key=lambda gs: gs[1].start or now)
+    items = tuple(
+        Item(label=f"{when(s.start, inv.tz) if s.start and s.start > now else 'now'} → {when(s.end, inv.tz)}",
+             detail=" · ".join(x for x in (group, _LEVELS.get(s.level, f"Level {s.level}"), s.schedule) if x))
+        for group, s in mine[:20]
+    )
+    blocks: list[Block] = [Header(text=f"On-call shifts of {me.display_name}", subtitle=describe_ref(me.ref.key)),
+                           ItemList(title="Now and in the next two weeks", items=items, empty="no shifts")]
+    return Reply(status=Status.OK, blocks=tuple(blocks),
+                 summary=f"{me.display_name}: {len(mine)} on-call shift(s) now or in the next two weeks",
+                 data={"user": me.ref.key, "shifts": [{"group": g, "start": s.start.isoformat() if s.start else None,
+                                                       "end": s.end.isoformat() if s.end else None, "level": s.level}
+                                                      for g, s in mine]})
+
+
+SPEC = CommandSpec(
+    name="oncall",
+    summary="Who is on call for an entity or team now (each escalation level, until when), or next; your shifts",
+    usage="oncall <entity|group> [next] | oncall mine",
+    examples=("oncall payment-service", "oncall payments-team next", "oncall mine"),
+    run=run,
+    aliases=("on-call", "pager"),
+)
