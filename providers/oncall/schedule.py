@@ -87,9 +87,11 @@ class Rotation:
             return None
         k = self._index(at)
         start, end = self._boundary(k), self._boundary(k + 1)
-        # an override that begins inside this shift ends it early
-        for o in sorted(self.overrides, key=lambda o: o.start):
-            if start < o.start < end:
+        # overrides inside this shift split it: it resumes after one that ended, stops at the next
+        for o in self.overrides:
+            if start < o.end <= at:
+                start = max(start, o.end)
+            if at < o.start < end:
                 end = o.start
         return Shift(name=self.members[k % len(self.members)], level=self.level, start=start, end=end, schedule=self.name)
 
