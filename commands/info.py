@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .oncall import oncall_blocks
 from ._lookup import describe_ref, entity_from, name_of, typo_note
 from .api import Action, Actions, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
 
@@ -61,6 +62,10 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         blocks.append(
             Links(links=tuple((str(l.get("title") or l.get("url")), str(l.get("url"))) for l in links if isinstance(l, dict)))
         )
+    if deps.oncall is not None and e.kind not in ("User", "Location", "Template"):
+        resolution = await deps.oncall.resolve(deps.catalog, e)
+        if resolution.answer is not None:  # the card shows who to page when a source knows
+            blocks.extend(await oncall_blocks(deps, resolution, inv.tz))
     errors = await deps.catalog.errors(e.ref.key)
     for err in errors:
         blocks.append(Notice(level="warning", text=f"Catalog error at {err.where()}: {err.message}"))

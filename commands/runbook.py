@@ -36,6 +36,7 @@ from .api import (
     Text,
 )
 from .docs import failed_notice
+from .oncall import oncall_blocks
 from .owner import contact_fields
 
 __all__ = ["SPEC", "run", "runbook_location"]
@@ -160,6 +161,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             blocks.append(Links(links=tuple(link_books)))
             if contact:
                 blocks.append(Fields(pairs=tuple(contact)))
+            blocks.extend(await _oncall(deps, entity, inv))
             return Reply(status=Status.OK, blocks=tuple(blocks), summary=f"Runbook of {name_of(entity.ref.key)}: {link_books[0][1]}",
                          data={"entity": entity.ref.key, "links": [u for _, u in link_books], "section": None})
         text = (
@@ -182,6 +184,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     blocks.extend(_blocks(parts) if parts else [Text(text=section.text)])
     if contact:
         blocks.append(Fields(pairs=tuple(contact)))
+    blocks.extend(await _oncall(deps, entity, inv))
     links = [("Full page", docs.link(entity.ref.key, section.location)), *link_books]
     blocks.append(Links(links=tuple(links)))
     others = [s for s in chosen if s.location != section.location and "#" in s.location][:10]
@@ -196,6 +199,16 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
               "url": docs.link(entity.ref.key, section.location), "source": source or "techdocs",
               "topics": [s.title for s in chosen]},
     )
+
+
+async def _oncall(deps: Deps, entity: Entity, inv: Invocation) -> list[Block]:
+    """Who to page, right under the steps."""
+    if deps.oncall is None:
+        return []
+    resolution = await deps.oncall.resolve(deps.catalog, entity)
+    if resolution.answer is None and not resolution.failures:
+        return []  # no on-call source knows this entity: the owner's contacts above say it all
+    return await oncall_blocks(deps, resolution, inv.tz)
 
 
 def _pick(

@@ -240,9 +240,15 @@ def test_manifest_is_valid_and_matches_the_handlers() -> None:
     assert server_module.slack_settings  # the same module serves what the manifest points at
 
 
-async def test_commands_not_installed_say_so(rig: Rig) -> None:
+async def test_oncall_in_slack_mentions_the_people(rig: Rig) -> None:
+    """The demo's schedule file answers /oncall; a person Slack knows by email is a mention."""
+    rig.fake.add_user("U0MARCUS1", "marcus.oyelaran@acme.example.com", "marcus")
+    rig.fake.add_user("U0PRIYA02", "priya.raman@acme.example.com", "priya")
+    rig.fake.add_user("U0ELENA01", "elena.petrova@acme.example.com", "elena")
     body = await (await rig.slash("/oncall", "payment-service")).json()
-    assert "does not have installed yet" in body["text"]
+    blob = json.dumps(body["blocks"])
+    assert "via its owner payments-team" in blob
+    assert any(f"<@{uid}>" in blob for uid in ("U0MARCUS1", "U0PRIYA02", "U0ELENA01"))
 
 
 async def test_no_secret_reaches_the_logs(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
