@@ -138,7 +138,7 @@ class Dispatcher:
         return None, args, name
 
     async def dispatch(self, text: str, *, platform: str = "shell", user: str | None = None,
-                       user_ref: str | None = None, channel: str | None = None) -> Reply:
+                       user_ref: str | None = None, channel: str | None = None, tz: str | None = None) -> Reply:
         started = time.perf_counter()
         spec, args, name = self.route(text)
         if spec is None:
@@ -147,7 +147,7 @@ class Dispatcher:
         else:
             command = spec.name
             inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user,
-                             user_ref=user_ref, channel=channel)
+                             user_ref=user_ref, channel=channel, tz=tz)
             try:
                 reply = await spec.run(inv, self.deps)
             except Exception:

@@ -80,6 +80,7 @@ class _Person:
     email: str | None
     user_ref: str | None
     fetched: float
+    tz: str | None = None  # the Slack user's IANA time zone (users.info ``tz``)
 
 
 class SlackSurface:
@@ -184,14 +185,16 @@ class SlackSurface:
         if cached and time.monotonic() - cached.fetched < 3600:
             return cached.user_ref
         email: str | None = None
+        tz: str | None = None
         try:
             info = await self.client.users_info(user=slack_user)
             profile = (info.get("user") or {}).get("profile") or {}
             email = profile.get("email")
+            tz = (info.get("user") or {}).get("tz") or None
         except SlackApiError as exc:
             log.warning("users.info failed user=%s error=%s", slack_user, exc.response.get("error"))
         user_ref = await self.app.catalog.user_by_email(email) if email else None
-        self._people[slack_user] = _Person(email, user_ref, time.monotonic())
+        self._people[slack_user] = _Person(email, user_ref, time.monotonic(), tz)
         return user_ref
 
     async def mentions(self, reply: Reply) -> dict[str, str]:
@@ -232,8 +235,9 @@ class SlackSurface:
     async def answer(self, text: str, *, user: str | None, channel: str | None, page: int = 1,
                      shareable: bool = False) -> SlackMessage:
         user_ref = await self.person(user)
+        person = self._people.get(user or "")
         reply = await self.app.dispatcher.dispatch(text, platform="slack", user=user, user_ref=user_ref,
-                                                   channel=channel)
+                                                   channel=channel, tz=person.tz if person else None)
         mentions = await self.mentions(reply)
         return render(reply, command_text=text, page=page, commands=set(self.app.registry.names()),
                       mentions=mentions, shareable=shareable)

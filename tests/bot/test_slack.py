@@ -281,3 +281,12 @@ async def test_runbook_and_docs_in_slack(rig: Rig) -> None:
     resp = await rig.slash("/docs", "databse conection pool")
     body = await resp.json()
     assert "Database connection pool exhausted" in json.dumps(body["blocks"])
+
+
+async def test_oncall_times_are_in_the_askers_time_zone(rig: Rig) -> None:
+    rig.fake.add_user("U0TOKYO01", "someone@example.com", "someone", tz="Asia/Tokyo")
+    body = await (await rig.slash("/oncall", "payments-team", user="U0TOKYO01")).json()
+    assert "JST" in json.dumps(body["blocks"])
+    rig.fake.add_user("U0NYC0001", "other@example.com", "other", tz="America/New_York")
+    body = await (await rig.slash("/oncall", "payments-team", user="U0NYC0001")).json()
+    assert "EST" in json.dumps(body["blocks"]) or "EDT" in json.dumps(body["blocks"])
