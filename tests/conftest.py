@@ -35,14 +35,24 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'callboard.db'}"
+async def fresh_postgres() -> str:
+    """The PostgreSQL test database, emptied; the test is skipped, saying why, when there is none."""
     if not PG_URL:
         pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
     await reset_postgres(PG_URL)
     return PG_URL
+
+
+@pytest.fixture
+async def postgres_url() -> str:
+    return await fresh_postgres()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'callboard.db'}"
+    return await fresh_postgres()
 
 
 @pytest.fixture

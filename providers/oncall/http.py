@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from .model import OnCallError
 
-__all__ = ["JsonClient"]
+__all__ = ["JsonClient", "parse_time"]
 
 _RETRIES = 2
 _MAX_WAIT = 5.0
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the APIs write it (``Z`` included); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class JsonClient:

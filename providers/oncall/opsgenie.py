@@ -5,26 +5,17 @@ the team's schedules -> who is on call in each rotation now and next, from the s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from .http import JsonClient
+from .http import JsonClient, parse_time
 from .model import OnCallError, Shift, SourceAnswer
 
 __all__ = ["OpsgenieSource", "TEAM", "SCHEDULE"]
 
 TEAM = "opsgenie.com/team"
 SCHEDULE = "opsgenie.com/schedule"
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class OpsgenieSource:
@@ -64,7 +55,7 @@ class OpsgenieSource:
                 name = str(recipient.get("name") or recipient.get("id") or "?")
                 shifts.append(Shift(
                     name=name, level=order, email=name if "@" in name else None,
-                    start=_time(period.get("startDate")), end=_time(period.get("endDate")),
+                    start=parse_time(period.get("startDate")), end=parse_time(period.get("endDate")),
                     schedule=f"{schedule} / {rotation.get('name')}" + (" (override)" if period.get("type") == "override" else ""),
                 ))
         return shifts

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .http import JsonClient
+from .http import JsonClient, parse_time
 from .model import OnCallError, Shift, SourceAnswer
 
 __all__ = ["PagerDutySource", "SERVICE_ID", "INTEGRATION_KEY"]
@@ -16,15 +16,6 @@ SERVICE_ID = "pagerduty.com/service-id"
 INTEGRATION_KEY = "pagerduty.com/integration-key"
 _PAGE = 100
 _MAX_PAGES = 50
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class PagerDutySource:
@@ -93,7 +84,7 @@ class PagerDutySource:
                 name=str(user.get("name") or user.get("summary") or user.get("id") or "?"),
                 level=int(e.get("escalation_level") or 1),
                 email=user.get("email") if isinstance(user.get("email"), str) else None,
-                start=_time(e.get("start")), end=_time(e.get("end")),
+                start=parse_time(e.get("start")), end=parse_time(e.get("end")),
                 schedule=schedule.get("summary") if isinstance(schedule, dict) else None,
             ))
         return service, shifts

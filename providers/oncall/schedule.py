@@ -128,8 +128,8 @@ def _mapping_nodes(node: yaml.MappingNode) -> dict[str, yaml.Node]:
 
 
 def _local_time(value: Any, where: str) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value.replace(tzinfo=None)
+    if isinstance(value, datetime):  # YAML reads 2026-01-05T09:00 itself; the zone is the rotation's
+        return value.replace(tzinfo=None)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip())

@@ -185,31 +185,22 @@ class DocsIndex:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def replace(self, entity: str, sections: Iterable[Section]) -> int:
-        """Swap ``entity``'s sections for these, in one commit."""
-        with self._lock:
-            writer = self.index.writer(heap_size=15_000_000, num_threads=1)
-            try:
-                writer.delete_documents_by_term("entity", entity)
-                count = 0
-                for s in sections:
-                    writer.add_document(_document(entity, s))
-                    count += 1
-                writer.commit()
-                writer.wait_merging_threads()
-            except BaseException:
-                writer.rollback()
-                raise
-        self.index.reload()
-        return count
-
     def replace_many(self, batch: Sequence[tuple[str, Sequence[Section]]]) -> None:
-        """Several entities in one commit (a cold build of many sites)."""
-        if not batch:
+        """Swap each entity's sections for the given ones, all in one commit."""
+        self._write(batch, ())
+
+    def remove(self, entities: Iterable[str]) -> None:
+        self._write((), entities)
+
+    def _write(self, batch: Sequence[tuple[str, Sequence[Section]]], removed: Iterable[str]) -> None:
+        removed = list(removed)
+        if not batch and not removed:
             return
         with self._lock:
             writer = self.index.writer(heap_size=50_000_000, num_threads=1)
             try:
+                for entity in removed:
+                    writer.delete_documents_by_term("entity", entity)
                 for entity, sections in batch:
                     writer.delete_documents_by_term("entity", entity)
                     for s in sections:
@@ -219,18 +210,6 @@ class DocsIndex:
             except BaseException:
                 writer.rollback()
                 raise
-        self.index.reload()
-
-    def remove(self, entities: Iterable[str]) -> None:
-        entities = list(entities)
-        if not entities:
-            return
-        with self._lock:
-            writer = self.index.writer(heap_size=15_000_000, num_threads=1)
-            for entity in entities:
-                writer.delete_documents_by_term("entity", entity)
-            writer.commit()
-            writer.wait_merging_threads()
         self.index.reload()
 
     # --- reading ----------------------------------------------------------------------------

@@ -159,13 +159,11 @@ class TechDocs:
         return self.store / "sites"
 
     def site_dir(self, key: str) -> Path:
-        ref = parse_entity_ref(key)
-        return self.sites / ref.namespace.lower() / ref.kind.lower() / ref.name.lower()
+        return self.sites / _entity_path(key)
 
     def remote_dir(self, key: str) -> Path:
         """Where the docs folder of a remote (url:) source is kept between builds."""
-        ref = parse_entity_ref(key)
-        return self.store / "remote" / ref.namespace.lower() / ref.kind.lower() / ref.name.lower()
+        return self.store / "remote" / _entity_path(key)
 
     @property
     def index(self) -> DocsIndex:
@@ -376,19 +374,11 @@ class TechDocs:
                 if on_progress:
                     on_progress(DocsProgress(done, total, key))
 
-            queue: asyncio.Queue[tuple[dict[str, Any], Path, str]] = asyncio.Queue()
-            for item in todo:
-                queue.put_nowait(item)
-
-            async def runner() -> None:
-                while True:
-                    try:
-                        item = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        return
-                    await one(item)
-
-            await asyncio.gather(*(runner() for _ in range(pool.size)))
+            # the pool runs ``size`` at a time; a TaskGroup waits for every build to stop even when
+            # the sync is cancelled (a server shutting down), so no worker outlives it
+            async with asyncio.TaskGroup() as group:
+                for item in todo:
+                    group.create_task(one(item))
             if pending_index:
                 await asyncio.to_thread(self.index.replace_many, pending_index)
         finally:
@@ -443,6 +433,12 @@ class TechDocs:
         for key in keys:
             shutil.rmtree(self.site_dir(key), ignore_errors=True)
             shutil.rmtree(self.remote_dir(key), ignore_errors=True)
+
+
+def _entity_path(key: str) -> Path:
+    """``<namespace>/<kind>/<name>``, as Backstage lays out TechDocs sites."""
+    ref = parse_entity_ref(key)
+    return Path(ref.namespace.lower(), ref.kind.lower(), ref.name.lower())
 
 
 def _repository_root(start: Path, roots: Sequence[Path]) -> Path:

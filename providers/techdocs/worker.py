@@ -58,6 +58,7 @@ class BuildPool:
         self.timeout = timeout
         self._python = python or sys.executable
         self._idle: list[_Worker] = []
+        self._workers: set[_Worker] = set()  # idle and busy, so that close() stops them all
         self._slots = asyncio.Semaphore(self.size)
         self._closed = False
 
@@ -78,6 +79,7 @@ class BuildPool:
             raise RuntimeError("the build pool is closed")
         async with self._slots:
             worker = self._idle.pop() if self._idle else await self._spawn()
+            self._workers.add(worker)
             keep = False
             try:
                 result = await self._run(worker, job)
@@ -87,6 +89,7 @@ class BuildPool:
                 if keep:
                     self._idle.append(worker)
                 else:
+                    self._workers.discard(worker)
                     await worker.kill()
 
     async def _run(self, worker: _Worker, job: BuildJob) -> BuildResult:
@@ -114,7 +117,9 @@ class BuildPool:
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(w.close() for w in idle))
+        busy = [w for w in self._workers if w not in idle]
+        self._workers.clear()
+        await asyncio.gather(*(w.close() for w in idle), *(w.kill() for w in busy))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

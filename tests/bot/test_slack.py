@@ -26,7 +26,6 @@ from callboard.bot.slack import app as slack_app_module
 from callboard.bot.slack.app import SLASH_COMMANDS, SlackSettings
 from callboard.commands.dispatch import CommandRegistry
 
-from ..conftest import PG_URL, reset_postgres
 from ..fakes.slack import SlackFake
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -107,17 +106,14 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 @pytest.mark.postgres
-async def test_event_retry_to_another_replica_is_answered_once(tmp_path: Path) -> None:
+async def test_event_retry_to_another_replica_is_answered_once(tmp_path: Path, postgres_url: str) -> None:
     """Two servers on one PostgreSQL database: Slack's retry reaching the other replica is dropped."""
-    if not PG_URL:
-        pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    await reset_postgres(PG_URL)
     fake = SlackFake()
     await fake.start()
     event = {"type": "message", "channel_type": "im", "user": "U0ASKER01", "text": "owner payment-service",
              "ts": "1700000003.000100", "channel": "D0ASKER001", "event_ts": "1700000003.000100"}
     try:
-        async with _serving(fake, PG_URL, tmp_path / "a") as first, _serving(fake, PG_URL, tmp_path / "b") as second:
+        async with _serving(fake, postgres_url, tmp_path / "a") as first, _serving(fake, postgres_url, tmp_path / "b") as second:
             assert (await first.event(event, event_id="Ev0PG01")).status == 200
             assert (await second.event(event, event_id="Ev0PG01", retry=1)).status == 200
             assert (await second.event(event, event_id="Ev0PG01", retry=2)).status == 200

@@ -44,20 +44,17 @@ cut short when the fake stops.
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from multidict import CIMultiDict
+
+from ._base import Call, Fault, RestFake, reason
 
 __all__ = ["Call", "OpsgenieFake"]
 
@@ -66,34 +63,6 @@ JSONDict = dict[str, Any]
 _NAMESPACE = uuid.UUID("6f0c5d3e-1c2b-4e5a-9d7f-3a1b2c4d5e6f")
 _PERIOD_TYPES = ("default", "override")
 _TIMELINE_EXPANSIONS = ("base", "forwarding", "override")
-
-
-@dataclass
-class Call:
-    """One request the fake received. ``query`` keeps repeated keys (``{"expand": ["rotation"]}``);
-    ``headers`` is case-insensitive; ``status`` stays ``None`` until the fake has answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Mapping[str, str]
-    status: int | None = None
-
-
-@dataclass
-class _Fault:
-    prefix: str
-    status: int
-    retry_after: int | float | str | None
-    body: Any
-    remaining: int
-
-
-@dataclass
-class _Hang:
-    prefix: str
-    seconds: float
-    remaining: int
 
 
 @dataclass
@@ -140,7 +109,7 @@ class _Problem(Exception):
         self.message = message
 
 
-class OpsgenieFake:
+class OpsgenieFake(RestFake):
     """An Opsgenie REST API v2 double on a random local port. See the module docstring for usage."""
 
     def __init__(
@@ -150,60 +119,13 @@ class OpsgenieFake:
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__(host)
         self.key = key
         #: "now" when ``date`` is not given; tests may replace it to freeze time.
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.host = host
-        self.calls: list[Call] = []
         self.users: dict[str, str] = {}  # username -> id
         self.teams: dict[str, _Team] = {}
         self.schedules: dict[str, _Schedule] = {}
-        self._faults: list[_Fault] = []
-        self._hangs: list[_Hang] = []
-        self._server: TestServer | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> str:
-        """Start serving on a free port; returns the base URL (``http://127.0.0.1:N``, no trailing slash)."""
-        if self._server is not None:
-            return self.url
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware()])
-        app.add_routes([
-            web.get("/v2/schedules", self._list_schedules),
-            web.get("/v2/schedules/{identifier}/timeline", self._timeline),
-            web.get("/v2/schedules/{identifier}/on-calls", self._on_calls),
-            web.get("/v2/teams/{identifier}", self._get_team),
-        ])
-        server = TestServer(app, host=self.host)
-        await server.start_server(shutdown_timeout=1.0)
-        self._server = server
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop serving; hanging requests are released at once. Safe to call twice."""
-        if self._stopping is not None:
-            self._stopping.set()
-        server, self._server = self._server, None
-        if server is not None:
-            await server.close()
-
-    async def __aenter__(self) -> OpsgenieFake:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("OpsgenieFake is not started: await fake.start() first")
-        return str(self._server.make_url("")).rstrip("/")
 
     # ------------------------------------------------------------------ seeding
 
@@ -295,59 +217,17 @@ class OpsgenieFake:
 
     # ------------------------------------------------------------------ behaviour control
 
-    def fail_next(
-        self,
-        path_prefix: str,
-        status: int,
-        *,
-        times: int = 1,
-        retry_after: int | float | str | None = None,
-        body: Any = None,
-    ) -> None:
-        """Answer the next ``times`` requests whose path starts with ``path_prefix`` with ``status``.
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/v2/schedules", self._list_schedules),
+            web.get("/v2/schedules/{identifier}/timeline", self._timeline),
+            web.get("/v2/schedules/{identifier}/on-calls", self._on_calls),
+            web.get("/v2/teams/{identifier}", self._get_team),
+        ]
 
-        429 sends ``Retry-After: 1`` unless ``retry_after`` says otherwise (any status sends it when
-        given). ``body`` defaults to an Opsgenie error object; a ``str`` is sent verbatim as text.
-        """
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        if retry_after is None and status == 429:
-            retry_after = 1
-        self._faults.append(_Fault(path_prefix, status, retry_after, body, times))
-
-    def hang_next(self, path_prefix: str, seconds: float, *, times: int = 1) -> None:
-        """Wait ``seconds`` before answering the next ``times`` matching requests (cut short by ``stop()``)."""
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        self._hangs.append(_Hang(path_prefix, seconds, times))
-
-    def calls_to(self, path_prefix: str) -> list[Call]:
-        """The recorded calls whose path starts with ``path_prefix``."""
-        return [c for c in self.calls if c.path.startswith(path_prefix)]
-
-    # ------------------------------------------------------------------ HTTP plumbing
-
-    def _middleware(self) -> Any:
-        @web.middleware
-        async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-            call = Call(
-                request.method,
-                request.path,
-                {key: request.query.getall(key) for key in dict.fromkeys(request.query.keys())},
-                CIMultiDict(request.headers),
-            )
-            self.calls.append(call)
-            response = await self._dispatch(request, handler, time.perf_counter())
-            call.status = response.status
-            return response
-
-        return middleware
-
-    async def _dispatch(self, request: web.Request, handler: Any, began: float) -> web.StreamResponse:
-        hang = _take(self._hangs, request.path)
-        if hang is not None and await self._sleep(hang.seconds):
-            return _reply({"message": "Service Unavailable"}, began, status=503)
-        fault = _take(self._faults, request.path)
+    async def _dispatch(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        began = time.perf_counter()
+        fault = await self._injected(request)
         if fault is not None:
             return self._fault_response(fault, began)
         scheme, _, key = request.headers.get("Authorization", "").strip().partition(" ")
@@ -363,18 +243,9 @@ class OpsgenieFake:
             return _reply({"message": "Method Not Allowed"}, began, status=405)
         return _reply(body, began)
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep, unless the fake stops first; returns True when it did stop."""
-        assert self._stopping is not None
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
-
     @staticmethod
-    def _fault_response(fault: _Fault, began: float) -> web.Response:
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    def _fault_response(fault: Fault, began: float) -> web.Response:
+        headers = fault.headers()
         if fault.status == 429:
             headers.update(
                 {"X-RateLimit-State": "THROTTLED", "X-RateLimit-Reason": "ACCOUNT", "X-RateLimit-Period-In-Sec": "60"}
@@ -383,7 +254,7 @@ class OpsgenieFake:
             return web.Response(status=fault.status, text=fault.body, headers=headers)
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status, headers=headers)
-        message = "Request throttled" if fault.status == 429 else _reason(fault.status)
+        message = "Request throttled" if fault.status == 429 else reason(fault.status)
         return _reply({"message": message}, began, status=fault.status, headers=headers)
 
     # ------------------------------------------------------------------ handlers
@@ -565,24 +436,6 @@ def _final(rotation: _Rotation) -> list[_Period]:
             ]
         pieces += [_Period(lo, hi, period.username, "default") for lo, hi in remaining]
     return sorted(pieces + overrides, key=lambda p: (p.start, p.end))
-
-
-def _take(queue: list[Any], path: str) -> Any:
-    """Use up one turn of the first queued fault/hang matching ``path``."""
-    for rule in queue:
-        if path.startswith(rule.prefix):
-            rule.remaining -= 1
-            if rule.remaining <= 0:
-                queue.remove(rule)
-            return rule
-    return None
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _reply(

@@ -51,18 +51,15 @@ answering. A hang is cut short when the fake stops, so ``stop()`` never waits fo
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from multidict import CIMultiDict
+
+from ._base import Call, Fault, RestFake, reason
 
 __all__ = ["Call", "PagerDutyFake"]
 
@@ -79,34 +76,6 @@ _ERROR_MESSAGES = {
     404: "Not Found",
     429: "Rate Limit Exceeded",
 }
-
-
-@dataclass
-class Call:
-    """One request the fake received. ``query`` keeps repeated keys (``{"include[]": ["users"]}``);
-    ``headers`` is case-insensitive; ``status`` stays ``None`` until the fake has answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Mapping[str, str]
-    status: int | None = None
-
-
-@dataclass
-class _Fault:
-    prefix: str
-    status: int
-    retry_after: int | float | str | None
-    body: Any
-    remaining: int
-
-
-@dataclass
-class _Hang:
-    prefix: str
-    seconds: float
-    remaining: int
 
 
 @dataclass
@@ -160,7 +129,7 @@ class _BadRequest(Exception):
         self.errors = list(errors)
 
 
-class PagerDutyFake:
+class PagerDutyFake(RestFake):
     """A PagerDuty REST API v2 double on a random local port. See the module docstring for usage."""
 
     def __init__(
@@ -171,61 +140,15 @@ class PagerDutyFake:
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__(host)
         self.token = token
         self.subdomain = subdomain
         #: "now" for ``/oncalls`` without ``since``/``until``; tests may replace it to freeze time.
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.host = host
-        self.calls: list[Call] = []
         self.users: dict[str, _User] = {}
         self.policies: dict[str, _Policy] = {}
         self.services: dict[str, _Service] = {}
         self.oncalls: list[_Oncall] = []
-        self._faults: list[_Fault] = []
-        self._hangs: list[_Hang] = []
-        self._server: TestServer | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> str:
-        """Start serving on a free port; returns the base URL (``http://127.0.0.1:N``, no trailing slash)."""
-        if self._server is not None:
-            return self.url
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware()])
-        app.add_routes([
-            web.get("/services", self._list_services),
-            web.get("/services/{id}", self._get_service),
-            web.get("/oncalls", self._list_oncalls),
-        ])
-        server = TestServer(app, host=self.host)
-        await server.start_server(shutdown_timeout=1.0)
-        self._server = server
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop serving; hanging requests are released at once. Safe to call twice."""
-        if self._stopping is not None:
-            self._stopping.set()
-        server, self._server = self._server, None
-        if server is not None:
-            await server.close()
-
-    async def __aenter__(self) -> PagerDutyFake:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("PagerDutyFake is not started: await fake.start() first")
-        return str(self._server.make_url("")).rstrip("/")
 
     # ------------------------------------------------------------------ seeding
 
@@ -283,59 +206,15 @@ class PagerDutyFake:
 
     # ------------------------------------------------------------------ behaviour control
 
-    def fail_next(
-        self,
-        path_prefix: str,
-        status: int,
-        *,
-        times: int = 1,
-        retry_after: int | float | str | None = None,
-        body: Any = None,
-    ) -> None:
-        """Answer the next ``times`` requests whose path starts with ``path_prefix`` with ``status``.
-
-        429 sends ``Retry-After: 1`` unless ``retry_after`` says otherwise (any status sends it when
-        given). ``body`` defaults to a PagerDuty error object; a ``str`` is sent verbatim as text.
-        """
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        if retry_after is None and status == 429:
-            retry_after = 1
-        self._faults.append(_Fault(path_prefix, status, retry_after, body, times))
-
-    def hang_next(self, path_prefix: str, seconds: float, *, times: int = 1) -> None:
-        """Wait ``seconds`` before answering the next ``times`` matching requests (cut short by ``stop()``)."""
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        self._hangs.append(_Hang(path_prefix, seconds, times))
-
-    def calls_to(self, path_prefix: str) -> list[Call]:
-        """The recorded calls whose path starts with ``path_prefix``."""
-        return [c for c in self.calls if c.path.startswith(path_prefix)]
-
-    # ------------------------------------------------------------------ HTTP plumbing
-
-    def _middleware(self) -> Any:
-        @web.middleware
-        async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-            call = Call(
-                request.method,
-                request.path,
-                {key: request.query.getall(key) for key in dict.fromkeys(request.query.keys())},
-                CIMultiDict(request.headers),
-            )
-            self.calls.append(call)
-            response = await self._dispatch(request, handler)
-            call.status = response.status
-            return response
-
-        return middleware
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/services", self._list_services),
+            web.get("/services/{id}", self._get_service),
+            web.get("/oncalls", self._list_oncalls),
+        ]
 
     async def _dispatch(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        hang = _take(self._hangs, request.path)
-        if hang is not None and await self._sleep(hang.seconds):
-            return _error(503, "Service Unavailable", 2000)
-        fault = _take(self._faults, request.path)
+        fault = await self._injected(request)
         if fault is not None:
             return self._fault_response(fault)
         if request.headers.get("Authorization", "").strip() != f"Token token={self.token}":
@@ -350,23 +229,14 @@ class PagerDutyFake:
             return _error(405, "Method Not Allowed", 2000)
         return response
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep, unless the fake stops first; returns True when it did stop."""
-        assert self._stopping is not None
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
-
     @staticmethod
-    def _fault_response(fault: _Fault) -> web.Response:
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    def _fault_response(fault: Fault) -> web.Response:
+        headers = fault.headers()
         if isinstance(fault.body, str):
             return web.Response(status=fault.status, text=fault.body, headers=headers)
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status, headers=headers)
-        message = _ERROR_MESSAGES.get(fault.status) or _reason(fault.status)
+        message = _ERROR_MESSAGES.get(fault.status) or reason(fault.status)
         code = _ERROR_CODES.get(fault.status, 2000)
         return web.json_response({"error": {"message": message, "code": code}}, status=fault.status, headers=headers)
 
@@ -544,29 +414,11 @@ class PagerDutyFake:
 # ---------------------------------------------------------------------- helpers
 
 
-def _take(queue: list[Any], path: str) -> Any:
-    """Use up one turn of the first queued fault/hang matching ``path``."""
-    for rule in queue:
-        if path.startswith(rule.prefix):
-            rule.remaining -= 1
-            if rule.remaining <= 0:
-                queue.remove(rule)
-            return rule
-    return None
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def _error(
     status: int, message: str | None = None, code: int | None = None, errors: list[str] | None = None
 ) -> web.Response:
     err: JSONDict = {
-        "message": message or _ERROR_MESSAGES.get(status, _reason(status)),
+        "message": message or _ERROR_MESSAGES.get(status, reason(status)),
         "code": code if code is not None else _ERROR_CODES.get(status, 2000),
     }
     if errors:

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from jsonschema import Draft4Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT4
 
+from tests.fakes._schemas import api_description, schema_errors_at
 from tests.fakes.opsgenie import OpsgenieFake
 
-_HERE = Path(__file__).resolve()
-_CANDIDATES = [
-    _HERE.parents[3] / "shared" / "reference" / "apis" / "opsgenie" / "rest-api.json",
-    _HERE.parents[2] / "shared" / "reference" / "apis" / "opsgenie" / "rest-api.json",
-]
-REST_API = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
+REST_API = api_description("opsgenie")
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday
 MONDAY = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -36,39 +26,8 @@ AUTH = {"Authorization": "GenieKey og-test-key"}
 # ---------------------------------------------------------------------------- schema helper
 
 
-def _to_jsonschema(node: Any) -> Any:
-    """Swagger 2 has no ``nullable``, yet this description uses it (``TimelineRotation.order``):
-    turn ``nullable: true`` into a type union, as OpenAPI 3.0 means it."""
-    if isinstance(node, list):
-        return [_to_jsonschema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _to_jsonschema(value) for key, value in node.items()}
-    if out.get("nullable") is True or out.get("x-nullable") is True:
-        out.pop("nullable", None)
-        out.pop("x-nullable", None)
-        if isinstance(out.get("type"), str):
-            out["type"] = [out["type"], "null"]
-        if "enum" in out and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        if "type" not in out:
-            out = {"anyOf": [{"type": "null"}, out]}
-    return out
-
-
-@cache
-def _registry() -> Registry:
-    document = _to_jsonschema(json.loads(REST_API.read_text()))
-    return Registry().with_resource(REST_API.as_uri(), DRAFT4.create_resource(document))
-
-
 def _errors(body: Any, pointer: str) -> list[str]:
-    validator = Draft4Validator(
-        {"$ref": f"{REST_API.as_uri()}#{pointer}"},
-        registry=_registry(),
-        format_checker=Draft4Validator.FORMAT_CHECKER,
-    )
-    return sorted(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body))
+    return schema_errors_at(REST_API, body, pointer)
 
 
 def schema_errors(body: Any, path: str, status: str = "200") -> list[str]:

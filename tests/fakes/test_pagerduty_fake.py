@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from jsonschema import Draft4Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT4
 
+from tests.fakes._schemas import api_description, schema_errors_at
 from tests.fakes.pagerduty import PagerDutyFake
 
-_HERE = Path(__file__).resolve()
-_CANDIDATES = [
-    _HERE.parents[3] / "shared" / "reference" / "apis" / "pagerduty" / "rest-api.json",
-    _HERE.parents[2] / "shared" / "reference" / "apis" / "pagerduty" / "rest-api.json",
-]
-REST_API = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
+REST_API = api_description("pagerduty")
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday
 WEEK_START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # Monday 09:00
@@ -35,42 +25,15 @@ AUTH = {"Authorization": "Token token=pd-test-token"}
 # ---------------------------------------------------------------------------- schema helper
 
 
-def _openapi_to_jsonschema(node: Any) -> Any:
-    """Turn OpenAPI 3.0's ``nullable: true`` into a JSON Schema type union (``null`` added to enums)."""
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _openapi_to_jsonschema(value) for key, value in node.items()}
-    if out.get("nullable") is True:  # a bool, so never a property that happens to be called "nullable"
-        del out["nullable"]
-        if isinstance(out.get("type"), str):
-            out["type"] = [out["type"], "null"]
-        if "enum" in out and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        if "type" not in out:
-            out = {"anyOf": [{"type": "null"}, out]}
-    return out
-
-
-@cache
-def _registry() -> Registry:
-    document = _openapi_to_jsonschema(json.loads(REST_API.read_text()))
-    return Registry().with_resource(REST_API.as_uri(), DRAFT4.create_resource(document))
-
-
 def schema_errors(body: Any, path: str, status: str = "200") -> list[str]:
     """Where ``body`` breaks the description's response schema for ``GET path`` (``[]`` when valid)."""
     pointer = path.replace("~", "~0").replace("/", "~1")
-    schema = {"$ref": f"{REST_API.as_uri()}#/paths/{pointer}/get/responses/{status}/content/application~1json/schema"}
-    validator = Draft4Validator(schema, registry=_registry(), format_checker=Draft4Validator.FORMAT_CHECKER)
-    return sorted(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body))
+    return schema_errors_at(REST_API, body, f"/paths/{pointer}/get/responses/{status}/content/application~1json/schema")
 
 
 def error_schema_errors(body: Any) -> list[str]:
-    schema = {"$ref": f"{REST_API.as_uri()}#/components/responses/NotFound/content/application~1json/schema"}
-    validator = Draft4Validator(schema, registry=_registry())
-    return [e.message for e in validator.iter_errors(body)]
+    return schema_errors_at(REST_API, body, "/components/responses/NotFound/content/application~1json/schema",
+                            formats=False)
 
 
 # ---------------------------------------------------------------------------- fixtures
