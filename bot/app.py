@@ -97,7 +97,9 @@ class Callboard:
         self.registry = registry
         self._http: Any = None  # aiohttp.ClientSession, created for the first URL catalog
         self._files: FileSource | None = None
-        self._catalog_version: str | None = None  # what the in-memory index reflects
+        # what the in-memory index was loaded from; set only in long-lived (resident) processes,
+        # which follow other processes' writes
+        self._catalog_version: str | None = None
         self._file_roots: list[str] | None = None  # the folders the last sync read files under
         self.last_docs: DocsSummary | None = None  # what the last TechDocs pass did
         self.docs = TechDocs(
@@ -135,8 +137,9 @@ class Callboard:
         engine = await open_database(settings.effective_database_url)
         app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
         if answering:
-            async with engine.connect() as conn:
-                app._catalog_version = await repo.catalog_version(conn)
+            if resident:  # long-lived: later syncs compare against what this index was loaded from
+                async with engine.connect() as conn:
+                    app._catalog_version = await repo.catalog_version(conn)
             await app.catalog.load_index(graph=resident)
             if resident:
                 # The index and graph are ~1M long-lived objects: move them out of the cyclic
@@ -202,9 +205,10 @@ class Callboard:
             feed_relations=self.catalog.graph is not None,
         )
         async with repo.sync_lease(self.engine):
-            await self._follow_other_writers()
+            if self._catalog_version is not None:  # a long-lived process (serve, chat)
+                await self._follow_other_writers()
             summary = await engine.sync(roots, keep_under=unreadable)
-            if self.catalog.following:
+            if self._catalog_version is not None:
                 async with self.engine.connect() as conn:
                     self._catalog_version = await repo.catalog_version(conn)
         if errors:
@@ -217,14 +221,12 @@ class Callboard:
     async def _follow_other_writers(self) -> None:
         """Reload the in-memory index when another process (a replica, a ``callboard sync``)
         changed the catalog since this one last synced: its change feed never reached us."""
-        if not self.catalog.following:
-            return
         async with self.engine.connect() as conn:
             version = await repo.catalog_version(conn)
         if version != self._catalog_version:
             log.info("catalog changed by another process; reloading the index")
             await self.catalog.load_index(graph=self.catalog.graph is not None)
-            self._catalog_version = version
+        self._catalog_version = version
 
     async def _oncall_sources(self) -> tuple[list[Any], list[str]]:
         """The on-call sources registered under ``callboard.oncall_providers`` that are set up here
