@@ -13,8 +13,10 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import IO
 
 from .build import BuildJob, BuildResult, build_site
 
@@ -25,9 +27,19 @@ _LINE_LIMIT = 1 << 20
 
 
 class _Worker:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stderr: IO[bytes]) -> None:
         self.proc = proc
+        self.stderr = stderr  # a temporary file: what the worker said, for when it dies
         self.builds = 0
+
+    def last_words(self, limit: int = 600) -> str:
+        try:
+            self.stderr.seek(0, os.SEEK_END)
+            size = self.stderr.tell()
+            self.stderr.seek(max(0, size - limit))
+            return self.stderr.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     @property
     def alive(self) -> bool:
@@ -38,6 +50,7 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         await self.proc.wait()
+        self.stderr.close()
 
     async def close(self) -> None:
         if self.alive and self.proc.stdin is not None:
@@ -63,16 +76,18 @@ class BuildPool:
         self._closed = False
 
     async def _spawn(self) -> _Worker:
+        stderr = tempfile.TemporaryFile()
         proc = await asyncio.create_subprocess_exec(
             self._python,
+            "-P",  # not the current folder first on sys.path: a checkout's own callboard/ must not shadow the install
             "-m",
             "callboard.providers.techdocs.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
             limit=_LINE_LIMIT,
         )
-        return _Worker(proc)
+        return _Worker(proc, stderr)
 
     async def build(self, job: BuildJob) -> BuildResult:
         if self._closed:
@@ -106,8 +121,11 @@ class BuildPool:
             await worker.kill()
             return BuildResult(False, f"The build worker stopped: {exc}")
         if not line:
+            await worker.proc.wait()
+            said = worker.last_words()
             await worker.kill()
-            return BuildResult(False, f"The build worker exited (code {worker.proc.returncode}) during the build.")
+            return BuildResult(False, f"The build worker exited (code {worker.proc.returncode}) during the build"
+                               + (f": {said}" if said else "."))
         data = json.loads(line)
         return BuildResult(
             ok=bool(data.get("ok")), error=data.get("error"), warnings=list(data.get("warnings") or []),

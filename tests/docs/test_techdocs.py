@@ -410,3 +410,19 @@ def test_heading_paths() -> None:
             '<h2 id="cache">Cache</h2></article>')
     assert heading_paths(html) == {"runbook": (), "db": ("Runbook",), "failover": ("Runbook", "Database"),
                                    "vacuum": ("Runbook", "Database"), "cache": ("Runbook",)}
+
+
+async def test_a_worker_that_dies_says_why(tmp_path: Path) -> None:
+    from callboard.providers.techdocs.build import BuildJob
+    from callboard.providers.techdocs.worker import BuildPool
+
+    write(tmp_path / "src" / "mkdocs.yml", "site_name: x\nhooks:\n  - die.py\n")
+    write(tmp_path / "src" / "docs" / "index.md", "# Home\n")
+    write(tmp_path / "src" / "die.py", "import os, sys\nsys.stderr.write('segfault in a C extension\\n')\nsys.stderr.flush()\nos._exit(3)\n")
+    pool = BuildPool(1, timeout=60)
+    try:
+        result = await pool.build(BuildJob(source=str(tmp_path / "src"), out=str(tmp_path / "out"), site_name="x",
+                                           allow_hooks=True))
+    finally:
+        await pool.close()
+    assert not result.ok and "exited (code 3)" in str(result.error) and "segfault in a C extension" in str(result.error)
