@@ -16,15 +16,35 @@ from callboard.bot.config import Settings
 from callboard.commands.dispatch import CommandRegistry
 from callboard.storage.engine import async_url
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "backstage"
-if not REFERENCE.exists():  # CI clones main with shared/ beside it
-    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "backstage"
+def _shared_reference() -> Path | None:
+    """Backstage's reference data and the vendors' API descriptions: not in this repository (their
+    licences differ); CI has them beside the checkout, ``CALLBOARD_REFERENCE_DIR`` points elsewhere."""
+    configured = os.environ.get("CALLBOARD_REFERENCE_DIR")
+    here = Path(__file__).resolve()
+    candidates = [Path(configured)] if configured else [p / "shared" / "reference" for p in here.parents[1:3]]
+    return next((c for c in candidates if (c / "backstage").is_dir()), None)
+
+
+SHARED = _shared_reference()
+REFERENCE = (SHARED or Path("shared/reference")) / "backstage"
+NO_REFERENCE = ("needs Backstage's reference data: shared/reference beside the checkout (CI has it), "
+                "or CALLBOARD_REFERENCE_DIR")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SHARED is None:
+        for item in items:
+            if item.get_closest_marker("reference"):
+                item.add_marker(pytest.mark.skip(reason=NO_REFERENCE))
 
 PG_URL = os.environ.get("CALLBOARD_TEST_DATABASE_URL")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"PostgreSQL tests: {'on (' + PG_URL + ')' if PG_URL else 'skipped: CALLBOARD_TEST_DATABASE_URL is not set'}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"PostgreSQL tests: {'on (' + PG_URL + ')' if PG_URL else 'skipped: CALLBOARD_TEST_DATABASE_URL is not set'}",
+        f"Reference data: {SHARED if SHARED else 'skipped: ' + NO_REFERENCE}",
+    ]
 
 
 async def reset_postgres(url: str) -> None:

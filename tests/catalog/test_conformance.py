@@ -21,6 +21,8 @@ from callboard.catalog.service import Catalog
 
 from ..conftest import REFERENCE
 
+pytestmark = pytest.mark.reference
+
 EXPECTED = REFERENCE / "expected"
 EVERY_FILE_TARGETS = ["./acme-corp.yaml"] + [
     f"./{p.parent.name}/{p.name}"

@@ -8,14 +8,19 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
 from callboard.bot.app import Callboard, demo_catalog_path
 from callboard.bot.config import Settings
 from callboard.commands.dispatch import CommandRegistry
 
+from ..conftest import REFERENCE as BACKSTAGE
+
+pytestmark = pytest.mark.reference
+
 HERE = Path(__file__).resolve().parent
-REFERENCE = HERE.parents[2] / "shared" / "reference" / "backstage" / "techdocs"
+REFERENCE = BACKSTAGE / "techdocs"
 
 
 async def test_labelled_questions(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ from callboard.commands.api import Status
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.runbook import runbook_location
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "backstage" / "techdocs"
+from ..conftest import REFERENCE as BACKSTAGE
+
+REFERENCE = BACKSTAGE / "techdocs"
 
 COMPONENT = """apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -252,6 +254,7 @@ async def test_snippets_are_escaped_for_chat(tmp_path: Path) -> None:
         await app.close()
 
 
+@pytest.mark.reference
 async def test_reference_sites_build(tmp_path: Path) -> None:
     """Backstage's own TechDocs examples build as techdocs-cli would build them."""
     root = tmp_path / "catalog"
