@@ -49,8 +49,12 @@ class _Worker:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-        await self.proc.wait()
-        self.stderr.close()
+        try:
+            # shielded: a second cancellation (a server shutting down) must not leave the
+            # process and its pipes to be collected after the event loop has closed
+            await asyncio.shield(self.proc.wait())
+        finally:
+            self.stderr.close()
 
     async def close(self) -> None:
         if self.alive and self.proc.stdin is not None:
@@ -77,7 +81,7 @@ class BuildPool:
 
     async def _spawn(self) -> _Worker:
         stderr = tempfile.TemporaryFile()
-        proc = await asyncio.create_subprocess_exec(
+        starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
             self._python,
             "-P",  # not the current folder first on sys.path: a checkout's own callboard/ must not shadow the install
             "-m",
@@ -86,7 +90,17 @@ class BuildPool:
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             limit=_LINE_LIMIT,
-        )
+        ))
+        try:
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:  # cancelled while starting: stop what did start
+            with contextlib.suppress(Exception):
+                await _Worker(await starting, stderr).kill()
+            stderr.close()
+            raise
+        except BaseException:
+            stderr.close()
+            raise
         return _Worker(proc, stderr)
 
     async def build(self, job: BuildJob) -> BuildResult:
