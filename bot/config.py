@@ -10,25 +10,36 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 from platformdirs import user_data_dir
 
-__all__ = ["ConfigError", "Settings", "default_database_url", "load_settings"]
+__all__ = ["ConfigError", "Settings", "default_database_url", "load_settings", "mask_url"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _KNOWN = {
     "database": {"url"},
     "catalog": {"locations", "max_file_bytes", "sync_interval"},
     "log": {"level"},
-    "docs": {"store", "build_timeout", "workers", "allow_hooks"},
+    "docs": {"store", "build_timeout", "workers", "allow_hooks", "allow_env", "plugins"},
+    "reading": {"allow"},
     "backstage": {"base_url"},
     "server": {"public_url"},
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
 }
+
+
+_SECRET_FIELDS = frozenset({"slack_bot_token", "slack_signing_secret", "slack_app_token", "github_token",
+                            "pagerduty_token", "opsgenie_api_key"})
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:?#]*)(?::[^/@?#]*)?@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***`` (the user name stays)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 
 class ConfigError(Exception):
@@ -54,6 +65,9 @@ class Settings:
     docs_build_timeout: float = 120.0
     docs_workers: int | None = None  # default: one per CPU
     docs_allow_hooks: bool = False
+    docs_allow_env: bool = False  # MkDocs `!ENV` tags in a repository's mkdocs.yml
+    docs_plugins: tuple[str, ...] | None = None  # MkDocs plugins a repository may use; None: the default list
+    reading_allow: tuple[str, ...] = ()  # hosts (globs, optional :port) and CIDR ranges data URLs may reach
     backstage_base_url: str | None = None  # links then open Backstage's TechDocs
     public_url: str | None = None  # where `callboard serve` is reachable, for links in chat
     github_api_url: str = "https://api.github.com"  # GitHub Enterprise: https://<host>/api/v3
@@ -66,6 +80,22 @@ class Settings:
     pagerduty_api_url: str = "https://api.pagerduty.com"
     opsgenie_api_key: str | None = field(default=None, repr=False)
     opsgenie_api_url: str = "https://api.opsgenie.com"
+
+    def __repr__(self) -> str:
+        """Every field, with passwords in URLs masked and secrets shown only as set or not."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                shown = "None" if value is None else "'***'"
+            elif isinstance(value, str):
+                shown = repr(mask_url(value))
+            elif isinstance(value, tuple):
+                shown = repr(tuple(mask_url(v) if isinstance(v, str) else v for v in value))
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
 
     @property
     def effective_docs_store(self) -> str:
@@ -137,6 +167,35 @@ def _positive(value: Any, key: str, cast: type) -> Any:
     return out
 
 
+def _reading_allow(allow: Any, path: str | None) -> tuple[str, ...]:
+    """``reading.allow``: hosts (``git.corp.example``, ``*.corp.example``, ``host:8080``) and CIDR
+    ranges (``10.20.0.0/16``) that URLs from catalog data may reach although they are private."""
+    if not isinstance(allow, list):
+        raise ConfigError(f"{path}: reading.allow must be a list of hosts or CIDR ranges, e.g. [git.corp.example, 10.0.0.0/8]")
+    out: list[str] = []
+    for i, item in enumerate(allow):
+        if isinstance(item, dict):
+            unknown = set(item) - {"host", "cidr"}
+            if unknown or len(item) != 1:
+                raise ConfigError(f"{path}: reading.allow[{i}] must be a host, a CIDR range, or a mapping with "
+                                  "one key, host or cidr")
+            item = next(iter(item.values()))
+        if not isinstance(item, str) or not item.strip() or any(c in item for c in " /\\@?#") and not _is_cidr(item):
+            raise ConfigError(f"{path}: reading.allow[{i}]: {item!r} is neither a host name nor a CIDR range")
+        out.append(item.strip().lower())
+    return tuple(out)
+
+
+def _is_cidr(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def load_settings(
     *,
     config_file: str | None = None,
@@ -185,6 +244,18 @@ def load_settings(
         if not isinstance(docs["allow_hooks"], bool):
             raise ConfigError(f"{path}: docs.allow_hooks must be true or false, got {docs['allow_hooks']!r}")
         settings_kwargs["docs_allow_hooks"] = docs["allow_hooks"]
+    if "allow_env" in docs:
+        if not isinstance(docs["allow_env"], bool):
+            raise ConfigError(f"{path}: docs.allow_env must be true or false, got {docs['allow_env']!r}")
+        settings_kwargs["docs_allow_env"] = docs["allow_env"]
+    if "plugins" in docs:
+        plugins = docs["plugins"]
+        if not isinstance(plugins, list) or not all(isinstance(p, str) and p.strip() for p in plugins):
+            raise ConfigError(f"{path}: docs.plugins must be a list of MkDocs plugin names, e.g. [techdocs-core, search]")
+        settings_kwargs["docs_plugins"] = tuple(p.strip() for p in plugins)
+    allow = (data.get("reading") or {}).get("allow")
+    if allow is not None:
+        settings_kwargs["reading_allow"] = _reading_allow(allow, path)
     oncall = data.get("oncall") or {}
     if "schedule_file" in oncall:
         if not isinstance(oncall["schedule_file"], str) or not oncall["schedule_file"].strip():
