@@ -224,7 +224,9 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
 
 @cli.command()
 @_options
-@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. Only this machine by default; --host 0.0.0.0 in a container "
+                   "or behind a reverse proxy on another host.")
 @click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
 def serve(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], host: str, port: int) -> None:
     """Run the bot: Slack at /slack/events (or Socket Mode), /healthz, /readyz, background sync."""

@@ -12,11 +12,14 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from sqlalchemy import text
+
+from callboard.catalog.validation import is_valid_dns_label, is_valid_kind, is_valid_object_name
 
 from .app import Callboard
 from .config import ConfigError, Settings
@@ -108,29 +111,62 @@ async def _sync_loop(state: ServerState) -> None:
         await asyncio.sleep(state.sync_interval)
 
 
+#: a /docs request path longer than this is refused before anything is looked up
+MAX_DOCS_PATH = 1024
+_DOCS_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def _docs_site(state: ServerState, namespace: str, kind: str, name: str) -> Path:
+    """The built site of the entity ``kind:namespace/name``, resolved; 404 unless the three parts are
+    a valid entity ref of an entity in the catalog whose site is built.
+
+    The parts arrive percent-decoded, so they are checked as Backstage checks them: a namespace
+    is a DNS label, a kind letters and digits, a name an object name. None of them can then hold a
+    separator or be a dot segment.
+    """
+    if not (is_valid_dns_label(namespace) and is_valid_kind(kind) and is_valid_object_name(name)):
+        raise web.HTTPNotFound(text="No such entity: /docs/<namespace>/<kind>/<name>/ takes a valid entity ref.")
+    key = f"{kind}:{namespace}/{name}".lower()
+    if key not in state.app.catalog.index:
+        raise web.HTTPNotFound(text=f"No entity {key} in the catalog.")
+    site = state.app.docs.site_dir(key)
+    if not (site / "search" / "search_index.json").is_file():
+        raise web.HTTPNotFound(text="These docs are not built (yet). `callboard sync` builds them.")
+    return site.resolve(strict=True)
+
+
+def _docs_file(site: Path, tail: str) -> Path:
+    """The file ``tail`` names inside ``site``: no dot segments, no backslashes, no NUL, and after
+    resolving symlinks still inside the site."""
+    parts = tail.split("/")
+    if "\\" in tail or "\0" in tail or any(part in (".", "..") for part in parts):
+        raise web.HTTPNotFound(text="No such page in these docs.")
+    try:
+        target = site.joinpath(*[p for p in parts if p]).resolve(strict=True)
+        if target.is_dir():
+            target = (target / "index.html").resolve(strict=True)
+        target.relative_to(site)
+        if not target.is_file():
+            raise FileNotFoundError(target)
+    except (OSError, ValueError, RuntimeError):  # missing, too long, a symlink loop or one leaving the site
+        raise web.HTTPNotFound(text="No such page in these docs.") from None
+    return target
+
+
 async def _docs(request: web.Request) -> web.StreamResponse:
     """A built TechDocs site: /docs/<namespace>/<kind>/<name>/<path>. Nothing outside the site."""
-    state = request.app[STATE]
+    raw = request.raw_path.partition("?")[0]
+    if len(raw) > MAX_DOCS_PATH:
+        raise web.HTTPBadRequest(text=f"That docs path is longer than {MAX_DOCS_PATH} characters.")
+    lowered = raw.lower()
+    if any(seq in lowered for seq in ("%2f", "%5c", "%00", "\\")):
+        raise web.HTTPBadRequest(text="Encoded separators and NUL are not allowed in docs paths.")
     info = request.match_info
-    try:
-        site = state.app.docs.site_dir(f"{info['kind']}:{info['namespace']}/{info['name']}").resolve()
-    except ValueError:
-        raise web.HTTPNotFound(text="No such entity reference.") from None
-    tail = info.get("tail", "")
+    site = _docs_site(request.app[STATE], info["namespace"], info["kind"], info["name"])
     if "tail" not in info:
         raise web.HTTPFound(request.path + "/")
-    target = (site / tail).resolve()
-    try:
-        target.relative_to(site)
-    except ValueError:
-        raise web.HTTPForbidden(text="That path leaves the entity's docs site.") from None
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_file():
-        if not site.is_dir():
-            raise web.HTTPNotFound(text="These docs are not built (yet). `callboard sync` builds them.")
-        raise web.HTTPNotFound(text="No such page in these docs.")
-    return web.FileResponse(target)
+    target = _docs_file(site, info["tail"])
+    return web.FileResponse(target, headers=_DOCS_HEADERS)
 
 
 async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
