@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.catalog.model import CatalogError, SyncSummary
 from callboard.catalog.service import Catalog
+from callboard.catalog.urls import redact_error
 from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
@@ -95,7 +96,7 @@ class Callboard:
         self.engine = engine
         self.catalog = Catalog(engine)
         self.registry = registry
-        self._http: Any = None  # aiohttp.ClientSession, created for the first URL catalog
+        self._http: Any = None  # providers.http.Fetcher, created for the first URL catalog
         self._files: FileSource | None = None
         # what the in-memory index was loaded from; set only in long-lived (resident) processes,
         # which follow other processes' writes
@@ -112,6 +113,7 @@ class Callboard:
             public_url=settings.public_url,
             github_api_url=settings.github_api_url,
             github_token=settings.github_token,
+            reading_allow=settings.reading_allow,
         )
         self.oncall = OnCall(loader=self._oncall_sources, cache_seconds=settings.oncall_cache_seconds,
                              timeout=settings.oncall_timeout + 1.0)
@@ -216,7 +218,8 @@ class Callboard:
                 added=summary.added, updated=summary.updated, removed=summary.removed,
                 unchanged=summary.unchanged, locations=summary.locations, errors=tuple(errors) + summary.errors,
             )
-        return summary
+        # what is shown: URLs without their credentials (the sync engine quotes location keys)
+        return dataclasses.replace(summary, errors=tuple(redact_error(e) for e in summary.errors))
 
     async def _follow_other_writers(self) -> None:
         """Reload the in-memory index when another process (a replica, a ``callboard sync``)
@@ -267,12 +270,12 @@ class Callboard:
         return self._files
 
     def _url_source(self) -> UrlSource:
-        import aiohttp  # only URL catalogs need an HTTP client: keep `callboard sync` start-up lean
-
+        # only URL catalogs need an HTTP client: keep `callboard sync` start-up lean
+        from callboard.providers.http import Fetcher
         from callboard.providers.url import UrlSource
 
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        if self._http is None:  # URLs from catalog data are checked against reading.allow
+            self._http = Fetcher(allow=self.settings.reading_allow)
         return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)
 
     async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:

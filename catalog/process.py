@@ -29,6 +29,7 @@ from .model import (
     UnchangedDocument,
 )
 from .relations import emit_relations
+from .urls import strip_userinfo
 from .validation import validate
 
 __all__ = [
@@ -314,8 +315,9 @@ def process_document(
     meta["namespace"] = namespace
     ref = EntityRef(doc["kind"], namespace, meta["name"])
     annotations = dict(meta.get("annotations") or {})
-    annotations.setdefault("backstage.io/managed-by-location", location)
-    annotations.setdefault("backstage.io/managed-by-origin-location", origin or location)
+    # shown in every answer: the location keys keep their credentials (the fetch needs them), these do not
+    annotations.setdefault("backstage.io/managed-by-location", strip_userinfo(location))
+    annotations.setdefault("backstage.io/managed-by-origin-location", strip_userinfo(origin or location))
     meta["annotations"] = annotations
     data = {**doc, "metadata": meta}
     data.pop("relations", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from callboard.catalog.urls import strip_userinfo, without_userinfo
+
 from .oncall import oncall_blocks
 from ._lookup import describe_ref, entity_from, name_of, typo_note
 from .api import Action, Actions, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
@@ -55,12 +57,13 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if isinstance(tags, list) and tags:
         pairs.append(("Tags", ", ".join(str(t) for t in tags)))
     if e.file:
-        pairs.append(("Source", f"{e.file}:{e.line}" if e.line else e.file))
+        pairs.append(("Source", strip_userinfo(f"{e.file}:{e.line}" if e.line else e.file)))
     blocks.append(Fields(pairs=tuple(pairs)))
     links = e.metadata.get("links")
     if isinstance(links, list) and links:
         blocks.append(
-            Links(links=tuple((str(l.get("title") or l.get("url")), str(l.get("url"))) for l in links if isinstance(l, dict)))
+            Links(links=tuple((strip_userinfo(str(l.get("title") or l.get("url"))), strip_userinfo(str(l.get("url"))))
+                        for l in links if isinstance(l, dict)))
         )
     if deps.oncall is not None and e.kind not in ("User", "Location", "Template"):
         resolution = await deps.oncall.resolve(deps.catalog, e)
@@ -68,7 +71,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             blocks.extend(await oncall_blocks(deps, resolution, inv.tz))
     errors = await deps.catalog.errors(e.ref.key)
     for err in errors:
-        blocks.append(Notice(level="warning", text=f"Catalog error at {err.where()}: {err.message}"))
+        blocks.append(Notice(level="warning", text=strip_userinfo(f"Catalog error at {err.where()}: {err.message}")))
     blocks.append(
         Actions(
             actions=(
@@ -81,7 +84,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{describe_ref(e.ref.key)}: {e.description or e.title or ''}".strip().rstrip(":"),
-        data={"entity": e.ref.key, "document": e.data, "relations": [[r.type, r.target] for r in e.relations]},
+        data={"entity": e.ref.key, "document": without_userinfo(e.data), "relations": [[r.type, r.target] for r in e.relations]},
     )
 
 

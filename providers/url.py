@@ -7,104 +7,106 @@ Parsing runs in a thread; placeholder fetches hop back onto the event loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-import aiohttp
-
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
 from callboard.catalog.process import PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
+from callboard.catalog.urls import redact_error, strip_userinfo
+
+from .http import Answer, Fetcher, FetchProblem
 
 __all__ = ["UrlSource"]
 
 
-class _TooBig(Exception):
-    pass
-
-
-async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int) -> bytes:
-    async with session.get(url) as resp:
-        if resp.status == 404:
-            raise FileNotFoundError(url)
-        if resp.status >= 400:
-            raise OSError(f"HTTP {resp.status} {resp.reason}")
-        if resp.content_length is not None and resp.content_length > max_bytes:
-            raise _TooBig()
-        data = bytearray()
-        async for chunk in resp.content.iter_chunked(65536):
-            data.extend(chunk)
-            if len(data) > max_bytes:
-                raise _TooBig()
-        return bytes(data)
+def _trusted(spec: LocationSpec) -> bool:
+    """A root location is one the operator gave (``--catalog``, ``catalog.locations``): the sync
+    engine gives roots no parent, and every location found in catalog data gets its parent's key."""
+    return spec.parent is None
 
 
 @dataclass
 class _UrlPlaceholders:
-    session: aiohttp.ClientSession
+    """Placeholder targets are catalog data: always fetched as untrusted URLs."""
+
+    http: Fetcher
     loop: asyncio.AbstractEventLoop
     max_bytes: int
     read_urls: list[str] = field(default_factory=list)
 
     def read(self, target: str, base: str) -> str:
         url = urljoin(base, target)
+        shown = strip_userinfo(url)
         if not re.match(r"^https?://", url):
-            raise PlaceholderError(f"Placeholder target {target} is not an http(s) URL")
-        future = asyncio.run_coroutine_threadsafe(_fetch(self.session, url, self.max_bytes), self.loop)
-        try:
-            data = future.result(timeout=60)
-        except FileNotFoundError:
-            raise PlaceholderError(f"Placeholder $text could not read location {url}: not found (404)") from None
-        except _TooBig:
-            raise PlaceholderError(f"Placeholder target {url} is over the {self.max_bytes:,}-byte limit") from None
-        except (OSError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as exc:
-            raise PlaceholderError(f"Placeholder could not read location {url}: {exc}") from None
+            raise PlaceholderError(f"Placeholder target {strip_userinfo(target)} is not an http(s) URL")
+        future = asyncio.run_coroutine_threadsafe(
+            self.http.get(url, trusted=False, max_bytes=self.max_bytes), self.loop)
+        try:  # the fetcher's own total limit ends it first; this only guards against a stuck loop
+            got = future.result(timeout=self.http.limits.total + 5)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise PlaceholderError(f"Placeholder could not read {shown}: no answer in time") from None
+        if isinstance(got, FetchProblem):
+            raise PlaceholderError(f"Placeholder could not read {got.message.removeprefix('could not read ')}")
+        if got.status == 404:
+            raise PlaceholderError(f"Placeholder $text could not read location {shown}: not found (404)")
+        if got.status >= 400:
+            raise PlaceholderError(f"Placeholder could not read location {shown}: HTTP {got.status} {got.reason}")
         self.read_urls.append(url)
-        text = decode(data, url)
+        text = decode(got.body, shown)
         if isinstance(text, CatalogError):
-            raise PlaceholderError(f"Placeholder target {url}: {text.message}")
+            raise PlaceholderError(f"Placeholder target {shown}: {text.message}")
         return text
 
 
 class UrlSource:
-    """Reads ``url`` locations with an injected aiohttp session."""
+    """Reads ``url`` locations through the guarded :class:`Fetcher`: a root location (the
+    operator's URL) is trusted; every other location and every placeholder came from catalog
+    data and is checked against ``reading.allow``. What it reports names URLs without their
+    credentials (those stay in the location key, which the fetch needs)."""
 
     type = "url"
 
-    def __init__(self, session: aiohttp.ClientSession, *, max_bytes: int) -> None:
-        self._session = session
+    def __init__(self, http: Fetcher, *, max_bytes: int) -> None:
+        self._http = http
         self.max_bytes = max_bytes
         self._deps: dict[str, tuple[str, ...]] = {}
 
     async def read(self, spec: LocationSpec, deps: Sequence[str]) -> ReadOutcome:
-        try:
-            content = await _fetch(self._session, spec.target, self.max_bytes)
-        except FileNotFoundError:
+        shown = strip_userinfo(spec.target)
+        got = await self._http.get(spec.target, trusted=_trusted(spec), max_bytes=self.max_bytes)
+        if isinstance(got, FetchProblem):
+            message = got.message
+            if got.kind == "too_big":
+                message = f"{shown} is over the {self.max_bytes / 1e6:,.0f} MB limit (catalog.max_file_bytes); refused"
+            elif got.kind == "unreachable" and _trusted(spec):
+                message = message.replace("could not read", "could not fetch", 1)
+            return ReadOutcome(error=CatalogError(file=shown, location=spec.key, message=message))
+        if got.status == 404:
             return ReadOutcome(
                 missing=True,
-                error=CatalogError(file=spec.target, name="NotFoundError", location=spec.key,
-                                   message=f"{spec.target} does not exist (HTTP 404)"),
+                error=CatalogError(file=shown, name="NotFoundError", location=spec.key,
+                                   message=f"{shown} does not exist (HTTP 404)"),
             )
-        except _TooBig:
-            return ReadOutcome(error=CatalogError(
-                file=spec.target, location=spec.key,
-                message=f"{spec.target} is over the {self.max_bytes / 1e6:,.0f} MB limit (catalog.max_file_bytes); refused"))
-        except (OSError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as exc:
-            return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key,
-                                                  message=f"could not fetch {spec.target}: {exc or type(exc).__name__}"))
-        content_digest = digest(content)
-        return ReadOutcome(content=content, digest=content_digest,
+        if got.status >= 400:
+            return ReadOutcome(error=CatalogError(file=shown, location=spec.key,
+                                                  message=f"could not fetch {shown}: HTTP {got.status} {got.reason}"))
+        content_digest = digest(got.body)
+        return ReadOutcome(content=got.body, digest=content_digest,
                            fingerprint=fingerprint(content_digest, await self.dep_contents(deps)), deps=tuple(deps))
 
     async def dep_contents(self, deps: Sequence[str]) -> list[bytes]:
+        """Placeholder targets, read again for the fingerprint: catalog data, so untrusted."""
         out = []
         for dep in deps:
-            try:
-                out.append(await _fetch(self._session, dep, self.max_bytes))
-            except Exception:  # noqa: BLE001 - any failure just means "changed"
-                out.append(b"\0missing")
+            got = await self._http.get(dep, trusted=False, max_bytes=self.max_bytes)
+            ok = isinstance(got, Answer) and got.status < 400
+            out.append(got.body if isinstance(got, Answer) and ok else b"\0missing")  # a failure means "changed"
         return out
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]:
@@ -113,22 +115,35 @@ class UrlSource:
     async def process(
         self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
     ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
-        text = decode(content, spec.target)
+        shown = strip_userinfo(spec.target)
+        text = decode(content, shown)
         if isinstance(text, CatalogError):
             yield [text]
             return
-        reader = _UrlPlaceholders(self._session, asyncio.get_running_loop(), self.max_bytes)
+        reader = _UrlPlaceholders(self._http, asyncio.get_running_loop(), self.max_bytes)
         docs = split_documents(text, origin=spec.origin or spec.key)
+        # ``file`` is also the base placeholders resolve against, so it keeps its credentials here;
+        # what comes out is shown, so it loses them
         items = await asyncio.to_thread(
             process_documents, docs, file=spec.target, location=spec.key, origin=spec.origin, reader=reader,
             known=known,
         )
         self._deps[spec.key] = tuple(dict.fromkeys(reader.read_urls))
-        yield items
+        yield [_shown(item, shown) for item in items]
 
     def resolve(self, parent: LocationSpec, target: LocationTarget) -> LocationSpec | CatalogError:
         url = urljoin(parent.target, target.target)
         if not re.match(r"^https?://", url):
-            return CatalogError(file=parent.target, location=parent.key,
-                                message=f"Location target {target.target} is not an http(s) URL")
+            return CatalogError(file=strip_userinfo(parent.target), location=parent.key,
+                                message=f"Location target {strip_userinfo(target.target)} is not an http(s) URL")
         return LocationSpec(type="url", target=url, presence=target.presence)
+
+
+def _shown(item: ProcessedEntity | CatalogError | UnchangedDocument, file: str
+           ) -> ProcessedEntity | CatalogError | UnchangedDocument:
+    """An item as it is stored and shown: its file without credentials."""
+    if isinstance(item, CatalogError):
+        return redact_error(item)
+    if isinstance(item, ProcessedEntity) and item.file != file:
+        return dataclasses.replace(item, file=file)
+    return item

@@ -6,28 +6,38 @@ is asked. Otherwise the commit's tree is listed and the files under the docs pat
 downloaded as blobs, each kept in a cache by its git hash, so a change to one page
 downloads one page. GitHub Enterprise: ``GITHUB_API_URL``; private repositories:
 ``GITHUB_TOKEN``.
+
+The API URL is the operator's (trusted); the ``url:`` reference is catalog data. Its host is never
+connected to — owner, repository and branch are asked of the configured API — but an address
+written there is still judged by the reading rule (``providers.http``): a reference to a loopback,
+link-local or private address is refused unless ``reading.allow`` lists it, rather than quietly
+answered from GitHub. Every API call has the fetcher's time and size limits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlparse
 
-import aiohttp
+from callboard.catalog.urls import strip_userinfo
+
+from ..http import Answer, FetchLimits, Fetcher, FetchProblem, ReadingPolicy, address_of, refused_message
 
 __all__ = ["GitHubDocs", "GitHubTree", "parse_github_url"]
 
 MAX_FILES = 2000
 MAX_BYTES = 64 * 1024 * 1024
 _STATE = ".callboard-remote.json"
+#: one API answer (a tree listing, a base64 blob of a file of up to MAX_BYTES)
+_MAX_ANSWER = 2 * MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,7 @@ class GitHubTree:
     repo: str
     ref: str
     path: str  # inside the repository, no leading or trailing slash; "" for the root
+    url: str = ""  # the reference as written, without credentials ("" when made by hand)
 
     @property
     def display(self) -> str:
@@ -47,11 +58,12 @@ def parse_github_url(url: str) -> GitHubTree | str:
     A ``blob`` URL names a file: its folder is meant."""
     parsed = urlparse(url)
     parts = [p for p in parsed.path.split("/") if p]
+    url = strip_userinfo(url)
     if parsed.scheme not in ("http", "https") or len(parts) < 2:
         return f"{url} is not a repository URL (https://github.com/<owner>/<repo>/tree/<branch>/<path>)."
     owner, repo = parts[0], parts[1].removesuffix(".git")
     if len(parts) == 2:
-        return GitHubTree(owner, repo, "HEAD", "")
+        return GitHubTree(owner, repo, "HEAD", "", url)
     if len(parts) < 4 or parts[2] not in ("tree", "blob"):
         return f"{url}: expected /tree/<branch>/<path> after the repository name."
     ref, rest = parts[3], parts[4:]
@@ -60,7 +72,7 @@ def parse_github_url(url: str) -> GitHubTree | str:
     path = str(PurePosixPath(*rest)) if rest else ""
     if ".." in PurePosixPath(path).parts:
         return f"{url}: the path may not contain '..'."
-    return GitHubTree(owner, repo, ref, "" if path == "." else path)
+    return GitHubTree(owner, repo, ref, "" if path == "." else path, url)
 
 
 def relative_tree(location_url: str, target: str) -> GitHubTree | str:
@@ -77,45 +89,66 @@ def relative_tree(location_url: str, target: str) -> GitHubTree | str:
             parts.pop()
         elif part != ".":
             parts.append(part)
-    return GitHubTree(base.owner, base.repo, base.ref, "/".join(parts))
+    return GitHubTree(base.owner, base.repo, base.ref, "/".join(parts), base.url)
 
 
 class GitHubDocs:
     def __init__(self, cache: Path, api_url: str = "https://api.github.com", token: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, reading_allow: Iterable[str] = ()) -> None:
         self.cache = cache
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.timeout = timeout
+        self._allow = tuple(reading_allow)
+        self._policy = ReadingPolicy.parse(self._allow)
+
+    def refused(self, tree: GitHubTree) -> str | None:
+        """Why a reference naming an internal address is not fetched; None when it may be."""
+        if not tree.url:
+            return None
+        parsed = urlparse(tree.url)
+        host = parsed.hostname or ""
+        try:
+            port = parsed.port
+        except ValueError:
+            port = None
+        address = address_of(host)
+        if address is None or self._policy.allows_address(address) or self._policy.allows_host(host, port):
+            return None
+        return refused_message(tree.url, host)
 
     async def fetch(self, tree: GitHubTree, dest: Path) -> str | None:
         """Make ``dest`` hold the docs folder of ``tree``; a message when it cannot."""
+        refused = self.refused(tree)
+        if refused is not None:
+            return refused
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                    "User-Agent": "callboard"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        try:
-            async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
-                return await self._fetch(http, tree, dest)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"{tree.display}: GitHub could not be reached ({type(exc).__name__}: {exc})."
+        async with Fetcher(allow=self._allow, limits=FetchLimits(total=self.timeout)) as http:
+            return await self._fetch(_Api(http, headers), tree, dest)
 
-    async def _get(self, http: aiohttp.ClientSession, path: str, what: str) -> dict[str, Any] | str:
-        async with http.get(f"{self.api_url}{path}") as resp:
-            if resp.status == 200:
-                data = await resp.json()
-                return data if isinstance(data, dict) else f"{what}: unexpected answer from GitHub"
-            body = (await resp.text())[:200]
-            if resp.status == 404:
-                hint = "" if self._token else " (a private repository needs GITHUB_TOKEN)"
-                return f"{what} was not found on GitHub{hint}."
-            if resp.status in (401, 403):
-                limited = resp.headers.get("X-RateLimit-Remaining") == "0"
-                return f"{what}: GitHub refused ({resp.status}{', rate limit reached' if limited else ''}): {body}"
-            return f"{what}: GitHub answered {resp.status}: {body}"
+    async def _get(self, http: _Api, path: str, what: str) -> dict[str, Any] | str:
+        got = await http.get(f"{self.api_url}{path}")
+        if isinstance(got, FetchProblem):
+            return f"{what}: GitHub could not be reached ({got.message})."
+        if got.status == 200:
+            try:
+                data = json.loads(got.body)
+            except ValueError:
+                data = None
+            return data if isinstance(data, dict) else f"{what}: unexpected answer from GitHub"
+        body = got.body[:200].decode("utf-8", "replace")
+        if got.status == 404:
+            hint = "" if self._token else " (a private repository needs GITHUB_TOKEN)"
+            return f"{what} was not found on GitHub{hint}."
+        if got.status in (401, 403):
+            limited = got.headers.get("X-RateLimit-Remaining") == "0"
+            return f"{what}: GitHub refused ({got.status}{', rate limit reached' if limited else ''}): {body}"
+        return f"{what}: GitHub answered {got.status}: {body}"
 
-    async def _fetch(self, http: aiohttp.ClientSession, tree: GitHubTree, dest: Path) -> str | None:
+    async def _fetch(self, http: _Api, tree: GitHubTree, dest: Path) -> str | None:
         repo = f"/repos/{quote(tree.owner)}/{quote(tree.repo)}"
         branch = await self._get(http, f"{repo}/branches/{quote(tree.ref, safe='')}", f"Branch {tree.display}")
         if isinstance(branch, str):
@@ -164,7 +197,7 @@ class GitHubDocs:
             shutil.rmtree(staging, ignore_errors=True)
         return None
 
-    async def _blob(self, http: aiohttp.ClientSession, repo: str, sha: str, what: str) -> bytes | str:
+    async def _blob(self, http: _Api, repo: str, sha: str, what: str) -> bytes | str:
         cached = self.cache / sha[:2] / sha
         if cached.is_file():
             return cached.read_bytes()
@@ -180,3 +213,14 @@ class GitHubDocs:
         tmp.write_bytes(content)
         os.replace(tmp, cached)
         return content
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    """The GitHub API as one fetch pass sees it: the operator's URL (trusted), fixed headers."""
+
+    fetcher: Fetcher
+    headers: dict[str, str]
+
+    async def get(self, url: str) -> Answer | FetchProblem:
+        return await self.fetcher.get(url, trusted=True, max_bytes=_MAX_ANSWER, headers=self.headers)

@@ -141,6 +141,7 @@ class TechDocs:
         public_url: str | None = None,
         github_api_url: str = "https://api.github.com",
         github_token: str | None = None,
+        reading_allow: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self.store = store
@@ -150,7 +151,7 @@ class TechDocs:
         self.backstage_base_url = backstage_base_url
         self.public_url = public_url
         self._index: DocsIndex | None = None
-        self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token)
+        self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token, reading_allow=reading_allow)
 
     # --- locations in the store -------------------------------------------------------------
 
