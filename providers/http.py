@@ -310,19 +310,22 @@ class Fetcher:
         """GET ``url``; ``trusted`` when the operator gave it. Redirects are followed here."""
         shown = strip_userinfo(url)
         try:
+            first = URL(url)
+        except ValueError:
+            return FetchProblem(kind="invalid", url=shown, message=f"{shown} is not a valid URL; not read")
+        try:
             async with asyncio.timeout(self.limits.total):
-                return await self._follow(url, trusted=trusted, max_bytes=max_bytes, headers=dict(headers or {}))
+                return await self._follow(first, trusted=trusted, max_bytes=max_bytes, headers=dict(headers or {}))
         except TimeoutError:
             if trusted:
                 return FetchProblem(kind="unreachable", url=shown, message=(
                     f"could not read {shown}: no complete answer within {self.limits.total:g} s (the time limit)"))
             return _unreachable(shown, self.limits.total)
 
-    async def _follow(self, url: str, *, trusted: bool, max_bytes: int, headers: dict[str, str]) -> Answer | FetchProblem:
-        first = URL(url)
+    async def _follow(self, first: URL, *, trusted: bool, max_bytes: int, headers: dict[str, str]) -> Answer | FetchProblem:
         current = first
         trust = trusted
-        for hop in range(self.limits.max_redirects + 1):
+        for _hop in range(self.limits.max_redirects + 1):
             shown = strip_userinfo(str(current))
             if current.scheme not in ("http", "https") or not current.host:
                 return FetchProblem(kind="invalid", url=shown, message=f"{shown} is not an http(s) URL; not read")
@@ -353,7 +356,7 @@ class Fetcher:
                 return _unreachable(shown, self.limits.total)
         shown = strip_userinfo(str(current))
         return FetchProblem(kind="redirects", url=shown, message=(
-            f"{strip_userinfo(url)}: more than {self.limits.max_redirects} redirects (the last to {shown}); not read"))
+            f"{strip_userinfo(str(first))}: more than {self.limits.max_redirects} redirects (the last to {shown}); not read"))
 
     def _session_for(self, url: URL, trusted: bool) -> tuple[aiohttp.ClientSession, FetchProblem | None]:
         sessions = self._open_sessions()

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.catalog.model import parse_ref as parse_entity_ref
+from callboard.catalog.urls import strip_userinfo
 from callboard.storage import repo
 
 from .build import BuildJob, BuildResult, source_files
@@ -224,14 +225,14 @@ class TechDocs:
         message saying why there is none."""
         parsed = parse_ref(row["ref"])
         if isinstance(parsed, str):
-            return parsed
+            return strip_userinfo(parsed)
         location = str(row.get("location_key") or "")
         if parsed.type == "url":
             tree = parse_github_url(parsed.target)
-            return tree if isinstance(tree, GitHubTree) else f"{row['ref']}: {tree}"
+            return tree if isinstance(tree, GitHubTree) else strip_userinfo(f"{row['ref']}: {tree}")
         if location.startswith("url:"):
             tree = relative_tree(location[len("url:"):], parsed.target)
-            return tree if isinstance(tree, GitHubTree) else f"{row['ref']} (from {location[4:]}): {tree}"
+            return tree if isinstance(tree, GitHubTree) else strip_userinfo(f"{row['ref']} (from {location[4:]}): {tree}")
         if not row.get("file"):
             return f"{row['ref']}: the entity has no source file to resolve the folder against."
         entity_dir = Path(row["file"]).parent

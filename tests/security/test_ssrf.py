@@ -234,6 +234,27 @@ async def test_location_target_to_loopback_is_refused(make_app, database_url: st
     assert "reading.allow" in by_url[root.url("/team.yaml")]
 
 
+async def test_a_resync_keeps_roots_trusted_and_children_not(make_app, sqlite_url: str, sites) -> None:
+    """``sync`` with no catalog re-reads the registered roots: they are still the operator's (read),
+    and the children the database remembers are still catalog data (refused)."""
+    internal = await sites(secret=GOOD.format(name="secret-thing"))
+    root = await sites(catalog_info=_location("org", internal.url("/secret.yaml")))
+    app = await make_app(sqlite_url)
+    try:
+        await app.sync((root.url("/catalog-info.yaml"),))
+        root.files["/catalog-info.yaml"] += "---\n" + TEAM  # changed: parsed again
+        changed = await app.sync(None)
+        unchanged = await app.sync(None)  # skipped without parsing: children come from the database
+    finally:
+        await app.close()
+    assert root.calls == ["/catalog-info.yaml"] * 3
+    assert internal.calls == []
+    assert "group:default/team-a" in app.catalog.index.keys()
+    for summary in (changed, unchanged):
+        (err,) = summary.errors
+        assert "reading.allow" in err.message
+
+
 @pytest.mark.parametrize("allow", ["127.0.0.1", "127.0.0.0/8", "127.0.0.1:{port}", "::ffff:127.0.0.1/128"])
 async def test_reading_allow_lets_data_urls_in(make_app, sqlite_url: str, sites, allow: str) -> None:
     internal = await sites(secret=GOOD.format(name="secret-thing"), team=TEAM)
@@ -342,6 +363,26 @@ async def test_docs_reference_to_loopback_is_refused(tmp_path: Path) -> None:
         assert "component:default/loop" not in dict(docs.errors) and docs.built >= 1
     finally:
         await fake.stop()
+
+
+async def test_docs_references_never_show_their_credentials(tmp_path: Path) -> None:
+    from ..docs.test_techdocs import TEAM as DOCS_TEAM
+    from ..docs.test_techdocs import component, open_app, write
+
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", DOCS_TEAM)
+    component(root, "svc", ref="url:https://bob:s3cret@github.com/acme")
+    app = await open_app(tmp_path)
+    try:
+        await app.sync((str(root),))
+        docs = await app.sync_docs()
+        answer = await app.ask("docs svc")
+    finally:
+        await app.close()
+    message = dict(docs.errors)["component:default/svc"]
+    assert "github.com/acme" in message
+    for text in (message, render_text(answer), json.dumps(answer.data)):
+        assert "s3cret" not in text and "bob" not in text, text
 
 
 # --- the fetcher: names, time, size, errors -------------------------------------------------
