@@ -159,11 +159,17 @@ class ReadingPolicy:
                    for a in candidates)
 
 
-def refused_message(url: str, host: str) -> str:
+def refused_message(url: str, host: str, address: IPAddress | None = None) -> str:
     """Why a data URL was not read, and how the operator allows it."""
-    return (f"{strip_userinfo(url)} was not read: {host} is (or resolves to) a loopback, link-local, private or "
-            "other internal address, which URLs from catalog data may not reach; to allow it, list the host or "
-            "its address range under reading.allow in callboard.yaml")
+    if address is None:
+        what = f"{host} resolves only to internal addresses"
+    elif str(address) != host.strip("[]"):
+        what = f"{host} is the internal address {address}"
+    else:
+        what = f"{host} is an internal address"
+    return (f"{strip_userinfo(url)} was not read: {what} (loopback, link-local, private or reserved), which URLs "
+            "from catalog data may not reach; to allow it, list the host or its range under reading.allow in "
+            "callboard.yaml")
 
 
 class AddressRefused(OSError):
@@ -349,7 +355,9 @@ class Fetcher:
                                   headers=dict(resp.headers), body=body)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 if _refused(exc):
-                    return FetchProblem(kind="refused", url=shown, message=refused_message(shown, current.host or ""))
+                    host = current.host or ""
+                    return FetchProblem(kind="refused", url=shown,
+                                        message=refused_message(shown, host, address_of(host)))
                 if trust:
                     detail = strip_userinfo(str(exc) or type(exc).__name__)
                     return FetchProblem(kind="unreachable", url=shown, message=f"could not read {shown}: {detail}")
@@ -366,7 +374,8 @@ class Fetcher:
         address = address_of(host)
         if address is not None and not self.policy.allows_address(address):
             shown = strip_userinfo(str(url))
-            return sessions.guarded, FetchProblem(kind="refused", url=shown, message=refused_message(shown, host))
+            return sessions.guarded, FetchProblem(kind="refused", url=shown,
+                                                  message=refused_message(shown, host, address))
         return sessions.guarded, None
 
 

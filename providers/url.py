@@ -52,7 +52,8 @@ class _UrlPlaceholders:
             future.cancel()
             raise PlaceholderError(f"Placeholder could not read {shown}: no answer in time") from None
         if isinstance(got, FetchProblem):
-            raise PlaceholderError(f"Placeholder could not read {got.message.removeprefix('could not read ')}")
+            raise PlaceholderError(f"Placeholder target {got.message}" if got.kind == "refused"
+                                   else f"Placeholder {got.message}")
         if got.status == 404:
             raise PlaceholderError(f"Placeholder $text could not read location {shown}: not found (404)")
         if got.status >= 400:

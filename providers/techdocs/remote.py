@@ -115,7 +115,7 @@ class GitHubDocs:
         address = address_of(host)
         if address is None or self._policy.allows_address(address) or self._policy.allows_host(host, port):
             return None
-        return refused_message(tree.url, host)
+        return refused_message(tree.url, host, address)
 
     async def fetch(self, tree: GitHubTree, dest: Path) -> str | None:
         """Make ``dest`` hold the docs folder of ``tree``; a message when it cannot."""
