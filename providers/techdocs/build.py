@@ -5,22 +5,28 @@
 - No ``docs/index.md``: ``docs/README.md`` or the top-level ``README.md`` becomes the home page.
 - ``techdocs-core`` is added when the config does not list it.
 
-The source folder is never written to: when a page has to be added, the docs are staged in
-a temporary folder and MkDocs is pointed at it (``docs_dir`` override). The site is built
-into a fresh folder which the caller moves into the docs store.
+A repository is untrusted, so MkDocs never reads it directly. Its ``mkdocs.yml`` (and every file
+it ``INHERIT``s) is checked first by :mod:`.config_check`: no Python tags, no ``!ENV`` unless
+``docs.allow_env``, no ``hooks`` unless ``docs.allow_hooks``, plugins from ``docs.plugins`` only,
+and every path inside the repository. The checked config is written into the build's temporary
+folder, beside a copy of the docs folder (and ``theme.custom_dir``, and each monorepo include)
+in which symlinks are followed only while they stay in the repository; MkDocs builds from there.
+Snippets are read only from the repository (symlinks resolved), and the theme's templates run in
+Jinja's sandbox. The site is built into a fresh folder which the caller moves into the docs
+store; nothing is ever written into the repository.
 
-MkDocs ``hooks`` run Python from the repository being built, so a config with ``hooks`` is
-refused unless the operator allows them (``docs.allow_hooks``). Renderers that need a
-program this machine lacks (PlantUML, Graphviz) are switched off for the build, and their
-diagrams show as source, with a warning: one diagram never costs a team its docs.
+Renderers that need a program this machine lacks (PlantUML, Graphviz) are switched off for the
+build, and their diagrams show as source, with a warning: one diagram never costs a team its docs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +34,26 @@ from typing import Any
 
 import yaml
 
+from .config_check import (
+    DEFAULT_PLUGINS,
+    MAX_CONFIG_BYTES,
+    IncludeMarker,
+    Policy,
+    Refusal,
+    Relative,
+    check_config,
+    find_config,
+    inside,
+)
+
 __all__ = ["BuildJob", "BuildResult", "build_site", "find_config", "source_files"]
 
-CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 _README_NAMES = ("README.md", "readme.md", "Readme.md")
 #: markdown extension -> the program it runs
 _NEEDS_PROGRAM = {"plantuml_markdown": "plantuml", "markdown_inline_graphviz": "dot"}
 _MAX_MESSAGES = 20
+#: the Markdown extension that keeps snippets inside the repository (see snippet_guard.py)
+_SNIPPET_GUARD = "callboard.providers.techdocs.snippet_guard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +63,14 @@ class BuildJob:
     site_name: str
     allow_hooks: bool = False
     shared_assets: str | None = None  # a folder for hard-linked theme assets shared by sites
+    root: str | None = None  # the repository the docs may read from (default: the docs folder)
+    allow_env: bool = False  # `!ENV` in mkdocs.yml reads the worker's (scrubbed) environment
+    plugins: tuple[str, ...] | None = None  # MkDocs plugins a config may name; None: the default list
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BuildJob:
+        plugins = data.get("plugins")
+        return cls(**{**data, "plugins": tuple(plugins) if plugins is not None else None})
 
 
 @dataclass(slots=True)
@@ -57,13 +84,6 @@ class BuildResult:
         return {"ok": self.ok, "error": self.error, "warnings": self.warnings, "pages": self.pages}
 
 
-def find_config(source: Path) -> Path | None:
-    for name in CONFIG_NAMES:
-        if (source / name).is_file():
-            return source / name
-    return None
-
-
 def _readme(folder: Path) -> Path | None:
     for name in _README_NAMES:
         if (folder / name).is_file():
@@ -71,19 +91,32 @@ def _readme(folder: Path) -> Path | None:
     return None
 
 
+def _regular_inside(path: Path, root: str) -> bool:
+    """A regular file whose target (symlinks resolved) lies inside ``root``: never a link out, a
+    device or a FIFO, which would leak or hang whoever reads it."""
+    try:
+        return inside(path, root) and stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def source_files(source: Path) -> list[Path]:
-    """Every file a build of ``source`` reads: the config, the docs folder, the README fallback."""
+    """Every file a build of ``source`` reads: the config, the docs folder, the README fallback
+    (files that leave ``source`` are not read: the build leaves them out too)."""
     files: list[Path] = []
+    root = os.path.realpath(source)
     config = find_config(source)
+    if config is not None and not _regular_inside(config, root):
+        config = None
     if config is not None:
         files.append(config)
     docs_dir = source / _docs_dir_name(config)
-    if docs_dir.is_dir():
-        for root, dirs, names in os.walk(docs_dir):
+    if docs_dir.is_dir() and inside(docs_dir, root):
+        for folder, dirs, names in os.walk(docs_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            files.extend(Path(root) / n for n in sorted(names))
+            files.extend(p for p in (Path(folder) / n for n in sorted(names)) if _regular_inside(p, root))
     readme = _readme(source)
-    if readme is not None:
+    if readme is not None and _regular_inside(readme, root):
         files.append(readme)
     return files
 
@@ -119,8 +152,8 @@ def _docs_dir_name(config: Path | None) -> str:
     if config is None:
         return "docs"
     try:
-        if b"docs_dir" not in config.read_bytes():  # the common case, without parsing YAML
-            return "docs"
+        if config.stat().st_size > MAX_CONFIG_BYTES or b"docs_dir" not in config.read_bytes():
+            return "docs"  # the common case, without parsing YAML
     except OSError:
         return "docs"
     value = _peek_config(config).get("docs_dir", "docs")
@@ -137,7 +170,7 @@ class _Collect(logging.Handler):
             self.messages.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def _guard_plugin() -> Any:
+def _guard_plugin(roots: list[str]) -> Any:
     from mkdocs.plugins import BasePlugin, event_priority
 
     class CallboardGuard(BasePlugin):  # type: ignore[type-arg]
@@ -152,27 +185,168 @@ def _guard_plugin() -> Any:
                     logging.getLogger("mkdocs.callboard").warning(
                         "%s is not installed here: diagrams of %s show as source", program, ext
                     )
+            snippets = config["mdx_configs"].get("pymdownx.snippets")
+            if isinstance(snippets, dict):
+                snippets["restrict_base_path"] = True
+                snippets["url_download"] = False
+            # snippets, symlinks resolved, only from the repository and this build's folders
+            config["markdown_extensions"].append(_SNIPPET_GUARD)
+            config["mdx_configs"][_SNIPPET_GUARD] = {"roots": [*roots, str(config["docs_dir"])]}
             return config
+
+        def on_env(self, env: Any, config: Any, files: Any) -> Any:
+            return _sandboxed(env)
 
     return CallboardGuard()
 
 
-def _stage_docs(source: Path, docs_dir: Path, stage: Path) -> Path | None:
-    """A docs folder with an ``index.md``: the original when it has one, else a staged copy
-    with the README as home page; None when there is nothing to build."""
-    if (docs_dir / "index.md").is_file():
-        return docs_dir
-    readme = _readme(docs_dir) if docs_dir.is_dir() else None
-    readme = readme or _readme(source)
-    if readme is None:
-        return docs_dir if docs_dir.is_dir() and any(docs_dir.rglob("*.md")) else None
-    staged = stage / "docs"
+def _security_error() -> type[Exception]:
+    from jinja2.exceptions import SecurityError
+
+    return SecurityError
+
+
+def _sandboxed(env: Any) -> Any:
+    """The theme's Jinja environment as a sandbox: templates from a repository (``theme.custom_dir``,
+    ``extra_templates``) must not reach Python through attributes like ``__class__``."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    sandbox = SandboxedEnvironment(loader=env.loader, auto_reload=False, autoescape=env.autoescape,
+                                   extensions=list(env.extensions))
+    sandbox.filters.update(env.filters)
+    sandbox.tests.update(env.tests)
+    sandbox.policies.update(env.policies)
+    for name, value in env.globals.items():
+        if name != "range":  # the sandbox's own, bounded range
+            sandbox.globals[name] = value
+    for attr in ("newstyle_gettext",):
+        if hasattr(env, attr):
+            setattr(sandbox, attr, getattr(env, attr))
+    return sandbox
+
+
+def _copy_tree(src: Path, dest: Path, root: str, warnings: list[str], label: str,
+               seen: frozenset[str] = frozenset()) -> None:
+    """Copy a folder of the repository for MkDocs: symlinks are followed only while they stay in
+    the repository (a link out, a device or a FIFO is left out, with a warning)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with os.scandir(src) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        shown = f"{label}/{entry.name}"
+        real = os.path.realpath(entry.path)
+        if not inside(real, root):
+            _warn(warnings, f"{shown} links outside the repository: left out of the docs.")
+            continue
+        try:
+            mode = os.stat(real).st_mode
+        except OSError:
+            _warn(warnings, f"{shown} is a broken link: left out of the docs.")
+            continue
+        if stat.S_ISDIR(mode):
+            if real in seen:
+                _warn(warnings, f"{shown} links to a folder that contains it: left out of the docs.")
+                continue
+            _copy_tree(Path(real), dest / entry.name, root, warnings, shown, seen | {real})
+        elif stat.S_ISREG(mode):
+            shutil.copyfile(real, dest / entry.name)
+        else:
+            _warn(warnings, f"{shown} is not a regular file: left out of the docs.")
+
+
+def _read_only(folder: Path) -> None:
+    """The build's copy of the docs is read-only to MkDocs and its plugins (files; folders stay
+    writable so the temporary folder can always be removed)."""
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.chmod(0o444)
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    if len(warnings) < _MAX_MESSAGES:
+        warnings.append(f"WARNING: {message}")
+
+
+def _readme_inside(folder: Path, root: str) -> Path | None:
+    readme = _readme(folder) if folder.is_dir() else None
+    return readme if readme is not None and inside(readme, root) and Path(os.path.realpath(readme)).is_file() else None
+
+
+def _stage_docs(source: Path, docs_dir: Path, staged: Path, root: str, warnings: list[str]) -> Path | None:
+    """The build's copy of the docs folder, with the README as home page when there is no
+    ``index.md`` (as techdocs-cli does); None when there is nothing to build."""
     if docs_dir.is_dir():
-        shutil.copytree(docs_dir, staged, symlinks=False)
-    else:
-        staged.mkdir(parents=True)
-    shutil.copyfile(readme, staged / "index.md")
+        _copy_tree(docs_dir, staged, root, warnings, docs_dir.name)
+    if (staged / "index.md").is_file():
+        return staged
+    readme = _readme_inside(docs_dir, root) or _readme_inside(source, root)
+    if readme is None:
+        return staged if staged.is_dir() and any(staged.rglob("*.md")) else None
+    staged.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(os.path.realpath(readme), staged / "index.md")
     return staged
+
+
+def _fill(value: Any, includes: list[str]) -> Any:
+    """The checked config with each monorepo include pointing at its checked copy."""
+    if isinstance(value, IncludeMarker):
+        return f"!include {includes[value.index]}"
+    if isinstance(value, dict):
+        return {k: _fill(v, includes) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, includes) for v in value]
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML, plus MkDocs' ``!relative`` for the values MkDocs resolves itself."""
+
+
+_Dumper.add_representer(Relative, lambda dumper, rel: dumper.represent_scalar("!relative", rel.value))
+_Dumper.add_representer(tuple, lambda dumper, items: dumper.represent_list(list(items)))
+
+
+def _write_config(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _prepare(job: BuildJob, source: Path, root: str, stage: Path, warnings: list[str]) -> Path | str:
+    """The checked config written into ``stage`` with the build's copies of every folder it
+    names; a message when the repository's config is refused or there is nothing to build."""
+    policy = Policy(root=Path(root), allow_hooks=job.allow_hooks, allow_env=job.allow_env,
+                    plugins=tuple(job.plugins) if job.plugins is not None else DEFAULT_PLUGINS,
+                    environ=dict(os.environ))
+    checked = check_config(source, policy, default_site_name=job.site_name)
+    if isinstance(checked, Refusal):
+        return str(checked)
+    warnings.extend(f"WARNING: {w}" for w in checked.warnings)
+    docs = _stage_docs(source, checked.docs_dir, stage / "docs", root, warnings)
+    if docs is None:
+        return f"Nothing to build in {source}: no {checked.docs_dir.name}/index.md and no README.md."
+    data = dict(checked.data)
+    data["docs_dir"] = str(docs)
+    if checked.custom_dir is not None:
+        theme = dict(data["theme"])
+        theme["custom_dir"] = str(stage / "theme")
+        _copy_tree(checked.custom_dir, stage / "theme", root, warnings, "theme.custom_dir")
+        data["theme"] = theme
+    included: list[str] = []
+    for i, site in enumerate(checked.includes):
+        folder = stage / f"include-{i}"
+        if site.docs_dir.is_dir():
+            _copy_tree(site.docs_dir, folder / "docs", root, warnings, site.docs_dir.name)
+        else:
+            (folder / "docs").mkdir(parents=True)
+        sub: dict[str, Any] = {"site_name": site.site_name, "docs_dir": str(folder / "docs")}
+        if site.nav is not None:
+            sub["nav"] = site.nav
+        _write_config(folder / "mkdocs.yml", sub)
+        included.append(str(folder / "mkdocs.yml"))
+    _read_only(stage)
+    config = stage / "mkdocs.yml"
+    _write_config(config, _fill(data, included))
+    return config
 
 
 def build_site(job: BuildJob) -> BuildResult:
@@ -184,14 +358,9 @@ def build_site(job: BuildJob) -> BuildResult:
     source = Path(job.source)
     if not source.is_dir():
         return BuildResult(False, f"The docs folder {source} does not exist.")
-    config_path = find_config(source)
-    peek = _peek_config(config_path)
-    if peek.get("hooks") and not job.allow_hooks:
-        return BuildResult(
-            False,
-            f"{config_path.name if config_path else 'mkdocs.yml'} declares hooks, which run Python from the "
-            "repository; Callboard does not run them unless docs.allow_hooks is true in callboard.yaml.",
-        )
+    root = os.path.realpath(job.root or job.source)
+    if not inside(source, root):
+        return BuildResult(False, f"The docs folder {source} is outside its repository {root}.")
     collector = _Collect()
     mkdocs_log = logging.getLogger("mkdocs")
     mkdocs_log.addHandler(collector)
@@ -200,26 +369,17 @@ def build_site(job: BuildJob) -> BuildResult:
     with tempfile.TemporaryDirectory(prefix="callboard-docs-") as tmp:
         stage = Path(tmp)
         try:
-            docs_dir = source / _docs_dir_name(config_path)
-            staged = _stage_docs(source, docs_dir, stage)
-            if staged is None:
-                return BuildResult(
-                    False, f"Nothing to build in {source}: no {docs_dir.name}/index.md and no README.md."
-                )
-            overrides: dict[str, Any] = {"site_dir": job.out, "docs_dir": str(staged)}
-            if config_path is None:
-                config_path = stage / "mkdocs.yml"
-                config_path.write_text(
-                    yaml.safe_dump({"site_name": job.site_name, "plugins": ["techdocs-core"]}), encoding="utf-8"
-                )
-            config = load_config(str(config_path), **overrides)
+            prepared = _prepare(job, source, root, stage, collector.messages)
+            if isinstance(prepared, str):
+                return BuildResult(False, prepared, warnings=collector.messages)
+            config = load_config(str(prepared), site_dir=job.out)
             if "techdocs-core" not in config.plugins:
                 from techdocs_core.core import TechDocsCore
 
                 core = TechDocsCore()
                 core.load_config({})
                 config.plugins["techdocs-core"] = core
-            config.plugins["callboard-guard"] = _guard_plugin()
+            config.plugins["callboard-guard"] = _guard_plugin([root, str(stage)])
             build(config)
         except mkdocs_exceptions.MkDocsException as exc:
             return BuildResult(False, _message(exc, collector), warnings=collector.messages)
@@ -229,6 +389,12 @@ def build_site(job: BuildJob) -> BuildResult:
                                warnings=collector.messages)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             return BuildResult(False, f"{type(exc).__name__}: {exc}", warnings=collector.messages)
+        except _security_error() as exc:
+            return BuildResult(False, f"A template (theme.custom_dir or extra_templates) reached for Python, "
+                                      f"which the template sandbox refuses: {exc}", warnings=collector.messages)
+        except SystemExit:  # the monorepo plugin exits on a bad include; it said why in the log
+            said = "; ".join(m for m in collector.messages if m.startswith(("ERROR", "CRITICAL")))
+            return BuildResult(False, f"MkDocs stopped: {said or 'a plugin exited'}", warnings=collector.messages)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug is the docs' failure, not the worker's
             return BuildResult(False, f"MkDocs failed: {type(exc).__name__}: {exc}", warnings=collector.messages)
         finally:

@@ -1,9 +1,14 @@
 """Build workers: MkDocs runs in separate processes, off the event loop, each build with a time limit.
 
-A worker is ``python -m callboard.providers.techdocs.worker``: it imports MkDocs once, then
+A worker is ``python -P -m callboard.providers.techdocs.worker``: it imports MkDocs once, then
 reads one JSON job per line on stdin and answers one JSON result per line on stdout. The
 pool keeps up to ``size`` of them; a build that runs past its limit gets its worker killed
 (and replaced on the next job), so a hanging plugin costs one build, never the sync.
+
+Builds read untrusted repositories, so a worker gets nothing of the server it does not need: its
+environment is built from an allow-list (``PATH``, the locale, ``TZ``; a temporary ``HOME`` and
+``TMPDIR``), never the server's environment minus a few names, so tokens, passwords and the
+database URL are not there to leak; it runs in an empty folder of its own, removed with it.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from dataclasses import asdict
 from typing import IO
 
@@ -24,12 +31,29 @@ __all__ = ["BuildPool"]
 
 _RECYCLE_AFTER = 200  # builds per worker, so slow leaks in plugins never add up
 _LINE_LIMIT = 1 << 20
+#: what a worker keeps of the server's environment (plus every LC_*): what Python, MkDocs and
+#: the diagram programs need to start, nothing that could be a secret
+_KEEP_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SOURCE_DATE_EPOCH", "LD_LIBRARY_PATH",
+             "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "PATHEXT", "COMSPEC")
+
+
+def worker_env(environ: Mapping[str, str], home: Path, tmp: Path) -> dict[str, str]:
+    """A build worker's whole environment: the allow-listed names of ``environ``, a private home
+    and temporary folder. Not ``environ`` minus a deny-list: a secret under a name nobody thought
+    of stays out all the same."""
+    env = {k: v for k, v in environ.items() if k in _KEEP_ENV or k.startswith("LC_")}
+    env["HOME"] = str(home)
+    if os.name == "nt":
+        env["USERPROFILE"] = str(home)
+    env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(tmp)
+    return env
 
 
 class _Worker:
-    def __init__(self, proc: asyncio.subprocess.Process, stderr: IO[bytes]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stderr: IO[bytes], folder: Path) -> None:
         self.proc = proc
         self.stderr = stderr  # a temporary file: what the worker said, for when it dies
+        self.folder = folder  # the worker's own: its empty working folder, home and temporary files
         self.builds = 0
 
     def last_words(self, limit: int = 600) -> str:
@@ -55,6 +79,7 @@ class _Worker:
             await asyncio.shield(self.proc.wait())
         finally:
             self.stderr.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     async def close(self) -> None:
         if self.alive and self.proc.stdin is not None:
@@ -80,6 +105,9 @@ class BuildPool:
         self._closed = False
 
     async def _spawn(self) -> _Worker:
+        folder = Path(tempfile.mkdtemp(prefix="callboard-build-"))
+        for part in ("work", "home", "tmp"):
+            (folder / part).mkdir()
         stderr = tempfile.TemporaryFile()
         starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
             self._python,
@@ -90,18 +118,22 @@ class BuildPool:
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             limit=_LINE_LIMIT,
+            env=worker_env(os.environ, folder / "home", folder / "tmp"),
+            cwd=folder / "work",  # empty: nothing of the server's own folder is at hand
         ))
         try:
             proc = await asyncio.shield(starting)
         except asyncio.CancelledError:  # cancelled while starting: stop what did start
             with contextlib.suppress(Exception):
-                await _Worker(await starting, stderr).kill()
+                await _Worker(await starting, stderr, folder).kill()
             stderr.close()
+            shutil.rmtree(folder, ignore_errors=True)
             raise
         except BaseException:
             stderr.close()
+            shutil.rmtree(folder, ignore_errors=True)
             raise
-        return _Worker(proc, stderr)
+        return _Worker(proc, stderr, folder)
 
     async def build(self, job: BuildJob) -> BuildResult:
         if self._closed:
@@ -164,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        job = BuildJob(**json.loads(line))
+        job = BuildJob.from_json(json.loads(line))
         result = build_site(job)
         out.write(json.dumps(result.to_json()) + "\n")
         out.flush()
