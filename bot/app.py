@@ -109,6 +109,8 @@ class Callboard:
             build_timeout=settings.docs_build_timeout,
             workers=settings.docs_workers,
             allow_hooks=settings.docs_allow_hooks,
+            allow_env=settings.docs_allow_env,
+            plugins=settings.docs_plugins,
             backstage_base_url=settings.backstage_base_url,
             public_url=settings.public_url,
             github_api_url=settings.github_api_url,

@@ -121,10 +121,10 @@ def _files_digest(source: Path) -> str:
     return digest.hexdigest()
 
 
-def _hash_sources(source: Path, name: str, allow_hooks: bool, files_digest: str | None = None) -> str:
-    """What decides a build's output: the builder, the site's name, the hooks policy, the files."""
+def _hash_sources(source: Path, name: str, policy: object, files_digest: str | None = None) -> str:
+    """What decides a build's output: the builder, the site's name, the build policy, the files."""
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(f"{_builder_version()}\0{name}\0{allow_hooks}\n".encode())
+    digest.update(f"{_builder_version()}\0{name}\0{policy}\n".encode())
     digest.update((files_digest or _files_digest(source)).encode())
     return digest.hexdigest()
 
@@ -138,6 +138,8 @@ class TechDocs:
         build_timeout: float = 120.0,
         workers: int | None = None,
         allow_hooks: bool = False,
+        allow_env: bool = False,
+        plugins: Sequence[str] | None = None,
         backstage_base_url: str | None = None,
         public_url: str | None = None,
         github_api_url: str = "https://api.github.com",
@@ -149,10 +151,17 @@ class TechDocs:
         self.build_timeout = build_timeout
         self.workers = workers
         self.allow_hooks = allow_hooks
+        self.allow_env = allow_env  # docs.allow_env: `!ENV` in mkdocs.yml (read from the scrubbed worker)
+        self.plugins = tuple(plugins) if plugins is not None else None  # docs.plugins; None: the default
         self.backstage_base_url = backstage_base_url
         self.public_url = public_url
         self._index: DocsIndex | None = None
         self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token, reading_allow=reading_allow)
+
+    @property
+    def build_policy(self) -> str:
+        """What the operator allows builds (and the checks' version): a change rebuilds every site."""
+        return f"hooks={self.allow_hooks};env={self.allow_env};plugins={self.plugins};checks=2"
 
     # --- locations in the store -------------------------------------------------------------
 
@@ -267,7 +276,7 @@ class TechDocs:
                     out.append((f"{row['ref']}: nothing to build in {resolved} (no mkdocs.yml, docs/ or README.md).",
                                 None))
                     continue
-                digest = _hash_sources(resolved, row["name"], self.allow_hooks, digests[resolved])
+                digest = _hash_sources(resolved, row["name"], self.build_policy, digests[resolved])
             out.append((resolved, digest))
         return out
 
@@ -301,7 +310,7 @@ class TechDocs:
                 problem = await self.github.fetch(resolved, fetched)
                 if problem is None:
                     resolved = fetched
-                    source_hash = await asyncio.to_thread(_hash_sources, fetched, row["name"], self.allow_hooks)
+                    source_hash = await asyncio.to_thread(_hash_sources, fetched, row["name"], self.build_policy)
                 else:
                     resolved = problem
             if isinstance(resolved, str):
@@ -342,9 +351,13 @@ class TechDocs:
                 key = row["key"]
                 out = self.store / "tmp" / uuid.uuid4().hex
                 out.parent.mkdir(parents=True, exist_ok=True)
+                # what the build may read: the repository of a local folder, the fetched folder itself
+                remote = self.remote_dir(key)
+                repository = source if source == remote or remote in source.parents else _repository_root(source, root_paths)
                 job = BuildJob(
                     source=str(source), out=str(out), site_name=row["name"], allow_hooks=self.allow_hooks,
-                    shared_assets=str(self.store / "assets"),
+                    shared_assets=str(self.store / "assets"), root=str(repository), allow_env=self.allow_env,
+                    plugins=self.plugins,
                 )
                 result = await pool.build(job)
                 sections: list[Section] = []
