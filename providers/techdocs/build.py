@@ -100,6 +100,26 @@ def _regular_inside(path: Path, root: str) -> bool:
         return False
 
 
+def _inherited(config: Path, root: str, limit: int = 10) -> list[Path]:
+    """The files a config INHERITs (inside ``root``), so that fixing one of them rebuilds the docs."""
+    out: list[Path] = []
+    current = config
+    for _ in range(limit):
+        try:
+            if current.stat().st_size > MAX_CONFIG_BYTES or b"INHERIT" not in current.read_bytes():
+                break
+        except OSError:
+            break
+        parent = _peek_config(current).get("INHERIT")
+        if not isinstance(parent, str):
+            break
+        current = current.parent / parent
+        if not _regular_inside(current, root) or current in out:
+            break
+        out.append(current)
+    return out
+
+
 def source_files(source: Path) -> list[Path]:
     """Every file a build of ``source`` reads: the config, the docs folder, the README fallback
     (files that leave ``source`` are not read: the build leaves them out too)."""
@@ -110,6 +130,7 @@ def source_files(source: Path) -> list[Path]:
         config = None
     if config is not None:
         files.append(config)
+        files.extend(_inherited(config, root))
     docs_dir = source / _docs_dir_name(config)
     if docs_dir.is_dir() and inside(docs_dir, root):
         for folder, dirs, names in os.walk(docs_dir):
@@ -143,7 +164,7 @@ def _peek_config(config: Path | None) -> dict[str, Any]:
         return {}
     try:
         data = yaml.load(config.read_text(encoding="utf-8"), Loader=_LenientLoader)  # noqa: S506 - SafeLoader subclass
-    except (yaml.YAMLError, UnicodeDecodeError):
+    except (yaml.YAMLError, UnicodeDecodeError, OSError, RecursionError):
         return {}  # MkDocs reports it properly when it loads the file
     return data if isinstance(data, dict) else {}
 

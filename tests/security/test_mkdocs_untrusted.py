@@ -306,3 +306,20 @@ async def test_workers_run_scrubbed_in_an_empty_folder(tmp_path: Path, monkeypat
     cwd = Path(seen["cwd"])
     assert seen["listing"] == [] and cwd != folder and folder not in cwd.parents
     assert not cwd.exists()  # the worker's folder went with the worker
+
+
+async def test_fixing_an_inherited_file_rebuilds(tmp_path: Path) -> None:
+    """A refused build is retried when any file of its INHERIT chain changes, not only mkdocs.yml."""
+    root = catalog(tmp_path)
+    folder = repository(root, "svc", {"mkdocs.yml": "INHERIT: base.yml\nsite_name: svc\n",
+                                      "base.yml": "hooks:\n  - hook.py\n", "hook.py": "X = 1\n", **INDEX})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        first = await app.sync_docs()
+        assert first.failed == 1 and "base.yml, line 1" in dict(first.errors)["component:default/svc"]
+        write(folder / "base.yml", "theme: material\n")
+        second = await app.sync_docs()
+        assert (second.built, second.failed) == (1, 0), second.errors
+    finally:
+        await app.close()
