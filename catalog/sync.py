@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -131,8 +132,144 @@ def fingerprint(content_digest: str, dep_contents: Sequence[bytes] = ()) -> str:
     return h.hexdigest()
 
 
+_TAKE, _KEEP, _WAIT = "take", "keep", "wait"  # may a location take an entity over from its holder?
+_ADDED, _UPDATED, _UNCHANGED = "added", "updated", "unchanged"
+_RETIRED = "retired"  # a root no longer synced, forgotten once the sync that dropped it is done
+
+
+@dataclass(slots=True)
+class _Unfinished:
+    """A location written in this sync whose removals wait for the end of the sync (the new
+    catalog first, then the old entities go). Until then its fingerprint is not stored, so a
+    sync killed in between reads it again and finds the same removals."""
+
+    spec: LocationSpec
+    fingerprint: str | None
+    errors: list[CatalogError]
+    gone: set[str] = field(default_factory=set)  # entities it no longer lists
+    dropped: list[str] = field(default_factory=list)  # child locations it no longer lists
+    status: str | None = None  # "missing" (an absent optional target); else from the errors
+    errors_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """An entity a location defines while another location, not read yet in this sync, holds it."""
+
+    spec: LocationSpec
+    item: ProcessedEntity
+    holder: str
+    chain: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one sync has learned so far; empty between syncs."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # the locations at the start
+    stale: list[str] = field(default_factory=list)  # roots no longer synced
+    visited: set[str] = field(default_factory=set)
+    leaving: set[str] = field(default_factory=set)  # locations to be forgotten at the end
+    kids: dict[str, list[str]] | None = None  # parent -> registered children, from ``states``
+    unfinished: dict[str, _Unfinished] = field(default_factory=dict)
+    claims: list[_Claim] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Writes:
+    """The entity rows one batch writes: new ones inserted; changed ones, and ones taken over
+    from another location, updated in place (so an entity that moves never disappears)."""
+
+    new_rows: list[repo.EntityRow] = field(default_factory=list)
+    changed_rows: list[repo.EntityRow] = field(default_factory=list)
+    new_rels: list[tuple[str, str, str]] = field(default_factory=list)
+    changed_rels: list[tuple[str, str, str]] = field(default_factory=list)
+    changed_keys: list[str] = field(default_factory=list)
+    upserted: list[tuple[str, str, str | None]] = field(default_factory=list)
+    emitted: list[tuple[str, tuple[tuple[str, str, str], ...]]] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    #: the state of entities this location did not hold before (for its ``existing`` map)
+    states: dict[str, tuple[str, str | None, int | None, bool]] = field(default_factory=dict)
+
+    def add(
+        self,
+        spec: LocationSpec,
+        item: ProcessedEntity,
+        old: tuple[str, str | None, int | None, bool] | None,
+        *,
+        moved: bool,
+        feed: bool,
+    ) -> str:
+        """Plan the write of ``item`` (``old``: its stored state); returns how it counts."""
+        key = item.key
+        old_hash = old[0] if old else None
+        same = old_hash == item.hash
+        if same and not moved and old is not None and old[1] == item.source_hash and old[2] == item.line:
+            return _UNCHANGED
+        row = (
+            key,
+            item.ref.kind,
+            item.ref.namespace,
+            item.ref.name,
+            item.title,
+            spec.key,
+            item.file,
+            item.line,
+            item.hash,
+            item.source_hash,
+            item.data_json,
+            item.raw_json,
+        )
+        if moved or old_hash is None:
+            self.states[key] = (item.hash, item.source_hash, item.line, item.raw_json is not None)
+        if moved:
+            self.moved.append(key)
+        if same:
+            # same entity, new fingerprint, line or location (a comment changed, it moved)
+            self.changed_rows.append(row)
+            return _UNCHANGED
+        rels = sorted(set(item.relations))
+        if feed:
+            self.emitted.append((key, tuple(rels)))
+        self.upserted.append((key, item.ref.name, item.title))
+        if old_hash is None:
+            self.new_rows.append(row)
+            self.new_rels.extend(rels)
+            return _ADDED
+        self.changed_rows.append(row)
+        self.changed_rels.extend(rels)
+        self.changed_keys.append(key)
+        return _UPDATED
+
+    async def flush(self, conn: Any) -> None:
+        await repo.upsert_entities(conn, self.new_rows, new=True)
+        await repo.replace_relations(conn, [], self.new_rels, fresh=True)
+        await repo.upsert_entities(conn, self.changed_rows, new=False)
+        await repo.replace_relations(conn, self.changed_keys, self.changed_rels)
+
+
+def _conflict(spec: LocationSpec, item: ProcessedEntity, holder: str) -> CatalogError:
+    return CatalogError(
+        file=item.file,
+        line=item.line,
+        entity=item.key,
+        location=spec.key,
+        name="ConflictError",
+        message=f"{item.ref} is already defined by {holder.split(':', 1)[-1]}; "
+        "that definition is kept and this one ignored",
+    )
+
+
 class SyncEngine:
-    """Syncs a set of root locations into the database."""
+    """Syncs a set of root locations into the database.
+
+    A sync writes before it removes: every location's new and changed entities are written
+    (one transaction per location) while the previous catalog is still there; what the new
+    catalog no longer has (entities, child locations, roots) is deleted at the end. An entity
+    that moves from one location to another is taken over in place (its row changes location),
+    so it exists at every instant, and a sync killed at any point leaves each entity where the
+    previous catalog had it or where the new one has it.
+    """
 
     def __init__(
         self,
@@ -150,6 +287,7 @@ class SyncEngine:
         self._holders: dict[str, str] | None = None  # key -> location, loaded when first needed
         self._children: dict[str, list[dict[str, Any]]] | None = None  # parent key -> location rows
         self._feed_relations = feed_relations  # a resident relation graph follows the feed
+        self._run = _Run()
 
     async def sync(
         self, roots: Sequence[LocationSpec] | None = None, *, keep_under: Sequence[str] = ()
@@ -158,7 +296,9 @@ class SyncEngine:
 
         Registered roots that are not in ``roots`` are forgotten with their entities, except
         those under a path in ``keep_under`` (a catalog path that could not be read this time:
-        a failed source never empties the catalog).
+        a failed source never empties the catalog). They are forgotten last, once the new
+        roots are written: until then they are marked retired, so that a sync killed before
+        the end and followed by a re-sync of the registered roots does not read them again.
         """
         totals = _Totals()
         self._holders = None
@@ -169,23 +309,22 @@ class SyncEngine:
             roots = [
                 LocationSpec(type=s["type"], target=s["target"])
                 for s in sorted(states.values(), key=lambda s: s["key"])
-                if s["is_root"]
+                if s["is_root"] and s["status"] != _RETIRED
             ]
+            stale = sorted(k for k, s in states.items() if s["is_root"] and s["status"] == _RETIRED)
         else:
             wanted = {r.key for r in roots}
-            stale = [
+            stale = sorted(
                 k
                 for k, s in states.items()
                 if s["is_root"] and k not in wanted and not any(_under(s["target"], p) for p in keep_under)
-            ]
-            for key in stale:
-                async with self._write_txn() as conn:
-                    removed = await repo.delete_location_tree(conn, key)
-                totals.removed += len(removed)
-                self._emit(IndexChange(removed=tuple(removed)))
-            if stale:
-                async with self._engine.connect() as conn:
-                    states = await repo.location_states(conn)
+            )
+        self._run = _Run(states=states, stale=stale)
+        for key in stale:
+            self._leave(key)
+        if stale:
+            async with self._write_txn() as conn:
+                await repo.retire_locations(conn, [k for k in stale if states[k]["status"] != _RETIRED])
         # Loading into an empty catalog: build the secondary indexes once at the end.
         async with self._engine.begin() as conn:
             bulk = await repo.is_empty(conn)
@@ -194,45 +333,36 @@ class SyncEngine:
             else:  # a load that was killed half-way left them out: put them back (no-op normally)
                 await repo.create_bulk_indexes(conn)
         try:
-            return await self._traverse(roots, states, totals)
+            return await self._traverse(roots, totals)
         finally:
+            self._run = _Run()
             if bulk:
                 async with self._engine.begin() as conn:
                     await repo.create_bulk_indexes(conn)
 
-    async def _traverse(
-        self, roots: Sequence[LocationSpec], states: dict[str, dict[str, Any]], totals: _Totals
-    ) -> SyncSummary:
+    async def _traverse(self, roots: Sequence[LocationSpec], totals: _Totals) -> SyncSummary:
+        run = self._run
         progress = SyncProgress(locations_seen=len(roots))
-        queue: list[tuple[LocationSpec, tuple[str, ...], bool]] = [(r, (), True) for r in roots]
-        visited: set[str] = set()
+        queue: deque[tuple[LocationSpec, tuple[str, ...], bool]] = deque((r, (), True) for r in roots)
+        visited = run.visited
         while queue:
-            spec, chain, is_root = queue.pop(0)
-            if spec.key in visited:
-                continue
-            visited.add(spec.key)
-            progress.current = spec.target
-            children = await self._sync_location(spec, is_root, states.get(spec.key), totals, chain)
-            progress.locations_done += 1
-            progress.entities = totals.added + totals.updated + totals.unchanged
-            for child, line in children:
-                if child.key in chain or child.key == spec.key:
-                    cycle = " -> ".join([*(c.split(":", 1)[1] for c in chain), spec.target, child.target])
-                    totals.errors.append(
-                        CatalogError(
-                            file=spec.target,
-                            line=line,
-                            message=f"Location cycle: {cycle}; the target is not followed again",
-                            name="InputError",
-                            location=spec.key,
-                        )
-                    )
+            while queue:
+                spec, chain, is_root = queue.popleft()
+                if spec.key in visited:
                     continue
-                if child.key not in visited:
-                    progress.locations_seen += 1
-                    queue.append((child, (*chain, spec.key), False))
-            if self._on_progress:
-                self._on_progress(progress)
+                visited.add(spec.key)
+                progress.current = spec.target
+                children = await self._sync_location(spec, is_root, run.states.get(spec.key), totals, chain)
+                progress.locations_done += 1
+                progress.entities = totals.added + totals.updated + totals.unchanged
+                self._follow(spec, chain, children, queue, progress, totals)
+                if self._on_progress:
+                    self._on_progress(progress)
+            # entities a location defines while another one, read later, held them: now it is
+            # known whether that one still defines them
+            for spec, chain, children in await self._resolve_claims(totals):
+                self._follow(spec, chain, children, queue, progress, totals)
+        await self._finish(totals)
         totals.locations = len(visited)
         return SyncSummary(
             added=totals.added,
@@ -243,9 +373,75 @@ class SyncEngine:
             errors=tuple(totals.errors),
         )
 
+    def _follow(
+        self,
+        spec: LocationSpec,
+        chain: tuple[str, ...],
+        children: Sequence[tuple[LocationSpec, int | None]],
+        queue: deque[tuple[LocationSpec, tuple[str, ...], bool]],
+        progress: SyncProgress,
+        totals: _Totals,
+    ) -> None:
+        """Queue the child locations ``spec`` lists; a cycle is reported instead of followed."""
+        for child, line in children:
+            if child.key in chain or child.key == spec.key:
+                cycle = " -> ".join([*(c.split(":", 1)[1] for c in chain), spec.target, child.target])
+                totals.errors.append(
+                    CatalogError(
+                        file=spec.target,
+                        line=line,
+                        message=f"Location cycle: {cycle}; the target is not followed again",
+                        name="InputError",
+                        location=spec.key,
+                    )
+                )
+                continue
+            if child.key not in self._run.visited:
+                progress.locations_seen += 1
+                queue.append((child, (*chain, spec.key), False))
+
+    def _leave(self, key: str) -> None:
+        """``key`` and the locations it registered will be forgotten at the end of this sync
+        (unless read again through another parent): their entities may be taken over now."""
+        run = self._run
+        if run.kids is None:
+            kids: dict[str, list[str]] = {}
+            for row in run.states.values():
+                if row.get("parent_key") and not row["is_root"]:
+                    kids.setdefault(row["parent_key"], []).append(row["key"])
+            run.kids = kids
+        todo = [key]
+        while todo:
+            current = todo.pop()
+            if current in run.leaving or current in run.visited:
+                continue
+            run.leaving.add(current)
+            todo.extend(run.kids.get(current, ()))
+
+    def _verdict(self, key: str, holder: str) -> str:
+        """Whether a location may take ``key`` over from ``holder``, which defines it today.
+
+        Only when the holder no longer defines it: it was read in this sync without it, or it is
+        being forgotten. A holder not read yet is asked again at the end (``_WAIT``).
+        """
+        run = self._run
+        if holder in run.visited:
+            done = run.unfinished.get(holder)
+            return _TAKE if done is not None and key in done.gone else _KEEP
+        if holder in run.leaving or holder not in run.states:
+            return _TAKE
+        return _WAIT
+
     async def _other_parent(self, conn: Any, child_key: str, parent_key: str) -> str | None:
-        """A location other than ``parent_key`` whose Location entities still list ``child_key``."""
-        for location_key, data in await repo.location_entities(conn, except_location=parent_key):
+        """A location other than ``parent_key`` whose Location entities still list ``child_key``
+        (those being forgotten, or dropped by their location in this sync, do not count)."""
+        run = self._run
+        for location_key, entity_key, data in await repo.location_entities(conn, except_location=parent_key):
+            if location_key in run.leaving and location_key not in run.visited:
+                continue
+            done = run.unfinished.get(location_key)
+            if done is not None and entity_key in done.gone:
+                continue
             loc_type, _, target = location_key.partition(":")
             reader = self._readers.get(loc_type)
             if reader is None:
@@ -266,6 +462,25 @@ class SyncEngine:
         if self._holders is not None:
             for key in keys:
                 self._holders.pop(key, None)
+
+    def _took(self, location: str, keys: Sequence[str], holders: Mapping[str, str]) -> None:
+        """``location`` now holds ``keys``: their previous holders no longer remove them."""
+        for key in keys:
+            done = self._run.unfinished.get(holders[key])
+            if done is not None:
+                done.gone.discard(key)
+            if self._holders is not None:
+                self._holders[key] = location
+
+    async def _robbed(self, conn: Any, keys: Sequence[str], holders: Mapping[str, str]) -> None:
+        """Holders not read in this sync that lost entities to a takeover must be read again if
+        they are read at all (then they are reported defining them twice), not skipped as unchanged."""
+        run = self._run
+        for holder in sorted({holders[k] for k in keys} - run.visited):
+            state = run.states.get(holder)
+            if state is not None and state["content_hash"] is not None:
+                state["content_hash"] = None
+                await repo.update_location_state(conn, holder, content_hash=None)
 
     def _emit(self, change: IndexChange) -> None:
         if self._on_change and (change.upserted or change.removed):
@@ -294,20 +509,21 @@ class SyncEngine:
         outcome = await reader.read(spec, prev_deps)
         if outcome.error is not None:
             if outcome.missing and spec.presence == "optional":
-                # an optional target that is absent: nothing from it, but it stays registered
-                # so that it is read again when it appears
+                # an optional target that is absent: nothing from it (removed at the end, after
+                # the new catalog is written), but it stays registered so that it is read again
+                # when it appears
                 async with self._write_txn() as conn:
-                    removed = list(await repo.entity_hashes(conn, spec.key))
-                    await repo.delete_entities(conn, removed)
+                    held = list(await repo.entity_hashes(conn, spec.key))
                     await repo.replace_errors(conn, spec.key, [])
                     await repo.save_location(conn, {
                         "key": spec.key, "type": spec.type, "target": spec.target, "parent_key": spec.parent,
-                        "origin_key": spec.origin, "status": "missing", "content_hash": None, "entity_count": 0,
-                        "last_error": None,
+                        "origin_key": spec.origin, "status": "missing", "content_hash": None,
+                        "entity_count": len(held), "last_error": None,
                     })
-                self._forget(removed)
-                totals.removed += len(removed)
-                self._emit(IndexChange(removed=tuple(removed)))
+                if held:
+                    self._run.unfinished[spec.key] = _Unfinished(
+                        spec=spec, fingerprint=None, errors=[], gone=set(held), status="missing"
+                    )
                 return []
             if spec.parent:
                 parent = spec.parent.split(":", 1)[-1]
@@ -326,7 +542,7 @@ class SyncEngine:
             totals.unchanged += state["entity_count"]  # "ok": no errors recorded for it
             return await self._known_children(spec)
         assert outcome.content is not None
-        return await self._write_location(spec, is_root, reader, outcome, totals)
+        return await self._write_location(spec, is_root, reader, outcome, totals, chain)
 
     @contextlib.asynccontextmanager
     async def _write_txn(self) -> AsyncIterator[Any]:
@@ -385,6 +601,7 @@ class SyncEngine:
         reader: LocationReader,
         outcome: ReadOutcome,
         totals: _Totals,
+        chain: tuple[str, ...],
     ) -> list[tuple[LocationSpec, int | None]]:
         assert outcome.content is not None
         errors: list[CatalogError] = []
@@ -394,6 +611,8 @@ class SyncEngine:
         emitted: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
         seen: set[str] = set()
         keep: set[str] = set()
+        waiting: list[_Claim] = []
+        waiting_children: set[str] = set()  # listed by an entity that waits: not dropped yet
         parse_failed = False
         unresolved = False
         added = updated = unchanged = 0
@@ -412,11 +631,7 @@ class SyncEngine:
             stream = reader.process(spec, content, known)
             del content  # the reader frees the bytes as soon as it has decoded them
             async for batch in stream:
-                new_rows: list[repo.EntityRow] = []
-                changed_rows: list[repo.EntityRow] = []
-                new_rels: list[tuple[str, str, str]] = []
-                changed_rels: list[tuple[str, str, str]] = []
-                changed_keys: list[str] = []
+                write = _Writes()
                 candidates: list[ProcessedEntity] = []
                 for item in batch:
                     if isinstance(item, UnchangedDocument):
@@ -453,103 +668,61 @@ class SyncEngine:
                     self._holders = await repo.key_locations(conn)
                 holders = self._holders or {}
                 owners = {k: holders[k] for k in foreign if k in holders and holders[k] != spec.key}
+                verdicts = {k: self._verdict(k, holder) for k, holder in owners.items()}
+                taking = [k for k, v in verdicts.items() if v == _TAKE]
+                moving = await repo.entity_states_of(conn, taking) if taking else {}
                 for item in candidates:
                     key = item.key
                     old = existing.get(key)
-                    old_hash = old[0] if old else None
-                    if old_hash is None and key in owners:
+                    verdict = verdicts.get(key) if old is None else None
+                    if verdict == _KEEP:
                         seen.discard(key)
-                        errors.append(
-                            CatalogError(
-                                file=item.file,
-                                line=item.line,
-                                entity=key,
-                                location=spec.key,
-                                name="ConflictError",
-                                message=f"{item.ref} is already defined by {owners[key].split(':', 1)[-1]}; "
-                                "that definition is kept and this one ignored",
-                            )
-                        )
+                        errors.append(_conflict(spec, item, owners[key]))
                         continue
-                    for t in item.targets:
-                        child = reader.resolve(spec, t)
-                        if isinstance(child, CatalogError):
-                            unresolved = True  # then no child is dropped: it may be this one
-                            errors.append(
-                                CatalogError(
-                                    file=item.file,
-                                    line=item.line,
-                                    entity=key,
-                                    location=spec.key,
-                                    name=child.name,
-                                    message=child.message,
-                                )
-                            )
-                        else:
-                            children.append((_with_origin(child, spec.key, origin), item.line))
-                    same = old_hash == item.hash
-                    if same and old is not None and old[1] == item.source_hash and old[2] == item.line:
-                        unchanged += 1
+                    if verdict == _WAIT:
+                        waiting.append(_Claim(spec=spec, item=item, holder=owners[key], chain=chain))
+                        for t in item.targets:
+                            child = reader.resolve(spec, t)
+                            if isinstance(child, LocationSpec):
+                                waiting_children.add(child.key)
                         continue
-                    row = (
-                        key,
-                        item.ref.kind,
-                        item.ref.namespace,
-                        item.ref.name,
-                        item.title,
-                        spec.key,
-                        item.file,
-                        item.line,
-                        item.hash,
-                        item.source_hash,
-                        item.data_json,
-                        item.raw_json,
-                    )
-                    rels = sorted(set(item.relations))
-                    if same:
-                        # same entity, new fingerprint or line (a comment or whitespace changed)
-                        changed_rows.append(row)
-                        unchanged += 1
-                        continue
-                    if self._feed_relations:
-                        emitted.append((key, tuple(rels)))
-                    if old_hash is None:
-                        new_rows.append(row)
-                        new_rels.extend(rels)
+                    if verdict == _TAKE:
+                        old = moving.get(key)
+                    found, failed = self._targets(spec, origin, reader, item, errors)
+                    children.extend(found)
+                    unresolved = unresolved or failed  # then no child is dropped: it may be this one
+                    counted = write.add(spec, item, old, moved=verdict == _TAKE, feed=self._feed_relations)
+                    if counted == _ADDED:
                         added += 1
-                    else:
-                        changed_rows.append(row)
-                        changed_rels.extend(rels)
-                        changed_keys.append(key)
+                    elif counted == _UPDATED:
                         updated += 1
-                    upserted.append((key, item.ref.name, item.title))
-                await repo.upsert_entities(conn, new_rows, new=True)
-                await repo.replace_relations(conn, [], new_rels, fresh=True)
-                await repo.upsert_entities(conn, changed_rows, new=False)
-                await repo.replace_relations(conn, changed_keys, changed_rels)
-                existing.update({r[0]: (r[8], r[9], r[7], r[11] is not None) for r in new_rows})
+                    else:
+                        unchanged += 1
+                await write.flush(conn)
+                await self._robbed(conn, write.moved, owners)
+                upserted.extend(write.upserted)
+                emitted.extend(write.emitted)
+                existing.update(write.states)
                 if self._holders is not None:
-                    self._holders.update((r[0], spec.key) for r in new_rows)
+                    self._holders.update((r[0], spec.key) for r in write.new_rows)
+                self._took(spec.key, write.moved, owners)
             await repo.update_lines(conn, line_moves)
-            # a read that could not parse everything never removes anything
-            gone = [] if parse_failed else [k for k in existing if k not in seen and k not in keep]
-            await repo.delete_entities(conn, gone)
-            if self._holders is not None:
-                for key in gone:
-                    self._holders.pop(key, None)
-            # children this location no longer lists are forgotten with their entities
-            wanted_children = {c.key for c, _ in children}
-            removed_children: list[str] = []
+            # a read that could not parse everything never removes anything; what it no longer
+            # lists is removed at the end of the sync, after the new catalog is written
+            gone = set() if parse_failed else {k for k in existing if k not in seen and k not in keep}
+            # children this location no longer lists are forgotten with their entities (at the end)
+            wanted_children = {c.key for c, _ in children} | waiting_children
+            dropped: list[str] = []
             if not parse_failed and not unresolved:
-                for old in await repo.child_locations(conn, spec.key):
-                    if old["key"] not in wanted_children and not old["is_root"]:
+                for old_child in await repo.child_locations(conn, spec.key):
+                    if old_child["key"] not in wanted_children and not old_child["is_root"]:
                         # the same file may be listed by another Location: then it moves there
-                        other = await self._other_parent(conn, old["key"], spec.key)
+                        other = await self._other_parent(conn, old_child["key"], spec.key)
                         if other is not None:
-                            await repo.reparent_location(conn, old["key"], other)
+                            await repo.reparent_location(conn, old_child["key"], other)
                             continue
-                        removed_children.extend(await repo.delete_location_tree(conn, old["key"]))
-                self._forget(removed_children)
+                        dropped.append(old_child["key"])
+                        self._leave(old_child["key"])
             for child, _line in children:
                 # an existing child keeps its own sync state (and a root stays a root)
                 await repo.save_location(
@@ -565,7 +738,12 @@ class SyncEngine:
                 )
             deps = reader.deps_read(spec)
             fp = outcome.fingerprint if not deps else await _refingerprint(reader, spec, outcome, deps)
-            count = len(existing) - len(gone)
+            later = bool(gone or dropped or waiting)
+            if later:
+                self._run.unfinished[spec.key] = _Unfinished(
+                    spec=spec, fingerprint=fp, errors=errors, gone=gone, dropped=dropped
+                )
+                self._run.claims.extend(waiting)
             await repo.save_location(
                 conn,
                 {
@@ -576,9 +754,10 @@ class SyncEngine:
                     "origin_key": spec.origin,
                     "is_root": 1 if is_root else 0,
                     "status": "ok" if not errors else "partial",
-                    "content_hash": fp,
+                    # stored when the removals are done: a sync killed before reads it again
+                    "content_hash": None if later else fp,
                     "deps": json.dumps(list(deps)) if deps else None,
-                    "entity_count": count,
+                    "entity_count": len(existing),
                     "last_error": errors[0].message if errors else None,
                 },
             )
@@ -586,16 +765,139 @@ class SyncEngine:
         totals.added += added
         totals.updated += updated
         totals.unchanged += unchanged
-        totals.removed += len(gone) + len(removed_children)
         totals.errors.extend(errors)
-        self._emit(
-            IndexChange(
-                upserted=tuple(upserted),
-                removed=tuple(gone) + tuple(removed_children),
-                relations=tuple(emitted),
-            )
-        )
+        self._emit(IndexChange(upserted=tuple(upserted), relations=tuple(emitted)))
         return children
+
+    def _targets(
+        self,
+        spec: LocationSpec,
+        origin: str,
+        reader: LocationReader,
+        item: ProcessedEntity,
+        errors: list[CatalogError],
+    ) -> tuple[list[tuple[LocationSpec, int | None]], bool]:
+        """The child locations a Location entity lists, and whether a target could not be
+        resolved (an error appended to ``errors``, naming the entity)."""
+        out: list[tuple[LocationSpec, int | None]] = []
+        failed = False
+        for t in item.targets:
+            child = reader.resolve(spec, t)
+            if isinstance(child, CatalogError):
+                failed = True
+                errors.append(
+                    CatalogError(
+                        file=item.file,
+                        line=item.line,
+                        entity=item.key,
+                        location=spec.key,
+                        name=child.name,
+                        message=child.message,
+                    )
+                )
+            else:
+                out.append((_with_origin(child, spec.key, origin), item.line))
+        return out, failed
+
+    async def _resolve_claims(
+        self, totals: _Totals
+    ) -> list[tuple[LocationSpec, tuple[str, ...], list[tuple[LocationSpec, int | None]]]]:
+        """Entities a location defined while a location read after it held them: taken over
+        where that one no longer defines them (one transaction per location), reported as
+        conflicts where it still does. Returns the child locations the taken entities list."""
+        run = self._run
+        claims, run.claims = run.claims, []
+        by_location: dict[str, list[_Claim]] = {}
+        for claim in claims:
+            by_location.setdefault(claim.spec.key, []).append(claim)
+        follow: list[tuple[LocationSpec, tuple[str, ...], list[tuple[LocationSpec, int | None]]]] = []
+        for location, group in by_location.items():
+            spec, chain = group[0].spec, group[0].chain
+            done = run.unfinished[location]
+            reader = self._readers[spec.type]
+            origin = spec.origin or spec.key
+            take: list[_Claim] = []
+            for claim in group:
+                if self._verdict(claim.item.key, claim.holder) == _TAKE:
+                    take.append(claim)
+                else:  # read after this one and still defining it, or not read at all: it keeps it
+                    err = _conflict(spec, claim.item, claim.holder)
+                    done.errors.append(err)
+                    totals.errors.append(err)
+                    done.errors_changed = True
+            if not take:
+                continue
+            write = _Writes()
+            children: list[tuple[LocationSpec, int | None]] = []
+            async with self._write_txn() as conn:
+                moving = await repo.entity_states_of(conn, [c.item.key for c in take])
+                for claim in take:
+                    before = len(done.errors)
+                    children.extend(self._targets(spec, origin, reader, claim.item, done.errors)[0])
+                    if len(done.errors) > before:
+                        totals.errors.extend(done.errors[before:])
+                        done.errors_changed = True
+                    old = moving.get(claim.item.key)
+                    counted = write.add(spec, claim.item, old, moved=old is not None, feed=self._feed_relations)
+                    if counted == _ADDED:
+                        totals.added += 1
+                    elif counted == _UPDATED:
+                        totals.updated += 1
+                    else:
+                        totals.unchanged += 1
+                await write.flush(conn)
+                await self._robbed(conn, write.moved, {c.item.key: c.holder for c in take})
+                for child, _line in children:
+                    await repo.save_location(
+                        conn,
+                        {
+                            "key": child.key,
+                            "type": child.type,
+                            "target": child.target,
+                            "parent_key": spec.key,
+                            "origin_key": child.origin,
+                        },
+                        child=True,
+                    )
+            if self._holders is not None:
+                self._holders.update((r[0], spec.key) for r in write.new_rows)
+            self._took(spec.key, write.moved, {c.item.key: c.holder for c in take})
+            self._emit(IndexChange(upserted=tuple(write.upserted), relations=tuple(write.emitted)))
+            follow.append((spec, chain, children))
+        return follow
+
+    async def _finish(self, totals: _Totals) -> None:
+        """The removals, once the new catalog is written: what each location no longer lists
+        (unless another location took it over), the child locations no Location lists any more,
+        and the roots no longer synced. One transaction per location."""
+        run = self._run
+        for key, done in run.unfinished.items():
+            removed: list[str] = []
+            async with self._write_txn() as conn:
+                removed.extend(await repo.delete_entities_of(conn, key, sorted(done.gone)))
+                for child in done.dropped:
+                    removed.extend(await repo.delete_location_tree(conn, child, keep=run.visited))
+                status = done.status or ("ok" if not done.errors else "partial")
+                await repo.update_location_state(
+                    conn,
+                    key,
+                    status=status,
+                    content_hash=done.fingerprint,
+                    entity_count=await repo.entity_count(conn, key),
+                    last_error=done.errors[0].message if done.errors else None,
+                )
+                if done.errors_changed:
+                    await repo.replace_errors(conn, key, [_error_row(e) for e in done.errors])
+            self._removed(removed, totals)
+        for key in run.stale:
+            async with self._write_txn() as conn:
+                removed = await repo.delete_location_tree(conn, key, keep=run.visited)
+            self._removed(removed, totals)
+
+    def _removed(self, keys: list[str], totals: _Totals) -> None:
+        self._forget(keys)
+        totals.removed += len(keys)
+        self._emit(IndexChange(removed=tuple(keys)))
 
 
 def _under(target: str, path: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,8 +37,13 @@ __all__ = [
     "child_locations",
     "counts",
     "delete_entities",
+    "delete_entities_of",
     "delete_location_tree",
+    "entity_count",
     "entity_hashes",
+    "entity_states_of",
+    "retire_locations",
+    "update_location_state",
     "key_locations",
     "location_entities",
     "reparent_location",
@@ -136,28 +141,45 @@ async def save_location(conn: AsyncConnection, row: dict[str, Any], *, child: bo
         await conn.execute(locations.insert().values(**row))
 
 
-async def location_entities(conn: AsyncConnection, *, except_location: str) -> list[tuple[str, str]]:
-    """(location key, entity document) of every Location entity not defined in ``except_location``."""
+async def location_entities(conn: AsyncConnection, *, except_location: str) -> list[tuple[str, str, str]]:
+    """(location key, entity key, entity document) of every Location entity not defined in
+    ``except_location``."""
     rows = await conn.execute(
-        select(entities.c.location_key, entities.c.data).where(
+        select(entities.c.location_key, entities.c.key, entities.c.data).where(
             entities.c.kind == "Location", entities.c.location_key != except_location
         )
     )
-    return [(loc, data) for loc, data in rows]
+    return [(loc, key, data) for loc, key, data in rows]
 
 
 async def reparent_location(conn: AsyncConnection, key: str, parent_key: str) -> None:
     await conn.execute(update(locations).where(locations.c.key == key).values(parent_key=parent_key))
 
 
-async def delete_location_tree(conn: AsyncConnection, key: str) -> list[str]:
-    """Forget a location, the locations it registered, and their entities; return removed keys."""
+async def update_location_state(conn: AsyncConnection, key: str, **values: Any) -> None:
+    """Set some state columns of one location (``status``, ``content_hash``, ...), nothing else."""
+    await conn.execute(update(locations).where(locations.c.key == key).values(**values, synced_at=_now()))
+
+
+async def retire_locations(conn: AsyncConnection, keys: Sequence[str]) -> None:
+    """Mark roots that are no longer synced: their entities stay until the sync that drops them
+    has written the new catalog; a re-sync of the registered roots does not read them again."""
+    for chunk in _chunks(list(keys)):
+        await conn.execute(update(locations).where(locations.c.key.in_(chunk)).values(status="retired"))
+
+
+async def delete_location_tree(conn: AsyncConnection, key: str, *, keep: Container[str] = ()) -> list[str]:
+    """Forget a location, the locations it registered, and their entities; return removed keys.
+
+    Locations in ``keep`` (read again by this sync through another parent) stay, with what
+    they registered.
+    """
     removed: list[str] = []
     todo = [key]
     seen: set[str] = set()
     while todo:
         current = todo.pop()
-        if current in seen:
+        if current in seen or current in keep:
             continue
         seen.add(current)
         # registered roots stay: another Location listing them does not own them
@@ -188,6 +210,27 @@ async def entity_states(conn: AsyncConnection, location_key: str) -> dict[str, t
         ).where(entities.c.location_key == location_key)
     )
     return {k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows}
+
+
+async def entity_states_of(
+    conn: AsyncConnection, keys: Sequence[str]
+) -> dict[str, tuple[str, str | None, int | None, bool]]:
+    """key -> (content hash, source document hash, line, read placeholders) of these entities,
+    wherever they are defined (for entities that move from one location to another)."""
+    out: dict[str, tuple[str, str | None, int | None, bool]] = {}
+    for chunk in _chunks(list(keys)):
+        rows = await conn.execute(
+            select(
+                entities.c.key, entities.c.hash, entities.c.source_hash, entities.c.line, entities.c.raw.is_not(None)
+            ).where(entities.c.key.in_(chunk))
+        )
+        out.update({k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows})
+    return out
+
+
+async def entity_count(conn: AsyncConnection, location_key: str) -> int:
+    result = await conn.execute(select(func.count()).select_from(entities).where(entities.c.location_key == location_key))
+    return int(result.scalar() or 0)
 
 
 async def key_locations(conn: AsyncConnection) -> dict[str, str]:
@@ -230,6 +273,19 @@ async def delete_entities(conn: AsyncConnection, keys: Sequence[str]) -> None:
     for chunk in _chunks(list(keys)):
         await conn.execute(delete(relations).where(relations.c.source.in_(chunk)))
         await conn.execute(delete(entities).where(entities.c.key.in_(chunk)))
+
+
+async def delete_entities_of(conn: AsyncConnection, location_key: str, keys: Sequence[str]) -> list[str]:
+    """Delete those of ``keys`` that ``location_key`` still holds (an entity that moved to another
+    location since stays); return the keys deleted."""
+    held: list[str] = []
+    for chunk in _chunks(list(keys)):
+        rows = await conn.execute(
+            select(entities.c.key).where(entities.c.location_key == location_key, entities.c.key.in_(chunk))
+        )
+        held.extend(k for (k,) in rows)
+    await delete_entities(conn, held)
+    return held
 
 
 async def get_entities(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
