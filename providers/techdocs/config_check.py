@@ -52,6 +52,8 @@ _SNIPPETS = "pymdownx.snippets"
 _PLANTUML = "plantuml_markdown"
 CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 MAX_CONFIG_BYTES = 1 << 20
+#: values in a config once YAML aliases are expanded: a few kB of aliases must not become billions
+MAX_CONFIG_VALUES = 100_000
 _INCLUDE = "!include "
 _WILDCARD = "*include "
 
@@ -177,7 +179,7 @@ class _Reader:
 
     def rel(self, path: Path) -> str:
         try:
-            return str(Path(os.path.abspath(path)).relative_to(self.root))
+            return str((Path(os.path.realpath(path.parent)) / path.name).relative_to(self.root))
         except ValueError:
             return str(path)
 
@@ -351,6 +353,19 @@ def _line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
     return line
 
 
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds with every alias expanded, counting stops past ``limit``."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     """INHERIT's deep merge (mergedeep's replace strategy, as MkDocs uses it): mappings merge, the child wins."""
     out = dict(parent)
@@ -414,6 +429,9 @@ class _Check:
         for _, data, _ in reversed(layers):
             merged = _merge(merged, data)
         self.data = merged
+        if _expanded_size(merged, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+            raise reader.refuse(layers[0][0], None, f"holds more than {MAX_CONFIG_VALUES} values once its YAML "
+                                "aliases are expanded; a config is never that big. Write it without aliases.")
 
     def place(self, *path: str | int) -> tuple[Path, int | None]:
         """The most derived file that sets ``path``, and the line."""
@@ -574,6 +592,9 @@ class _Check:
         merged: dict[str, Any] = {}
         for _, data, _ in reversed(layers):
             merged = _merge(merged, data)
+        if _expanded_size(merged, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+            raise self.reader.refuse(path, None, f"holds more than {MAX_CONFIG_VALUES} values once its YAML "
+                                     "aliases are expanded; a config is never that big.")
         if "site_name" not in merged:
             raise self.reader.refuse(path, None, "has no site_name, which the monorepo plugin needs.")
         docs_dir = self.reader.resolve(path.parent, merged.get("docs_dir", "docs"), "docs_dir", path,

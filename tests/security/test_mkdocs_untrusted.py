@@ -145,6 +145,8 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
         "overrides/main.html": ('{% extends "base.html" %}{% block content %}'
                                 f"{{{{ cycler.__init__.__globals__.os.system('touch {markers / 'template'}') }}}}"
                                 "{% endblock %}"), **INDEX})
+    aliases = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 7))
+    repository(root, "aliases", {"mkdocs.yml": f"site_name: x\nextra:\n  l0: &l0 [a, b, c]\n{aliases}", **INDEX})
     app = await open_app(tmp_path)
     try:
         assert not (await app.sync((str(root),))).errors
@@ -173,7 +175,8 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
         error("extension", "mkdocs.yml", "line 3", "subprocess:Popen", "markdown_extensions")
         error("monorepo-include", "sub/mkdocs.yml", "line 3", "!!python/object/apply:os.system")
         error("template", "sandbox", "__init__")
-        assert docs.failed == 15
+        error("aliases", "mkdocs.yml", "100000 values", "aliases")
+        assert docs.failed == 16
 
         assert sorted(p.name for p in markers.iterdir()) == []  # nothing ran
         stored = store_bytes(app)
