@@ -145,6 +145,11 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
         "overrides/main.html": ('{% extends "base.html" %}{% block content %}'
                                 f"{{{{ cycler.__init__.__globals__.os.system('touch {markers / 'template'}') }}}}"
                                 "{% endblock %}"), **INDEX})
+    repository(root, "relative", {"mkdocs.yml": ("site_name: x\nmarkdown_extensions:\n  - pymdownx.snippets:\n"
+                                                  "      base_path: !relative $config_dir/..\n"), **INDEX})
+    repository(root, "inherit-link", {"mkdocs.yml": "INHERIT: base.yml\nsite_name: x\n", **INDEX},
+               links={"base.yml": "../shared/base.yml"})
+    repository(root, "config-link", INDEX, links={"mkdocs.yml": "../shared/base.yml"})
     aliases = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 7))
     repository(root, "aliases", {"mkdocs.yml": f"site_name: x\nextra:\n  l0: &l0 [a, b, c]\n{aliases}", **INDEX})
     app = await open_app(tmp_path)
@@ -176,7 +181,10 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
         error("monorepo-include", "sub/mkdocs.yml", "line 3", "!!python/object/apply:os.system")
         error("template", "sandbox", "__init__")
         error("aliases", "mkdocs.yml", "100000 values", "aliases")
-        assert docs.failed == 16
+        error("relative", "mkdocs.yml", "line 4", "!relative", "outside the repository")
+        error("inherit-link", "mkdocs.yml", "line 1", "INHERIT", "outside the repository")
+        error("config-link", "mkdocs.yml", "outside the repository")
+        assert docs.failed == 19
 
         assert sorted(p.name for p in markers.iterdir()) == []  # nothing ran
         stored = store_bytes(app)
