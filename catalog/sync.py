@@ -7,7 +7,13 @@ Semantics (see README, "How sync works"):
 - an entity that disappears from its location is removed; a location that fails to read
   keeps its previous entities and records the error; an entity that becomes invalid keeps
   its last good version;
-- the same entity ref from two locations: the first keeps it, the conflict is reported;
+- nothing is removed before the new catalog is written: entities a location no longer lists,
+  child locations no Location lists any more and roots no longer synced are removed at the
+  end of the sync, so a reader never sees fewer entities while they move, and a sync killed
+  at any point leaves each entity where the previous catalog had it or where the new one has it;
+- the same entity ref from two locations: the location that holds it keeps it and the other
+  is reported, unless the holder no longer defines it (the entity moved): then the new
+  location takes it over in place, whichever of the two is read first;
 - the same file reached twice counts once; a Location cycle is reported and not followed.
 """
 
@@ -248,6 +254,17 @@ class _Writes:
         await repo.replace_relations(conn, self.changed_keys, self.changed_rels)
 
 
+def _retired_error(state: dict[str, Any]) -> CatalogError:
+    return CatalogError(
+        file=state["target"],
+        location=state["key"],
+        name="InterruptedSyncError",
+        message=f"{state['target']} was being replaced by other catalog roots when a sync stopped before its "
+        "end; what it still holds is kept and not synced. Run `callboard sync --catalog PATH` with the "
+        "catalog you want to finish the change.",
+    )
+
+
 def _conflict(spec: LocationSpec, item: ProcessedEntity, holder: str) -> CatalogError:
     return CatalogError(
         file=item.file,
@@ -297,8 +314,10 @@ class SyncEngine:
         Registered roots that are not in ``roots`` are forgotten with their entities, except
         those under a path in ``keep_under`` (a catalog path that could not be read this time:
         a failed source never empties the catalog). They are forgotten last, once the new
-        roots are written: until then they are marked retired, so that a sync killed before
-        the end and followed by a re-sync of the registered roots does not read them again.
+        roots are written; until then they are marked retired. A re-sync of the registered roots
+        after a sync that stopped before its end neither reads nor forgets a retired root (the
+        roots that replace it may not all be registered yet): it keeps what it still holds, and
+        the summary says so, until a sync names the catalog again.
         """
         totals = _Totals()
         self._holders = None
@@ -311,7 +330,11 @@ class SyncEngine:
                 for s in sorted(states.values(), key=lambda s: s["key"])
                 if s["is_root"] and s["status"] != _RETIRED
             ]
-            stale = sorted(k for k, s in states.items() if s["is_root"] and s["status"] == _RETIRED)
+            stale = []
+            totals.errors.extend(
+                _retired_error(s) for s in sorted(states.values(), key=lambda s: s["key"])
+                if s["is_root"] and s["status"] == _RETIRED
+            )
         else:
             wanted = {r.key for r in roots}
             stale = sorted(

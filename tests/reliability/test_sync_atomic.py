@@ -27,7 +27,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from callboard.storage import repo
 from callboard.storage.engine import create_engine
+
+from ..catalog.test_sync import _graph_matches_storage
 
 N = 5000  # entities (10 groups and components); the kill test splits them over FILES files
 FILES = 500
@@ -279,6 +282,7 @@ async def test_an_entity_moving_between_files_is_taken_over_without_a_gap_or_a_c
         moved = await app.catalog.get("component:default/moving")
         assert moved is not None and moved.spec["lifecycle"] == "deprecated"
         assert "component:default/moving" in app.catalog.index
+        await _graph_matches_storage(app)
         again = await app.sync((str(tmp_path),))  # the steady state: nothing to do, no conflict
         assert not again.errors and (again.added, again.updated, again.removed) == (0, 0, 0)
     finally:
@@ -306,6 +310,50 @@ async def test_a_real_duplicate_still_keeps_the_first_and_reports_the_other(
     assert entity is not None and entity.location == f"file:{b}"
     (err,) = summary.errors
     assert err.name == "ConflictError" and err.file == str(a) and "already defined by" in err.message
+
+
+async def test_a_sync_that_dies_before_its_removals_leaves_them_to_the_next_one(
+    tmp_path: Path, make_app, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The removals come last; a sync that dies on the first of them (as a killed one would)
+    has removed nothing, and the next sync finds the same removals to do: the locations it
+    wrote were not marked as synced."""
+    root = tmp_path / "root.yaml"
+    root.write_text(_location("root", "./a.yaml", "./b.yaml"))
+    (tmp_path / "a.yaml").write_text("---\n".join([_doc(0), _doc(11), _doc(12)]))
+    (tmp_path / "b.yaml").write_text(_doc(13))
+    app = await make_app(database_url, resident=True)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        root.write_text(_location("root", "./a.yaml"))
+        (tmp_path / "a.yaml").write_text("---\n".join([_doc(0), _doc(11)]))
+
+        async def dies(*_args: object, **_kwargs: object) -> list[str]:
+            raise RuntimeError("the process died here")
+
+        monkeypatch.setattr(repo, "delete_entities_of", dies)
+        with pytest.raises(RuntimeError, match="died here"):
+            await app.sync((str(root),))
+        monkeypatch.undo()
+        everything = {"location:default/root", _key(0), _key(11), _key(12), _key(13)}
+        assert set(app.catalog.index.keys()) == everything
+        async with app.engine.connect() as conn:
+            assert set(await repo.key_locations(conn)) == everything
+    finally:
+        await app.close()
+    again = await make_app(database_url, resident=True)
+    try:
+        summary = await again.sync((str(root),))
+        assert not summary.errors and summary.removed == 2
+        assert set(again.catalog.index.keys()) == {"location:default/root", _key(0), _key(11)}
+        await _graph_matches_storage(again)
+        async with again.engine.connect() as conn:
+            assert set(await repo.key_locations(conn)) == {"location:default/root", _key(0), _key(11)}
+            assert set(await repo.location_states(conn)) == {f"file:{root}", f"file:{tmp_path / 'a.yaml'}"}
+        quiet = await again.sync((str(root),))
+        assert (quiet.added, quiet.updated, quiet.removed, quiet.unchanged) == (0, 0, 0, 3)
+    finally:
+        await again.close()
 
 
 # --- 2 and 3. SIGKILL ------------------------------------------------------------------------
@@ -342,14 +390,18 @@ async def _sync_killed_when(tmp_path: Path, url: str, catalog: str, watcher: Wat
     return 0, seen
 
 
-async def _sync_to_completion(tmp_path: Path, url: str, catalog: str) -> str:
+async def _sync_to_completion(tmp_path: Path, url: str, catalog: str | None, *, clean: bool = True) -> str:
+    """``callboard sync`` to its end (``catalog`` None: a re-sync of the registered roots)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "callboard.bot.cli", "sync", "--database-url", url, "--catalog", catalog,
+        sys.executable, "-m", "callboard.bot.cli", "sync", "--database-url", url,
+        *(("--catalog", catalog) if catalog is not None else ()),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(tmp_path),
     )
     out, err = await proc.communicate()
-    _completed(proc.returncode, out, err)
-    return out.decode()
+    if clean:
+        _completed(proc.returncode, out, err)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return " ".join(out.decode().split())
 
 
 def _completed(status: int | None, out: bytes, err: bytes) -> None:
@@ -382,6 +434,11 @@ async def test_a_move_killed_at_any_point_leaves_every_entity_answerable(
         assert min(s[0] for s in seen.samples) >= N, "a reader saw entities missing during the sync"
         _check_all_there(watcher, where_now)
         await _answers(make_app, database_url, sample)
+    # a re-sync of the registered roots (not all the new ones are registered yet): the old root
+    # is kept as it is, and the summary says why
+    out = await _sync_to_completion(tmp_path, database_url, None, clean=False)
+    assert f"{one} was being replaced by other catalog roots when a sync stopped" in out, out
+    _check_all_there(watcher, where_now)
     out = await _sync_to_completion(tmp_path, database_url, str(split))
     assert watcher.one(COUNT_AND_OLD, old=old) == (N, 0), out
     _check_all_there(watcher, lambda k, loc: loc != old and where_now(k, loc))
