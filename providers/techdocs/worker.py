@@ -21,13 +21,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from dataclasses import asdict
+from pathlib import Path
 from typing import IO
 
 from .build import BuildJob, BuildResult, build_site
 
-__all__ = ["BuildPool"]
+__all__ = ["BuildPool", "worker_env"]
 
 _RECYCLE_AFTER = 200  # builds per worker, so slow leaks in plugins never add up
 _LINE_LIMIT = 1 << 20

@@ -334,3 +334,16 @@ async def test_fixing_an_inherited_file_rebuilds(tmp_path: Path) -> None:
         assert (second.built, second.failed) == (1, 0), second.errors
     finally:
         await app.close()
+
+
+def test_worker_environment_is_an_allow_list(tmp_path: Path) -> None:
+    """A secret under a name nobody thought of stays out: the environment is built, not filtered."""
+    from callboard.providers.techdocs.worker import worker_env
+
+    server = {"PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "TZ": "UTC", "HOME": "/root", "ACME_DEPLOY_KEY": "k",
+              "CALLBOARD_SLACK_BOT_TOKEN": "t", "PYTHONPATH": "/src", "AWS_SECRET_ACCESS_KEY": "s",
+              "HTTPS_PROXY": "http://user:pass@proxy:3128"}
+    env = worker_env(server, tmp_path / "home", tmp_path / "tmp")
+    assert {k: v for k, v in env.items() if k not in ("USERPROFILE",)} == {
+        "PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "TZ": "UTC", "HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path / "tmp"), "TEMP": str(tmp_path / "tmp"), "TMP": str(tmp_path / "tmp")}
