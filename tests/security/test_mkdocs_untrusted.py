@@ -149,6 +149,7 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
                                                   "      base_path: !relative $config_dir/..\n"), **INDEX})
     repository(root, "inherit-link", {"mkdocs.yml": "INHERIT: base.yml\nsite_name: x\n", **INDEX},
                links={"base.yml": "../shared/base.yml"})
+    repository(root, "docs-link", {"mkdocs.yml": "site_name: x\n"}, links={"docs": "../outside-docs"})
     repository(root, "config-link", INDEX, links={"mkdocs.yml": "../shared/base.yml"})
     aliases = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 7))
     repository(root, "aliases", {"mkdocs.yml": f"site_name: x\nextra:\n  l0: &l0 [a, b, c]\n{aliases}", **INDEX})
@@ -184,7 +185,8 @@ async def test_hostile_configs_are_refused_and_nothing_runs(tmp_path: Path, monk
         error("relative", "mkdocs.yml", "line 4", "!relative", "outside the repository")
         error("inherit-link", "mkdocs.yml", "line 1", "INHERIT", "outside the repository")
         error("config-link", "mkdocs.yml", "outside the repository")
-        assert docs.failed == 19
+        error("docs-link", "mkdocs.yml", "docs_dir docs", "outside the repository")
+        assert docs.failed == 20
 
         assert sorted(p.name for p in markers.iterdir()) == []  # nothing ran
         stored = store_bytes(app)
