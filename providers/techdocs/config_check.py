@@ -491,10 +491,16 @@ class _Check:
             return  # MkDocs says what is wrong with the shape
         policy = self.reader.policy
         allowed = frozenset(policy.plugins) | _ALWAYS_ALLOWED
-        for i, (name, _) in enumerate(entries):
+        for i, (name, conf) in enumerate(entries):
+            where = ("plugins", name) if isinstance(value, dict) else ("plugins", i)
             if name not in allowed:
-                where = ("plugins", name) if isinstance(value, dict) else ("plugins", i)
                 raise self.refuse(_plugin(name, policy.plugins, name in _installed("mkdocs.plugins")), *where)
+            if name == "redirects" and isinstance(conf, dict) and isinstance(conf.get("redirect_maps"), dict):
+                # the plugin writes a page at each old path: one with .. would be written outside the site
+                for old in conf["redirect_maps"]:
+                    if not isinstance(old, str) or os.path.isabs(old) or "\\" in old or ".." in Path(old).parts:
+                        raise self.refuse(f"plugins: redirects: redirect_maps {old!r} leaves the site; old pages "
+                                          "must be paths inside the docs.", *where, name)
 
     def extensions(self) -> None:
         value = self.data.get("markdown_extensions")

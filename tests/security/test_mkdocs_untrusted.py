@@ -254,13 +254,19 @@ async def test_inherit_inside_and_allowed_plugins_build(tmp_path: Path) -> None:
         "sub/mkdocs.yml": "site_name: sub\nnav:\n  - Sub: index.md\n",
         "sub/docs/index.md": "# Sub\n\nsub-page-content\n",
     })
+    repository(root, "escaping-redirect", {
+        "mkdocs.yml": ("site_name: x\nplugins:\n  - redirects:\n      redirect_maps:\n"
+                       f"        '../../../../../../../../{tmp_path.relative_to('/')}/written.md': index.md\n"),
+        **INDEX})
     before = tree(folder)
     plugins = ("techdocs-core", "search", "monorepo", "gh-admonitions", "redirects")
     app = await open_app(tmp_path, docs_plugins=plugins)
     try:
         assert not (await app.sync((str(root),))).errors
         docs = await app.sync_docs()
-        assert (docs.built, docs.failed) == (1, 0), docs.errors
+        assert (docs.built, docs.failed) == (1, 1), docs.errors
+        assert "redirect_maps" in dict(docs.errors)["component:default/escaping-redirect"]
+        assert not list(tmp_path.glob("written*"))  # an allowed plugin still writes only into the site
         site = app.docs.site_dir("component:default/fine")
         index = (site / "search" / "search_index.json").read_text(encoding="utf-8")
         assert "included-snippet-text" in index and "sub-page-content" in index
