@@ -27,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -34,6 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
@@ -62,6 +65,7 @@ SLASH_COMMANDS = {
 _EVENT_MEMORY = timedelta(days=1)
 _EVENT_PRUNE_EVERY_S = 3600.0
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,10 @@ class SlackSurface:
             signing_secret=settings.signing_secret,
             client=self.client,
             logger=logging.getLogger("callboard.slack.bolt"),
+            # bolt's own check answers 500 to a timestamp that is not a number; ours (same place in
+            # the chain, before authorization) answers 401 to every request it cannot verify
+            request_verification_enabled=False,
+            before_authorize=_RequestVerification(settings.signing_secret),
         )
         self._register()
 
@@ -354,6 +362,29 @@ def _user(body: dict[str, Any]) -> str | None:
 def _channel(body: dict[str, Any]) -> str | None:
     channel = body.get("channel") or {}
     return channel.get("id") if isinstance(channel, dict) else None
+
+
+class _RequestVerification(AsyncMiddleware):
+    """Slack's request signature over HTTP: ``v0=HMAC(secret, "v0:<timestamp>:<body>")`` with a timestamp
+    at most five minutes away. Anything else (no header, a timestamp that is not a number, a replay
+    from a recording) is a 401 before any listener runs. Socket Mode requests come over Slack's own
+    authenticated connection and carry no signature; a Socket Mode app has no signing secret, so
+    every HTTP request to it is refused."""
+
+    def __init__(self, signing_secret: str) -> None:
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret.strip() else None
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:  # noqa: A002
+        if req.mode == "socket_mode":
+            return await next()
+        timestamp = (req.headers.get("x-slack-request-timestamp") or [""])[0]
+        signature = (req.headers.get("x-slack-signature") or [""])[0]
+        verifier = self._verifier
+        if verifier and _TIMESTAMP.fullmatch(timestamp) and verifier.is_valid(req.raw_body, timestamp, signature):
+            return await next()
+        log.warning("slack request refused: signature or timestamp invalid (timestamp=%.20r)", timestamp)
+        return BoltResponse(status=401, body={"error": "invalid request"})
 
 
 class _QuietBoltWarnings(logging.Filter):
