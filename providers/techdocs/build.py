@@ -11,8 +11,8 @@ it ``INHERIT``s) is checked first by :mod:`.config_check`: no Python tags, no ``
 and every path inside the repository. The checked config is written into the build's temporary
 folder, beside a copy of the docs folder (and ``theme.custom_dir``, and each monorepo include)
 in which symlinks are followed only while they stay in the repository; MkDocs builds from there.
-Snippets are read only from the repository (symlinks resolved), and the theme's templates run in
-Jinja's sandbox. The site is built into a fresh folder which the caller moves into the docs
+Files a page names (snippets, diagram sources, inlined images) are read only from the repository
+(symlinks resolved), and the theme's templates run in Jinja's sandbox. The site is built into a fresh folder which the caller moves into the docs
 store; nothing is ever written into the repository.
 
 Renderers that need a program this machine lacks (PlantUML, Graphviz) are switched off for the
@@ -52,8 +52,9 @@ _README_NAMES = ("README.md", "readme.md", "Readme.md")
 #: markdown extension -> the program it runs
 _NEEDS_PROGRAM = {"plantuml_markdown": "plantuml", "markdown_inline_graphviz": "dot"}
 _MAX_MESSAGES = 20
-#: the Markdown extension that keeps snippets inside the repository (see snippet_guard.py)
-_SNIPPET_GUARD = "callboard.providers.techdocs.snippet_guard"
+#: the Markdown extension that keeps what pages read (snippets, diagram sources, inlined images)
+#: inside the repository (see read_guard.py)
+_READ_GUARD = "callboard.providers.techdocs.read_guard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +211,9 @@ def _guard_plugin(roots: list[str]) -> Any:
             if isinstance(snippets, dict):
                 snippets["restrict_base_path"] = True
                 snippets["url_download"] = False
-            # snippets, symlinks resolved, only from the repository and this build's folders
-            config["markdown_extensions"].append(_SNIPPET_GUARD)
-            config["mdx_configs"][_SNIPPET_GUARD] = {"roots": [*roots, str(config["docs_dir"])]}
+            # files pages name, symlinks resolved, only from the repository and this build's folders
+            config["markdown_extensions"].append(_READ_GUARD)
+            config["mdx_configs"][_READ_GUARD] = {"roots": [*roots, str(config["docs_dir"])]}
             return config
 
         def on_env(self, env: Any, config: Any, files: Any) -> Any:

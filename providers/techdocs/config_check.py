@@ -50,6 +50,7 @@ _EXTENSION_PACKAGES = ("markdown.extensions.", "pymdownx.")
 _EXTENSION_MODULES = frozenset({"plantuml_markdown", "markdown_inline_graphviz", "mdx_truly_sane_lists"})
 _SNIPPETS = "pymdownx.snippets"
 _PLANTUML = "plantuml_markdown"
+_B64 = "pymdownx.b64"
 CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 MAX_CONFIG_BYTES = 1 << 20
 #: values in a config once YAML aliases are expanded: a few kB of aliases must not become billions
@@ -520,6 +521,8 @@ class _Check:
                 snippets = True
             elif module == _PLANTUML and isinstance(conf, dict):
                 conf = self.plantuml(conf, where)
+            elif module == _B64:
+                conf = self.b64(conf, where)
             out.append(name if conf is None else {name: conf})
         if not snippets:  # techdocs-core turns snippets on: give them the repository, not the worker's folder
             out.append({_SNIPPETS: self.snippets(None, ("markdown_extensions",))})
@@ -546,6 +549,16 @@ class _Check:
         conf["url_download"] = False
         return conf
 
+    def b64(self, conf: Any, where: tuple[str | int, ...]) -> dict[str, Any]:
+        """Images a page names are inlined from base_path (default: the folder of mkdocs.yml, where
+        techdocs-cli runs), never from outside the repository."""
+        conf = dict(conf) if isinstance(conf, dict) else {}
+        conf["base_path"] = str(self.path(conf.get("base_path", "."), f"{_B64} base_path", *where, "base_path"))
+        if conf.get("root_path"):
+            conf["root_path"] = str(self.path(conf["root_path"], f"{_B64} root_path", *where, "root_path"))
+        conf["restrict_path"] = True
+        return conf
+
     def plantuml(self, conf: dict[str, Any], where: tuple[str | int, ...]) -> dict[str, Any]:
         conf = dict(conf)
         if "base_dir" in conf:
@@ -555,6 +568,10 @@ class _Check:
             conf["config"] = str(self.path(conf["config"], f"{_PLANTUML} config", *where, "config"))
         if conf.pop("cachedir", None):
             self.reader.warnings.append(f"{_PLANTUML}: cachedir is not used for docs built by Callboard.")
+        for key in ("server", "kroki_server"):
+            if conf.pop(key, None):  # a build never calls an address a repository names
+                self.reader.warnings.append(f"{_PLANTUML}: {key} is not used for docs built by Callboard; "
+                                            "diagrams are drawn by the plantuml program here, or shown as source.")
         return conf
 
     def nav(self, nav: list[Any], includes: list[IncludedSite]) -> list[Any]:

@@ -46,6 +46,7 @@ def worker_env(environ: Mapping[str, str], home: Path, tmp: Path) -> dict[str, s
     if os.name == "nt":
         env["USERPROFILE"] = str(home)
     env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(tmp)
+    env["PLANTUML_SECURITY_PROFILE"] = "SANDBOX"  # PlantUML's own !include and URL reading: off
     return env
 
 

@@ -11,6 +11,7 @@ test asserts the marker does not exist.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -72,6 +73,7 @@ def catalog(tmp_path: Path) -> Path:
     root = tmp_path / "catalog"
     write(root / "org" / "catalog-info.yaml", TEAM)
     write(root / "outside.env", f"SLACK_BOT_TOKEN={OUTSIDE_SECRET}\n")
+    write(root / "outside.png", OUTSIDE_SECRET)
     write(root / "outside-docs" / "index.md", f"# Outside\n\n{OUTSIDE_SECRET}\n")
     write(root / "outside-theme" / "main.html", f"{OUTSIDE_SECRET}{{{{ super() }}}}")
     write(root / "shared" / "base.yml", "site_name: shared\n")
@@ -205,10 +207,10 @@ async def test_outside_files_never_reach_the_site(tmp_path: Path, monkeypatch: p
     root = catalog(tmp_path)
     snippet = repository(
         root, "snippet",
-        {"mkdocs.yml": "site_name: snippet\n", "inside.md": "inside-snippet-text\n",
+        {"mkdocs.yml": "site_name: snippet\nmarkdown_extensions:\n  - pymdownx.b64\n", "inside.md": "inside-snippet-text\n",
          "docs/index.md": ('# Snippets\n\n--8<-- "inside.md"\n\n--8<-- "../outside.env"\n\n'
-                           '--8<-- "linked.env"\n\n--8<-- "/etc/hostname"\n')},
-        links={"linked.env": "../outside.env"},
+                           '--8<-- "linked.env"\n\n--8<-- "/etc/hostname"\n\n<img src="leak.png">\n')},
+        links={"linked.env": "../outside.env", "leak.png": "../outside.png"},
     )
     repository(root, "strict", {"mkdocs.yml": ("site_name: strict\nmarkdown_extensions:\n  - pymdownx.snippets:\n"
                                                 "      check_paths: true\n"),
@@ -232,6 +234,7 @@ async def test_outside_files_never_reach_the_site(tmp_path: Path, monkeypatch: p
         assert "outside.env" in errors["component:default/strict"]
         stored = store_bytes(app)
         assert OUTSIDE_SECRET.encode() not in stored
+        assert base64.b64encode(OUTSIDE_SECRET.encode()) not in stored  # an inlined image (pymdownx.b64)
         assert b"inside-snippet-text" in stored and b"notes-inside-content" in stored  # inside the repo: fine
         assert {p: tree(p) for p in (snippet, linked)} == before  # the builds wrote nothing into the repositories
         state = await app.docs.state("component:default/linked")
@@ -319,7 +322,7 @@ async def test_workers_run_scrubbed_in_an_empty_folder(tmp_path: Path, monkeypat
     env = seen["env"]
     assert "SLACK_BOT_TOKEN" not in env and "CALLBOARD_DATABASE_URL" not in env and "PYTHONPATH" not in env
     allowed = {"PATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "TEMP", "TMP", "SOURCE_DATE_EPOCH",
-               "LD_LIBRARY_PATH", "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "PATHEXT", "COMSPEC", "USERPROFILE"}
+               "LD_LIBRARY_PATH", "PLANTUML_SECURITY_PROFILE", "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "PATHEXT", "COMSPEC", "USERPROFILE"}
     assert {k for k in env if not k.startswith("LC_")} <= allowed, sorted(env)
     assert env.get("HOME") and env["HOME"] != os.environ.get("HOME")
     cwd = Path(seen["cwd"])
@@ -354,4 +357,5 @@ def test_worker_environment_is_an_allow_list(tmp_path: Path) -> None:
     env = worker_env(server, tmp_path / "home", tmp_path / "tmp")
     assert {k: v for k, v in env.items() if k not in ("USERPROFILE",)} == {
         "PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "TZ": "UTC", "HOME": str(tmp_path / "home"),
-        "TMPDIR": str(tmp_path / "tmp"), "TEMP": str(tmp_path / "tmp"), "TMP": str(tmp_path / "tmp")}
+        "TMPDIR": str(tmp_path / "tmp"), "TEMP": str(tmp_path / "tmp"), "TMP": str(tmp_path / "tmp"),
+        "PLANTUML_SECURITY_PROFILE": "SANDBOX"}
