@@ -28,7 +28,7 @@ from callboard.storage.engine import DatabaseURLError
 
 from .app import Callboard, plan_for
 from .config import ConfigError, Settings, load_settings
-from .shell.render import render_json, render_rich, render_text
+from .shell.render import clean, render_json, render_rich, render_text
 
 __all__ = ["main"]
 
@@ -73,8 +73,9 @@ def _print_summary(summary: SyncSummary, console: Console) -> None:
     )
     for err in summary.errors:
         who = f" ({err.entity})" if err.entity else ""
-        console.print(f"  [red]error[/red] {escape(err.where())}{escape(who)}: {escape(err.message)}",
-                      highlight=False, soft_wrap=True)
+        # file names and messages quote catalog data: no markup, no terminal control sequences
+        console.print(f"  [red]error[/red] {escape(clean(err.where()))}{escape(clean(who))}: "
+                      f"{escape(clean(err.message))}", highlight=False, soft_wrap=True)
 
 
 async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Console, progress: bool) -> SyncSummary:
@@ -90,13 +91,13 @@ async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Consol
 
         def update(p: SyncProgress) -> None:
             bar.update(task, total=p.locations_seen, completed=p.locations_done, detail=f"{p.entities:,} entities",
-                       description=f"Syncing {Path(p.current).name}")
+                       description=f"Syncing {escape(clean(Path(p.current).name))}")
 
         summary = await app.sync(catalog, on_progress=update)
         docs_task = bar.add_task("Building TechDocs", total=None, detail="")
 
         def docs_update(p: DocsProgress) -> None:
-            bar.update(docs_task, total=p.total, completed=p.done, detail=p.entity or "")
+            bar.update(docs_task, total=p.total, completed=p.done, detail=escape(clean(p.entity or "")))
 
         app.last_docs = await app.sync_docs(on_progress=docs_update)
         return summary
@@ -112,7 +113,8 @@ def _print_docs_summary(docs: DocsSummary | None, console: Console) -> None:
         f"TechDocs: {docs.built} built, {docs.unchanged} unchanged, {docs.removed} removed, {docs.failed} failed."
     )
     for entity, message in docs.errors[:_SHOWN_ERRORS]:
-        console.print(f"  [red]docs error[/red] {escape(entity)}: {escape(message)}", highlight=False, soft_wrap=True)
+        console.print(f"  [red]docs error[/red] {escape(clean(entity))}: {escape(clean(message))}", highlight=False,
+                      soft_wrap=True)
     if len(docs.errors) > _SHOWN_ERRORS:
         console.print(f"  … and {len(docs.errors) - _SHOWN_ERRORS} more docs errors (`callboard ask \"docs <entity>\"` "
                       "shows one entity's).")

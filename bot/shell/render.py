@@ -1,126 +1,182 @@
-"""The terminal renderer: a ``Reply`` as plain text, or as rich output for ``callboard chat``."""
+"""The terminal renderer: a ``Reply`` as plain text, or as rich output for ``callboard chat``.
+
+A reply carries text from catalogs, repositories and the asker, and a terminal acts on
+what it prints: escape sequences clear the screen, retitle the window, write the
+clipboard (OSC 52) or hide a link (OSC 8); a carriage return or a right-to-left
+override makes a line show something else than it holds. So every string is passed
+through ``clean`` before it is printed (newlines and tabs stay), rich output is built
+from ``rich.text.Text`` objects only (``[red]`` or ``[link=…]`` in the data is shown,
+never interpreted), hyperlinks are made only for plain http(s) URLs, and JSON keeps
+the data whole but writes the characters JSON would leave raw as ``\\uXXXX``.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text as RichText
 
 from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Steps, Text
 
-__all__ = ["render_json", "render_rich", "render_text"]
+__all__ = ["clean", "render_json", "render_rich", "render_text"]
 
 _MARK = {"info": "i", "warning": "!", "error": "x"}
 _TEXT_LIST = 25
+#: Whole escape sequences, 7- and 8-bit: CSI (``ESC [`` / ``0x9b``) up to its final byte; OSC, DCS,
+#: SOS, PM and APC up to their terminator (BEL or ST); any other ``ESC`` with what it introduces.
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]?"
+)
+#: What is left that a terminal acts on: C0 but newline and tab, DEL, C1, and the bidi controls
+#: and separators that reorder or break what a line shows.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Characters ``json.dumps(ensure_ascii=False)`` leaves raw (it escapes only C0).
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` without escape sequences and control characters, newlines and tabs kept."""
+    return _CONTROL.sub("", _SEQUENCE.sub("", text))
+
+
+def _linkable(url: str | None) -> bool:
+    """True for a plain http(s) URL with a host and nothing a terminal or a hyperlink could act on."""
+    if not url or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def render_text(reply: Reply) -> str:
-    """Plain text, no colour: what ``callboard ask`` prints and what tests read."""
+    """Plain text, no colour: what ``callboard ask`` prints and what tests read. Every string of
+    the reply is ``clean``ed where it is placed."""
+    c = clean
     out: list[str] = []
     for block in reply.blocks:
         if isinstance(block, Header):
-            out.append(block.text + (f"  ({block.subtitle})" if block.subtitle else ""))
+            out.append(c(block.text) + (f"  ({c(block.subtitle)})" if block.subtitle else ""))
         elif isinstance(block, Text):
-            out.append(f"## {block.text}" if block.strong else block.text)
+            out.append(f"## {c(block.text)}" if block.strong else c(block.text))
         elif isinstance(block, Steps):
             for i, item in enumerate(block.items, 1):
                 marker = f"{i}." if block.ordered else "-"
-                first, *rest = item.split("\n")
+                first, *rest = c(item).split("\n")
                 out.append(f"  {marker} {first}")
                 out.extend(f"     {line}" for line in rest)
         elif isinstance(block, Code):
-            out.append("```" + (block.language or ""))
-            out.extend(block.text.split("\n"))
+            out.append("```" + c(block.language or ""))
+            out.extend(c(block.text).split("\n"))
             out.append("```")
         elif isinstance(block, Hits):
             for i, hit in enumerate(block.hits, 1):
-                out.append(f"{i}. {hit.title}  ({hit.where})")
-                out.append("   " + "".join(f"**{t}**" if marked else t for t, marked in hit.runs))
+                out.append(f"{i}. {c(hit.title)}  ({c(hit.where)})")
+                out.append("   " + "".join(f"**{c(t)}**" if marked else c(t) for t, marked in hit.runs))
                 if hit.url:
-                    out.append(f"   {hit.url}")
+                    out.append(f"   {c(hit.url)}")
         elif isinstance(block, Notice):
-            out.append(f"[{_MARK.get(block.level, '-')}] {block.text}")
+            out.append(f"[{_MARK.get(block.level, '-')}] {c(block.text)}")
         elif isinstance(block, Fields):
-            width = max((len(k) for k, _ in block.pairs), default=0)
-            out.extend(f"  {k.ljust(width)}  {v}" for k, v in block.pairs)
+            pairs = [(c(k), c(v)) for k, v in block.pairs]
+            width = max((len(k) for k, _ in pairs), default=0)
+            out.extend(f"  {k.ljust(width)}  {v}" for k, v in pairs)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            out.append(f"{block.title} ({count}):" if block.items else f"{block.title}: {block.empty}")
+            out.append(f"{c(block.title)} ({count}):" if block.items else f"{c(block.title)}: {c(block.empty)}")
             for item in block.items[:_TEXT_LIST]:
-                out.append(f"  - {item.label}" + (f"  ({item.detail})" if item.detail else ""))
+                out.append(f"  - {c(item.label)}" + (f"  ({c(item.detail)})" if item.detail else ""))
             if count > min(len(block.items), _TEXT_LIST):
                 out.append(f"  ... and {count - min(len(block.items), _TEXT_LIST)} more (--format json lists them all)")
         elif isinstance(block, Links):
             out.append("Links:")
-            out.extend(f"  - {title}: {url}" for title, url in block.links)
+            out.extend(f"  - {c(title)}: {c(url)}" for title, url in block.links)
         elif isinstance(block, Actions):
-            out.append("Next: " + " | ".join(f"`{a.command}`" for a in block.actions))
+            out.append("Next: " + " | ".join(f"`{c(a.command)}`" for a in block.actions))
     return "\n".join(out)
 
 
 def render_json(reply: Reply) -> str:
+    """The answer and its data as JSON: the data whole (a script may want it exactly), but every
+    character a terminal could act on written as a ``\\uXXXX`` escape. Outside strings JSON is
+    ASCII, so the escapes land only inside strings and the document stays valid."""
     payload: dict[str, Any] = {"status": reply.status.value, "summary": reply.summary, **reply.data}
     payload["text"] = render_text(reply)
-    return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def render_rich(reply: Reply) -> RenderableType:
+    """Colour and hyperlinks for ``callboard chat``. Only ``RichText`` objects reach rich (a plain
+    ``str`` would be read as markup), each string ``clean``ed."""
+    c = clean
     parts: list[RenderableType] = []
-    title: str | None = None
+    title: RichText | None = None
     for block in reply.blocks:
         if isinstance(block, Header):
-            title = block.text + (f" [dim]({block.subtitle})[/dim]" if block.subtitle else "")
+            title = RichText(c(block.text))
+            if block.subtitle:
+                title.append(f" ({c(block.subtitle)})", style="dim")
         elif isinstance(block, Text):
-            parts.append(RichText(block.text, style="bold" if block.strong else ""))
+            parts.append(RichText(c(block.text), style="bold" if block.strong else ""))
         elif isinstance(block, Steps):
             for i, item in enumerate(block.items, 1):
                 marker = f"{i}." if block.ordered else "•"
-                first, *rest = item.split("\n")
+                first, *rest = c(item).split("\n")
                 parts.append(RichText(f"  {marker} {first}"))
                 if rest:
                     parts.append(RichText("\n".join(f"     {line}" for line in rest if not line.startswith("```")),
                                           style="green"))
         elif isinstance(block, Code):
-            parts.append(RichText(block.text, style="green"))
+            parts.append(RichText(c(block.text), style="green"))
         elif isinstance(block, Hits):
             for i, hit in enumerate(block.hits, 1):
                 line = RichText(f"{i}. ")
-                line.append(hit.title, style=f"bold link {hit.url}" if hit.url else "bold")
-                line.append(f"  {hit.where}", style="dim")
+                line.append(c(hit.title), style=Style(bold=True, link=hit.url if _linkable(hit.url) else None))
+                line.append(f"  {c(hit.where)}", style="dim")
                 parts.append(line)
                 snippet = RichText("   ")
                 for t, marked in hit.runs:
-                    snippet.append(t, style="bold yellow" if marked else "")
+                    snippet.append(c(t), style="bold yellow" if marked else "")
                 parts.append(snippet)
         elif isinstance(block, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "bold red"}.get(block.level, "")
-            parts.append(RichText(block.text, style=style))
+            parts.append(RichText(c(block.text), style=style))
         elif isinstance(block, Fields):
             table = Table.grid(padding=(0, 2))
             table.add_column(style="bold")
             table.add_column()
             for k, v in block.pairs:
-                table.add_row(k, v)
+                table.add_row(RichText(c(k)), RichText(c(v)))
             parts.append(table)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            parts.append(RichText(f"{block.title} ({count})" if block.items else f"{block.title}: {block.empty}",
+            parts.append(RichText(f"{c(block.title)} ({count})" if block.items else f"{c(block.title)}: {c(block.empty)}",
                                   style="bold"))
             for item in block.items[:_TEXT_LIST]:
-                line = RichText("  • " + item.label)
+                line = RichText("  • " + c(item.label))
                 if item.detail:
-                    line.append(f"  {item.detail}", style="dim")
+                    line.append(f"  {c(item.detail)}", style="dim")
                 parts.append(line)
             if count > min(len(block.items), _TEXT_LIST):
                 parts.append(RichText(f"  … and {count - min(len(block.items), _TEXT_LIST)} more", style="dim"))
         elif isinstance(block, Links):
             for t, url in block.links:
-                parts.append(RichText.from_markup(f"[link={url}]{t}[/link] [dim]{url}[/dim]"))
+                line = RichText(c(t), style=Style(link=url) if _linkable(url) else "")
+                line.append(f" {c(url)}", style="dim")
+                parts.append(line)
         elif isinstance(block, Actions):
-            parts.append(RichText("Next: " + "  ".join(a.command for a in block.actions), style="dim"))
+            parts.append(RichText("Next: " + "  ".join(c(a.command) for a in block.actions), style="dim"))
     body = Group(*parts) if parts else RichText("")
     return Panel(body, title=title, title_align="left", expand=False) if title else body

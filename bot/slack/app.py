@@ -44,7 +44,7 @@ from callboard.commands.api import ItemList, Reply
 from callboard.commands.find import picker_options
 from callboard.storage import repo
 
-from .render import SlackMessage, render
+from .render import SlackMessage, escape, render
 
 __all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface"]
 
@@ -269,7 +269,7 @@ class SlackSurface:
             log.error("slash command failed command=%s", verb or text.split()[0], exc_info=work.exception())
             await ack(response_type="ephemeral", text="Sorry, that failed. The error is in Callboard's log.")
             return
-        await ack(response_type="ephemeral", text=f"Working on `{text}`…")
+        await ack(response_type="ephemeral", text=f"Working on `{escape(text)}`…")  # the asker's text, inert
 
         async def later() -> None:
             try:

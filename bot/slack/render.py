@@ -3,11 +3,23 @@
 Slack's limits are checked by ``validate_json()`` before anything is sent; long
 content is cut inside them ("… and N more") with Next/Previous buttons that
 re-run the command at another page. Every message carries a plain-text fallback.
+
+Everything a reply holds may come from a catalog, a repository or the asker, so none
+of it may reach Slack live: every string that goes into mrkdwn (and the fallback
+``text``, which Slack reads as mrkdwn too) is escaped (``&`` ``<`` ``>``); a URL
+becomes a link only when it is a plain http(s) URL that cannot leave ``<url|label>``
+(otherwise it is shown as text); mrkdwn objects are ``verbatim`` so Slack does not
+turn plain ``@channel`` or channel names into anything. The only ``<…>`` Callboard
+writes are those links and its own mentions (catalog users it resolved to Slack
+ids). ``plain_text`` objects (headers, buttons) are never parsed by Slack and are
+not escaped. Text is cut where it cannot split an entity or a link.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +38,7 @@ from slack_sdk.models.blocks.block_elements import ExternalDataSelectElement
 
 from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Status, Steps, Text
 
-__all__ = ["MAX_BLOCKS", "PAGE_SIZE", "SlackMessage", "escape", "render"]
+__all__ = ["MAX_BLOCKS", "PAGE_SIZE", "SlackMessage", "escape", "link", "linkable", "render"]
 
 MAX_BLOCKS = 50
 PAGE_SIZE = 15
@@ -36,6 +48,11 @@ _HEADER_TEXT = 150
 _BUTTON_TEXT = 75
 _VALUE = 2000
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "error": ":x:"}
+_FALLBACK_TEXT = 3000
+_URL_TEXT = 2000
+#: A Slack user or workspace-user id, the only thing Callboard puts inside ``<@…>``.
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_SCHEME = re.compile(r"https?://[^/?#@\s]+(?:[/?#]|$)", re.IGNORECASE)
 #: Buttons on an entity card: label and the command they run, shown when registered.
 ENTITY_BUTTONS = (("Owner", "owner"), ("On-call", "oncall"), ("Runbook", "runbook"), ("Docs", "docs"),
                   ("Dependencies", "deps"))
@@ -48,22 +65,62 @@ class SlackMessage:
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters."""
+    """Slack's three control characters, for any text that goes into mrkdwn."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def linkable(url: str) -> bool:
+    """True when ``url`` can be a Slack link: http(s) with a host, and nothing that could end
+    ``<url|label>`` or hide in it (``<`` ``>`` ``|``, whitespace, control or format characters)."""
+    if not url or len(url) > _URL_TEXT or not _SCHEME.match(url):
+        return False
+    return not any(c in "<>|" or c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in url)
+
+
+def link(url: str, label: str | None = None) -> str:
+    """A link to a checked URL with an escaped one-line label; a URL that is not linkable is shown
+    as escaped text (beside its label), never as a link."""
+    shown = " ".join((label or "").split()) or url
+    if linkable(url):
+        return f"<{escape(url)}|{escape(shown)}>"
+    return escape(shown) if shown == url else f"{escape(shown)} ({escape(url)})"
+
+
 def _cut(text: str, limit: int) -> str:
+    """Escaped mrkdwn cut to ``limit`` characters, never inside an entity (``&lt;``) or a
+    ``<url|label>`` / ``<@U…>``: the cut moves back to before it."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    opened = head.rfind("<")
+    if opened != -1 and ">" not in head[opened:]:
+        head = head[:opened]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head + "…"
+
+
+def _cut_plain(text: str, limit: int) -> str:
+    """plain_text is shown as it is, so any cut is a clean one."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _md(text: str) -> MarkdownTextObject:
+    """A mrkdwn object for already escaped text; ``verbatim``: no automatic parsing of what is left."""
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=_cut(text, _BUTTON_TEXT)), action_id=action_id,
-                         value=_cut(value, _VALUE), style=style)
+    return ButtonElement(text=PlainTextObject(text=_cut_plain(text, _BUTTON_TEXT)), action_id=action_id,
+                         value=_cut_plain(value, _VALUE), style=style)
 
 
 def _mention(ref: str | None, mentions: Mapping[str, str]) -> str | None:
-    if ref and ref in mentions:
-        return f"<@{mentions[ref]}>"
+    """Callboard's own mention of a catalog user it resolved to a Slack id (and only a Slack id)."""
+    slack_id = mentions.get(ref) if ref else None
+    if slack_id and _SLACK_USER_ID.fullmatch(slack_id):
+        return f"<@{slack_id}>"
     return None
 
 
@@ -87,12 +144,12 @@ def render(
     pages_needed = 1
     for block in reply.blocks:
         if isinstance(block, Header):
-            blocks.append(HeaderBlock(text=PlainTextObject(text=_cut(block.text, _HEADER_TEXT))))
+            blocks.append(HeaderBlock(text=PlainTextObject(text=_cut_plain(block.text, _HEADER_TEXT))))
             if block.subtitle:
-                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(block.subtitle))]))
+                blocks.append(ContextBlock(elements=[_md(_cut(escape(block.subtitle), _SECTION_TEXT))]))
         elif isinstance(block, Text):
             text = f"*{escape(block.text)}*" if block.strong else escape(block.text)
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))))
+            blocks.append(SectionBlock(text=_md(_cut(text, _SECTION_TEXT))))
         elif isinstance(block, Steps):
             lines = [
                 (f"{i}. " if block.ordered else "• ") + escape(item)
@@ -103,17 +160,15 @@ def render(
             blocks.extend(_sections(["```" + escape(block.text) + "```"]))
         elif isinstance(block, Hits):
             for hit in block.hits:
-                title = f"<{hit.url}|{escape(hit.title)}>" if hit.url else escape(hit.title)
+                title = link(hit.url, hit.title) if hit.url else escape(hit.title)
                 snippet = "".join(_marked(t) if marked else escape(t) for t, marked in hit.runs)
                 text = f"*{title}*  _{escape(hit.where)}_\n{snippet}"
-                blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))))
+                blocks.append(SectionBlock(text=_md(_cut(text, _SECTION_TEXT))))
         elif isinstance(block, Notice):
             icon = _ICONS.get(block.level, "")
-            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(f"{icon} {escape(block.text)}", _SECTION_TEXT))]))
+            blocks.append(ContextBlock(elements=[_md(_cut(f"{icon} {escape(block.text)}", _SECTION_TEXT))]))
         elif isinstance(block, Fields):
-            fields = [
-                MarkdownTextObject(text=_cut(f"*{escape(k)}*\n{escape(v)}", _FIELD_TEXT)) for k, v in block.pairs
-            ]
+            fields = [_md(_cut(f"*{escape(k)}*\n{escape(v)}", _FIELD_TEXT)) for k, v in block.pairs]
             for i in range(0, len(fields), 10):  # at most 10 fields per section
                 blocks.append(SectionBlock(fields=fields[i : i + 10]))
         elif isinstance(block, ItemList):
@@ -121,8 +176,8 @@ def render(
             pages_needed = max(pages_needed, pages)
             blocks.append(section)
         elif isinstance(block, Links):
-            lines = [f"<{l_url}|{escape(title)}>" for title, l_url in block.links]
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut("\n".join(lines), _SECTION_TEXT))))
+            lines = [link(l_url, title) for title, l_url in block.links]
+            blocks.extend(_sections(lines))
         elif isinstance(block, Actions):
             buttons = [_button(a.label, f"run:{i}", a.command) for i, a in enumerate(block.actions[:25])]
             if buttons:
@@ -131,7 +186,7 @@ def render(
         verb = command_text.split()[0] if command_text.split() else "info"
         blocks.append(
             ActionsBlock(
-                block_id=_cut(f"pick:{verb}", 255),
+                block_id=_cut_plain(f"pick:{verb}", 255),
                 elements=[
                     ExternalDataSelectElement(
                         action_id="entity_pick",
@@ -160,14 +215,15 @@ def render(
     if len(blocks) > MAX_BLOCKS:
         dropped = len(blocks) - (MAX_BLOCKS - 1)
         blocks = blocks[: MAX_BLOCKS - 2] + [
-            ContextBlock(elements=[MarkdownTextObject(text=f"… and {dropped} more parts; see `{escape(command_text)}` in the terminal")]),
+            ContextBlock(elements=[_md(_cut(f"… and {dropped} more parts; see `{escape(command_text)}` in the terminal",
+                                             _SECTION_TEXT))]),
             blocks[-1],
         ]
     out = []
     for b in blocks:
         b.validate_json()
         out.append(b.to_dict())
-    return SlackMessage(text=_cut(reply.summary or "Callboard", 3000), blocks=out)
+    return SlackMessage(text=_cut(escape(reply.summary or "Callboard"), _FALLBACK_TEXT), blocks=out)
 
 
 def _marked(text: str) -> str:
@@ -187,15 +243,15 @@ def _sections(lines: list[str]) -> list[SectionBlock]:
     current = ""
     for line in lines:
         if len(line) > _SECTION_TEXT:
-            closing = "…```" if line.count("```") % 2 == 0 and line.endswith("```") else "…"
-            line = line[: _SECTION_TEXT - len(closing)] + closing
+            closing = "```" if line.count("```") % 2 == 0 and line.endswith("```") else ""
+            line = _cut(line, _SECTION_TEXT - len(closing)) + closing
         if current and len(current) + 1 + len(line) > _SECTION_TEXT:
-            out.append(SectionBlock(text=MarkdownTextObject(text=current)))
+            out.append(SectionBlock(text=_md(current)))
             current = line
         else:
             current = f"{current}\n{line}" if current else line
     if current:
-        out.append(SectionBlock(text=MarkdownTextObject(text=current)))
+        out.append(SectionBlock(text=_md(current)))
     return out
 
 
@@ -219,4 +275,4 @@ def _list_section(block: ItemList, page: int, mentions: Mapping[str, str]) -> tu
     while len(text) > _SECTION_TEXT and lines:
         lines.pop(-2 if len(lines) > 1 else -1)
         text = header + "\n" + "\n".join(lines) + "\n… (cut to fit Slack)"
-    return SectionBlock(text=MarkdownTextObject(text=_cut(text, _SECTION_TEXT))), pages
+    return SectionBlock(text=_md(_cut(text, _SECTION_TEXT))), pages

@@ -115,11 +115,11 @@ def _is_slack_work(task: asyncio.Task[Any]) -> bool:
 
 @contextlib.asynccontextmanager
 async def serving(fake: SlackFake, tmp_path: Path, catalog: Path | None = None, *,
-                  docs: bool = False) -> AsyncIterator[Rig]:
+                  docs: bool = False, **settings: Any) -> AsyncIterator[Rig]:
     """A real ``callboard serve`` application on SQLite, ready: its catalog synced (and, with ``docs``,
     its TechDocs built); the dispatcher counts what it is asked to run."""
     app = await Callboard.open(
-        Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data")),
+        Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data"), **settings),
         CommandRegistry.from_entry_points(),
         resident=True,
     )
