@@ -409,6 +409,32 @@ async def test_rich_output_holds_no_control_sequence_and_no_markup(term_app: Any
     assert not controls(stripped), controls(stripped)
 
 
+def test_every_block_is_clean_in_every_terminal_renderer() -> None:
+    from callboard.commands.api import Action, Actions
+
+    t = TERMINAL
+    url = "https://ok.example.com/\x1b]8;;https://evil\x1b\\"
+    reply = Reply(
+        status=Status.OK,
+        blocks=(Header(text=t, subtitle=t), Text(text=t), Text(text=t, strong=True), Steps(items=(t, f"{t}\n```\n{t}\n```")),
+                Code(text=t, language=t), Hits(title=t, hits=(Hit(title=t, where=t, runs=((t, True), (t, False)), url=url),)),
+                Notice(level="error", text=t), Fields(pairs=((t, t),)),
+                ItemList(title=t, items=(Item(label=t, detail=t),)), ItemList(title=t, items=(), empty=t),
+                Links(links=((t, url), (t, "https://docs.example.com/t"))), Actions(actions=(Action(label=t, command=t),))),
+        summary=t,
+    )
+    text = render_text(reply)
+    assert not controls(text) and "[red]x[/red]" in text
+    tty = Console(file=io.StringIO(), width=300, color_system="truecolor", force_terminal=True)
+    tty.print(render_rich(reply))
+    raw = tty.file.getvalue()  # type: ignore[attr-defined]
+    assert set(re.findall(r"\x1b\]8;[^;\x07\x1b]*;([^\x07\x1b]*)\x1b\\", raw)) <= {"", "https://docs.example.com/t"}
+    stripped = re.sub(r"\x1b\[[0-9;]*m", "", re.sub(r"\x1b\]8;[^;\x07\x1b]*;[^\x07\x1b]*\x1b\\", "", raw))
+    assert not controls(stripped) and "[red]x[/red]" in stripped and ":smile:" in stripped
+    out = render_json(reply)
+    assert json.loads(out)["summary"] == t and not controls(out, keep="\n")
+
+
 async def test_json_output_is_valid_and_holds_no_raw_control(term_app: Any) -> None:
     reply = await term_app.ask("info terminal-service")
     out = render_json(reply)
