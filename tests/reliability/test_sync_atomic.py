@@ -289,6 +289,72 @@ async def test_an_entity_moving_between_files_is_taken_over_without_a_gap_or_a_c
         await app.close()
 
 
+@pytest.mark.parametrize("direction", ["to-earlier", "to-later"])
+async def test_a_location_entity_moving_between_files_keeps_what_it_lists(
+    tmp_path: Path, make_app, database_url: str, watcher: Watcher, direction: str
+) -> None:
+    """A Location entity moves from one file to another: the file it lists (and that file's
+    entities) stay, though the old file no longer lists it when it is read."""
+    root = tmp_path / "root.yaml"
+    root.write_text(_location("root", "./a.yaml", "./b.yaml"))
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    (tmp_path / "c.yaml").write_text(_doc(12))
+    sub = _location("sub", "./c.yaml")
+    src, dst = (b, a) if direction == "to-earlier" else (a, b)
+    src.write_text(_doc(0) + "---\n" + sub)
+    dst.write_text(_doc(11))
+    app = await make_app(database_url, resident=True)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        src.write_text(_doc(0))
+        dst.write_text(_doc(11) + "---\n" + sub)
+        present: list[tuple[Any, ...]] = []
+        summary = await app.sync((str(root),), on_progress=lambda _p: present.append(
+            watcher.one("SELECT count(*) FROM entities WHERE key IN (:c, 'location:default/sub')", c=_key(12))))
+        assert not summary.errors, summary.errors
+        assert summary.removed == 0
+        assert set(present) == {(2,)}
+        rows = dict(watcher.query("SELECT key, location_key FROM entities"))
+        assert rows["location:default/sub"] == f"file:{dst}" and rows[_key(12)] == f"file:{tmp_path / 'c.yaml'}"
+        assert watcher.one("SELECT parent_key FROM locations WHERE key = :c", c=f"file:{tmp_path / 'c.yaml'}") == (
+            f"file:{dst}",)
+        await _graph_matches_storage(app)
+        again = await app.sync((str(root),))
+        assert not again.errors and (again.added, again.updated, again.removed) == (0, 0, 0)
+    finally:
+        await app.close()
+
+
+@pytest.mark.parametrize("listed", ["optional-first", "optional-last"])
+async def test_entities_of_an_optional_target_that_goes_away_move_without_a_gap(
+    tmp_path: Path, make_app, database_url: str, watcher: Watcher, listed: str
+) -> None:
+    root = tmp_path / "root.yaml"
+    targets = ["./opt.yaml", "./a.yaml"] if listed == "optional-first" else ["./a.yaml", "./opt.yaml"]
+    root.write_text(_location("root", *targets).replace("spec:\n", "spec:\n  presence: optional\n"))
+    (tmp_path / "a.yaml").write_text(_doc(0))
+    (tmp_path / "opt.yaml").write_text(_doc(11))
+    app = await make_app(database_url)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        (tmp_path / "opt.yaml").unlink()
+        (tmp_path / "a.yaml").write_text(_doc(0) + "---\n" + _doc(11))
+        # (the root is read again: a Location's "optional" is known only from its text, so an
+        # unchanged root's missing optional target is reported as missing, and keeps its entities)
+        root.write_text(root.read_text() + "# opt.yaml is gone\n")
+        present: list[tuple[Any, ...]] = []
+        summary = await app.sync((str(root),), on_progress=lambda _p: present.append(
+            watcher.one("SELECT location_key FROM entities WHERE key = :k", k=_key(11))))
+        assert not summary.errors, summary.errors
+        assert len(present) == 3  # each row is there: the entity was held by one file or the other
+        assert watcher.one("SELECT location_key FROM entities WHERE key = :k", k=_key(11)) == (
+            f"file:{tmp_path / 'a.yaml'}",)
+        assert watcher.one("SELECT status, entity_count FROM locations WHERE key = :k",
+                           k=f"file:{tmp_path / 'opt.yaml'}") == ("missing", 0)
+    finally:
+        await app.close()
+
+
 async def test_a_real_duplicate_still_keeps_the_first_and_reports_the_other(
     tmp_path: Path, make_app, database_url: str
 ) -> None:
@@ -404,6 +470,16 @@ async def _sync_to_completion(tmp_path: Path, url: str, catalog: str | None, *, 
     return " ".join(out.decode().split())
 
 
+async def _sync_in_process(make_app, url: str, catalog: str) -> None:
+    """The sync before the one under test (no process start-up to wait for)."""
+    app = await make_app(url)
+    try:
+        summary = await app.sync((catalog,))
+    finally:
+        await app.close()
+    assert not summary.errors and summary.added == N
+
+
 def _completed(status: int | None, out: bytes, err: bytes) -> None:
     """The sync exited 0 and said "0 error(s)" (the console wraps its line where it likes)."""
     assert status == 0, err.decode()[-3000:]
@@ -417,7 +493,7 @@ async def test_a_move_killed_at_any_point_leaves_every_entity_answerable(
     split = tmp_path / "split"
     _split(split)
     old = f"file:{one}"
-    await _sync_to_completion(tmp_path, database_url, str(one))
+    await _sync_in_process(make_app, database_url, str(one))
     assert watcher.one(COUNT_AND_OLD, old=old) == (N, N)
 
     def where_now(key: str, loc: str) -> bool:  # the old file, or the part file the new layout puts it in
@@ -469,7 +545,7 @@ async def test_kill_9_during_a_sync_leaves_a_database_the_next_sync_completes(
     split = tmp_path / "split"
     _split(split)
     if phase == "update":
-        await _sync_to_completion(tmp_path, database_url, str(split))
+        await _sync_in_process(make_app, database_url, str(split))
         _split(split, rev=2)
         sql, when = "SELECT count(*) FROM entities WHERE data LIKE '%rev-2%'", lambda row: row[0] >= N * 0.3
     else:
