@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
-import os
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
