@@ -33,7 +33,7 @@ from callboard.storage.engine import create_engine
 from ..catalog.test_sync import _graph_matches_storage
 
 N = 5000  # entities (10 groups and components); the kill test splits them over FILES files
-FILES = 500
+FILES = 250
 POLL_S = 0.003
 
 
