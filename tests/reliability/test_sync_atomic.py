@@ -32,8 +32,9 @@ from callboard.storage.engine import create_engine
 
 from ..catalog.test_sync import _graph_matches_storage
 
-N = 5000  # entities (10 groups and components); the kill test splits them over FILES files
-FILES = 250
+N = 5000  # entities (10 groups and components)
+FILES = 250  # the kill tests split them over FILES files (each killed run starts a process: kept short)
+READ_FILES = 500  # the move-while-reading tests, over more
 POLL_S = 0.003
 
 
@@ -227,7 +228,7 @@ async def test_moving_the_root_to_a_folder_loses_nothing_at_any_instant(
     tmp_path: Path, make_app, database_url: str, watcher: Watcher
 ) -> None:
     one = _one_file(tmp_path / "one" / "catalog.yaml")
-    _split(tmp_path / "split")
+    _split(tmp_path / "split", READ_FILES)
     await _move_while_polling(make_app, database_url, watcher, (str(one),), (str(tmp_path / "split"),),
                               old=f"file:{one}")
 
@@ -238,7 +239,7 @@ async def test_a_location_whose_targets_change_loses_nothing_at_any_instant(
     root = tmp_path / "root.yaml"
     root.write_text(_location("root", "./all.yaml"))
     all_in_one = _one_file(tmp_path / "all.yaml")
-    parts = _split(tmp_path / "parts", name="part.yaml")
+    parts = _split(tmp_path / "parts", READ_FILES, name="part.yaml")
 
     def retarget() -> None:
         root.write_text(_location("root", *(f"./{p.relative_to(tmp_path)}" for p in parts)))
