@@ -41,7 +41,7 @@ async def test_sites_are_served_and_nothing_else(tmp_path: Path) -> None:
                     assert resp.status in (400, 403, 404), path
                     assert "do not serve me" not in await resp.text()
             async with http.get(server.make_url("/docs/default/component/unknown/")) as resp:
-                assert resp.status == 404 and "not built" in await resp.text()
+                assert resp.status == 404 and "No entity component:default/unknown" in await resp.text()
         # links in chat point at this server
         reply = await app.ask("runbook svc failover")
         assert reply.data["url"] == "http://callboard.example.com/docs/default/component/svc/runbook/#failover"
