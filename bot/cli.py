@@ -1,7 +1,8 @@
 """The ``callboard`` command line: ``sync``, ``ask``, ``chat``.
 
 Exit codes: 0 answered / synced; 1 nothing matched, the answer is an error, or
-(``sync --strict``) the sync reported errors; 2 a usage or configuration error.
+(``sync --strict``) the sync reported errors; 2 a usage or configuration error, or a database
+that cannot be reached or opened (one line on stderr saying what to do; no traceback).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from callboard.catalog.model import SyncSummary
 from callboard.catalog.sync import SyncProgress
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary
 from callboard.commands.api import Status
-from callboard.storage.engine import DatabaseURLError
+from callboard.storage.engine import DatabaseURLError, DatabaseUnavailable, describe_failure, is_unavailable
 
 from .app import Callboard, plan_for
 from .config import ConfigError, Settings, load_settings
@@ -56,14 +57,22 @@ def _settings(config_file: str | None, database_url: str | None, catalog: tuple[
     return settings
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _run(coro: Coroutine[Any, Any, int], database_url: str | None = None) -> int:
+    """Run a command; configuration errors and a database that cannot be used are one line on
+    stderr and exit 2 (the database's URL, ``database_url``, is shown with its password masked)."""
     try:
         return asyncio.run(coro)
-    except (DatabaseURLError, ConfigError) as exc:
+    except (DatabaseURLError, ConfigError, DatabaseUnavailable) as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if database_url is None or not is_unavailable(exc):
+            raise
+        log.debug("database failed", exc_info=True)
+        click.echo(f"Error: {describe_failure(exc, database_url)}", err=True)
+        return 2
 
 
 def _print_summary(summary: SyncSummary, console: Console) -> None:
@@ -146,7 +155,7 @@ def sync(config_file: str | None, database_url: str | None, catalog: tuple[str, 
             return 1
         return 0
 
-    sys.exit(_run(go()))
+    sys.exit(_run(go(), settings.effective_database_url))
 
 
 @cli.command()
@@ -174,7 +183,7 @@ def ask(config_file: str | None, database_url: str | None, catalog: tuple[str, .
             return 2
         return 0 if reply.status.answered else 1
 
-    sys.exit(_run(go()))
+    sys.exit(_run(go(), settings.effective_database_url))
 
 
 @cli.command()
@@ -221,7 +230,7 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
                 if line.strip():
                     console.print(render_rich(await app.ask(line.strip())))
 
-    sys.exit(_run(go()))
+    sys.exit(_run(go(), settings.effective_database_url))
 
 
 @cli.command()

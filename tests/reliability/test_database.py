@@ -1,0 +1,290 @@
+"""Databases that fail: unreachable at start, gone mid-serve, or black-holed (connections accepted,
+nothing answered). The CLI says so in one line and exits 2; ``serve`` keeps running, reports it on
+``/readyz`` within a second, tells chat users "temporarily unavailable" within Slack's 3 s, and
+recovers by itself when the database answers again.
+
+PostgreSQL sits behind a TCP proxy the test controls (``tcp_proxy.py``): forward, refuse, black-hole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.engine import make_url
+
+from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.config import Settings
+from callboard.bot.server import create_server
+from callboard.bot.slack.app import SlackSettings
+from callboard.commands.dispatch import CommandRegistry
+
+from ..bot.test_slack import SECRET, Rig
+from ..conftest import PG_URL
+from ..fakes.slack import SlackFake
+from .tcp_proxy import TcpProxy
+
+#: Generous for a loaded 2-core CI machine, still far below the 60 s hangs they guard against.
+READYZ_WITHIN = 1.5
+REPLY_WITHIN = 3.0
+RECOVERS_WITHIN = 20.0
+UNAVAILABLE = "temporarily unavailable"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    environ["CALLBOARD_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run([sys.executable, "-m", "callboard.bot.cli", *args], capture_output=True, text=True,
+                          env=environ, cwd=tmp_path, timeout=60)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for word in expected:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["ask", "owner payment-service"], ["sync"]])
+def test_postgres_refusing_at_start_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    port = _closed_port()
+    url = f"postgresql://callboard:s3cret-pw@127.0.0.1:{port}/callboard"
+    line = _assert_one_line(_cli([command[0], "--database-url", url, *command[1:]], tmp_path), f"127.0.0.1:{port}")
+    assert "s3cret-pw" not in line and "***" in line  # the password is masked
+    assert "refus" in line.lower() or "nothing accepts" in line.lower()
+
+
+def test_unknown_database_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    url = "postgresql://callboard@no-such-host.invalid:5432/callboard"
+    _assert_one_line(_cli(["ask", "--database-url", url, "help"], tmp_path), "no-such-host.invalid")
+
+
+def _pg_url(**changes: object) -> str:
+    if not PG_URL:
+        pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    return make_url(PG_URL).set(**changes).render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [["ask", "help"], ["sync"]])
+def test_no_such_database_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    url = _pg_url(database="cb_g_no_such_database")
+    line = _assert_one_line(_cli([command[0], "--database-url", url, *command[1:]], tmp_path), "cb_g_no_such_database")
+    assert "does not exist" in line and "createdb" in line
+
+
+@pytest.mark.postgres
+def test_login_refused_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    url = _pg_url(username="cb_g_no_such_role", password="hunter2-pw")
+    line = _assert_one_line(_cli(["ask", "--database-url", url, "help"], tmp_path), "cb_g_no_such_role")
+    assert "hunter2-pw" not in line and "password" in line
+
+
+@pytest.mark.parametrize("command", [["ask", "help"], ["sync"]])
+def test_sqlite_file_under_a_file_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be\n")
+    url = f"sqlite:///{blocker / 'cb.db'}"
+    line = _assert_one_line(_cli([command[0], "--database-url", url, *command[1:]], tmp_path), str(blocker))
+    assert "SQLite" in line
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def proxied_postgres(postgres_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """The test's PostgreSQL database behind a proxy: (proxy, URL through the proxy)."""
+    target = make_url(postgres_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    port = await proxy.start()
+    try:
+        yield proxy, target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    finally:
+        await proxy.close()
+
+
+def _opener(url: str, data_dir: Path) -> Callable[[], Awaitable[Callboard]]:
+    def open_app() -> Awaitable[Callboard]:
+        return Callboard.open(Settings(database_url=url, data_dir=str(data_dir)), CommandRegistry.from_entry_points(),
+                              resident=True)
+
+    return open_app
+
+
+@contextlib.asynccontextmanager
+async def _serving(url: str, tmp_path: Path, proxy: TcpProxy) -> AsyncIterator[Rig]:
+    """``callboard serve`` as the CLI wires it: the server opens the database itself (retrying)."""
+    fake = SlackFake()
+    await fake.start()
+    web_app = create_server(_opener(url, tmp_path / "data"), catalog=(str(demo_catalog_path()),), sync_interval=3600,
+                            slack=SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url),
+                            backoff=(0.2, 1.0))
+    server = TestServer(web_app, host="127.0.0.1")
+    await server.start_server()
+    http = aiohttp.ClientSession()
+    try:
+        yield Rig(fake, server, http, None)  # type: ignore[arg-type]
+    finally:
+        await http.close()
+        await proxy.refuse()  # connections still frozen are reset, so shutting down does not wait on them
+        await server.close()
+        await fake.stop()
+
+
+async def _readyz(rig: Rig) -> tuple[int, dict, float]:
+    started = time.perf_counter()
+    async with rig.http.get(rig.server.make_url("/readyz")) as resp:
+        return resp.status, await resp.json(), time.perf_counter() - started
+
+
+async def _until_ready(rig: Rig, within: float = RECOVERS_WITHIN) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        status, body, _ = await _readyz(rig)
+        if status == 200:
+            return body
+        assert time.monotonic() < deadline, f"not ready after {within} s: {body}"
+        await asyncio.sleep(0.1)
+
+
+_slashes = iter(range(1_000_000))
+
+
+async def _slash_reply(rig: Rig, command: str, text: str) -> tuple[str, float]:
+    """The answer a user sees to a slash command (in the ack, or posted to response_url after
+    "Working on…"), and how long after sending it arrived."""
+    name = f"slash{next(_slashes)}"
+    started = time.perf_counter()
+    resp = await rig.slash(command, text, response_url=rig.fake.response_url(name))
+    assert resp.status == 200
+    body = await resp.json()
+    if not body["text"].startswith("Working on"):
+        return body["text"] + json.dumps(body.get("blocks")), time.perf_counter() - started
+    (call,) = await rig.fake.wait_for(f"response_url:{name}", timeout=10)
+    return call.params["text"] + json.dumps(call.params.get("blocks")), time.perf_counter() - started
+
+
+@pytest.mark.postgres
+async def test_serve_starts_while_the_database_refuses_then_comes_up(
+    proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    proxy, url = proxied_postgres
+    await proxy.refuse()
+    async with _serving(url, tmp_path, proxy) as rig:
+        async with rig.http.get(rig.server.make_url("/healthz")) as resp:
+            assert resp.status == 200
+        for _ in range(2):  # still not ready after a retry or two
+            status, body, took = await _readyz(rig)
+            assert status == 503 and took < READYZ_WITHIN
+            assert any("database" in p for p in body["problems"]), body
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert UNAVAILABLE in reply and took < REPLY_WITHIN, (reply, took)
+        await proxy.forward()
+        body = await _until_ready(rig)
+        assert body["entities"] > 50
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert "payments-team" in reply and took < REPLY_WITHIN
+
+
+@pytest.mark.postgres
+async def test_black_holed_database_is_reported_fast_and_recovers(
+    proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    proxy, url = proxied_postgres
+    async with _serving(url, tmp_path, proxy) as rig:
+        await _until_ready(rig)
+        reply, _ = await _slash_reply(rig, "/owner", "payment-service")
+        assert "payments-team" in reply
+
+        proxy.black_hole()
+        status, body, took = await _readyz(rig)
+        assert status == 503 and took < READYZ_WITHIN, (status, body, took)
+        assert any("not answering" in p for p in body["problems"]), body
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert UNAVAILABLE in reply and took < REPLY_WITHIN, (reply, took)
+        assert "Traceback" not in reply and "postgresql" not in reply.lower()
+        mention = {"type": "app_mention", "user": "U0ASKER01", "text": "<@U0FAKEBOT> who owns checkout-api?",
+                   "ts": "1700000001.000100", "channel": "C0GENERAL1", "event_ts": "1700000001.000100"}
+        started = time.perf_counter()
+        assert (await rig.event(mention, event_id="Ev0BLACK1")).status == 200
+        (posted,) = await rig.fake.wait_for("chat.postMessage", timeout=10)
+        assert UNAVAILABLE in posted.params["text"] and time.perf_counter() - started < REPLY_WITHIN
+        status, _, took = await _readyz(rig)  # asked again while the first probe may still hang
+        assert status == 503 and took < READYZ_WITHIN
+
+        await proxy.forward()
+        await _until_ready(rig)
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert "payments-team" in reply and took < REPLY_WITHIN, (reply, took)
+        assert (await rig.event({**mention, "ts": "1700000002.000100"}, event_id="Ev0BLACK2")).status == 200
+        calls = await rig.fake.wait_for("chat.postMessage", count=2, timeout=10)
+        assert "checkout-team" in calls[1].params["text"] + json.dumps(calls[1].params.get("blocks"))
+
+
+@pytest.mark.postgres
+async def test_database_going_away_mid_serve_then_coming_back(
+    proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    proxy, url = proxied_postgres
+    async with _serving(url, tmp_path, proxy) as rig:
+        await _until_ready(rig)
+        await proxy.refuse()
+        status, body, took = await _readyz(rig)
+        assert status == 503 and took < READYZ_WITHIN
+        assert any("database" in p for p in body["problems"]), body
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert UNAVAILABLE in reply and took < REPLY_WITHIN, (reply, took)
+        await proxy.forward()
+        await _until_ready(rig)
+        reply, took = await _slash_reply(rig, "/owner", "payment-service")
+        assert "payments-team" in reply and took < REPLY_WITHIN, (reply, took)
+
+
+@pytest.mark.postgres
+async def test_app_ask_says_temporarily_unavailable_when_the_database_hangs(
+    proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    proxy, url = proxied_postgres
+    app = await _opener(url, tmp_path / "data")()
+    try:
+        await app.sync((str(demo_catalog_path()),))
+        assert (await app.ask("owner payment-service")).status.answered
+        proxy.black_hole()
+        started = time.perf_counter()
+        reply = await asyncio.wait_for(app.ask("owner payment-service"), 10)  # fail, never hang
+        took = time.perf_counter() - started
+        shown = json.dumps(reply.data) + repr(reply.blocks)
+        assert UNAVAILABLE in shown and took < REPLY_WITHIN, (shown, took)
+        assert "postgresql" not in shown.lower() and "127.0.0.1" not in shown
+        await proxy.forward()
+        deadline = time.monotonic() + RECOVERS_WITHIN
+        while not (await asyncio.wait_for(app.ask("owner payment-service"), 10)).status.answered:
+            assert time.monotonic() < deadline, "answers did not come back"
+            await asyncio.sleep(0.1)
+    finally:
+        await proxy.refuse()
+        await app.close()
