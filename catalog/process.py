@@ -33,6 +33,7 @@ from .urls import strip_userinfo
 from .validation import validate
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_YAML_NODES",
     "ParsedDocument",
     "PlaceholderError",
@@ -49,6 +50,10 @@ __all__ = [
 
 #: Documents whose alias-expanded size passes this are refused ("billion laughs").
 MAX_YAML_NODES = 100_000
+#: Lists and mappings nested deeper than this (the document itself is level 1) are refused, in
+#: YAML and in ``$json``/``$yaml`` data alike: no catalog entity needs a tenth of it, and every
+#: step that walks an entity (construction, validation, JSON) may then recurse without fear.
+MAX_DEPTH = 64
 #: An entity larger than this once serialised is refused (its file may be small: aliases).
 MAX_ENTITY_BYTES = 4 * 1024 * 1024
 
@@ -86,37 +91,73 @@ def decode(data: bytes, file: str) -> str | CatalogError:
 
 
 def _expanded_size(node: yaml.Node, limit: int) -> tuple[int, int]:
-    """(nodes with every alias expanded, distinct nodes); raises on recursion."""
-    sizes: dict[int, int] = {}
+    """(nodes with every alias expanded, distinct nodes); raises on recursion, and ``_TooDeep``
+    where the expanded tree nests deeper than ``MAX_DEPTH`` (before recursing further)."""
+    sizes: dict[int, tuple[int, int]] = {}  # id -> (expanded size, levels of lists/mappings in it)
     active: set[int] = set()
 
-    def size(n: yaml.Node) -> int:
+    def size(n: yaml.Node, depth: int) -> tuple[int, int]:
         nid = id(n)
-        if nid in sizes:
-            return sizes[nid]
+        known = sizes.get(nid)
+        if known is not None:
+            if depth + known[1] - 1 > MAX_DEPTH:  # an alias placing a deep value deeper still
+                raise _TooDeep(n)
+            return known
         if nid in active:
             raise _RecursiveAlias()
-        active.add(nid)
-        total = 1
-        if isinstance(n, yaml.SequenceNode):
-            for child in n.value:
-                total += size(child)
+        total, height = 1, 0
+        if isinstance(n, (yaml.SequenceNode, yaml.MappingNode)):
+            if depth > MAX_DEPTH:
+                raise _TooDeep(n)
+            active.add(nid)
+            children = n.value if isinstance(n, yaml.SequenceNode) else [c for kv in n.value for c in kv]
+            for child in children:
+                child_size, child_height = size(child, depth + 1)
+                total += child_size
+                height = max(height, child_height)
                 if total > limit:
                     break
-        elif isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                total += size(k) + size(v)
-                if total > limit:
-                    break
-        active.discard(nid)
-        sizes[nid] = total
-        return total
+            height += 1
+            active.discard(nid)
+        sizes[nid] = (total, height)
+        return total, height
 
-    return size(node), len(sizes)
+    return size(node, 1)[0], len(sizes)
 
 
 class _RecursiveAlias(Exception):
     pass
+
+
+class _TooDeep(Exception):
+    """A list or mapping nested deeper than ``MAX_DEPTH``; carries the node, for its line."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
+def _too_deep() -> str:
+    return (f"Lists and mappings are nested deeper than {MAX_DEPTH} levels; refused "
+            "(no catalog entity needs that many: flatten the data)")
+
+
+def _deeper_than_limit(node: yaml.Node) -> yaml.Node | None:
+    """The first list or mapping below ``node`` nested deeper than ``MAX_DEPTH``, found without
+    recursion (for documents the fast constructor hands back to PyYAML; they have no aliases)."""
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if isinstance(n, yaml.SequenceNode):
+            children = n.value
+        elif isinstance(n, yaml.MappingNode):
+            children = [c for kv in n.value for c in kv]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return n
+        stack.extend((c, depth + 1) for c in reversed(children))
+    return None
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -134,24 +175,31 @@ class _Fallback(Exception):
     """The fast constructor met something only PyYAML's full constructor handles."""
 
 
-def _fast_construct(loader: Any, node: yaml.Node) -> Any:
+def _fast_construct(loader: Any, node: yaml.Node, depth: int = 1) -> Any:
     """PyYAML's safe construction for the plain shapes catalog files use, ~3x faster.
 
     Anything unusual (merge keys, timestamps, binary, sets, aliases) raises
-    ``_Fallback`` and the document is built by PyYAML itself.
+    ``_Fallback`` and the document is built by PyYAML itself. Nesting is
+    counted on the way down (``_TooDeep``), so the depth limit costs no extra pass.
     """
     tag = node.tag
     if tag == _STR:
         return node.value
     if tag == _MAP:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node)
+        depth += 1
         out = {}
         for k, v in node.value:
             if k.tag != _STR or k.value == "<<":
                 raise _Fallback()
-            out[k.value] = _fast_construct(loader, v)
+            out[k.value] = _fast_construct(loader, v, depth)
         return out
     if tag == _SEQ:
-        return [_fast_construct(loader, v) for v in node.value]
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node)
+        depth += 1
+        return [_fast_construct(loader, v, depth) for v in node.value]
     method = _SIMPLE_SCALARS.get(tag)
     if method is None:
         raise _Fallback()
@@ -164,6 +212,8 @@ def _yaml_problem(exc: yaml.YAMLError, file: str, line_offset: int) -> CatalogEr
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     text = f"{context}, {problem}" if context else str(problem)
+    if "maximum nesting depth" in text:  # libyaml's own cap (1,000 levels), met while scanning
+        text = _too_deep()
     return CatalogError(file=file, line=line, message=f"Invalid YAML: {text}")
 
 
@@ -173,7 +223,9 @@ def parse_documents(
     """Every document in a (multi-document) YAML text, or the error that stopped it.
 
     Uses libyaml when available. Aliases are checked before construction, so an
-    alias bomb is refused in milliseconds instead of being expanded.
+    alias bomb is refused in milliseconds instead of being expanded. Lists and
+    mappings nested deeper than ``MAX_DEPTH`` are refused, with the line where
+    the limit was passed; the documents after it are still read.
     """
     may_alias = "&" in text and "*" in text
     amplified = 0  # nodes added by aliases so far in this text: capped for the whole file
@@ -187,6 +239,11 @@ def parse_documents(
             except yaml.YAMLError as exc:
                 yield _yaml_problem(exc, file, line_offset)
                 return
+            except RecursionError:  # PyYAML's pure-Python composer (no libyaml) recurses
+                line = getattr(loader, "line", None)
+                yield CatalogError(file=file, line=None if line is None else line + 1 + line_offset,
+                                   message=f"Invalid YAML: {_too_deep()}")
+                return
             if node is None:
                 continue
             line = node.start_mark.line + 1 + line_offset
@@ -195,6 +252,9 @@ def parse_documents(
                     expanded, distinct = _expanded_size(node, max_nodes)
                 except _RecursiveAlias:
                     yield CatalogError(file=file, line=line, message="YAML document refers to itself through an alias; refused")
+                    continue
+                except _TooDeep as exc:
+                    yield CatalogError(file=file, line=exc.node.start_mark.line + 1 + line_offset, message=_too_deep())
                     continue
                 amplified += expanded - distinct
                 if expanded > max_nodes or amplified > max_nodes:
@@ -212,9 +272,15 @@ def parse_documents(
                     try:
                         doc = _fast_construct(loader, node)
                     except _Fallback:
+                        deep = _deeper_than_limit(node)
+                        if deep is not None:
+                            raise _TooDeep(deep) from None
                         doc = loader.construct_document(node)
             except yaml.YAMLError as exc:
                 yield _yaml_problem(exc, file, line_offset)
+                continue
+            except _TooDeep as exc:
+                yield CatalogError(file=file, line=exc.node.start_mark.line + 1 + line_offset, message=_too_deep())
                 continue
             yield ParsedDocument(line, doc)
     finally:
@@ -224,6 +290,23 @@ def parse_documents(
 # --- placeholders ------------------------------------------------------------------------
 
 _PLACEHOLDERS = ("$text", "$json", "$yaml")
+#: JSON strings (skipped whole: brackets inside them do not count) and brackets.
+_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _json_too_deep(text: str) -> int | None:
+    """The line where JSON text nests deeper than ``MAX_DEPTH``, or None. Checked before
+    ``json.loads``, whose recursion would otherwise decide (and say nothing of where)."""
+    depth = 0
+    for match in _JSON_NESTING.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif char in "]}":
+            depth -= 1
+    return None
 
 
 def _substitute(node: Any, file: str, reader: PlaceholderReader | None) -> Any:
@@ -240,14 +323,20 @@ def _substitute(node: Any, file: str, reader: PlaceholderReader | None) -> Any:
             if key == "$text":
                 return content
             if key == "$json":
+                deep_line = _json_too_deep(content)
+                if deep_line is not None:
+                    raise PlaceholderError(f"Placeholder $json data at {value} (line {deep_line}): {_too_deep()}")
                 try:
                     return json.loads(content)
+                except RecursionError:
+                    raise PlaceholderError(f"Placeholder $json data at {value}: {_too_deep()}") from None
                 except ValueError as exc:
                     raise PlaceholderError(f"Placeholder $json failed to parse JSON data at {value}: {exc}") from exc
             docs = []
             for item in parse_documents(content, value):
                 if isinstance(item, CatalogError):
-                    raise PlaceholderError(f"Placeholder $yaml failed to parse YAML data at {value}: {item.message}")
+                    where = f" (line {item.line})" if item.line else ""
+                    raise PlaceholderError(f"Placeholder $yaml failed to parse YAML data at {value}{where}: {item.message}")
                 docs.append(item.doc)
             return docs[0] if docs else None
     return {k: _substitute(v, file, reader) for k, v in node.items()}
@@ -505,17 +594,33 @@ def process_documents(
             runs.append([doc])
     for run in runs:
         text = "".join(d.text for d in run)
-        items = process_text(
-            text, file=file, location=location, origin=origin, reader=reader,
-            line_offset=run[0].line - 1, max_nodes=max_nodes, source_hash_at=hash_at,
-        )
-        if not any(isinstance(i, CatalogError) and i.entity is None and i.message.startswith("Invalid YAML") for i in items):
+        try:
+            items: list[ProcessedEntity | CatalogError] | None = process_text(
+                text, file=file, location=location, origin=origin, reader=reader,
+                line_offset=run[0].line - 1, max_nodes=max_nodes, source_hash_at=hash_at,
+            )
+        except (RecursionError, MemoryError):
+            items = None  # one document exhausted something: find which, one at a time
+        del text
+        if items is not None and not any(
+            isinstance(i, CatalogError) and i.entity is None and i.message.startswith("Invalid YAML") for i in items
+        ):
             out.extend(items)
             continue
         # a YAML error breaks the stream: parse one document at a time
+        del items
         for doc in run:
-            out.extend(process_text(
-                doc.text, file=file, location=location, origin=origin, reader=reader,
-                line_offset=doc.line - 1, max_nodes=max_nodes, source_hash_at=lambda _line, d=doc: d.source_hash,
-            ))
+            try:
+                out.extend(process_text(
+                    doc.text, file=file, location=location, origin=origin, reader=reader,
+                    line_offset=doc.line - 1, max_nodes=max_nodes, source_hash_at=lambda _line, d=doc: d.source_hash,
+                ))
+            except (RecursionError, MemoryError) as exc:
+                out.append(CatalogError(file=file, line=doc.content_line, location=location, message=_exhausted(exc)))
     return out
+
+
+def _exhausted(exc: BaseException) -> str:
+    what = "stack" if isinstance(exc, RecursionError) else "memory"
+    return (f"Reading this document ran out of {what} ({type(exc).__name__}); it is refused and the rest of "
+            "the file is read. Is it nested very deeply, or very large once read?")

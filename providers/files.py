@@ -5,6 +5,12 @@ registers every ``catalog-info.yaml`` under it. Location targets and
 ``$text``/``$json``/``$yaml`` placeholders are read relative to the file that
 names them, and never outside the registered catalog roots.
 
+Catalog files are untrusted (a repository may hold anything), so every file this
+source reads goes through ``read_regular_file``: symlinks resolved and kept
+inside the catalog root, regular files only (a FIFO, ``/dev/zero`` or a socket
+is refused, never waited on), and never more than ``max_file_bytes`` read,
+whatever the file's size claims.
+
 Big files are split at document boundaries and parsed on every core
 (``ProcessPoolExecutor``); small ones are parsed in a thread, off the loop.
 """
@@ -16,6 +22,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import re
+import stat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +31,159 @@ from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntit
 from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
-__all__ = ["DEFAULT_MAX_BYTES", "FilePlaceholders", "FileSource", "discover"]
+__all__ = ["DEFAULT_MAX_BYTES", "FilePlaceholders", "FileSource", "Unreadable", "discover", "read_regular_file"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _PARALLEL_FROM = 4 * 1024 * 1024
 _CHUNK_TARGET = 1024 * 1024
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "site", ".tox"}
+_CATALOG_NAMES = ("catalog-info.yaml", "catalog-info.yml")
+#: Reads after the first (which asks for the whole file at once) go in steps of this size.
+_READ_CHUNK = 1024 * 1024
+
+
+# --- reading one file: the only way this module reads a file ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Why a file was not read: a message that names it, and whether it simply is not there
+    (an optional Location target may be absent)."""
+
+    message: str
+    missing: bool = False
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
+def _limit(max_bytes: int) -> str:
+    return f"{max_bytes / 1e6:,.0f} MB" if max_bytes >= 1_000_000 else f"{max_bytes:,}-byte"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size >= 1_000_000 else f"{size:,} bytes"
+
+
+def _not_regular(name: str, mode: int) -> str:
+    return f"{name} is not a regular file (it is {_kind(mode)}); only regular files are read"
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> str:
+    return (f"{name} is {_size(size)}, over the {_limit(max_bytes)} limit (catalog.max_file_bytes); refused. "
+            "Split it into several files or raise the limit.")
+
+
+def _grew(name: str, claimed: int, max_bytes: int) -> str:
+    return (f"{name} holds more than the {_limit(max_bytes)} limit (catalog.max_file_bytes) though its size "
+            f"said {_size(claimed)} (a device, or a file growing while it is read); refused")
+
+
+def _outside(name: str, real: Path, roots: Sequence[Path]) -> str:
+    return (f"{name} resolves to {real}, outside the catalog root ({', '.join(map(str, roots))}); refused. "
+            "Catalog files and what they read must lie inside the folder that was registered.")
+
+
+def _cannot_read(name: str, exc: OSError) -> str:
+    return f"cannot read {name}: {exc.strerror or exc}"
+
+
+def read_regular_file(
+    path: Path, max_bytes: int, *, name: str | None = None, roots: Sequence[Path] | None = None
+) -> bytes | Unreadable:
+    """The bytes of the regular file at ``path`` (symlinks resolved), or why not.
+
+    ``roots``: the resolved file must lie inside one of them, checked before anything looks at
+    it (None: no check; the caller checked the path when it was registered). ``name`` is how
+    messages name the file.
+    A FIFO or device is refused on ``stat``, before it is opened; it is opened non-blocking
+    and checked again on the descriptor, so one swapped in after the ``stat`` cannot hang the
+    read either. At most ``max_bytes + 1`` bytes are ever read: a file that claims a small
+    size and holds more is refused as too big.
+    """
+    shown = name or str(path)
+    try:
+        real = path.resolve()
+    except RuntimeError:  # a symlink loop (Python < 3.13 says so this way)
+        return Unreadable(f"{shown} is a symlink loop; refused")
+    except OSError as exc:
+        return Unreadable(_cannot_read(shown, exc))
+    if roots is not None and not _inside(real, roots):
+        # not even a stat outside: whether something is there, and what, is not for the catalog to learn
+        return Unreadable(_outside(shown, real, roots))
+    try:
+        before = os.stat(real)
+    except FileNotFoundError:
+        return Unreadable(f"{shown} does not exist", missing=True)
+    except OSError as exc:
+        return Unreadable(_cannot_read(shown, exc))
+    if not stat.S_ISREG(before.st_mode):
+        return Unreadable(_not_regular(shown, before.st_mode))
+    if before.st_size > max_bytes:
+        return Unreadable(_too_big(shown, before.st_size, max_bytes))
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return Unreadable(f"{shown} does not exist", missing=True)
+    except OSError as exc:
+        return Unreadable(_cannot_read(shown, exc))
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            return Unreadable(_not_regular(shown, opened.st_mode))
+        if (opened.st_dev, opened.st_ino) != (before.st_dev, before.st_ino):
+            return Unreadable(f"{shown} was replaced while it was being opened; refused (sync again)")
+        step = min(opened.st_size, max_bytes) + 1  # a regular file: all of it in one read
+        while total <= max_bytes:
+            chunk = os.read(fd, min(step, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            step = _READ_CHUNK
+    except OSError as exc:
+        return Unreadable(_cannot_read(shown, exc))
+    finally:
+        os.close(fd)
+    if total > max_bytes:
+        return Unreadable(_grew(shown, opened.st_size, max_bytes))
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def _discovered(file: Path, root: Path) -> LocationSpec:
+    """A catalog file found in a folder scan. One that is a symlink inside the root is
+    registered at its real path (read once, relative paths from where it really is); one that
+    leads outside keeps its own path, and reading it is refused with the reason."""
+    try:
+        real = file.resolve()
+    except (OSError, RuntimeError):
+        return LocationSpec(type="file", target=str(file))
+    return LocationSpec(type="file", target=str(real if _inside(real, [root]) else file))
+
+
+def _linked_folder(link: Path, root: Path) -> list[LocationSpec]:
+    """A symlinked folder is not scanned: inside the root its real folder is scanned anyway;
+    outside it, a catalog file in it is registered so that the sync reports it refused."""
+    try:
+        real = link.resolve()
+    except (OSError, RuntimeError):
+        return []
+    if _inside(real, [root]):
+        return []
+    return [LocationSpec(type="file", target=str(link / n)) for n in _CATALOG_NAMES if os.path.lexists(link / n)]
 
 
 def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
@@ -45,12 +199,27 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
         )
     if p.is_file():
         return [LocationSpec(type="file", target=str(p))]
+    if not p.is_dir():
+        return CatalogError(
+            file=str(path),
+            message=_not_regular(f"Catalog path {path}", p.stat().st_mode)
+            + "; pass a catalog-info.yaml file or a folder that holds some",
+        )
     found: list[LocationSpec] = []
     for dirpath, dirnames, filenames in os.walk(p):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        here = Path(dirpath)
+        scanned = []
+        for d in sorted(dirnames):
+            if d in _SKIP_DIRS or d.startswith("."):
+                continue
+            if (here / d).is_symlink():  # os.walk does not follow it
+                found.extend(_linked_folder(here / d, p))
+            else:
+                scanned.append(d)
+        dirnames[:] = scanned
         for name in sorted(filenames):
-            if name in ("catalog-info.yaml", "catalog-info.yml"):
-                found.append(LocationSpec(type="file", target=str(Path(dirpath) / name)))
+            if name in _CATALOG_NAMES:
+                found.append(_discovered(here / name, p))
     if not found:
         return CatalogError(
             file=str(p),
@@ -62,6 +231,16 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
+
+
+def _registered(path: Path) -> bool:
+    """True when ``path`` is where it leads (no symlink in it): then it was checked against the
+    catalog root when it was registered (``discover``, ``FileSource.resolve``), and a later sync
+    with fewer roots known (a re-sync from the database) may still read it."""
+    try:
+        return path.resolve() == path
+    except (OSError, RuntimeError):
+        return False
 
 
 @dataclass
@@ -78,22 +257,14 @@ class FilePlaceholders:
                 f"Placeholder points at {target}; a file catalog only reads placeholders from files "
                 "inside the catalog (register the catalog by URL to read remote ones)"
             )
-        path = (Path(base).parent / target).resolve()
-        roots = [Path(r) for r in self.roots]
-        if not _inside(path, roots):
-            raise PlaceholderError(
-                f"Placeholder target {target} resolves to {path}, outside the catalog root "
-                f"({', '.join(self.roots)}); refused"
-            )
-        try:
-            size = path.stat().st_size
-        except OSError:
-            raise PlaceholderError(f"Placeholder target {target} does not exist (looked for {path})") from None
-        if size > self.max_bytes:
-            raise PlaceholderError(
-                f"Placeholder target {target} is {size:,} bytes, over the {self.max_bytes:,}-byte limit"
-            )
-        data = path.read_bytes()
+        path = Path(base).parent / target
+        data = read_regular_file(path, self.max_bytes, name=f"Placeholder target {target}",
+                                 roots=[Path(r) for r in self.roots])
+        if isinstance(data, Unreadable):
+            if data.missing:
+                raise PlaceholderError(f"Placeholder target {target} does not exist (looked for {path.resolve()})")
+            raise PlaceholderError(data.message)
+        path = path.resolve()
         self.read_paths.append(str(path))
         text = decode(data, str(path))
         if isinstance(text, CatalogError):
@@ -104,9 +275,18 @@ class FilePlaceholders:
 def _work(
     docs: list[Document], file: str, location: str, origin: str | None, roots: tuple[str, ...], max_bytes: int
 ) -> tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[str]]:
-    """Worker entry point (runs in a thread or a process): parse and process documents."""
+    """Worker entry point (runs in a thread or a process): parse and process documents.
+
+    ``process_documents`` keeps a document that exhausts the stack or memory to itself; should
+    anything of that kind still get out, it is this batch's error, never the sync's."""
     reader = FilePlaceholders(roots=roots, max_bytes=max_bytes)
-    items = process_documents(docs, file=file, location=location, origin=origin, reader=reader)
+    try:
+        items = process_documents(docs, file=file, location=location, origin=origin, reader=reader)
+    except (RecursionError, MemoryError) as exc:
+        first = docs[0].content_line if docs else None
+        return [CatalogError(file=file, line=first, location=location,
+                             message=f"Reading this file ran out of {'stack' if isinstance(exc, RecursionError) else 'memory'} "
+                             f"({type(exc).__name__}); its documents from here on are refused")], reader.read_paths
     return items, reader.read_paths
 
 
@@ -137,6 +317,7 @@ class FileSource:
             p = Path(r).expanduser().resolve()
             resolved.append(str(p if p.is_dir() else p.parent))
         self.roots = tuple(resolved)
+        self._root_paths = tuple(Path(r) for r in resolved)
         self.max_bytes = max_bytes
         self._workers = workers if workers is not None else (os.cpu_count() or 1)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -147,47 +328,40 @@ class FileSource:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def _read(self, path: Path, name: str) -> bytes | Unreadable:
+        """A file this source reads (blocking: call it in a thread)."""
+        roots = None if _registered(path) else self._root_paths
+        return read_regular_file(path, self.max_bytes, name=name, roots=roots)
+
     async def read(self, spec: LocationSpec, deps: Sequence[str]) -> ReadOutcome:
-        path = Path(spec.target)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            return ReadOutcome(
-                missing=True,
-                error=CatalogError(
-                    file=spec.target,
-                    name="NotFoundError",
-                    location=spec.key,
-                    message=f"file {spec.target} does not exist",
-                ),
-            )
-        except OSError as exc:
-            return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key, message=f"cannot read: {exc.strerror}"))
-        if size > self.max_bytes:
-            return ReadOutcome(
-                error=CatalogError(
-                    file=spec.target,
-                    location=spec.key,
-                    message=f"File is {size / 1e6:,.1f} MB, over the {self.max_bytes / 1e6:,.0f} MB limit "
-                    "(catalog.max_file_bytes); refused. Split it into several files or raise the limit.",
+        content = await asyncio.to_thread(self._read, Path(spec.target), spec.target)
+        if isinstance(content, Unreadable):
+            if content.missing:
+                return ReadOutcome(
+                    missing=True,
+                    error=CatalogError(
+                        file=spec.target,
+                        name="NotFoundError",
+                        location=spec.key,
+                        message=f"file {spec.target} does not exist",
+                    ),
                 )
-            )
-        try:
-            content = await asyncio.to_thread(path.read_bytes)
-        except OSError as exc:
-            return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key, message=f"cannot read: {exc.strerror}"))
+            return ReadOutcome(error=CatalogError(file=spec.target, location=spec.key, message=content.message))
         content_digest = digest(content)
         return ReadOutcome(content=content, digest=content_digest,
                            fingerprint=fingerprint(content_digest, await self.dep_contents(deps)), deps=tuple(deps))
 
     async def dep_contents(self, deps: Sequence[str]) -> list[bytes]:
-        out = []
-        for dep in deps:
-            try:
-                out.append(Path(dep).read_bytes())
-            except OSError:
-                out.append(b"\0missing")
-        return out
+        """The placeholder files' bytes for the fingerprint. One that cannot be read counts as
+        changed, so the location is processed again and the placeholder says why."""
+        def contents() -> list[bytes]:
+            out = []
+            for dep in deps:
+                data = self._read(Path(dep), dep)
+                out.append(b"\0missing" if isinstance(data, Unreadable) else data)
+            return out
+
+        return await asyncio.to_thread(contents) if deps else []
 
     def deps_read(self, spec: LocationSpec) -> tuple[str, ...]:
         return self._deps.get(spec.key, ())
