@@ -96,6 +96,10 @@ def _cannot_read(name: str, exc: OSError) -> str:
     return f"cannot read {name}: {exc.strerror or exc}"
 
 
+def _out_of_memory(name: str) -> str:
+    return f"{name}: ran out of memory reading it (MemoryError); refused. Lower catalog.max_file_bytes or split the file."
+
+
 def read_regular_file(
     path: Path, max_bytes: int, *, name: str | None = None, roots: Sequence[Path] | None = None
 ) -> bytes | Unreadable:
@@ -153,6 +157,8 @@ def read_regular_file(
             step = _READ_CHUNK
     except OSError as exc:
         return Unreadable(_cannot_read(shown, exc))
+    except MemoryError:
+        return Unreadable(_out_of_memory(shown))
     finally:
         os.close(fd)
     if total > max_bytes:
@@ -369,13 +375,17 @@ class FileSource:
     async def process(
         self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
     ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
-        text = decode(content, spec.target)
-        del content
-        if isinstance(text, CatalogError):
-            yield [CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)]
+        try:
+            text = decode(content, spec.target)
+            del content
+            if isinstance(text, CatalogError):
+                yield [CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)]
+                return
+            docs = split_documents(text, origin=spec.origin or spec.key)
+            del text
+        except MemoryError:
+            yield [CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))]
             return
-        docs = split_documents(text, origin=spec.origin or spec.key)
-        del text
         unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
         todo: list[Document] = []
         for doc in docs:

@@ -136,6 +136,36 @@ async def test_a_fifo_named_catalog_info_is_refused_not_waited_on(root: Path, ma
     assert {"group:default/team-a", "component:default/other"} <= result.keys
 
 
+async def test_a_fifo_swapped_in_after_the_type_check_does_not_hang_the_open(
+    root: Path, make_app, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stat`` says regular file (as it did a moment before someone swapped in a FIFO): the
+    non-blocking open and the check on the open descriptor still refuse it."""
+    fifo = root / "svc" / "catalog-info.yaml"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_stat(path, *args, **kwargs)
+        if not isinstance(path, int) and Path(path) == fifo:
+            fields = list(result)
+            fields[0] = 0o100644  # a regular file's mode
+            return os.stat_result(fields)
+        return result
+
+    monkeypatch.setattr(os, "stat", stat)
+    app = await make_app(sqlite_url)
+    try:
+        with fifo_guard(fifo):
+            result = await synced(app, root)
+    finally:
+        await app.close()
+    err = result.error_for(fifo)
+    assert "not a regular file" in err.message and "FIFO" in err.message, err.message
+    assert "group:default/team-a" in result.keys
+
+
 async def test_a_symlink_to_dev_zero_is_refused_without_reading_it(root: Path, make_app, sqlite_url: str) -> None:
     """A repository cannot hold a device, only a symlink to one: outside the root, so refused
     before anything looks at it (not even a ``stat``: what is there is not the catalog's business)."""
@@ -416,6 +446,29 @@ async def test_a_document_that_exhausts_the_stack_or_memory_fails_alone(
     assert err.line == 11 and failure.__name__ in err.message, err
     assert {"component:default/before", "component:default/after", "group:default/team-a"} <= result.keys
     assert "component:default/boom" not in result.keys
+
+
+async def test_a_file_whose_read_runs_out_of_memory_fails_alone(
+    root: Path, make_app, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = write(root / "big" / "catalog-info.yaml", component("big"))
+    inode = big.stat().st_ino
+    real_read = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        if os.fstat(fd).st_ino == inode:
+            raise MemoryError()
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read)
+    app = await make_app(sqlite_url)
+    try:
+        result = await synced(app, root)
+    finally:
+        await app.close()
+    err = result.error_for(big)
+    assert "MemoryError" in err.message and "max_file_bytes" in err.message, err.message
+    assert "group:default/team-a" in result.keys and "component:default/big" not in result.keys
 
 
 # --- what held before: keep it holding --------------------------------------------------------
