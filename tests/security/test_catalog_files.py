@@ -422,6 +422,20 @@ def test_nesting_up_to_the_limit_is_accepted() -> None:
     assert isinstance(err, CatalogError) and f"deeper than {MAX_DEPTH} levels" in err.message
 
 
+def test_deep_nesting_is_refused_without_libyaml_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's pure-Python composer recurses while it reads: its RecursionError is the same refusal."""
+    import yaml
+
+    monkeypatch.setattr(process_module, "_Loader", yaml.SafeLoader)
+    docs = process_module.split_documents(
+        component("before") + "---\n" + with_config("deep", " " + flow_list(DEEP)) + "---\n" + component("after"))
+    items = process_module.process_documents(docs, file="f.yaml", location="file:f.yaml")
+    errors = [i for i in items if isinstance(i, CatalogError)]
+    assert len(errors) == 1 and f"deeper than {MAX_DEPTH} levels" in errors[0].message, errors
+    assert errors[0].line == 19
+    assert sorted(i.ref.name for i in items if not isinstance(i, CatalogError)) == ["after", "before"]
+
+
 @pytest.mark.parametrize("failure", [RecursionError, MemoryError])
 async def test_a_document_that_exhausts_the_stack_or_memory_fails_alone(
     root: Path, make_app, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, failure: type[BaseException]
