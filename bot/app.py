@@ -6,6 +6,7 @@ Registries belong to it; there are no module globals.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import logging
@@ -30,7 +31,7 @@ from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.storage import repo
-from callboard.storage.engine import open_database
+from callboard.storage.engine import DatabaseProbe, DatabaseUnavailable, describe_failure, is_unavailable, open_database
 
 from .config import Settings
 
@@ -119,8 +120,11 @@ class Callboard:
         )
         self.oncall = OnCall(loader=self._oncall_sources, cache_seconds=settings.oncall_cache_seconds,
                              timeout=settings.oncall_timeout + 1.0)
+        #: is the database answering? (``/readyz``, and answers that wait too long on it)
+        self.probe = DatabaseProbe(engine)
         self.dispatcher = Dispatcher(
-            registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall)
+            registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall),
+            self.probe,
         )
 
     @classmethod
@@ -137,9 +141,26 @@ class Callboard:
         ``resident`` (servers, chat sessions): also keep the relation graph in memory,
         so answers need one point read instead of a query per relation direction.
         ``answering=False`` (``callboard sync``): skip the search index, nothing will be asked.
+        A database that cannot be reached or opened raises ``DatabaseUnavailable`` (one line).
         """
-        engine = await open_database(settings.effective_database_url)
-        app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
+        url = settings.effective_database_url
+        engine = await open_database(url)
+        try:
+            app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
+        except BaseException:
+            await asyncio.shield(engine.dispose())
+            raise
+        try:
+            await app._load(resident=resident, answering=answering)
+        except BaseException as exc:  # the database went away while loading: nothing half-open is left
+            await asyncio.shield(app.close())
+            if isinstance(exc, Exception) and is_unavailable(exc) and not isinstance(exc, DatabaseUnavailable):
+                raise DatabaseUnavailable(describe_failure(exc, url)) from exc
+            raise
+        return app
+
+    async def _load(self, *, resident: bool, answering: bool) -> None:
+        app, engine = self, self.engine
         if answering:
             if resident:  # long-lived: later syncs compare against what this index was loaded from
                 async with engine.connect() as conn:
@@ -152,7 +173,6 @@ class Callboard:
                 gc.freeze()
         else:
             app.catalog.following = False
-        return app
 
     async def close(self) -> None:
         if self.catalog.graph is not None:

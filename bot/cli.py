@@ -263,8 +263,9 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
     async def go() -> int:
         plan = plan_for(settings, command="sync")
-        app = await Callboard.open(settings, resident=True)
-        web_app = create_server(app, catalog=plan.catalog, sync_interval=settings.sync_interval, slack=slack)
+        # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile
+        web_app = create_server(lambda: Callboard.open(settings, resident=True), catalog=plan.catalog,
+                                sync_interval=settings.sync_interval, slack=slack)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)

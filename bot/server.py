@@ -3,6 +3,12 @@ and the background catalog sync.
 
 Wiring lives here: routes are an explicit list; the database engine, the Slack
 surface and the background tasks are created and torn down in ``cleanup_ctx``.
+
+The database may be down when the server starts, or go away while it serves. The server
+still starts: it opens the database in the background, retrying with back-off (1 s doubling
+to 30 s), and only then syncs. Until then, and whenever the database stops answering,
+``/readyz`` says 503 with the reason (within a second: its probe never waits longer), and
+chat users get "temporarily unavailable" instead of silence.
 """
 
 from __future__ import annotations
@@ -10,19 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from sqlalchemy import text
-
 from callboard.catalog.validation import is_valid_dns_label, is_valid_kind, is_valid_object_name
 
+from callboard.storage.engine import DatabaseUnavailable
+
 from .app import Callboard
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, mask_url
 from .slack.app import SlackSettings, SlackSurface
 
 __all__ = ["ServerState", "create_server", "slack_settings"]
@@ -32,11 +38,20 @@ log = logging.getLogger(__name__)
 STATE = web.AppKey("callboard_state", "ServerState")
 
 
+#: Opens the app (database, migrations, index); raises while the database cannot be used.
+Opener = Callable[[], Awaitable[Callboard]]
+#: Seconds between attempts to open the database: the first, and the most (doubling between).
+BACKOFF = (1.0, 30.0)
+
+
 @dataclass
 class ServerState:
-    app: Callboard
+    app: Callboard | None  # None until the database has been opened
     catalog: tuple[str, ...] | None
     sync_interval: float
+    opener: Opener | None = None
+    backoff: tuple[float, float] = BACKOFF
+    database_problem: str | None = None  # why the database is not open yet (one line, password masked)
     slack: SlackSurface | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     synced_once: bool = False
@@ -71,44 +86,94 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """200 when the database answers and the catalog is loaded; otherwise 503 with the problems.
+    Answers within about a second whatever the database does (the probe has a time limit)."""
     state = request.app[STATE]
     problems = []
-    try:
-        async with state.app.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        problems.append(f"database unreachable: {type(exc).__name__}")
-    if state.catalog is not None and not state.synced_once:
-        problems.append("first catalog sync still running")
-    elif len(state.app.catalog.index) == 0:
-        problems.append("the catalog is empty")
+    app = state.app
+    if app is None:
+        problems.append(f"database unavailable, retrying: {state.database_problem or 'opening it'}")
+    else:
+        problem = await app.probe.problem()
+        if problem is not None:
+            problems.append(problem)
+        if state.catalog is not None and not state.synced_once:
+            problems.append("first catalog sync still running")
+        elif len(app.catalog.index) == 0:
+            problems.append("the catalog is empty")
     body = {
         "status": "ok" if not problems else "unavailable",
-        "entities": len(state.app.catalog.index),
+        "entities": len(app.catalog.index) if app is not None else 0,
         "problems": problems,
         "last_sync_error": state.last_sync_error,
     }
     return web.json_response(body, status=200 if not problems else 503)
 
 
-async def _sync_loop(state: ServerState) -> None:
+async def _open_database(state: ServerState) -> Callboard:
+    """Open the app, retrying with back-off (capped) until the database can be used; the reason it
+    cannot is kept for ``/readyz`` and logged (exception type and masked URL, never a password)."""
+    assert state.opener is not None
+    delay, most = state.backoff
     while True:
         try:
-            summary = await state.app.sync(state.catalog)
+            return await state.opener()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, /readyz says so and we try again
+            state.database_problem = mask_url(str(exc)) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
+            log.warning("database not available, retrying in %.1f s: %s", delay, state.database_problem,
+                        exc_info=not isinstance(exc, DatabaseUnavailable))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, most)
+
+
+async def _serve_database(state: ServerState) -> None:
+    """Open the database when it is not open yet, then keep the catalog synced."""
+    if state.app is None:
+        app = await _open_database(state)
+        state.app, state.database_problem = app, None
+        if state.slack is not None:
+            state.slack.attach(app)
+        log.info("database open")
+    await _sync_loop(state, state.app)
+
+
+async def _sync_loop(state: ServerState, app: Callboard) -> None:
+    while True:
+        try:
+            summary = await app.sync(state.catalog)
             state.last_sync_error = None
             log.info("sync added=%d updated=%d removed=%d errors=%d", summary.added, summary.updated,
                      summary.removed, len(summary.errors))
         except Exception as exc:  # noqa: BLE001 - the loop must survive and retry
             state.last_sync_error = type(exc).__name__
-            log.exception("background sync failed")
+            _log_failure("background sync failed", exc, app)
         state.synced_once = True
         try:  # TechDocs after the catalog: answers about entities never wait for docs builds
-            docs = await state.app.sync_docs()
+            docs = await app.sync_docs()
             log.info("docs built=%d unchanged=%d removed=%d failed=%d", docs.built, docs.unchanged, docs.removed,
                      docs.failed)
-        except Exception:  # noqa: BLE001
-            log.exception("background docs build failed")
+        except Exception as exc:  # noqa: BLE001
+            _log_failure("background docs build failed", exc, app)
+        _stop_if_cancelled()
         await asyncio.sleep(state.sync_interval)
+
+
+def _log_failure(what: str, exc: Exception, app: Callboard) -> None:
+    """An outage is one warning line (type and gist); anything else is a bug: its traceback."""
+    _stop_if_cancelled()
+    if app.probe.failed(exc):
+        log.warning("%s: database unavailable (%s)", what, type(exc).__name__)
+    else:
+        log.error(what, exc_info=exc)
+
+
+def _stop_if_cancelled() -> None:
+    """Re-raise a cancellation that a failure during clean-up replaced (a lease released on a
+    connection the database closed raises its own error over the CancelledError): without this,
+    a server shutting down while its database is gone would sleep on instead of stopping."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 #: a /docs request path longer than this is refused before anything is looked up
@@ -127,6 +192,8 @@ def _docs_site(state: ServerState, namespace: str, kind: str, name: str) -> Path
     if not (is_valid_dns_label(namespace) and is_valid_kind(kind) and is_valid_object_name(name)):
         raise web.HTTPNotFound(text="No such entity: /docs/<namespace>/<kind>/<name>/ takes a valid entity ref.")
     key = f"{kind}:{namespace}/{name}".lower()
+    if state.app is None:
+        raise web.HTTPServiceUnavailable(text="The database is not available yet; try again in a minute.")
     if key not in state.app.catalog.index:
         raise web.HTTPNotFound(text=f"No entity {key} in the catalog.")
     site = state.app.docs.site_dir(key)
@@ -171,7 +238,7 @@ async def _docs(request: web.Request) -> web.StreamResponse:
 
 async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     state = web_app[STATE]
-    sync_task = asyncio.ensure_future(_sync_loop(state))
+    sync_task = asyncio.ensure_future(_serve_database(state))
     state.tasks.add(sync_task)
     socket_handler = None
     if state.slack is not None and state.slack.settings.app_token:
@@ -186,16 +253,23 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     for task in list(state.tasks):
         task.cancel()
     await asyncio.gather(*state.tasks, return_exceptions=True)
-    await state.app.close()
+    if state.app is not None:
+        await state.app.close()
 
 
 def create_server(
-    app: Callboard, *, catalog: tuple[str, ...] | None, sync_interval: float, slack: SlackSettings | None
+    app: Callboard | Opener, *, catalog: tuple[str, ...] | None, sync_interval: float, slack: SlackSettings | None,
+    backoff: tuple[float, float] = BACKOFF,
 ) -> web.Application:
+    """The server for an open ``app``, or for an ``Opener`` (``callboard serve``): then the server
+    starts at once and opens the database itself, retrying with ``backoff`` until it can."""
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
-    state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
+    if isinstance(app, Callboard):
+        state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
+    else:
+        state = ServerState(app=None, catalog=catalog, sync_interval=sync_interval, opener=app, backoff=backoff)
     if slack is not None:
-        state.slack = SlackSurface(slack, app, state.tasks)
+        state.slack = SlackSurface(slack, state.app, state.tasks)
     web_app[STATE] = state
     web_app.add_routes(
         [

@@ -1,11 +1,14 @@
 """From a line of text to a ``Reply``: parse, route (commands or plain questions), run.
 
 One error boundary: a command that raises is logged with a reference id and the
-user gets "failed (ref …)" — never the exception text.
+user gets "failed (ref …)" — never the exception text. When the failure is the database
+(unreachable, or not answering while an answer waits on it), the user gets "temporarily
+unavailable, try again in a minute" instead, with the same reference.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -14,12 +17,14 @@ import shlex
 import time
 from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
+from typing import Any, Protocol
 
 from rapidfuzz import process as fuzz_process
 
 from .api import CommandSpec, Deps, Invocation, Reply, Status
 
-__all__ = ["BUILTIN_COMMANDS", "CommandRegistry", "Dispatcher", "StartupError", "parse"]
+__all__ = ["BUILTIN_COMMANDS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "parse",
+           "unavailable_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,35 @@ _QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 class StartupError(Exception):
     """The command set is broken (duplicate names, a run that is not a coroutine, ...)."""
+
+
+class Unavailable(Exception):
+    """What an answer needs (the database) is not answering; the text is for the log, not for chat."""
+
+
+class Availability(Protocol):
+    """What the dispatcher asks about the infrastructure under the commands (the database).
+
+    ``patience``: seconds an answer may take before the dispatcher asks ``problem()``; a database
+    that does not answer then ends the answer with "temporarily unavailable", anything else slow
+    (an on-call service) is waited for.
+    """
+
+    patience: float
+
+    def failed(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the infrastructure is unavailable (not a bug in a command)."""
+        ...
+
+    async def problem(self) -> str | None:
+        """None when it answers (within a short, fixed time); otherwise what is wrong, for the log."""
+        ...
+
+
+def unavailable_reply(ref: str) -> Reply:
+    """The reply when the database cannot be used: no exception text, no URL; a reference for the log."""
+    return Reply.notice(Status.ERROR, f"Callboard is temporarily unavailable (its database is not answering); "
+                                      f"try again in a minute. (ref {ref})")
 
 
 def _clean(text: str) -> str:
@@ -122,9 +156,10 @@ class CommandRegistry:
 class Dispatcher:
     """Runs text through the registry; the only place a command's exception is caught."""
 
-    def __init__(self, registry: CommandRegistry, deps: Deps) -> None:
+    def __init__(self, registry: CommandRegistry, deps: Deps, availability: Availability | None = None) -> None:
         self.registry = registry
         self.deps = deps
+        self.availability = availability
 
     def route(self, text: str) -> tuple[CommandSpec | None, tuple[str, ...], str]:
         name, args = parse(text)
@@ -141,17 +176,23 @@ class Dispatcher:
                        user_ref: str | None = None, channel: str | None = None, tz: str | None = None) -> Reply:
         started = time.perf_counter()
         spec, args, name = self.route(text)
-        if spec is None:
-            reply = await self._unknown(text, name)
-            command = name or "-"
-        else:
-            command = spec.name
-            inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user,
-                             user_ref=user_ref, channel=channel, tz=tz)
-            try:
-                reply = await spec.run(inv, self.deps)
-            except Exception:
-                ref = secrets.token_hex(3)
+        command = spec.name if spec is not None else name or "-"
+        try:
+            if spec is None:
+                reply = await self._patiently(self._unknown(text, name))
+            else:
+                inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user,
+                                 user_ref=user_ref, channel=channel, tz=tz)
+                reply = await self._patiently(spec.run(inv, self.deps))
+        except Exception as exc:
+            ref = secrets.token_hex(3)
+            if isinstance(exc, Unavailable) or (self.availability is not None and self.availability.failed(exc)):
+                log.warning("command unavailable command=%s platform=%s user=%s ref=%s error=%s: %s", command,
+                            platform, user, ref, type(exc).__name__, exc if isinstance(exc, Unavailable) else "")
+                reply = unavailable_reply(ref)
+            elif spec is None:
+                raise
+            else:
                 log.exception("command failed command=%s platform=%s user=%s ref=%s", spec.name, platform, user, ref)
                 reply = Reply.notice(Status.ERROR, f"Sorry, {spec.name} failed (ref {ref}). The error is in the log.")
         log.info(
@@ -159,6 +200,25 @@ class Dispatcher:
             command, platform, user, reply.status.value, (time.perf_counter() - started) * 1000,
         )
         return reply
+
+    async def _patiently(self, answer: Any) -> Reply:
+        """Await ``answer``; past ``availability.patience``, ask whether the database answers and, if
+        it does not, give up on it (it would wait for the database's own time limits)."""
+        if self.availability is None:
+            return await answer  # type: ignore[no-any-return]
+        task: asyncio.Future[Reply] = asyncio.ensure_future(answer)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.availability.patience)
+            if not done:
+                problem = await self.availability.problem()
+                if problem is not None and not task.done():
+                    task.cancel()  # not awaited: cleaning up a connection that hangs must not hold the reply
+                    task.add_done_callback(_retrieve)
+                    raise Unavailable(problem)
+            return await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
 
     async def _unknown(self, text: str, name: str) -> Reply:
         if not name:
@@ -177,3 +237,9 @@ class Dispatcher:
             f'I don\'t know the command "{name}".{hint} Type `help` for the list of commands.',
             data={"command": name, "suggestion": best[0] if best else None},
         )
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Collect an abandoned answer's outcome (its failure is the outage already reported)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("abandoned answer ended with %s", type(task.exception()).__name__)

@@ -317,6 +317,10 @@ async def _dispose_quietly(engine: AsyncEngine) -> None:
         log.debug("disposing an engine that failed to open", exc_info=True)
 
 
+#: Seconds the probe's own ``SELECT 1`` may take on PostgreSQL before its connection is dropped.
+_PROBE_STATEMENT_LIMIT = 2.0
+
+
 class DatabaseProbe:
     """Is the database answering? Known within ``limit`` seconds, whatever the database does.
 
@@ -327,11 +331,16 @@ class DatabaseProbe:
     each is replaced, instead of reused, the next time it is checked out.
     """
 
-    def __init__(self, engine: AsyncEngine, *, limit: float = 0.8) -> None:
+    #: Seconds after a failure during which the database is suspect: answers ask sooner.
+    SUSPECT_FOR = 10.0
+
+    def __init__(self, engine: AsyncEngine, *, limit: float = 0.8, patience: float = 1.5) -> None:
         self.engine = engine
         self.limit = limit
+        self._patience = patience
         self._running: asyncio.Task[None] | None = None
         self._stale_before = 0.0
+        self._failed_at = -self.SUSPECT_FOR
         pool = engine.sync_engine.pool
         event.listen(pool, "connect", self._born)
         event.listen(pool, "checkout", self._checkout)
@@ -343,13 +352,38 @@ class DatabaseProbe:
         if record.info.get("callboard_born", 0.0) < self._stale_before:
             raise DisconnectionError("connection opened before the database stopped answering")
 
+    def failed(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the database is unavailable (see ``is_unavailable``)."""
+        return is_unavailable(exc)
+
+    @property
+    def patience(self) -> float:
+        """How long an answer may take before asking whether the database still answers
+        (``patience`` + ``limit`` stays inside Slack's 3 s); much shorter while the database is
+        suspect, since a lookup around the answer may already have spent part of those 3 s."""
+        if time.monotonic() - self._failed_at < self.SUSPECT_FOR:
+            return min(self._patience, 0.2)
+        return self._patience
+
     def discard_connections(self) -> None:
-        """Replace, on next use, every pooled connection open now (an outage may have frozen it)."""
-        self._stale_before = time.monotonic()
+        """The database failed: replace, on next use, every pooled connection open now (an outage
+        may have frozen it), and treat the database as suspect for a while."""
+        self._stale_before = self._failed_at = time.monotonic()
 
     async def _select_one(self) -> None:
+        """``SELECT 1`` on a pooled connection. On PostgreSQL the statement gets its own short limit
+        (asyncpg's, per call), and a connection that failed it is closed at once, not returned: a
+        probe stuck for the whole statement limit would keep ``/readyz`` at 503 after a recovery."""
         async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            if self.engine.dialect.name != "postgresql":
+                await conn.execute(text("SELECT 1"))
+                return
+            raw = await conn.get_raw_connection()
+            try:
+                await raw.driver_connection.fetchval("SELECT 1", timeout=_PROBE_STATEMENT_LIMIT)  # type: ignore[union-attr]
+            except BaseException:
+                await conn.invalidate()
+                raise
 
     async def problem(self) -> str | None:
         """None when the database answered ``SELECT 1`` within the limit; otherwise what is wrong,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import repo
+from .engine import CONNECT_TIMEOUT
 from .repo import _ENTITY_COLUMNS
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ __all__ = ["PointReader", "Triple"]
 
 _COLUMNS = ", ".join(_ENTITY_COLUMNS)
 _CHUNK = 500
+#: PostgreSQL: seconds one point read may take, and closing the pool, before they are given up.
+_READ_LIMIT_S = 2.0
+_CLOSE_LIMIT_S = 5.0
 
 #: (source, type, target)
 Triple = tuple[str, str, str]
@@ -86,7 +90,10 @@ class PointReader:
             self._sqlite = None
         if self._pg_pool is not None:
             pool, self._pg_pool = self._pg_pool, None
-            await pool.close()
+            try:  # a database that does not answer (or is gone) must not hold up shutting down
+                await asyncio.wait_for(pool.close(), _CLOSE_LIMIT_S)
+            except (TimeoutError, OSError):
+                pool.terminate()
 
     async def _pool(self) -> asyncpg.Pool:
         if self._pg_pool is None:
@@ -99,6 +106,9 @@ class PointReader:
                         min_size=1,
                         max_size=self._pool_size,
                         connection_class=_read_only_connection_class(),
+                        # point reads take milliseconds: a connection that does not answer is given up
+                        timeout=CONNECT_TIMEOUT,
+                        command_timeout=_READ_LIMIT_S,
                     )
         return self._pg_pool
 

@@ -12,6 +12,11 @@ values into Block Kit (``render.py``). No Slack type gets past this package.
   serves one process, which claims them in memory.
 - Web API calls retry on 429 (``Retry-After``) and 5xx; a failure to reply is
   logged with the command and never takes the server down.
+- A database that is down or not answering never leaves a user without a reply: until the
+  server has opened it (``attach``) every request is answered "temporarily unavailable", the
+  dispatcher says the same when an answer finds it gone, and the lookups around an answer
+  (who is asking, whom to mention, has this event been seen) have short time limits and
+  answer without the database rather than wait for it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -41,6 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
 from callboard.commands.api import ItemList, Reply
+from callboard.commands.dispatch import unavailable_reply
 from callboard.commands.find import picker_options
 from callboard.storage import repo
 
@@ -49,6 +56,8 @@ from .render import SlackMessage, escape, render
 __all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: How long a slash command may take to answer inside the acknowledgement.
 ACK_BUDGET_S = 2.0
@@ -65,6 +74,9 @@ SLASH_COMMANDS = {
 _EVENT_MEMORY = timedelta(days=1)
 _EVENT_PRUNE_EVERY_S = 3600.0
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
+#: Seconds the database may take for a lookup made around an answer (claim an event, find who
+#: is asking, whom to mention) before the answer goes on without it.
+_LOOKUP_LIMIT_S = 1.0
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
@@ -90,10 +102,9 @@ class _Person:
 class SlackSurface:
     """The Slack side of one Callboard process."""
 
-    def __init__(self, settings: SlackSettings, app: Callboard, tasks: set[asyncio.Task[Any]]) -> None:
+    def __init__(self, settings: SlackSettings, app: Callboard | None, tasks: set[asyncio.Task[Any]]) -> None:
         self.settings = settings
-        self.app = app
-        self._engine = app.engine
+        self.app = app  # None until the server has opened the database (see ``attach``)
         self._tasks = tasks
         self._people: dict[str, _Person] = {}
         self._seen_events: dict[str, None] = {}
@@ -122,6 +133,10 @@ class SlackSurface:
             before_authorize=_RequestVerification(settings.signing_secret),
         )
         self._register()
+
+    def attach(self, app: Callboard) -> None:
+        """The database is open: answer from ``app`` from now on."""
+        self.app = app
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -166,14 +181,25 @@ class SlackSurface:
         """True the first time this event is seen. On PostgreSQL the claim is a row, so it holds
         across replicas; a SQLite database belongs to one process, and a sync's long write
         transaction must not hold up an acknowledgement, so there it is claimed in memory."""
-        if self._engine.dialect.name != "postgresql":
-            if event_id in self._seen_events:
-                return False
-            self._seen_events[event_id] = None
-            while len(self._seen_events) > 10_000:
-                self._seen_events.pop(next(iter(self._seen_events)))
-            return True
-        async with self._engine.begin() as conn:
+        engine = self.app.engine if self.app is not None else None
+        if engine is not None and engine.dialect.name == "postgresql":
+            try:
+                return await _within(_LOOKUP_LIMIT_S, self._claim_in_database(engine, event_id))
+            except Exception as exc:  # noqa: BLE001 - a database that is down must not hold up the ack
+                if not self.app or not self.app.probe.failed(exc):
+                    raise
+                log.warning("event claimed in memory only: database unavailable (%s) event_id=%s",
+                            type(exc).__name__, event_id)
+                self.app.probe.discard_connections()
+        if event_id in self._seen_events:
+            return False
+        self._seen_events[event_id] = None
+        while len(self._seen_events) > 10_000:
+            self._seen_events.pop(next(iter(self._seen_events)))
+        return True
+
+    async def _claim_in_database(self, engine: Any, event_id: str) -> bool:
+        async with engine.begin() as conn:
             first = await repo.claim_event(conn, event_id)
             if time.monotonic() - self._events_pruned_at > _EVENT_PRUNE_EVERY_S:
                 self._events_pruned_at = time.monotonic()
@@ -201,7 +227,16 @@ class SlackSurface:
             tz = (info.get("user") or {}).get("tz") or None
         except SlackApiError as exc:
             log.warning("users.info failed user=%s error=%s", slack_user, exc.response.get("error"))
-        user_ref = await self.app.catalog.user_by_email(email) if email else None
+        user_ref = None
+        if email and self.app is not None:
+            try:
+                user_ref = await _within(_LOOKUP_LIMIT_S, self.app.catalog.user_by_email(email))
+            except Exception as exc:  # noqa: BLE001 - answer without knowing who asks; the answer reports the outage
+                if not self.app.probe.failed(exc):
+                    raise
+                log.warning("user lookup skipped: database unavailable (%s) user=%s", type(exc).__name__, slack_user)
+                self.app.probe.discard_connections()
+                return None  # not cached: known again once the database answers
         self._people[slack_user] = _Person(email, user_ref, time.monotonic(), tz)
         return user_ref
 
@@ -217,7 +252,16 @@ class SlackSurface:
         out: dict[str, str] = {}
         wanted = list(dict.fromkeys(refs))[:10]
         todo = [r for r in wanted if not (r in self._slack_ids and time.monotonic() - self._slack_ids[r][1] < 3600)]
-        people = await self.app.catalog.get_many(todo) if todo else {}
+        people: dict[str, Any] = {}
+        if todo and self.app is not None:
+            try:
+                people = await _within(_LOOKUP_LIMIT_S, self.app.catalog.get_many(todo))
+            except Exception as exc:  # noqa: BLE001 - names without @-mentions beat no answer
+                if not self.app.probe.failed(exc):
+                    raise
+                log.warning("mentions skipped: database unavailable (%s)", type(exc).__name__)
+                self.app.probe.discard_connections()
+                return {}
         emails = {ref: e.email for ref, e in people.items() if e.email}
         for ref in wanted:
             cached = self._slack_ids.get(ref)
@@ -242,6 +286,11 @@ class SlackSurface:
 
     async def answer(self, text: str, *, user: str | None, channel: str | None, page: int = 1,
                      shareable: bool = False) -> SlackMessage:
+        if self.app is None:  # the server has not opened the database yet
+            ref = secrets.token_hex(3)
+            log.warning("answer unavailable: database not open yet ref=%s", ref)
+            return render(unavailable_reply(ref), command_text=text, page=page, commands=set(), mentions={},
+                          shareable=False)
         user_ref = await self.person(user)
         person = self._people.get(user or "")
         reply = await self.app.dispatcher.dispatch(text, platform="slack", user=user, user_ref=user_ref,
@@ -254,7 +303,7 @@ class SlackSurface:
         verb = SLASH_COMMANDS.get(command.get("command", ""), "")
         text = f"{verb} {command.get('text', '')}".strip() if verb else (command.get("text") or "help").strip()
         user, channel = command.get("user_id"), command.get("channel_id")
-        if verb and self.app.registry.get(verb) is None:
+        if verb and self.app is not None and self.app.registry.get(verb) is None:
             await ack(response_type="ephemeral",
                       text=f"`{command.get('command')}` needs the {verb} integration, which this Callboard "
                            "does not have installed yet. `/callboard help` lists what it can do.")
@@ -345,13 +394,29 @@ class SlackSurface:
         query = str(body.get("value") or "")
         options = [
             {"text": {"type": "plain_text", "text": label[:75]}, "value": ref[:150]}
-            for ref, label in picker_options(self.app.catalog, query)
+            for ref, label in (picker_options(self.app.catalog, query) if self.app is not None else ())
         ]
         await ack(options=options)
 
     async def _replace(self, text: str, body: dict[str, Any], respond: AsyncRespond, page: int = 1) -> None:
         msg = await self.answer(text, user=_user(body), channel=_channel(body), page=page, shareable=True)
         await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
+
+
+async def _within(limit: float, work: Awaitable[_T]) -> _T:
+    """``work``'s result, or ``TimeoutError`` after ``limit`` seconds. Late work is cancelled but
+    not waited for: its cleanup may itself wait on the database connection that hangs."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=limit)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise TimeoutError(f"no answer within {limit:g} s")
+    return task.result()
 
 
 def _user(body: dict[str, Any]) -> str | None:
