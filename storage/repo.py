@@ -417,7 +417,10 @@ async def sync_lease(engine: AsyncEngine) -> AsyncIterator[None]:
     """
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SYNC_LOCK_KEY})
+            # polled, not one waiting pg_advisory_lock: another replica's sync may hold the lease
+            # for longer than a statement may take (engine.STATEMENT_TIMEOUT)
+            while not (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _SYNC_LOCK_KEY})).scalar():
+                await asyncio.sleep(0.2)
             try:
                 yield
             finally:
