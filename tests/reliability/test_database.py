@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -110,6 +112,41 @@ def test_sqlite_file_under_a_file_is_one_line_and_exit_2(tmp_path: Path, command
     url = f"sqlite:///{blocker / 'cb.db'}"
     line = _assert_one_line(_cli([command[0], "--database-url", url, *command[1:]], tmp_path), str(blocker))
     assert "SQLite" in line
+
+
+def test_serve_runs_and_reports_503_while_the_database_refuses(tmp_path: Path) -> None:
+    """The real ``callboard serve``: it does not exit; /healthz 200, /readyz 503 saying why."""
+    db_port, port = _closed_port(), _closed_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_"))}
+    environ.update(CALLBOARD_DATA_DIR=str(tmp_path / "data"), SLACK_BOT_TOKEN="xoxb-test",
+                   SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL="http://127.0.0.1:9/api/")
+    url = f"postgresql://callboard:s3cret-pw@127.0.0.1:{db_port}/callboard"
+    serve = subprocess.Popen([sys.executable, "-m", "callboard.bot.cli", "serve", "--host", "127.0.0.1", "--port",
+                              str(port), "--database-url", url], env=environ, cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert serve.poll() is None, serve.communicate()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "serve never answered /healthz"
+                time.sleep(0.1)
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert failed.value.code == 503
+        problems = json.loads(failed.value.read())["problems"]
+        failed.value.close()
+        assert any("refused" in p and f"127.0.0.1:{db_port}" in p for p in problems), problems
+        assert "s3cret-pw" not in json.dumps(problems)
+        assert serve.poll() is None  # still serving
+    finally:
+        serve.terminate()
+        _, err = serve.communicate(timeout=30)
+    assert "s3cret-pw" not in err
 
 
 # --- the server -----------------------------------------------------------------------------
