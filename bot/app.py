@@ -177,6 +177,7 @@ class Callboard:
     async def close(self) -> None:
         if self.catalog.graph is not None:
             gc.unfreeze()  # what open() froze may be collected again
+        await self.probe.close()
         await self.catalog.close()
         await self.oncall.close()
         if self._files is not None:

@@ -396,11 +396,19 @@ class DatabaseProbe:
         if not done:
             self.discard_connections()
             return f"database not answering (no reply within {self.limit:g} s)"
+        if running.cancelled():
+            return "database probe cancelled (shutting down)"
         exc = running.exception()
         if exc is None:
             return None
         self.discard_connections()
         return f"database unavailable: {_gist(exc)}"
+
+    async def close(self) -> None:
+        """Stop a probe still waiting on the database (briefly: its clean-up may wait on it too)."""
+        if self._running is not None and not self._running.done():
+            self._running.cancel()
+            await asyncio.wait({self._running}, timeout=self.limit)
 
 
 def _consume(task: asyncio.Task[None]) -> None:
