@@ -30,7 +30,9 @@ from callboard.bot.app import Callboard, demo_catalog_path
 from callboard.bot.config import Settings
 from callboard.bot.server import create_server
 from callboard.bot.slack.app import SlackSettings
-from callboard.commands.dispatch import CommandRegistry
+from callboard.commands.api import CommandSpec, Deps, Invocation, Reply, Status
+from callboard.commands.dispatch import CommandRegistry, Dispatcher
+from callboard.storage.engine import DatabaseProbe, DatabaseUnavailable
 
 from ..bot.test_slack import SECRET, Rig
 from ..conftest import PG_URL
@@ -325,3 +327,63 @@ async def test_app_ask_says_temporarily_unavailable_when_the_database_hangs(
     finally:
         await proxy.refuse()
         await app.close()
+
+
+# --- the dispatcher: the one error boundary -----------------------------------------------------
+
+
+def _dispatcher_with(run: Callable[..., Awaitable[Reply]], deps: Deps, availability: object) -> Dispatcher:
+    spec = CommandSpec(name="probe-me", summary="x", usage="probe-me", examples=("probe-me",), run=run)
+    return Dispatcher(CommandRegistry([spec]), deps, availability)  # type: ignore[arg-type]
+
+
+async def test_slow_answers_are_waited_for_while_the_database_answers(database_url: str, make_app) -> None:
+    """Past its patience the dispatcher asks the database; it answers, so the slow command (an
+    on-call service, say) is waited for rather than cut off."""
+    app = await make_app(database_url)
+    try:
+        async def slow(inv: Invocation, deps: Deps) -> Reply:
+            await asyncio.sleep(0.4)  # the slowness under test, not synchronisation
+            return Reply.notice(Status.OK, "slow but fine")
+
+        probe = DatabaseProbe(app.engine, patience=0.05)
+        reply = await _dispatcher_with(slow, app.dispatcher.deps, probe).dispatch("probe-me")
+        assert reply.status is Status.OK and reply.summary == "slow but fine"
+    finally:
+        await app.close()
+
+
+@pytest.mark.parametrize("failure", [
+    ConnectionRefusedError(111, "Connect call failed ('10.0.0.5', 5432)"),
+    DatabaseUnavailable("Cannot reach the database at postgresql://cb:***@10.0.0.5:5432/cb"),
+])
+async def test_a_database_failure_in_a_command_is_temporarily_unavailable(failure: Exception, demo_app, caplog) -> None:
+    async def fails(inv: Invocation, deps: Deps) -> Reply:
+        raise failure
+
+    reply = await _dispatcher_with(fails, demo_app.dispatcher.deps, demo_app.probe).dispatch("probe-me")
+    assert reply.status is Status.ERROR
+    assert UNAVAILABLE in reply.summary and "ref " in reply.summary
+    assert "10.0.0.5" not in reply.summary and "postgresql" not in reply.summary
+    assert "command unavailable" in caplog.text
+
+
+async def test_an_answer_hanging_on_a_database_that_does_not_answer_is_given_up() -> None:
+    class NotAnswering:
+        patience = 0.05
+
+        def failed(self, exc: BaseException) -> bool:
+            return False
+
+        async def problem(self) -> str | None:
+            return "database not answering (no reply within 0.8 s)"
+
+    hung = asyncio.Event()
+
+    async def hangs(inv: Invocation, deps: Deps) -> Reply:
+        hung.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+    reply = await asyncio.wait_for(_dispatcher_with(hangs, None, NotAnswering()).dispatch("probe-me"), 5)  # type: ignore[arg-type]
+    assert hung.is_set() and reply.status is Status.ERROR and UNAVAILABLE in reply.summary
