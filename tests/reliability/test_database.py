@@ -116,6 +116,28 @@ def test_sqlite_file_under_a_file_is_one_line_and_exit_2(tmp_path: Path, command
     assert "SQLite" in line
 
 
+async def test_a_database_that_never_answers_at_start_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Connections accepted, nothing answered: the connect time limit ends it, not a 60 s hang."""
+    proxy = TcpProxy("127.0.0.1", _closed_port())
+    port = await proxy.start()
+    proxy.black_hole()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    environ["CALLBOARD_DATA_DIR"] = str(tmp_path / "data")
+    started = time.perf_counter()
+    try:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callboard.bot.cli", "ask", "--database-url",
+            f"postgresql://cb:s3cret-pw@127.0.0.1:{port}/cb", "help",
+            env=environ, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(child.communicate(), 60)
+    finally:
+        await proxy.close()
+    done = subprocess.CompletedProcess([], child.returncode or 0, out.decode(), err.decode())
+    line = _assert_one_line(done, f"127.0.0.1:{port}", "did not answer")
+    assert "s3cret-pw" not in line
+    assert time.perf_counter() - started < 30
+
+
 def test_serve_runs_and_reports_503_while_the_database_refuses(tmp_path: Path) -> None:
     """The real ``callboard serve``: it does not exit; /healthz 200, /readyz 503 saying why."""
     db_port, port = _closed_port(), _closed_port()
