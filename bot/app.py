@@ -31,7 +31,14 @@ from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.storage import repo
-from callboard.storage.engine import DatabaseProbe, DatabaseUnavailable, describe_failure, is_unavailable, open_database
+from callboard.storage.engine import (
+    DatabaseProbe,
+    DatabaseUnavailable,
+    describe_failure,
+    is_unavailable,
+    open_database,
+    within,
+)
 
 from .config import Settings
 
@@ -303,5 +310,12 @@ class Callboard:
 
     async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:
         """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is)."""
-        user_ref = await self.catalog.user_by_email(self.settings.user_email) if self.settings.user_email else None
+        user_ref = None
+        if self.settings.user_email:
+            try:  # who is asking: worth a second at most; the answer itself reports an outage
+                user_ref = await within(1.0, self.catalog.user_by_email(self.settings.user_email))
+            except Exception as exc:
+                if not self.probe.failed(exc):
+                    raise
+                self.probe.discard_connections()
         return await self.dispatcher.dispatch(text, platform=platform, user=user, user_ref=user_ref)

@@ -22,7 +22,8 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
 from importlib import resources
 from pathlib import Path
 
@@ -46,9 +47,12 @@ __all__ = [
     "is_unavailable",
     "migrate",
     "open_database",
+    "within",
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -317,6 +321,22 @@ async def _dispose_quietly(engine: AsyncEngine) -> None:
         log.debug("disposing an engine that failed to open", exc_info=True)
 
 
+async def within(limit: float, work: Awaitable[_T]) -> _T:
+    """``work``'s result, or ``TimeoutError`` after ``limit`` seconds. Late work is cancelled but
+    not waited for: its clean-up may itself wait on the database connection that hangs."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=limit)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"no answer within {limit:g} s")
+    return task.result()
+
+
 #: Seconds the probe's own ``SELECT 1`` may take on PostgreSQL before its connection is dropped.
 _PROBE_STATEMENT_LIMIT = 2.0
 
@@ -411,8 +431,8 @@ class DatabaseProbe:
             await asyncio.wait({self._running}, timeout=self.limit)
 
 
-def _consume(task: asyncio.Task[None]) -> None:
-    """Retrieve a probe's outcome so an abandoned probe's failure is not reported as never retrieved."""
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve abandoned work's outcome, so its failure is not reported as never retrieved."""
     if not task.cancelled():
         exc = task.exception()
         if exc is not None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -50,14 +50,13 @@ from callboard.commands.api import ItemList, Reply
 from callboard.commands.dispatch import unavailable_reply
 from callboard.commands.find import picker_options
 from callboard.storage import repo
+from callboard.storage.engine import within as _within
 
 from .render import SlackMessage, escape, render
 
 __all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface"]
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 #: How long a slash command may take to answer inside the acknowledgement.
 ACK_BUDGET_S = 2.0
@@ -401,22 +400,6 @@ class SlackSurface:
     async def _replace(self, text: str, body: dict[str, Any], respond: AsyncRespond, page: int = 1) -> None:
         msg = await self.answer(text, user=_user(body), channel=_channel(body), page=page, shareable=True)
         await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
-
-
-async def _within(limit: float, work: Awaitable[_T]) -> _T:
-    """``work``'s result, or ``TimeoutError`` after ``limit`` seconds. Late work is cancelled but
-    not waited for: its cleanup may itself wait on the database connection that hangs."""
-    task = asyncio.ensure_future(work)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=limit)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise TimeoutError(f"no answer within {limit:g} s")
-    return task.result()
 
 
 def _user(body: dict[str, Any]) -> str | None:

@@ -330,7 +330,10 @@ async def test_app_ask_says_temporarily_unavailable_when_the_database_hangs(
     proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
 ) -> None:
     proxy, url = proxied_postgres
-    app = await _opener(url, tmp_path / "data")()
+    # with the terminal's user set, ask looks them up in the database before answering
+    app = await Callboard.open(Settings(database_url=url, data_dir=str(tmp_path / "data"),
+                                        user_email="priya.raman@acme.example.com"),
+                               CommandRegistry.from_entry_points(), resident=True)
     try:
         await app.sync((str(demo_catalog_path()),))
         assert (await app.ask("owner payment-service")).status.answered
