@@ -187,8 +187,8 @@ class Dispatcher:
         except Exception as exc:
             ref = secrets.token_hex(3)
             if isinstance(exc, Unavailable) or (self.availability is not None and self.availability.failed(exc)):
-                log.warning("command unavailable command=%s platform=%s user=%s ref=%s error=%s: %s", command,
-                            platform, user, ref, type(exc).__name__, exc if isinstance(exc, Unavailable) else "")
+                log.warning("command unavailable command=%s platform=%s user=%s ref=%s error=%s", command, platform,
+                            user, ref, exc if isinstance(exc, Unavailable) else type(exc).__name__)
                 reply = unavailable_reply(ref)
             elif spec is None:
                 raise
