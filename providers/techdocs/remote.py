@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from callboard.catalog.urls import strip_userinfo
 
@@ -53,6 +53,13 @@ class GitHubTree:
         return f"{self.owner}/{self.repo}@{self.ref}" + (f":{self.path}" if self.path else "")
 
 
+def _dot_segment(*names: str) -> bool:
+    """True when a name from the reference is a dot segment (also percent-encoded, or empty once
+    ``.git`` is taken off): it goes into the API path, where ``..`` would take the request, and
+    GITHUB_TOKEN with it, to other paths of the API host."""
+    return any(unquote(name) in ("", ".", "..") for name in names)
+
+
 def parse_github_url(url: str) -> GitHubTree | str:
     """``https://<host>/<owner>/<repo>/tree|blob/<ref>[/<path>]``; a message for anything else.
     A ``blob`` URL names a file: its folder is meant."""
@@ -62,11 +69,15 @@ def parse_github_url(url: str) -> GitHubTree | str:
     if parsed.scheme not in ("http", "https") or len(parts) < 2:
         return f"{url} is not a repository URL (https://github.com/<owner>/<repo>/tree/<branch>/<path>)."
     owner, repo = parts[0], parts[1].removesuffix(".git")
+    if len(parts) == 2 and _dot_segment(owner, repo):
+        return f"{url}: owner and repository may not be '.' or '..'."
     if len(parts) == 2:
         return GitHubTree(owner, repo, "HEAD", "", url)
     if len(parts) < 4 or parts[2] not in ("tree", "blob"):
         return f"{url}: expected /tree/<branch>/<path> after the repository name."
     ref, rest = parts[3], parts[4:]
+    if _dot_segment(owner, repo, ref):
+        return f"{url}: owner, repository and branch may not be '.' or '..'."
     if parts[2] == "blob":
         rest = rest[:-1]
     path = str(PurePosixPath(*rest)) if rest else ""

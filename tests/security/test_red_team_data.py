@@ -1,0 +1,66 @@
+"""Red-team cases for untrusted data (issue 10) that the first tests did not try.
+
+Each test here was written as an attacker's input against the real code (real loopback servers,
+real syncs, real MkDocs builds in the real worker pool); those that found a hole failed before the
+fix that follows them in the history, those that held are kept so they keep holding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from callboard.providers.techdocs.remote import GitHubDocs, GitHubTree, parse_github_url
+
+
+# --- url: docs references and the GitHub API -----------------------------------------------
+
+
+@pytest.fixture
+async def github_api() -> AsyncIterator[tuple[str, list[tuple[str, str | None]]]]:
+    """A GitHub Enterprise API on loopback under /api/v3 that records (path, Authorization) and
+    answers 404 to everything."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append((request.raw_path, request.headers.get("Authorization")))
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}/api/v3", seen
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("ref", [
+    "https://github.com/../../tree/main/docs",          # owner and repository are dot segments
+    "https://github.com/acme/../tree/main/docs",
+    "https://github.com/./svc/tree/main",
+    "https://github.com/acme/svc/tree/../docs",         # the branch is a dot segment
+    "https://github.com/acme/svc/tree/./docs",
+])
+async def test_dot_segments_in_a_github_reference_never_move_the_token_off_the_repos_api(
+    tmp_path: Path, github_api: tuple[str, list[tuple[str, str | None]]], ref: str
+) -> None:
+    """Owner, repository and branch come from catalog data and go into the API path: ``..`` there
+    would take the request (and GITHUB_TOKEN) to other paths of the API host (``/api/branches/main``
+    instead of ``/api/v3/repos/…``). Such a reference is refused before anything is asked."""
+    api, seen = github_api
+    tree = parse_github_url(ref)
+    if isinstance(tree, GitHubTree):
+        docs = GitHubDocs(tmp_path / "cache", api, token="ghp_SECRET", reading_allow=("127.0.0.1",))
+        problem = await docs.fetch(tree, tmp_path / "out")
+        assert problem is not None
+    else:
+        problem = tree
+    assert all(path.startswith("/api/v3/repos/") for path, _ in seen), seen
+    assert seen == [], seen
+    assert "." in problem and ref.split("/tree")[0] in problem, problem
