@@ -34,12 +34,19 @@ _KNOWN = {
 
 _SECRET_FIELDS = frozenset({"slack_bot_token", "slack_signing_secret", "slack_app_token", "github_token",
                             "pagerduty_token", "opsgenie_api_key"})
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:?#]*)(?::[^/@?#]*)?@")
+#: User info up to the last '@' of the URL (SQLAlchemy reads a password that far: '/', '?', '#' and all).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:?#\s]*)(?P<password>:[^\s]*)?@")
+#: Query parameters that hold a secret (asyncpg takes ``password`` from the query, many APIs a token).
+_SECRET_QUERY = re.compile(r"(?P<key>[?&](?:password|passwd|pwd|token|access_token|secret|api_key|apikey)=)[^&#\s]*",
+                           re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """``url`` with the password of its user info replaced by ``***`` (the user name stays)."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    """``url`` with the password of its user info replaced by ``***`` (the user name stays), a user
+    info without a password (``https://<token>@host``, how GitHub and GitLab take tokens) replaced
+    whole, and secret query parameters (``?password=``) masked."""
+    masked = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@" if m["password"] else f"{m['scheme']}***@", url)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}***", masked)
 
 
 class ConfigError(Exception):

@@ -35,7 +35,7 @@ def test_repr_masks_every_secret() -> None:
 
 @pytest.mark.parametrize(("url", "masked"), [
     ("postgresql://u:p@h/db", "postgresql://u:***@h/db"),
-    ("https://token@h/x", "https://token:***@h/x"),
+    ("https://token@h/x", "https://***@h/x"),  # a user info without a password is a token
     ("https://h/x?a=b@c", "https://h/x?a=b@c"),
     ("sqlite:///tmp/cb.db", "sqlite:///tmp/cb.db"),
 ])
