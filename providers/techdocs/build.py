@@ -198,6 +198,12 @@ def _guard_plugin(roots: list[str]) -> Any:
     class CallboardGuard(BasePlugin):  # type: ignore[type-arg]
         """Runs after every other plugin's ``on_config``."""
 
+        def __init__(self) -> None:
+            super().__init__()
+            self.sandbox: Any = None
+            self.files: Any = None
+            self.rendering: str | None = None  # the extra or static template being rendered, for messages
+
         @event_priority(-100)
         def on_config(self, config: Any) -> Any:
             for ext, program in _NEEDS_PROGRAM.items():
@@ -216,8 +222,27 @@ def _guard_plugin(roots: list[str]) -> Any:
             config["mdx_configs"][_READ_GUARD] = {"roots": [*roots, str(config["docs_dir"])]}
             return config
 
+        @event_priority(-100)
         def on_env(self, env: Any, config: Any, files: Any) -> Any:
-            return _sandboxed(env)
+            self.sandbox, self.files = _sandboxed(env), files
+            return self.sandbox
+
+        @event_priority(-100)
+        def on_pre_template(self, template: Any, template_name: str, config: Any) -> Any:
+            """MkDocs compiles ``extra_templates`` with a bare ``jinja2.Template``, outside the
+            environment ``on_env`` returned: such a template is compiled again in the sandbox."""
+            self.rendering = template_name
+            if self.sandbox is not None and template.environment is self.sandbox:
+                return template
+            file = self.files.get_file_from_path(template_name) if self.files is not None else None
+            if self.sandbox is None or file is None:
+                raise _security_error()(f"the template {template_name} is not one the build can render in "
+                                        "its sandbox")
+            return self.sandbox.from_string(file.content_string)
+
+        def on_post_template(self, output_content: str, template_name: str, config: Any) -> str:
+            self.rendering = None
+            return output_content
 
     return CallboardGuard()
 
@@ -390,6 +415,7 @@ def build_site(job: BuildJob) -> BuildResult:
     mkdocs_log.setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="callboard-docs-") as tmp:
         stage = Path(tmp)
+        guard: Any = None
         try:
             prepared = _prepare(job, source, root, stage, collector.messages)
             if isinstance(prepared, str):
@@ -401,7 +427,7 @@ def build_site(job: BuildJob) -> BuildResult:
                 core = TechDocsCore()
                 core.load_config({})
                 config.plugins["techdocs-core"] = core
-            config.plugins["callboard-guard"] = _guard_plugin([root, str(stage)])
+            guard = config.plugins["callboard-guard"] = _guard_plugin([root, str(stage)])
             build(config)
         except mkdocs_exceptions.MkDocsException as exc:
             return BuildResult(False, _message(exc, collector), warnings=collector.messages)
@@ -412,7 +438,8 @@ def build_site(job: BuildJob) -> BuildResult:
         except (OSError, ValueError, yaml.YAMLError) as exc:
             return BuildResult(False, f"{type(exc).__name__}: {exc}", warnings=collector.messages)
         except _security_error() as exc:
-            return BuildResult(False, f"A template (theme.custom_dir or extra_templates) reached for Python, "
+            which = f"The template {guard.rendering}" if guard is not None and guard.rendering else "A template"
+            return BuildResult(False, f"{which} (theme.custom_dir or extra_templates) reached for Python, "
                                       f"which the template sandbox refuses: {exc}", warnings=collector.messages)
         except SystemExit:  # the monorepo plugin exits on a bad include; it said why in the log
             said = "; ".join(m for m in collector.messages if m.startswith(("ERROR", "CRITICAL")))

@@ -64,3 +64,34 @@ async def test_dot_segments_in_a_github_reference_never_move_the_token_off_the_r
     assert all(path.startswith("/api/v3/repos/") for path, _ in seen), seen
     assert seen == [], seen
     assert "." in problem and ref.split("/tree")[0] in problem, problem
+
+
+# --- TechDocs builds from untrusted repositories --------------------------------------------
+
+
+async def test_extra_templates_render_in_the_sandbox_and_run_nothing(tmp_path: Path) -> None:
+    """MkDocs compiles ``extra_templates`` with a bare ``jinja2.Template`` (no sandbox, whatever
+    ``on_env`` returned), so a template in the docs folder could reach ``os`` through the globals
+    of ``cycler`` and run anything in the build worker. Such a template is refused for its entity;
+    a harmless one still renders; nothing runs."""
+    from .test_mkdocs_untrusted import catalog, open_app, repository, store_bytes
+
+    root = catalog(tmp_path)
+    marker = tmp_path / "MARKER-extra-template"
+    payload = "{{ cycler.__init__.__globals__.os.system('touch %s') }}" % marker
+    repository(root, "evil", {"mkdocs.yml": "site_name: evil\nextra_templates: [evil.html]\n",
+                               "docs/index.md": "# Home\n", "docs/evil.html": f"<p>{payload}</p>\n"})
+    repository(root, "fine", {"mkdocs.yml": "site_name: fine\nextra_templates: [about.html]\n",
+                              "docs/index.md": "# Home\n",
+                              "docs/about.html": "<p>about {{ config.site_name }} and-rendered</p>\n"})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        errors = dict(docs.errors)
+        assert not marker.exists()
+        assert "component:default/fine" not in errors and docs.built >= 1, errors
+        assert "evil.html" in errors["component:default/evil"] and "sandbox" in errors["component:default/evil"], errors
+        assert b"about fine and-rendered" in store_bytes(app)
+    finally:
+        await app.close()
