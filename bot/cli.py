@@ -25,7 +25,7 @@ from callboard.catalog.model import SyncSummary
 from callboard.catalog.sync import SyncProgress
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary
 from callboard.commands.api import Status
-from callboard.storage.engine import DatabaseURLError, DatabaseUnavailable, describe_failure, is_unavailable
+from callboard.storage.engine import DatabaseURLError, DatabaseUnavailable, async_url, describe_failure, is_unavailable
 
 from .app import Callboard, plan_for
 from .config import ConfigError, Settings, load_settings
@@ -248,7 +248,8 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
     settings = _settings(config_file, database_url, catalog)
     try:
         slack = slack_settings(settings)
-    except ConfigError as exc:
+        async_url(settings.effective_database_url)  # a URL that cannot be read is not retried: it stays wrong
+    except (ConfigError, DatabaseURLError) as exc:
         raise click.UsageError(str(exc)) from None
     if slack is None:
         raise click.UsageError(

@@ -95,11 +95,13 @@ def async_url(url: str) -> URL:
     """The async-driver form of a plain SQLAlchemy URL."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise DatabaseURLError(
-            f"Could not read the database URL {url!r}: write it like sqlite:///path/to/callboard.db "
+            f"Could not read the database URL {_mask(url)!r}: write it like sqlite:///path/to/callboard.db "
             "or postgresql://user@host:5432/dbname"
-        ) from exc
+        ) from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise DatabaseURLError(f"The database URL {_mask(url)!r} names port {parsed.port}: a port is 1 to 65535.")
     backend, _, driver = parsed.drivername.partition("+")
     if backend not in _ASYNC_DRIVERS:
         raise DatabaseURLError(
@@ -198,10 +200,12 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def _mask(url: str) -> str:
+    """``url`` with its password masked; a URL SQLAlchemy cannot read loses all it has before its
+    last '@' (where a password would be)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "the database URL"
+    except (ArgumentError, ValueError):
+        return "***@" + url.rpartition("@")[2] if "@" in url else url
 
 
 def describe_failure(exc: BaseException, url: str) -> str:
@@ -210,7 +214,7 @@ def describe_failure(exc: BaseException, url: str) -> str:
     shown = _mask(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return f"Cannot open the database ({type(exc).__name__}). Check the database URL."
     fix = "(--database-url, CALLBOARD_DATABASE_URL or database.url in callboard.yaml)"
     if parsed.get_backend_name() == "sqlite":
