@@ -176,7 +176,7 @@ class Dispatcher:
                        user_ref: str | None = None, channel: str | None = None, tz: str | None = None) -> Reply:
         started = time.perf_counter()
         spec, args, name = self.route(text)
-        command = spec.name if spec is not None else name or "-"
+        command = spec.name if spec is not None else _loggable(name) or "-"
         try:
             if spec is None:
                 reply = await self._patiently(self._unknown(text, name))
@@ -237,6 +237,12 @@ class Dispatcher:
             f'I don\'t know the command "{name}".{hint} Type `help` for the list of commands.',
             data={"command": name, "suggestion": best[0] if best else None},
         )
+
+
+def _loggable(word: str) -> str:
+    """An unknown command is the asker's own text: in a log line it keeps to one line and cannot
+    reach the terminal reading the log as a control sequence (``repr`` escapes both), and is short."""
+    return repr(word[:64])[1:-1]
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

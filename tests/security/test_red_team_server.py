@@ -1,0 +1,87 @@
+"""Red-team cases against the server, the settings and the database's failure paths that the other
+security and reliability tests do not try: secrets in URLs an operator may write in forms that
+other tests do not use, database URLs that are wrong rather than unreachable, and chat text that
+would forge or colour Callboard's own log lines. Real subprocesses and the real server where a
+case goes through them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callboard.bot.app import Callboard
+from callboard.bot.config import load_settings, mask_url
+
+#: URLs an operator may really write, each holding ``SECRET`` where a password or token goes.
+SECRET = "s3cr3t-Zq9"
+LEAKY_URLS = [
+    # SQLAlchemy reads everything up to the last '@' as the password: '/', '?', '#' included
+    f"postgresql://callboard:{SECRET}/x@db.internal:5432/callboard",
+    f"postgresql://callboard:x?{SECRET}@db.internal/callboard",
+    f"postgresql://callboard:x#{SECRET}@db.internal/callboard",
+    # a password given as a query parameter (asyncpg takes it from there)
+    f"postgresql://callboard@db.internal/callboard?password={SECRET}",
+    # a token as the whole user info, as GitHub and GitLab document it for clones and raw files
+    f"https://{SECRET}@raw.githubusercontent.com/org/repo/main/catalog-info.yaml",
+]
+
+
+@pytest.mark.parametrize("url", LEAKY_URLS)
+def test_repr_masks_passwords_and_tokens_in_every_url_form(url: str) -> None:
+    settings = load_settings(env={"CALLBOARD_DATABASE_URL": url}, catalog=(url,))
+    assert SECRET not in repr(settings)
+    assert SECRET not in mask_url(url)
+    assert settings.database_url == url  # the value itself is intact
+
+
+def _callboard(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_"))}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
+    return subprocess.run([sys.executable, "-m", "callboard.bot.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql//callboard:{SECRET}@127.0.0.1/callboard",  # a missing ':' (SQLAlchemy cannot read it)
+    f"postgresql://callboard:{SECRET}@127.0.0.1:notaport/callboard",  # a port that is not a number
+    f"postgresql://callboard:{SECRET}@127.0.0.1:99999/callboard",  # a port out of range
+])
+def test_a_wrong_database_url_is_one_line_without_its_password(url: str, tmp_path: Path) -> None:
+    result = _callboard(["ask", "--database-url", url, "help"], tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert SECRET not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "database URL" in lines[0], lines
+
+
+async def test_chat_text_cannot_forge_or_colour_the_command_log_line(demo_app: Callboard,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The dispatcher logs the command a user asked for; an unknown one is the user's own text."""
+    dispatcher = demo_app.dispatcher
+    forged = '"x\n2026-11-30 01:00:00,000 WARNING callboard forged line\x1b]52;c;ZXZpbA==\x07\x1b[2J"'
+    with caplog.at_level(logging.INFO, logger="callboard.commands.dispatch"):
+        await dispatcher.dispatch(forged)
+    logged = [r.getMessage() for r in caplog.records if "command=" in r.getMessage()]
+    assert logged, [r.getMessage() for r in caplog.records]
+    for line in logged:
+        assert "\n" not in line and "\x1b" not in line and "\x07" not in line, repr(line)
+
+
+def test_serve_with_a_wrong_database_url_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """An unreachable database is retried (it may come back); a URL that cannot be read never will:
+    ``serve`` says so at start instead of logging the same traceback every 30 s."""
+    env_serve = ["serve", "--port", "0", "--database-url", f"postgresql//callboard:{SECRET}@127.0.0.1/callboard"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_"))}
+    env.update(HOME=str(tmp_path), SLACK_BOT_TOKEN="xoxb-red-team", SLACK_SIGNING_SECRET="red-team-signing")
+    result = subprocess.run([sys.executable, "-m", "callboard.bot.cli", *env_serve], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=30, check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert "database URL" in result.stderr
