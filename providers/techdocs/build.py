@@ -253,13 +253,46 @@ def _security_error() -> type[Exception]:
     return SecurityError
 
 
+#: modules whose objects' methods a template may call (str, list, dict, Jinja's own helpers)
+_CALLABLE_MODULES = frozenset({"builtins", "jinja2", "markupsafe", "datetime", "collections"})
+#: methods a template may call on any other object (MkDocs' config, pages, plugins): reading only
+_READ_METHODS = frozenset({"get", "items", "keys", "values"})
+
+
+def _sandbox_class() -> type[Any]:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        """Jinja's sandbox lets a template call every public method of the objects it is given:
+        ``config.load_file(text)`` parses text with MkDocs' unsafe YAML loader, a plugin's
+        ``on_config`` reads YAML files the same way. Here methods of MkDocs', its plugins' and
+        themes' objects are callable only when they read, and no list or mapping may change."""
+
+        def is_safe_callable(self, obj: Any) -> bool:
+            if not super().is_safe_callable(obj):
+                return False
+            owner = getattr(obj, "__self__", None)
+            if owner is None or isinstance(owner, type(os)):  # a function, or a builtin like len
+                return True
+            if type(owner).__module__.partition(".")[0] in _CALLABLE_MODULES:
+                return True
+            return getattr(obj, "__name__", "") in _READ_METHODS
+
+        def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if not self.is_safe_callable(obj):  # named briefly: the object's repr may be a whole config
+                name = getattr(obj, "__qualname__", None) or type(obj).__name__
+                raise _security_error()(f"{name} may not be called from a template")
+            return super().call(context, obj, *args, **kwargs)
+
+    return Sandbox
+
+
 def _sandboxed(env: Any) -> Any:
     """The theme's Jinja environment as a sandbox: templates from a repository (``theme.custom_dir``,
-    ``extra_templates``) must not reach Python through attributes like ``__class__``."""
-    from jinja2.sandbox import SandboxedEnvironment
-
-    sandbox = SandboxedEnvironment(loader=env.loader, auto_reload=False, autoescape=env.autoescape,
-                                   extensions=list(env.extensions))
+    ``extra_templates``) must not reach Python through attributes like ``__class__``, nor through
+    methods of MkDocs' objects (see :func:`_sandbox_class`)."""
+    sandbox = _sandbox_class()(loader=env.loader, auto_reload=False, autoescape=env.autoescape,
+                               extensions=list(env.extensions))
     sandbox.filters.update(env.filters)
     sandbox.tests.update(env.tests)
     sandbox.policies.update(env.policies)

@@ -95,3 +95,52 @@ async def test_extra_templates_render_in_the_sandbox_and_run_nothing(tmp_path: P
         assert b"about fine and-rendered" in store_bytes(app)
     finally:
         await app.close()
+
+
+async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: Path) -> None:
+    """Jinja's sandbox blocks ``__class__`` and friends but lets a template call any public method
+    of the objects MkDocs hands it: ``config.load_file(text)`` parses text with MkDocs' (unsafe)
+    YAML loader, so ``!!python/object/apply`` in a template ran in the build worker, from
+    ``extra_templates`` and from ``theme.custom_dir`` alike; ``config.nav.append`` plus
+    ``config.plugins.get('monorepo').on_config(config)`` got a YAML file of the docs read the same
+    way. Templates may read (``get``, ``items``, ``keys``, ``values``), not call the rest, and not
+    change MkDocs' lists and mappings; a theme override that only reads still builds."""
+    from .test_mkdocs_untrusted import catalog, open_app, repository, store_bytes
+
+    root = catalog(tmp_path)
+    marker = tmp_path / "MARKER-template-call"
+
+    def load(n: int) -> str:
+        return "{{ config.load_file(\"x: !!python/object/apply:os.system ['touch %s-%d']\") }}" % (marker, n)
+
+    monorepo = ("{{ config.nav.append({'x': '!include ' ~ config.docs_dir ~ '/evil/mkdocs.yml'}) }}"
+                "{{ config.plugins.get('monorepo').on_config(config) }}")
+    evil_yml = "site_name: !!python/object/apply:os.system ['touch %s-3']\n" % marker
+    repository(root, "extra", {"mkdocs.yml": "site_name: extra\nextra_templates: [evil.html]\n",
+                               "docs/index.md": "# Home\n", "docs/evil.html": load(1)})
+    repository(root, "themed", {"mkdocs.yml": "site_name: themed\ntheme:\n  name: material\n  custom_dir: overrides\n",
+                                "docs/index.md": "# Home\n",
+                                "overrides/main.html": "{% extends 'base.html' %}{% block content %}" + load(2)
+                                + "{% endblock %}"})
+    repository(root, "mono", {"mkdocs.yml": "site_name: mono\nextra_templates: [evil.html]\nnav:\n  - Home: index.md\n",
+                              "docs/index.md": "# Home\n", "docs/evil.html": monorepo,
+                              "docs/evil/mkdocs.yml": evil_yml, "docs/evil/docs/index.md": "# x\n"})
+    repository(root, "reader", {
+        "mkdocs.yml": "site_name: reader\nextra:\n  team: blue-team-extra\ntheme:\n  name: material\n  custom_dir: overrides\n",
+        "docs/index.md": "---\nowner: meta-owner-value\n---\n# Home\n",
+        "overrides/main.html": ("{% extends 'base.html' %}{% block content %}{{ super() }}"
+                                "<p>{{ config.extra.get('team') }} {{ page.meta.get('owner') }} "
+                                "{% for k, v in config.extra.items() %}{{ k }}{% endfor %}</p>{% endblock %}")})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        errors = dict(docs.errors)
+        assert list(tmp_path.glob(marker.name + "*")) == []
+        for name in ("extra", "themed", "mono"):
+            assert "sandbox" in errors.get(f"component:default/{name}", ""), errors
+        assert "component:default/reader" not in errors, errors
+        stored = store_bytes(app)
+        assert b"blue-team-extra meta-owner-value team" in stored
+    finally:
+        await app.close()
