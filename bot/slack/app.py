@@ -367,7 +367,7 @@ class SlackSurface:
         try:
             state = json.loads(action.get("value") or "{}")
             text, page = str(state["t"]), int(state["p"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: a page of 1e999
             return
         self._track(self._replace(text, body, respond, page=page), "page")
 

@@ -18,6 +18,10 @@ import pytest
 from callboard.bot.app import Callboard
 from callboard.bot.config import load_settings, mask_url
 
+from ..fakes.slack import SlackFake
+from .test_slack_requests import SECRET as SLACK_SECRET
+from .test_slack_requests import _dm, serving
+
 #: URLs an operator may really write, each holding ``SECRET`` where a password or token goes.
 SECRET = "s3cr3t-Zq9"
 LEAKY_URLS = [
@@ -85,3 +89,44 @@ def test_serve_with_a_wrong_database_url_stops_at_once_with_one_line(tmp_path: P
     assert result.returncode == 2, result.stderr[-2000:]
     assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert "database URL" in result.stderr
+
+
+async def test_debug_logs_of_a_serving_slack_app_hold_no_token_or_secret(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """At DEBUG every library logs what it sends (slack_sdk its requests, aiohttp its connections):
+    the bot token and the signing secret must not be among it."""
+    fake = SlackFake()
+    await fake.start()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with serving(fake, tmp_path) as rig:
+                await rig.slash("/owner", "payment-service")
+                await rig.event(_dm("who owns payment-service?", "1700000000.000100"), event_id="Ev0REDTEAM1")
+                await rig.settled()
+                assert "chat.postMessage" in rig.web_api_calls()
+        logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    finally:
+        await fake.stop()
+    assert "slack_sdk" in {r.name.split(".")[0] for r in caplog.records}  # the Web API calls were logged
+    for secret in ("xoxb-test", SLACK_SECRET):
+        assert secret not in logged, [r.getMessage()[:300] for r in caplog.records if secret in r.getMessage()][:3]
+
+
+async def test_a_page_button_with_an_impossible_page_is_not_a_500(tmp_path: Path) -> None:
+    """Pager values are JSON; JSON numbers may be 1e999 (infinite), which ``int()`` cannot take."""
+    fake = SlackFake()
+    await fake.start()
+    try:
+        async with serving(fake, tmp_path) as rig:
+            for value in ('{"t": "help", "p": 1e999}', '{"t": "help", "p": NaN}', "not json"):
+                payload = {"type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
+                           "channel": {"id": "C0GENERAL1"}, "response_url": fake.response_url("page"),
+                           "trigger_id": "1.2", "container": {"type": "message"},
+                           "actions": [{"action_id": "page:next", "block_id": "nav", "type": "button",
+                                        "value": value, "action_ts": "1"}]}
+                status, _ = await rig.interactive(payload)
+                assert status == 200, value
+            await rig.settled()
+            assert rig.dispatched == []
+    finally:
+        await fake.stop()
