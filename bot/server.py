@@ -197,9 +197,12 @@ def _docs_site(state: ServerState, namespace: str, kind: str, name: str) -> Path
     if key not in state.app.catalog.index:
         raise web.HTTPNotFound(text=f"No entity {key} in the catalog.")
     site = state.app.docs.site_dir(key)
-    if not (site / "search" / "search_index.json").is_file():
-        raise web.HTTPNotFound(text="These docs are not built (yet). `callboard sync` builds them.")
-    return site.resolve(strict=True)
+    try:  # a rebuild swaps the site in two renames: between them there is none
+        if (site / "search" / "search_index.json").is_file():
+            return site.resolve(strict=True)
+    except (OSError, RuntimeError):
+        pass
+    raise web.HTTPNotFound(text="These docs are not built (yet). `callboard sync` builds them.")
 
 
 def _docs_file(site: Path, tail: str) -> Path:

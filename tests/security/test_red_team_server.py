@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from callboard.bot.config import load_settings, mask_url
 
 from ..fakes.slack import SlackFake
 from .test_slack_requests import SECRET as SLACK_SECRET
+from .test_docs_traversal import SITE, Rig, raw_get, rig  # noqa: F401 - rig is a fixture
 from .test_slack_requests import _dm, serving
 
 #: URLs an operator may really write, each holding ``SECRET`` where a password or token goes.
@@ -130,3 +132,26 @@ async def test_a_page_button_with_an_impossible_page_is_not_a_500(tmp_path: Path
             assert rig.dispatched == []
     finally:
         await fake.stop()
+
+
+async def test_docs_served_while_a_rebuild_swaps_the_site_are_never_a_500(rig: Rig) -> None:
+    """A rebuild moves the old site out and the new one in (two renames): a request arriving between
+    them finds no site. That is a 404 (or the page), never a 500."""
+    site = rig.app.docs.site_dir("component:default/svc")
+    aside = site.with_name("svc.old")
+    stop = threading.Event()
+
+    def rebuilds() -> None:
+        while not stop.is_set():
+            os.replace(site, aside)
+            os.replace(aside, site)
+
+    swapper = threading.Thread(target=rebuilds)
+    swapper.start()
+    try:
+        statuses = [(await raw_get(rig.port, f"{SITE}/runbook/")).status for _ in range(400)]
+    finally:
+        stop.set()
+        swapper.join()
+    assert set(statuses) <= {200, 404}, sorted(set(statuses))
+    assert (await raw_get(rig.port, f"{SITE}/runbook/")).status == 200
