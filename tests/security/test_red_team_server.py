@@ -7,11 +7,13 @@ case goes through them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,10 @@ from callboard.bot.app import Callboard
 from callboard.bot.config import load_settings, mask_url
 
 from ..fakes.slack import SlackFake
+from ..reliability.tcp_proxy import TcpProxy
+from ..reliability.test_database import _serving as db_serving
+from ..reliability.test_database import _until_ready as until_ready
+from ..reliability.test_database import proxied_postgres  # noqa: F401 - a fixture
 from .test_slack_requests import SECRET as SLACK_SECRET
 from .test_docs_traversal import SITE, Rig, raw_get, rig  # noqa: F401 - rig is a fixture
 from .test_slack_requests import _dm, serving
@@ -155,3 +161,40 @@ async def test_docs_served_while_a_rebuild_swaps_the_site_are_never_a_500(rig: R
         swapper.join()
     assert set(statuses) <= {200, 404}, sorted(set(statuses))
     assert (await raw_get(rig.port, f"{SITE}/runbook/")).status == 200
+
+
+@pytest.mark.postgres
+async def test_a_black_holed_database_holds_up_no_other_endpoint(
+    proxied_postgres: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    """``/readyz`` and chat answers are covered in tests/reliability; the rest of what a client can ask
+    (health, docs, the picker's type-ahead, a button) must not wait on a database that never answers."""
+    proxy, url = proxied_postgres
+    async with db_serving(url, tmp_path, proxy) as rig:
+        await until_ready(rig)
+        proxy.black_hole()
+        asked = {
+            "healthz": lambda: rig.http.get(rig.server.make_url("/healthz")),
+            "docs": lambda: rig.http.get(rig.server.make_url("/docs/default/component/payment-service/")),
+            "options": lambda: rig.interactive({
+                "type": "block_suggestion", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
+                "action_id": "entity_pick", "block_id": "pick:info", "value": "pay", "api_app_id": "A0FAKEAPP1",
+                "container": {"type": "message"}}),
+            "button": lambda: rig.interactive({
+                "type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
+                "channel": {"id": "C0GENERAL1"}, "response_url": rig.fake.response_url("btn"),
+                "trigger_id": "1.2", "container": {"type": "message"},
+                "actions": [{"action_id": "card:deps", "block_id": "nav", "type": "button",
+                             "value": "deps payment-service", "action_ts": "1"}]}),
+        }
+        slow = {}
+        for name, ask in asked.items():
+            started = time.perf_counter()
+            resp = await asyncio.wait_for(ask(), timeout=10)
+            took = time.perf_counter() - started
+            if took > 1.0 or resp.status >= 500:
+                slow[name] = (resp.status, round(took, 2))
+            resp.release()
+        (reply,) = await rig.fake.wait_for("response_url:btn", timeout=10)
+        assert not slow, slow
+        assert "temporarily unavailable" in reply.params["text"]
