@@ -56,6 +56,12 @@ MAX_YAML_NODES = 100_000
 MAX_DEPTH = 64
 #: An entity larger than this once serialised is refused (its file may be small: aliases).
 MAX_ENTITY_BYTES = 4 * 1024 * 1024
+#: What the placeholders of one document may read in all. Each read stops at max_file_bytes, but
+#: one placeholder repeated by aliases would read that again for every alias before the entity
+#: limit above could say no; an entity never needs more than a few times that limit.
+MAX_PLACEHOLDER_BYTES = 4 * MAX_ENTITY_BYTES
+#: Placeholders one document may read (aliases count each time): each may be a fetch.
+MAX_PLACEHOLDERS = 1000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -309,6 +315,37 @@ def _json_too_deep(text: str) -> int | None:
     return None
 
 
+def _placeholders_too_big(target: str) -> str:
+    return (f"Placeholders of this entity read more than {MAX_PLACEHOLDER_BYTES / 1e6:,.0f} MB in all (passed "
+            f"reading {target}); refused. An entity may be {MAX_ENTITY_BYTES / 1e6:,.0f} MB at most: point fewer "
+            "placeholders (or aliases of one) at smaller files")
+
+
+def _too_many_placeholders() -> str:
+    return (f"This entity reads more than {MAX_PLACEHOLDERS:,} placeholders (aliases of one count each time); "
+            "refused. Read each file once")
+
+
+@dataclass
+class _Budgeted:
+    """The reader one document's placeholders share, counting what they read
+    (``MAX_PLACEHOLDER_BYTES``)."""
+
+    reader: PlaceholderReader
+    used: int = 0
+    reads: int = 0
+
+    def read(self, target: str, base: str) -> str:
+        self.reads += 1
+        if self.reads > MAX_PLACEHOLDERS:
+            raise PlaceholderError(_too_many_placeholders())
+        text = self.reader.read(target, base)
+        self.used += len(text)
+        if self.used > MAX_PLACEHOLDER_BYTES:
+            raise PlaceholderError(_placeholders_too_big(target))
+        return text
+
+
 def _substitute(node: Any, file: str, reader: PlaceholderReader | None) -> Any:
     if isinstance(node, list):
         return [_substitute(x, file, reader) for x in node]
@@ -393,7 +430,7 @@ def process_document(
     raw = doc
     if may_have_placeholders and _has_placeholder(doc):
         try:
-            doc = _substitute(doc, file, reader)
+            doc = _substitute(doc, file, _Budgeted(reader) if reader is not None else None)
         except PlaceholderError as exc:
             return fail(str(exc), ref_hint)
     problem = validate(doc)

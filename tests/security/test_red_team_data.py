@@ -7,6 +7,7 @@ fix that follows them in the history, those that held are kept so they keep hold
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -144,3 +145,57 @@ async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: P
         assert b"blue-team-extra meta-owner-value team" in stored
     finally:
         await app.close()
+
+
+# --- catalog files ---------------------------------------------------------------------------
+
+
+async def test_placeholders_repeated_through_aliases_cannot_multiply_what_is_read(
+    tmp_path: Path, make_app, sqlite_url: str
+) -> None:
+    """Each placeholder read stops at catalog.max_file_bytes, but nothing bounded their sum: one
+    ``$text`` of a 1 MB file behind a YAML anchor, repeated 300 times by aliases (a 2 kB catalog
+    file), read 300 MB into memory before the 4 MB entity limit said no; a few such documents
+    exhaust the server. What placeholders pull into one document is now capped as they are read;
+    the document is refused with a message naming the limit, and its neighbours sync."""
+    from .test_catalog_files import component, synced, with_config, write
+
+    root = tmp_path / "catalog"
+    write(root / "big.txt", "x" * 1_000_000)
+    aliases = ", ".join(["*t"] * 300)
+    fan_out = with_config("fan-out", f"\n    first: &t {{$text: big.txt}}\n    copies: [{aliases}]")
+    write(root / "catalog-info.yaml", "---\n".join([fan_out, component("neighbour")]))
+    app = await make_app(sqlite_url)
+    tracemalloc.start()
+    try:
+        result = await synced(app, root)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await app.close()
+    (error,) = [e for e in result.summary.errors if e.entity == "component:default/fan-out"]
+    assert "placeholders" in error.message and "MB" in error.message and "big.txt" in error.message, error
+    assert "component:default/neighbour" in result.keys
+    assert peak < 64_000_000, f"peak {peak / 1e6:.0f} MB"
+
+
+async def test_one_placeholder_repeated_by_aliases_is_not_read_thousands_of_times(
+    tmp_path: Path, make_app, sqlite_url: str
+) -> None:
+    """A tiny ``$text`` behind an anchor, repeated 5,000 times by aliases: 5,000 reads (for a URL
+    catalog, 5,000 fetches) from a 20 kB file. Refused once past the placeholder count."""
+    from .test_catalog_files import component, synced, with_config, write
+
+    root = tmp_path / "catalog"
+    write(root / "small.txt", "x")
+    aliases = ", ".join(["*t"] * 5000)
+    fan_out = with_config("fan-out", f"\n    first: &t {{$text: small.txt}}\n    copies: [{aliases}]")
+    write(root / "catalog-info.yaml", "---\n".join([fan_out, component("neighbour")]))
+    app = await make_app(sqlite_url)
+    try:
+        result = await synced(app, root)
+    finally:
+        await app.close()
+    (error,) = [e for e in result.summary.errors if e.entity == "component:default/fan-out"]
+    assert "more than 1,000 placeholders" in error.message, error
+    assert "component:default/neighbour" in result.keys
