@@ -314,7 +314,7 @@ class SlackSurface:
             await ack(response_type="ephemeral", text=msg.text, blocks=msg.blocks)
             return
         if done:
-            log.error("slash command failed command=%s", verb or text.split()[0], exc_info=work.exception())
+            log.error("slash command failed command=%s", verb or _asked(text), exc_info=work.exception())
             await ack(response_type="ephemeral", text="Sorry, that failed. The error is in Callboard's log.")
             return
         await ack(response_type="ephemeral", text=f"Working on `{escape(text)}`…")  # the asker's text, inert
@@ -323,13 +323,13 @@ class SlackSurface:
             try:
                 msg = await work
             except Exception:
-                log.exception("slash command failed command=%s", verb or text.split()[0])
+                log.exception("slash command failed command=%s", verb or _asked(text))
                 await respond(response_type="ephemeral", replace_original=True,
                               text="Sorry, that failed. The error is in Callboard's log.")
                 return
             await respond(response_type="ephemeral", replace_original=True, text=msg.text, blocks=msg.blocks)
 
-        self._track(later(), f"slash {text.split()[0] if text else ''}")
+        self._track(later(), f"slash {_asked(text)}")
 
     async def _on_mention(self, ack: AsyncAck, event: dict[str, Any]) -> None:
         await ack()
@@ -351,7 +351,7 @@ class SlackSurface:
             await self.client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=msg.text,
                                                blocks=msg.blocks)
         except SlackApiError as exc:
-            log.error("reply failed command=%s channel=%s error=%s", text.split()[0] if text else "",
+            log.error("reply failed command=%s channel=%s error=%s", _asked(text),
                       event.get("channel"), exc.response.get("error"))
 
     # --- interactivity --------------------------------------------------------------------
@@ -400,6 +400,13 @@ class SlackSurface:
     async def _replace(self, text: str, body: dict[str, Any], respond: AsyncRespond, page: int = 1) -> None:
         msg = await self.answer(text, user=_user(body), channel=_channel(body), page=page, shareable=True)
         await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
+
+
+def _asked(text: str) -> str:
+    """The command a user asked (their first word), for a log line: their own text, so escaped
+    (``repr``: no control sequence reaches the terminal reading the log) and short."""
+    words = text.split()
+    return repr(words[0][:64])[1:-1] if words else ""
 
 
 def _user(body: dict[str, Any]) -> str | None:

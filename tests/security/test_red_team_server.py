@@ -198,3 +198,22 @@ async def test_a_black_holed_database_holds_up_no_other_endpoint(
         (reply,) = await rig.fake.wait_for("response_url:btn", timeout=10)
         assert not slow, slow
         assert "temporarily unavailable" in reply.params["text"]
+
+
+async def test_a_failed_slack_reply_logs_the_asked_command_inert(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """When a reply cannot be posted, the log names the command asked: the asker's first word."""
+    fake = SlackFake()
+    await fake.start()
+    try:
+        async with serving(fake, tmp_path) as rig:
+            fake.fail_next("chat.postMessage", "channel_not_found")
+            with caplog.at_level(logging.INFO, logger="callboard"):
+                await rig.event(_dm("\x1b]52;c;ZXZpbA==\x07\x1b[2Jowner payment-service", "1700000000.000200"),
+                                event_id="Ev0REDTEAM2")
+                await rig.settled()
+    finally:
+        await fake.stop()
+    failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reply failed")]
+    assert failed, [r.getMessage() for r in caplog.records]
+    assert not any("\x1b" in line or "\x07" in line for line in failed), failed
