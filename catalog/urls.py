@@ -17,8 +17,9 @@ from .model import CatalogError
 
 __all__ = ["redact_error", "strip_userinfo", "without_userinfo"]
 
-#: ``scheme://userinfo@`` anywhere in a text; the user info stops at the first ``/ ? # @`` or space
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]*@")
+#: ``scheme://userinfo@`` anywhere in a text; the user info runs to the last ``@`` before the first
+#: ``/ ? #`` or space, as the URL is parsed when fetched (a password may hold a raw ``@``)
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@")
 
 
 def strip_userinfo(text: str) -> str:

@@ -7,6 +7,7 @@ fix that follows them in the history, those that held are kept so they keep hold
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from callboard.bot.shell.render import render_text
+from callboard.catalog.urls import strip_userinfo
 from callboard.providers.techdocs.remote import GitHubDocs, GitHubTree, parse_github_url
+
+from .test_ssrf import GOOD, TEAM, _location, sites  # noqa: F401 - sites is a fixture
 
 
 # --- url: docs references and the GitHub API -----------------------------------------------
@@ -199,3 +204,34 @@ async def test_one_placeholder_repeated_by_aliases_is_not_read_thousands_of_time
     (error,) = [e for e in result.summary.errors if e.entity == "component:default/fan-out"]
     assert "more than 1,000 placeholders" in error.message, error
     assert "component:default/neighbour" in result.keys
+
+
+# --- credentials in URLs ---------------------------------------------------------------------
+
+
+def test_a_password_holding_an_at_sign_is_stripped_whole() -> None:
+    """The user info of a URL runs to the last ``@`` before the path (that is how the URL is
+    fetched); stripping it at the first ``@`` showed the rest of the password."""
+    assert strip_userinfo("http://bob:hunter@2secret@git.example/c.yaml") == "http://git.example/c.yaml"
+    assert strip_userinfo("url:https://a@b:c@d@git.example/x?y=1@2") == "url:https://git.example/x?y=1@2"
+    assert strip_userinfo("http://git.example/a@b and bob@example.com") == "http://git.example/a@b and bob@example.com"
+
+
+async def test_a_catalog_url_whose_password_holds_an_at_sign_never_shows_it(make_app, sqlite_url: str, sites) -> None:
+    root = await sites(team=TEAM + "---\n" + GOOD.format(name="web-thing"))
+    root.auth = "bob:hunter@2secret"
+    root.files["/catalog-info.yaml"] = _location("org", "./team.yaml", "./gone.yaml")
+    secret_url = root.url("/catalog-info.yaml", userinfo="bob:hunter@2secret@")
+    app = await make_app(sqlite_url, reading_allow=("127.0.0.1",))
+    try:
+        summary = await app.sync((secret_url,))
+        info = await app.ask("info web-thing")
+        entity = await app.catalog.get("component:default/web-thing")
+    finally:
+        await app.close()
+    assert entity is not None  # fetched with the credentials
+    shown = [render_text(info), json.dumps(info.data), json.dumps(entity.data),
+             *(str(e) for e in summary.errors), *(e.file for e in summary.errors)]
+    assert summary.errors
+    for text in shown:
+        assert "2secret" not in text and "hunter" not in text, text
