@@ -288,7 +288,7 @@ def load_settings(
         url = env.get(url_var) or section.get("api_url") or default_url
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(f"{path if not env.get(url_var) else url_var}: oncall.{name}.api_url must be an "
-                              f"http(s) URL, got {url!r}")
+                              f"http(s) URL, got {mask_url(url) if isinstance(url, str) else url!r}")
         secret = env.get(secret_var)
         if configured and not secret:
             raise ConfigError(f"{path}: oncall.{name} is configured but {secret_var} is not set "
@@ -304,7 +304,8 @@ def load_settings(
         if value is None:
             continue
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}: {section}.{key} must be an http(s) URL, got {value!r}")
+            raise ConfigError(f"{path}: {section}.{key} must be an http(s) URL, got "
+                              f"{mask_url(value) if isinstance(value, str) else value!r}")
         settings_kwargs[field_name] = value.rstrip("/")
     level = (data.get("log") or {}).get("level")
     if level is not None:
@@ -325,7 +326,7 @@ def load_settings(
         settings_kwargs["slack_api_url"] = url if url.endswith("/") else url + "/"
     if env.get("GITHUB_API_URL"):
         if not env["GITHUB_API_URL"].startswith(("http://", "https://")):
-            raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {env['GITHUB_API_URL']!r}")
+            raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {mask_url(env['GITHUB_API_URL'])!r}")
         settings_kwargs["github_api_url"] = env["GITHUB_API_URL"].rstrip("/")
     if "CALLBOARD_DATA_DIR" in env:
         settings_kwargs["data_dir"] = env["CALLBOARD_DATA_DIR"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from callboard.bot.app import Callboard
-from callboard.bot.config import load_settings, mask_url
+from callboard.bot.config import ConfigError, load_settings, mask_url
 
 from ..fakes.slack import SlackFake
 from ..reliability.tcp_proxy import TcpProxy
@@ -217,3 +217,14 @@ async def test_a_failed_slack_reply_logs_the_asked_command_inert(tmp_path: Path,
     failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reply failed")]
     assert failed, [r.getMessage() for r in caplog.records]
     assert not any("\x1b" in line or "\x07" in line for line in failed), failed
+
+
+@pytest.mark.parametrize("env", [
+    {"GITHUB_API_URL": f"ftp://bot:{SECRET}@github.corp.example/api/v3"},
+    {"BACKSTAGE_BASE_URL": f"ftp://bot:{SECRET}@backstage.corp.example"},
+    {"PAGERDUTY_TOKEN": "pd", "PAGERDUTY_API_URL": f"ftp://bot:{SECRET}@pd.corp.example"},
+])
+def test_a_settings_error_quoting_a_url_masks_its_password(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env=env)
+    assert "http(s) URL" in str(refused.value) and SECRET not in str(refused.value)
