@@ -27,6 +27,7 @@ from ..reliability.test_database import _serving as db_serving
 from ..reliability.test_database import _until_ready as until_ready
 from ..reliability.test_database import proxied_postgres  # noqa: F401 - a fixture
 from .test_slack_requests import SECRET as SLACK_SECRET
+from .test_docs_traversal import SECRET as SECRET_FILE
 from .test_docs_traversal import SITE, Rig, raw_get, rig  # noqa: F401 - rig is a fixture
 from .test_slack_requests import _dm, serving
 
@@ -228,3 +229,63 @@ def test_a_settings_error_quoting_a_url_masks_its_password(env: dict[str, str]) 
     with pytest.raises(ConfigError) as refused:
         load_settings(env=env)
     assert "http(s) URL" in str(refused.value) and SECRET not in str(refused.value)
+
+
+#: /docs paths the traversal corpus does not try: overlong UTF-8 dots and slashes, IIS-style %u,
+#: path parameters, trailing dots and newlines in the ref, bidi controls, fullwidth letters
+MORE_HOSTILE = [
+    f"{SITE}/%c0%ae%c0%ae/%c0%ae%c0%ae/%c0%ae%c0%ae/%c0%ae%c0%ae/%c0%ae%c0%ae/secret.txt",
+    f"{SITE}/%c0%ae%c0%ae%c0%af%c0%ae%c0%ae%c0%afsecret.txt",
+    f"{SITE}/%e0%80%ae%e0%80%ae/secret.txt",
+    f"{SITE}/%u002e%u002e/%u002e%u002e/secret.txt",
+    f"{SITE}/..;/..;/..;/..;/..;/secret.txt",
+    f"{SITE};/../../../../../secret.txt",
+    "/docs/default/component/svc./",
+    "/docs/default/component/svc%0a/",
+    "/docs/default%0a/component/svc/index.html",
+    "/docs/default/component/svc%0d%0aSet-Cookie:%20x=1/",
+    f"{SITE}/%e2%80%ae/",
+    "/docs/default/component/%ef%bd%93vc/",
+    f"{SITE}/%ff%fe/",
+    f"{SITE}/.../.../secret.txt",
+    f"{SITE}/" + "./" * 400,
+    "/docs/%2E%2E/%2E%2E/%2E%2E/secret.txt",
+]
+
+
+async def test_more_traversal_spellings_read_nothing_and_are_never_a_500(rig: Rig) -> None:
+    site = rig.app.docs.site_dir("component:default/svc")
+    (site.parent.parent.parent / "secret.txt").write_text(SECRET_FILE)  # the docs store itself
+    wrong = []
+    for path in MORE_HOSTILE:
+        for method in ("GET", "HEAD"):
+            head, body = await raw_request(rig.port, f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n"
+                                                     "Connection: close\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            if status not in (400, 404) or SECRET_FILE.encode() in body or b"Set-Cookie" in head:
+                wrong.append(f"{method} {path[:100]} -> {status}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_ranges_and_conditional_headers_on_docs_are_never_a_500(rig: Rig) -> None:
+    statuses = {}
+    for header in ("Range: bytes=0-10,20-30", "Range: bytes=99999999999999999999999-",
+                   "Range: bytes=-99999999999999999999999", "Range: bytes=5-2", "If-Modified-Since: garbage",
+                   "If-Range: garbage\r\nRange: bytes=0-1", "If-None-Match: *"):
+        head, _ = await raw_request(rig.port, f"GET {SITE}/runbook/ HTTP/1.1\r\nHost: localhost\r\n{header}\r\n"
+                                              "Connection: close\r\n\r\n")
+        statuses[header] = int(head.split(b" ", 2)[1])
+    assert all(s in (200, 206, 304, 416) for s in statuses.values()), statuses
+
+
+async def raw_request(port: int, request: str) -> tuple[bytes, bytes]:
+    """One request sent byte for byte; (head, body) of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request.encode("latin-1"))
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
