@@ -51,6 +51,10 @@ _EXTENSION_MODULES = frozenset({"plantuml_markdown", "markdown_inline_graphviz",
 _SNIPPETS = "pymdownx.snippets"
 _PLANTUML = "plantuml_markdown"
 _B64 = "pymdownx.b64"
+#: plantuml_markdown options that only shape the picture (not plantuml_cmd, a command line it
+#: runs, nor servers, http_method, insecure: addresses it calls and how)
+_PLANTUML_OPTIONS = frozenset({"classes", "alt", "format", "remove_inline_svg_size", "title", "image_maps", "priority",
+                               "encoding", "theme", "puml_notheme_cmdlist"})
 CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 MAX_CONFIG_BYTES = 1 << 20
 #: values in a config once YAML aliases are expanded: a few kB of aliases must not become billions
@@ -561,6 +565,11 @@ class _Check:
 
     def plantuml(self, conf: dict[str, Any], where: tuple[str | int, ...]) -> dict[str, Any]:
         conf = dict(conf)
+        for key in sorted(set(conf) - _PLANTUML_OPTIONS - {"base_dir", "config", "cachedir", "server", "kroki_server"}):
+            # plantuml_cmd is a command line the extension runs; servers are addresses it calls
+            del conf[key]
+            self.reader.warnings.append(f"{_PLANTUML}: {key} is not used for docs built by Callboard; diagrams "
+                                        "are drawn by the plantuml program here, or shown as source.")
         if "base_dir" in conf:
             bases = conf["base_dir"] if isinstance(conf["base_dir"], list) else [conf["base_dir"]]
             conf["base_dir"] = [str(self.path(b, f"{_PLANTUML} base_dir", *where, "base_dir")) for b in bases]

@@ -7,7 +7,10 @@ fix that follows them in the history, those that held are kept so they keep hold
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import sys
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -101,6 +104,58 @@ async def test_extra_templates_render_in_the_sandbox_and_run_nothing(tmp_path: P
         assert b"about fine and-rendered" in store_bytes(app)
     finally:
         await app.close()
+
+
+async def test_plantuml_options_cannot_run_a_command_or_call_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where PlantUML is installed, plantuml_markdown runs ``plantuml_cmd`` (split at spaces) for
+    every diagram and sends diagrams to each of ``servers``: a repository's mkdocs.yml could run any
+    command in the build worker, or make it call an internal address and put the answer in the
+    site. Only the options that shape the picture are kept; the build uses the local plantuml."""
+    from .test_mkdocs_untrusted import catalog, open_app, repository, store_bytes
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "plantuml"  # stands in for PlantUML: a diagram is an SVG that says it was drawn here
+    fake.write_text("#!/bin/sh\ncat >/dev/null\nprintf '<svg xmlns=\"http://www.w3.org/2000/svg\"><text>drawn-by-local-plantuml</text></svg>'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    calls: list[str] = []
+
+    async def internal(request: web.Request) -> web.StreamResponse:
+        calls.append(request.path)
+        return web.Response(text="INTERNAL-ANSWER", content_type="image/svg+xml")
+
+    server_app = web.Application()
+    server_app.router.add_route("*", "/{tail:.*}", internal)
+    server = TestServer(server_app, host="127.0.0.1")
+    await server.start_server()
+    marker = tmp_path / "MARKER-plantuml-cmd"
+    # no spaces (the extension splits at them): tabs separate what Python and the shell read
+    command = "%s -c import\\tos;os.system('touch\\t%s')" % (sys.executable, marker)  # \\t: a tab, once YAML reads it
+    diagram = "# Home\n\n```plantuml\nBob -> Alice : hello\n```\n"
+    root = catalog(tmp_path)
+    repository(root, "cmd", {"mkdocs.yml": ("site_name: cmd\nmarkdown_extensions:\n  - plantuml_markdown:\n"
+                                            f"      format: svg\n      plantuml_cmd: \"{command}\"\n"),
+                             "docs/index.md": diagram})
+    repository(root, "servers", {"mkdocs.yml": ("site_name: servers\nmarkdown_extensions:\n  - plantuml_markdown:\n"
+                                                f"      format: svg\n      servers: [http://127.0.0.1:{server.port}/plantuml]\n"),
+                                 "docs/index.md": diagram})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        assert docs.built == 2, dict(docs.errors)
+        stored = store_bytes(app)
+    finally:
+        await app.close()
+        await server.close()
+    assert not marker.exists()
+    assert calls == []
+    assert b"INTERNAL-ANSWER" not in stored
+    drawn = base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg"><text>drawn-by-local-plantuml</text></svg>')
+    assert stored.count(drawn) >= 2  # both diagrams drawn by the local program, inlined as images
 
 
 async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: Path) -> None:
