@@ -290,3 +290,103 @@ async def test_a_catalog_url_whose_password_holds_an_at_sign_never_shows_it(make
     assert summary.errors
     for text in shown:
         assert "2secret" not in text and "hunter" not in text, text
+
+
+async def test_odd_targets_in_a_file_catalog_reach_nothing(tmp_path: Path, make_app, sqlite_url: str, sites) -> None:
+    """Held when tried: Location targets and placeholders of a file catalog in spellings meant to
+    slip past a check (``file:`` and ``url:file:`` schemes, an upper-case scheme, IPv4-mapped,
+    ``0`` and trailing-dot hosts, ``user@`` before a loopback host, a ``$text`` that is a folder)
+    read nothing outside the catalog and call no internal server; each is one clear error and
+    the rest of the catalog syncs."""
+    from .test_catalog_files import component, synced, with_config, write
+
+    internal = await sites(secret=GOOD.format(name="secret-thing"))
+    port = internal.port
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", TEAM)
+    write(root / "folder" / "inside.txt", "x")
+    targets = ["file:///etc/passwd", "url:file:///etc/passwd", f"HTTP://127.0.0.1:{port}/secret.yaml",
+               f"http://[::ffff:7f00:1]:{port}/secret.yaml", f"http://0:{port}/secret.yaml",
+               f"http://127.0.0.1.:{port}/secret.yaml", f"http://git.example@127.0.0.1:{port}/secret.yaml"]
+    locations = [(f"odd-{i}", "url", target) for i, target in enumerate(targets)] + [("odd-file", "file", "file:///etc/passwd")]
+    write(root / "loc" / "catalog-info.yaml", "---\n".join(
+        f"apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: {name}\nspec:\n  type: {kind}\n"
+        f"  target: '{target}'\n" for name, kind, target in locations))
+    write(root / "api" / "catalog-info.yaml", "---\n".join([
+        with_config("folder-text", "\n    $text: ../folder"),
+        with_config("scheme-text", "\n    $text: file:///etc/passwd"),
+        component("neighbour"),
+    ]))
+    app = await make_app(sqlite_url)
+    try:
+        result = await synced(app, root)
+    finally:
+        await app.close()
+    assert internal.calls == []
+    assert "secret-thing" not in result.seen and "root:x:0:0" not in result.seen
+    assert {"component:default/neighbour", "group:default/team-a", "location:default/odd-file",
+            *(f"location:default/odd-{i}" for i in range(len(targets)))} <= result.keys
+    by_entity = {e.entity: e.message for e in result.summary.errors if e.entity}
+    assert "a folder" in by_entity["component:default/folder-text"], by_entity
+    assert "file:///etc/passwd" in by_entity["component:default/scheme-text"], by_entity
+    assert len(result.summary.errors) >= len(targets) + 3, result.summary.errors
+
+
+
+async def test_hostile_docs_that_held(tmp_path: Path) -> None:
+    """Held when tried: merge keys pulling ``hooks`` in, ``!!binary``/``!!set`` values, paths
+    outside the docs in ``extra_css``/``extra_javascript``/``extra_templates``/``nav``/images,
+    ``theme.static_templates`` leaving the theme, a Jinja ``include`` of an outside file, snippets
+    with ``url_download`` and ``auto_append`` (outside file and URL) and a ``!relative`` base path,
+    file names with a newline or dots. Nothing outside the repository reaches the store, no URL
+    is fetched, nothing runs; each hostile config is refused or built without the outside part."""
+    from .test_mkdocs_untrusted import OUTSIDE_SECRET, catalog, open_app, repository, store_bytes
+
+    calls: list[str] = []
+
+    async def snippet_server(request: web.Request) -> web.StreamResponse:
+        calls.append(request.path)
+        return web.Response(text="DOWNLOADED-SNIPPET")
+
+    server_app = web.Application()
+    server_app.router.add_route("GET", "/{tail:.*}", snippet_server)
+    server = TestServer(server_app, host="127.0.0.1")
+    await server.start_server()
+    url = f"http://127.0.0.1:{server.port}/snippet.md"
+    marker = tmp_path / "MARKER-held"
+    root = catalog(tmp_path)
+    home = "# Home\n"
+    repository(root, "merge", {"mkdocs.yml": "base: &b\n  hooks: [h.py]\nsite_name: merge\n<<: *b\n",
+                               "h.py": f"open({str(marker)!r}, 'w')\n", "docs/index.md": home})
+    repository(root, "binary", {"mkdocs.yml": "site_name: !!binary aGVsbG8=\nextra:\n  s: !!set {a, b}\n",
+                                "docs/index.md": home})
+    repository(root, "outref", {
+        "mkdocs.yml": ("site_name: outref\nextra_css: [../../outside.env]\nextra_javascript: [/etc/hostname]\n"
+                       "extra_templates: [../../outside.env]\nnav:\n  - a: ../../outside.env\n  - b: /etc/hostname\n"
+                       "  - c: file:///etc/passwd\n  - Home: index.md\n"),
+        "docs/index.md": "# Home\n\n![x](../../outside.png)\n[y](../../outside.env)\n"})
+    repository(root, "snip", {
+        "mkdocs.yml": ("site_name: snip\nmarkdown_extensions:\n  - pymdownx.snippets:\n      url_download: true\n"
+                       f"      auto_append: [../outside.env, {url}]\n      base_path: [!relative , !relative $docs_dir]\n"),
+        "docs/index.md": f'# Home\n\n--8<-- "{url}"\n\n--8<-- "../../outside.env"\n\n--8<-- "../../../outside.env"\n'})
+    repository(root, "names", {"mkdocs.yml": "site_name: names\n", "docs/index.md": home, "docs/a\nb.md": "# nl\n",
+                               "docs/..md": "# dots\n", "docs/...md": "# more dots\n"})
+    repository(root, "theme", {
+        "mkdocs.yml": ("site_name: theme\ntheme:\n  name: material\n  custom_dir: tpl\n"
+                       "  static_templates: [../../outside.env, /etc/hostname]\n"),
+        "docs/index.md": home,
+        "tpl/main.html": ("{% extends 'base.html' %}{% block content %}"
+                          "{% include '../../outside.env' ignore missing %}{% endblock %}")})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        errors = dict(docs.errors)
+        stored = store_bytes(app)
+    finally:
+        await app.close()
+        await server.close()
+    assert "hooks" in errors["component:default/merge"] and "site_name" in errors["component:default/binary"], errors
+    assert not marker.exists() and calls == []
+    assert OUTSIDE_SECRET.encode() not in stored and b"DOWNLOADED-SNIPPET" not in stored
+    assert docs.built >= 4, errors
