@@ -108,6 +108,9 @@ def async_url(url: str) -> URL:
             f"Unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
             "Callboard supports sqlite:/// and postgresql:// URLs"
         )
+    if backend == "postgresql" and "sslmode" in parsed.query and "ssl" not in parsed.query:
+        # libpq's name (what hosting providers write); asyncpg takes the same modes as ``ssl``
+        parsed = parsed.update_query_dict({"ssl": parsed.query["sslmode"]}).difference_update_query(["sslmode"])
     if driver in ("aiosqlite", "asyncpg"):
         return parsed
     return parsed.set(drivername=_ASYNC_DRIVERS[backend])
@@ -314,6 +317,9 @@ async def open_database(url: str) -> AsyncEngine:
         if isinstance(exc, Exception) and is_unavailable(exc):
             log.debug("database unavailable: %s", type(exc).__name__, exc_info=True)
             raise DatabaseUnavailable(describe_failure(exc, url)) from exc
+        if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):  # a ?parameter= the driver lacks
+            raise DatabaseURLError(f"The database URL {_mask(url)!r} has a parameter the database driver does not "
+                                   f"take ({exc}): remove it from the URL.") from None
         raise
     return engine
 

@@ -82,6 +82,10 @@ class PointReader:
             self._sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             self._sqlite.execute("PRAGMA query_only = ON")
         elif backend == "postgresql" and url.get_driver_name() == "asyncpg":
+            if "ssl" in url.query and "sslmode" not in url.query:
+                # SQLAlchemy hands asyncpg ``ssl=`` as an argument; in a DSN asyncpg reads ``sslmode=`` and
+                # would send ``ssl`` to the server as a setting (which refuses it: no point read would work)
+                url = url.update_query_dict({"sslmode": url.query["ssl"]}).difference_update_query(["ssl"])
             self._pg_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def close(self) -> None:

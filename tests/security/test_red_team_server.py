@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from callboard.bot.app import Callboard
+from callboard.bot.app import Callboard, demo_catalog_path
 from callboard.bot.config import ConfigError, load_settings, mask_url
 
 from ..fakes.slack import SlackFake
@@ -289,3 +289,17 @@ async def raw_request(port: int, request: str) -> tuple[bytes, bytes]:
         writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return head, body
+
+
+@pytest.mark.postgres
+def test_postgres_url_query_parameters_are_read_or_refused_in_one_line(postgres_url: str, tmp_path: Path) -> None:
+    """``sslmode=`` is how libpq URLs (and most hosting providers' instructions) ask for TLS; asyncpg
+    calls it ``ssl``. A parameter the driver does not take at all is a wrong URL: one line, exit 2."""
+    for query in ("sslmode=disable", "ssl=disable"):  # the point reads' own pool takes the URL too
+        ok = _callboard(["ask", "--database-url", f"{postgres_url}?{query}", "--catalog", str(demo_catalog_path()),
+                         "owner payment-service"], tmp_path)
+        assert ok.returncode == 0 and "payments-team" in ok.stdout, (query, ok.stdout[-500:], ok.stderr[-2000:])
+    wrong = _callboard(["ask", "--database-url", f"{postgres_url}?nosuchparameter=1", "help"], tmp_path)
+    assert wrong.returncode == 2, wrong.stderr[-2000:]
+    lines = wrong.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nosuchparameter" in lines[0], lines
