@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from callboard.bot.shell.render import render_text
 from callboard.catalog.urls import strip_userinfo
+from callboard.providers.http import Answer, Fetcher, FetchProblem
 from callboard.providers.techdocs.remote import GitHubDocs, GitHubTree, parse_github_url
 
 from .test_ssrf import GOOD, TEAM, _location, sites  # noqa: F401 - sites is a fixture
@@ -390,3 +392,75 @@ async def test_hostile_docs_that_held(tmp_path: Path) -> None:
     assert not marker.exists() and calls == []
     assert OUTSIDE_SECRET.encode() not in stored and b"DOWNLOADED-SNIPPET" not in stored
     assert docs.built >= 4, errors
+
+
+
+# --- fetching: what held ---------------------------------------------------------------------
+
+
+async def _serve(handler) -> TestServer:  # type: ignore[no-untyped-def]
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_a_redirect_to_another_host_carries_no_credentials() -> None:
+    """Held when tried: the operator's URL (trusted, as the GitHub API is) with a token header or
+    user info redirects to another origin (another port, another name, scheme-relative): the new
+    host gets neither; a redirect to file: or ftp: is not followed."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def other(request: web.Request) -> web.StreamResponse:
+        seen.append((request.path, request.headers.get("Authorization")))
+        return web.Response(text="other")
+
+    other_server = await _serve(other)
+    port = other_server.port
+
+    async def first(request: web.Request) -> web.StreamResponse:
+        targets = {"/port": f"http://127.0.0.1:{port}/a", "/name": f"http://localhost:{port}/b",
+                   "/scheme-relative": f"//127.0.0.1:{port}/c", "/file": "file:///etc/passwd", "/ftp": "ftp://127.0.0.1/x"}
+        raise web.HTTPFound(targets[request.path])
+
+    first_server = await _serve(first)
+    try:
+        async with Fetcher(allow=("127.0.0.0/8", "localhost")) as http:
+            for path in ("/port", "/name", "/scheme-relative"):
+                got = await http.get(f"http://127.0.0.1:{first_server.port}{path}", trusted=True, max_bytes=1000,
+                                     headers={"Authorization": "Bearer ghp_SECRET"})
+                assert isinstance(got, Answer) and got.body == b"other", got
+                got = await http.get(f"http://bob:s3cret@127.0.0.1:{first_server.port}{path}", trusted=True,
+                                     max_bytes=1000)
+                assert isinstance(got, Answer) and got.body == b"other", got
+            for path in ("/file", "/ftp"):
+                got = await http.get(f"http://127.0.0.1:{first_server.port}{path}", trusted=True, max_bytes=1000)
+                assert isinstance(got, FetchProblem) and "not an http(s) URL" in got.message, got
+    finally:
+        await first_server.close()
+        await other_server.close()
+    assert len(seen) == 6 and all(auth is None for _, auth in seen), seen
+
+
+async def test_a_gzip_bomb_is_cut_at_the_size_limit() -> None:
+    """Held when tried: 256 MB of zeros sent as 256 kB of gzip (Content-Encoding: gzip) is refused as
+    over the limit without being inflated into memory."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 24)
+    bomb = b"".join(squeeze.compress(block) for _ in range(16)) + squeeze.flush()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
+    server = await _serve(handler)
+    tracemalloc.start()
+    try:
+        async with Fetcher(allow=("127.0.0.1",)) as http:
+            got = await http.get(f"http://127.0.0.1:{server.port}/", trusted=False, max_bytes=1_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await server.close()
+    assert isinstance(got, FetchProblem) and got.kind == "too_big", got
+    assert peak < 64_000_000, f"peak {peak / 1e6:.0f} MB"
