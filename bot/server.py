@@ -25,7 +25,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from callboard.catalog.validation import is_valid_dns_label, is_valid_kind, is_valid_object_name
 
-from callboard.storage.engine import DatabaseUnavailable
+from callboard.storage.engine import DatabaseUnavailable, DatabaseURLError
 
 from .app import Callboard
 from .config import ConfigError, Settings, mask_url
@@ -119,9 +119,10 @@ async def _open_database(state: ServerState) -> Callboard:
         try:
             return await state.opener()
         except Exception as exc:  # noqa: BLE001 - whatever it is, /readyz says so and we try again
-            state.database_problem = mask_url(str(exc)) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
+            said = isinstance(exc, (DatabaseUnavailable, DatabaseURLError))  # one line, password masked, what to do
+            state.database_problem = mask_url(str(exc)) if said else type(exc).__name__
             log.warning("database not available, retrying in %.1f s: %s", delay, state.database_problem,
-                        exc_info=not isinstance(exc, DatabaseUnavailable))
+                        exc_info=not said)
         await asyncio.sleep(delay)
         delay = min(delay * 2, most)
 

@@ -8,6 +8,7 @@ case goes through them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -16,10 +17,15 @@ import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.engine import make_url
 
 from callboard.bot.app import Callboard, demo_catalog_path
-from callboard.bot.config import ConfigError, load_settings, mask_url
+from callboard.bot.config import ConfigError, Settings, load_settings, mask_url
+from callboard.bot.server import create_server
+from callboard.commands.dispatch import CommandRegistry
 
 from ..fakes.slack import SlackFake
 from ..reliability.tcp_proxy import TcpProxy
@@ -303,3 +309,33 @@ def test_postgres_url_query_parameters_are_read_or_refused_in_one_line(postgres_
     assert wrong.returncode == 2, wrong.stderr[-2000:]
     lines = wrong.stderr.strip().splitlines()
     assert len(lines) == 1 and "nosuchparameter" in lines[0], lines
+
+
+@pytest.mark.postgres
+async def test_serve_says_on_readyz_what_is_wrong_with_a_database_url_the_driver_refuses(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Such a URL is only found wrong when the driver connects, after ``serve`` has started: /readyz
+    names it (password masked) and the log says it in one line per attempt, not a traceback."""
+    url = make_url(postgres_url).set(password=SECRET).render_as_string(hide_password=False) + "?nosuchparameter=1"
+    settings = Settings(database_url=url, data_dir=str(tmp_path / "data"))
+    web_app = create_server(lambda: Callboard.open(settings, CommandRegistry.from_entry_points(), resident=True),
+                            catalog=None, sync_interval=3600, slack=None, backoff=(0.05, 0.05))
+    server = TestServer(web_app, host="127.0.0.1")
+    with caplog.at_level(logging.WARNING, logger="callboard"):
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(100):
+                    async with http.get(server.make_url("/readyz")) as resp:
+                        body = await resp.json()
+                    if "nosuchparameter" in json.dumps(body):
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await server.close()
+    assert resp.status == 503 and "nosuchparameter" in json.dumps(body), body
+    assert SECRET not in json.dumps(body)
+    warnings = [r for r in caplog.records if "database not available" in r.getMessage()]
+    assert warnings and not any(r.exc_info for r in warnings)
+    assert not any(SECRET in r.getMessage() for r in caplog.records)
