@@ -35,6 +35,7 @@ from ..reliability.test_database import proxied_postgres  # noqa: F401 - a fixtu
 from .test_slack_requests import SECRET as SLACK_SECRET
 from .test_docs_traversal import SECRET as SECRET_FILE
 from .test_docs_traversal import SITE, Rig, raw_get, rig  # noqa: F401 - rig is a fixture
+from .test_output import OUR_LINKS, assert_inert
 from .test_slack_requests import _dm, serving
 
 #: URLs an operator may really write, each holding ``SECRET`` where a password or token goes.
@@ -339,3 +340,42 @@ async def test_serve_says_on_readyz_what_is_wrong_with_a_database_url_the_driver
     warnings = [r for r in caplog.records if "database not available" in r.getMessage()]
     assert warnings and not any(r.exc_info for r in warnings)
     assert not any(SECRET in r.getMessage() for r in caplog.records)
+
+
+#: what an asker may type: Slack's own control syntax, already escaped text (must not be decoded
+#: twice), lookalikes, a mention of someone else, date and mailto tokens, a newline before a mention
+ASKED = ["<!channel>", "&lt;!channel&gt;", "&amp;lt;!here&amp;gt;", "<!date^1392734382^{date}|<!here>>",
+         "<mailto:a@b.example|click>", "\uff1c!channel\uff1e", "find <!subteam^S0123|@team>", "owner <@U0ASKER01>",
+         "owner pay", "info payment*", "deps\n<!channel>", "`<!here>`", "<https://evil.example|ok>",
+         "owner <#C0GENERAL1|general>"]
+
+
+async def test_what_an_asker_types_comes_back_inert_everywhere(tmp_path: Path) -> None:
+    """Slash answers, DM replies, the "did you mean" picker's follow-up and its type-ahead."""
+    fake = SlackFake()
+    await fake.start()
+    try:
+        async with serving(fake, tmp_path) as rig:
+            for i, text in enumerate(ASKED):
+                assert_inert(await rig.slash("/callboard", text), where=f"slash {text!r}", links=OUR_LINKS)
+                await rig.event(_dm(text, f"1700000100.{i:06d}"), event_id=f"Ev0ASKED{i:03d}")
+                status, body = await rig.interactive({
+                    "type": "block_suggestion", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
+                    "action_id": "entity_pick", "block_id": "pick:info", "value": text,
+                    "api_app_id": "A0FAKEAPP1", "container": {"type": "message"}})
+                assert status == 200 and "&lt;" not in body, body  # plain_text labels: shown as they are
+            status, _ = await rig.interactive({
+                "type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
+                "channel": {"id": "C0GENERAL1"}, "response_url": fake.response_url("pick"), "trigger_id": "1.2",
+                "container": {"type": "message"},
+                "actions": [{"action_id": "entity_pick", "block_id": "pick:<!channel>", "type": "external_select",
+                             "selected_option": {"value": "<!here>", "text": {"type": "plain_text", "text": "x"}},
+                             "action_ts": "1"}]})
+            assert status == 200
+            await rig.settled()
+            posted = fake.calls_to("chat.postMessage") + fake.calls_to("response_url:pick")
+            assert len(posted) == len(ASKED) + 1
+            for call in posted:
+                assert_inert(call.params, where=call.method, links=OUR_LINKS)
+    finally:
+        await fake.stop()
