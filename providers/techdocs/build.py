@@ -200,8 +200,9 @@ def _guard_plugin(roots: list[str]) -> Any:
 
         def __init__(self) -> None:
             super().__init__()
-            self.sandbox: Any = None
-            self.files: Any = None
+            # underscored: a template may not reach them (the sandbox's own classes make unsandboxed templates)
+            self._sandbox: Any = None
+            self._files: Any = None
             self.rendering: str | None = None  # the extra or static template being rendered, for messages
 
         @event_priority(-100)
@@ -224,21 +225,21 @@ def _guard_plugin(roots: list[str]) -> Any:
 
         @event_priority(-100)
         def on_env(self, env: Any, config: Any, files: Any) -> Any:
-            self.sandbox, self.files = _sandboxed(env), files
-            return self.sandbox
+            self._sandbox, self._files = _sandboxed(env), files
+            return self._sandbox
 
         @event_priority(-100)
         def on_pre_template(self, template: Any, template_name: str, config: Any) -> Any:
             """MkDocs compiles ``extra_templates`` with a bare ``jinja2.Template``, outside the
             environment ``on_env`` returned: such a template is compiled again in the sandbox."""
             self.rendering = template_name
-            if self.sandbox is not None and template.environment is self.sandbox:
+            if self._sandbox is not None and template.environment is self._sandbox:
                 return template
-            file = self.files.get_file_from_path(template_name) if self.files is not None else None
-            if self.sandbox is None or file is None:
+            file = self._files.get_file_from_path(template_name) if self._files is not None else None
+            if self._sandbox is None or file is None:
                 raise _security_error()(f"the template {template_name} is not one the build can render in "
                                         "its sandbox")
-            return self.sandbox.from_string(file.content_string)
+            return self._sandbox.from_string(file.content_string)
 
         def on_post_template(self, output_content: str, template_name: str, config: Any) -> str:
             self.rendering = None
@@ -271,6 +272,8 @@ def _sandbox_class() -> type[Any]:
         def is_safe_callable(self, obj: Any) -> bool:
             if not super().is_safe_callable(obj):
                 return False
+            if isinstance(obj, type):  # only the classes Jinja offers (namespace, cycler, joiner, dict)
+                return any(obj is value for value in self.globals.values())
             owner = getattr(obj, "__self__", None)
             if owner is None or isinstance(owner, type(os)):  # a function, or a builtin like len
                 return True

@@ -188,10 +188,18 @@ async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: P
     repository(root, "mono", {"mkdocs.yml": "site_name: mono\nextra_templates: [evil.html]\nnav:\n  - Home: index.md\n",
                               "docs/index.md": "# Home\n", "docs/evil.html": monorepo,
                               "docs/evil/mkdocs.yml": evil_yml, "docs/evil/docs/index.md": "# x\n"})
+    inner = "{{ cycler.__init__.__globals__.os.system('touch %s-4') }}" % marker
+    repository(root, "escape", {  # a Template made from a class reached through the guard plugin: no sandbox
+        "mkdocs.yml": "site_name: escape\nextra_templates: [evil.html]\n", "docs/index.md": "# Home\n",
+        "docs/evil.html": "{{ config.plugins.get('callboard-guard').sandbox.template_class(\"%s\").render() }}" % inner})
+    repository(root, "klass", {  # any class reached through an object
+        "mkdocs.yml": "site_name: klass\nextra_templates: [evil.html]\n", "docs/index.md": "# Home\n",
+        "docs/evil.html": "{{ config.plugins.get('search').config_class().items() }}"})
     repository(root, "reader", {
         "mkdocs.yml": "site_name: reader\nextra:\n  team: blue-team-extra\ntheme:\n  name: material\n  custom_dir: overrides\n",
         "docs/index.md": "---\nowner: meta-owner-value\n---\n# Home\n",
         "overrides/main.html": ("{% extends 'base.html' %}{% block content %}{{ super() }}"
+                                "{% set n = namespace(seen=0) %}{% set c = cycler('a', 'b') %}{{ c.next() }}"
                                 "<p>{{ config.extra.get('team') }} {{ page.meta.get('owner') }} "
                                 "{% for k, v in config.extra.items() %}{{ k }}{% endfor %}</p>{% endblock %}")})
     app = await open_app(tmp_path)
@@ -200,8 +208,9 @@ async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: P
         docs = await app.sync_docs()
         errors = dict(docs.errors)
         assert list(tmp_path.glob(marker.name + "*")) == []
-        for name in ("extra", "themed", "mono"):
+        for name in ("extra", "themed", "mono", "klass"):
             assert "sandbox" in errors.get(f"component:default/{name}", ""), errors
+        assert "component:default/escape" in errors
         assert "component:default/reader" not in errors, errors
         stored = store_bytes(app)
         assert b"blue-team-extra meta-owner-value team" in stored
