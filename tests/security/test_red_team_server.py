@@ -22,7 +22,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import make_url
 
-from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.app import Callboard
 from callboard.bot.config import ConfigError, Settings, load_settings, mask_url
 from callboard.bot.server import create_server
 from callboard.commands.dispatch import CommandRegistry
@@ -302,10 +302,15 @@ async def raw_request(port: int, request: str) -> tuple[bytes, bytes]:
 def test_postgres_url_query_parameters_are_read_or_refused_in_one_line(postgres_url: str, tmp_path: Path) -> None:
     """``sslmode=`` is how libpq URLs (and most hosting providers' instructions) ask for TLS; asyncpg
     calls it ``ssl``. A parameter the driver does not take at all is a wrong URL: one line, exit 2."""
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: red-team}\n"
+                       "spec: {type: team, children: []}\n---\n"
+                       "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: red-svc}\n"
+                       "spec: {type: service, lifecycle: production, owner: red-team}\n")
     for query in ("sslmode=disable", "ssl=disable"):  # the point reads' own pool takes the URL too
-        ok = _callboard(["ask", "--database-url", f"{postgres_url}?{query}", "--catalog", str(demo_catalog_path()),
-                         "owner payment-service"], tmp_path)
-        assert ok.returncode == 0 and "payments-team" in ok.stdout, (query, ok.stdout[-500:], ok.stderr[-2000:])
+        ok = _callboard(["ask", "--database-url", f"{postgres_url}?{query}", "--catalog", str(catalog),
+                         "owner red-svc"], tmp_path)
+        assert ok.returncode == 0 and "red-team" in ok.stdout, (query, ok.stdout[-500:], ok.stderr[-2000:])
     wrong = _callboard(["ask", "--database-url", f"{postgres_url}?nosuchparameter=1", "help"], tmp_path)
     assert wrong.returncode == 2, wrong.stderr[-2000:]
     lines = wrong.stderr.strip().splitlines()
