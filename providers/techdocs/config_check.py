@@ -140,8 +140,8 @@ def _env_tag() -> str:
 
 
 def _outside(key: str, value: object) -> str:
-    return (f"{key} {value!s} resolves outside the repository; docs may only use files of their own "
-            "repository. Point it at a path inside the repository.")
+    return (f"{key} {value!s} resolves outside the repository (or into its .git folder); docs may only use "
+            "files of their own repository. Point it at a path inside the repository.")
 
 
 def _hooks() -> str:
@@ -167,10 +167,13 @@ def _extension(name: str) -> str:
 # --- paths --------------------------------------------------------------------------------------
 
 def inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
-    """True when ``path`` (symlinks resolved) is ``root`` or lies under it; ``root`` must be resolved."""
+    """True when ``path`` (symlinks resolved) is ``root`` or lies under it, outside every ``.git``
+    folder in it; ``root`` must be resolved. A repository's ``.git`` is written by whoever cloned
+    it, not by its authors, and often holds the clone's credentials (remote URL, extraheader)."""
     real = os.path.realpath(path)
     root = os.fspath(root)
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+    prefix = root.rstrip(os.sep) + os.sep
+    return real == root or (real.startswith(prefix) and ".git" not in real[len(prefix):].split(os.sep))
 
 
 class _Reader:

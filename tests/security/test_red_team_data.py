@@ -160,6 +160,42 @@ async def test_plantuml_options_cannot_run_a_command_or_call_a_server(
     assert stored.count(drawn) >= 2  # both diagrams drawn by the local program, inlined as images
 
 
+async def test_the_repository_git_folder_never_reaches_the_site(tmp_path: Path) -> None:
+    """A repository's ``.git`` is written by whoever cloned it, not by its authors: its ``config``
+    often holds the clone's credentials (a token in the remote URL, or an ``extraheader``). A
+    snippet of ``.git/config``, a symlink in the docs to ``../.git`` and ``theme.custom_dir: .git``
+    (whose files a template could include) all published them. ``.git`` counts as outside."""
+    from .test_mkdocs_untrusted import catalog, open_app, repository, store_bytes
+
+    token = "ghs_CLONE-TOKEN-written-by-the-server"
+    git_config = (f'[remote "origin"]\n\turl = https://x-access-token:{token}@github.com/acme/svc\n'
+                  f'[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic {token}\n')
+    root = catalog(tmp_path)
+    repos = [
+        repository(root, "snippet", {"mkdocs.yml": "site_name: snippet\n",
+                                     "docs/index.md": '# Home\n\n--8<-- ".git/config"\n\nsnippet-page-built\n'}),
+        repository(root, "linked", {"mkdocs.yml": "site_name: linked\n", "docs/index.md": "# Home\n\nlinked-page-built\n"},
+                   links={"docs/gitdir": "../.git"}),
+        repository(root, "themed", {"mkdocs.yml": "site_name: themed\ntheme:\n  name: material\n  custom_dir: .git\n",
+                                    "docs/index.md": "# Home\n"}),
+    ]
+    for repo in repos:
+        (repo / ".git" / "config").write_text(git_config)
+        (repo / ".git" / "main.html").write_text("{% extends 'base.html' %}{% block content %}{% include 'config' %}"
+                                                 "{% endblock %}")
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        errors = dict(docs.errors)
+        stored = store_bytes(app)
+    finally:
+        await app.close()
+    assert token.encode() not in stored
+    assert b"snippet-page-built" in stored and b"linked-page-built" in stored, errors
+    assert ".git" in errors["component:default/themed"], errors
+
+
 async def test_templates_cannot_call_what_loads_yaml_or_runs_plugins(tmp_path: Path) -> None:
     """Jinja's sandbox blocks ``__class__`` and friends but lets a template call any public method
     of the objects MkDocs hands it: ``config.load_file(text)`` parses text with MkDocs' (unsafe)
