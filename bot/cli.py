@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -52,9 +53,23 @@ def _settings(config_file: str | None, database_url: str | None, catalog: tuple[
         settings = load_settings(config_file=config_file, database_url=database_url, catalog=catalog)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_InertFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     return settings
+
+
+#: control characters a terminal or log viewer could act on (newline and tab are a log's own)
+_LOG_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class _InertFormatter(logging.Formatter):
+    """Log lines quote what others wrote (repository file names, request contents, exception texts):
+    control characters are written escaped (``\\x1b``), visible but inert, in whatever reads the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _LOG_CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}",
+                                super().format(record))
 
 
 def _run(coro: Coroutine[Any, Any, int], database_url: str | None = None) -> int:

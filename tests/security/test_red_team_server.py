@@ -384,3 +384,22 @@ async def test_what_an_asker_types_comes_back_inert_everywhere(tmp_path: Path) -
                 assert_inert(call.params, where=call.method, links=OUR_LINKS)
     finally:
         await fake.stop()
+
+
+def test_log_lines_reach_the_terminal_without_control_sequences(tmp_path: Path) -> None:
+    """Log lines quote what others wrote (file names from repositories, what a library saw in a request,
+    exception texts): whatever a line holds, the log Callboard writes shows control characters escaped,
+    so none acts on the terminal (or the log viewer) reading it. Tracebacks keep their lines."""
+    script = ("import logging; from callboard.bot.cli import _settings; _settings(None, None, ()); "
+              "log = logging.getLogger('callboard.red_team'); "
+              "log.warning('path=%s', 'team\\x1b]52;c;ZXZpbA==\\x07/\\x1b[2J\\x9b31m\\u202ecatalog-info.yaml'); "
+              "exec('try:\\n raise KeyError(\"\\x1b[2J\")\\nexcept KeyError:\\n log.exception(\"failed\")')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_"))}
+    env.update(HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "path=team" in done.stderr and "Traceback" in done.stderr
+    assert not [c for c in done.stderr if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f or c == "\u202e"], \
+        repr(done.stderr)
+    assert "\\x1b]52" in done.stderr  # escaped, still visible to whoever reads the log
