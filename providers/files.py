@@ -88,6 +88,9 @@ def _grew(name: str, claimed: int, max_bytes: int) -> str:
 
 
 def _outside(name: str, real: Path, roots: Sequence[Path]) -> str:
+    if _in_git(real, roots):
+        return (f"{name} resolves to {real}, inside a .git folder; refused. A repository's .git is written by "
+                "whoever cloned it (and may hold its credentials), so catalog files may not read it.")
     return (f"{name} resolves to {real}, outside the catalog root ({', '.join(map(str, roots))}); refused. "
             "Catalog files and what they read must lie inside the folder that was registered.")
 
@@ -236,7 +239,13 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == r or r in path.parents for r in roots)
+    """Inside one of ``roots`` and in no ``.git`` folder below it (see :func:`_in_git`)."""
+    return any(path == r or (r in path.parents and ".git" not in path.relative_to(r).parts) for r in roots)
+
+
+def _in_git(path: Path, roots: Sequence[Path]) -> bool:
+    """Below a root, inside a ``.git`` folder: written by the clone, not the repository's authors."""
+    return any(r in path.parents and ".git" in path.relative_to(r).parts for r in roots)
 
 
 def _registered(path: Path) -> bool:
@@ -444,7 +453,9 @@ class FileSource:
             return CatalogError(
                 file=parent.target,
                 location=parent.key,
-                message=f"Location target {raw} resolves to {path}, outside the catalog root "
+                message=_outside(f"Location target {raw}", path, [Path(r) for r in self.roots])
+                if _in_git(path, [Path(r) for r in self.roots]) else
+                f"Location target {raw} resolves to {path}, outside the catalog root "
                 f"({', '.join(self.roots)}); register a folder that holds both",
             )
         return LocationSpec(type="file", target=str(path), presence=target.presence)

@@ -509,3 +509,32 @@ async def test_a_gzip_bomb_is_cut_at_the_size_limit() -> None:
         await server.close()
     assert isinstance(got, FetchProblem) and got.kind == "too_big", got
     assert peak < 64_000_000, f"peak {peak / 1e6:.0f} MB"
+
+
+async def test_catalog_placeholders_and_targets_never_read_a_git_folder(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    """The catalog side of the same hole: ``$text: .git/config`` in a repository's catalog file put
+    the clone's credentials into the entity, shown by every ``info``; a Location target inside
+    ``.git`` is refused the same way. The error says why; the rest of the file syncs."""
+    from .test_catalog_files import component, synced, with_config, write
+
+    token = "ghs_CLONE-TOKEN-written-by-the-server"
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", TEAM)
+    write(root / "svc" / ".git" / "config", f'[remote "origin"]\n\turl = https://x-access-token:{token}@github.com/acme/svc\n')
+    write(root / "svc" / ".git" / "info.yaml", component("from-git", token))
+    write(root / "svc" / "catalog-info.yaml", "---\n".join([
+        with_config("leaky", "\n    $text: .git/config"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: into-git\nspec:\n  targets: [./.git/info.yaml]\n",
+        component("neighbour"),
+    ]))
+    app = await make_app(sqlite_url)
+    try:
+        result = await synced(app, root)
+    finally:
+        await app.close()
+    assert token not in result.seen
+    assert "component:default/from-git" not in result.keys
+    assert {"component:default/neighbour", "location:default/into-git"} <= result.keys
+    (leaky,) = [e for e in result.summary.errors if e.entity == "component:default/leaky"]
+    assert ".git" in leaky.message, leaky
+    assert any(".git" in e.message and "info.yaml" in e.message for e in result.summary.errors), result.summary.errors
