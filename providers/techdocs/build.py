@@ -52,6 +52,8 @@ _README_NAMES = ("README.md", "readme.md", "Readme.md")
 #: markdown extension -> the program it runs
 _NEEDS_PROGRAM = {"plantuml_markdown": "plantuml", "markdown_inline_graphviz": "dot"}
 _MAX_MESSAGES = 20
+_MAX_ERROR = 4000  # characters of a build's error, and of each warning, that reach the store
+_MAX_WARNING = 1000
 #: the Markdown extension that keeps what pages read (snippets, diagram sources, inlined images)
 #: inside the repository (see read_guard.py)
 _READ_GUARD = "callboard.providers.techdocs.read_guard"
@@ -82,7 +84,14 @@ class BuildResult:
     pages: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "error": self.error, "warnings": self.warnings, "pages": self.pages}
+        """What the worker answers: messages cut to a readable length (they quote the repository's
+        values, which aliases can make megabytes long; the answer must fit the worker's line)."""
+        return {"ok": self.ok, "error": _cut(self.error, _MAX_ERROR) if self.error else self.error,
+                "warnings": [_cut(w, _MAX_WARNING) for w in self.warnings], "pages": self.pages}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 def _readme(folder: Path) -> Path | None:

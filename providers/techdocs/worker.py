@@ -167,6 +167,9 @@ class BuildPool:
         except (ConnectionResetError, BrokenPipeError) as exc:
             await worker.kill()
             return BuildResult(False, f"The build worker stopped: {exc}")
+        except ValueError:  # an answer line over _LINE_LIMIT: this build's failure, never the sync's
+            await worker.kill()
+            return BuildResult(False, f"The build's answer was over {_LINE_LIMIT >> 20} MiB and was not read.")
         if not line:
             await worker.proc.wait()
             said = worker.last_words()

@@ -538,3 +538,33 @@ async def test_catalog_placeholders_and_targets_never_read_a_git_folder(tmp_path
     (leaky,) = [e for e in result.summary.errors if e.entity == "component:default/leaky"]
     assert ".git" in leaky.message, leaky
     assert any(".git" in e.message and "info.yaml" in e.message for e in result.summary.errors), result.summary.errors
+
+
+async def test_an_enormous_build_message_fails_its_build_alone(tmp_path: Path) -> None:
+    """A refusal quotes the value it refuses: ``docs_dir: [*a, *a]`` with a 900 kB anchor made a
+    1.8 MB message, over the worker's 1 MB answer line, and the ValueError stopped every other
+    build of the sync. Messages are cut to a readable length; an answer that is still too long
+    fails that build only."""
+    from .test_mkdocs_untrusted import catalog, open_app, repository
+
+    root = catalog(tmp_path)
+    big = "x" * 900_000
+    repository(root, "aaa-big", {"mkdocs.yml": f'site_name: big\nlong: &a "{big}"\ndocs_dir: [*a, *a]\n',
+                                 "docs/index.md": "# Home\n"})
+    middling = "y" * 60_000  # 20 warnings naming it: over the answer line, each a readable size once cut
+    repository(root, "aab-warns", {"mkdocs.yml": (f'site_name: warns\nlong: &a "{middling}"\nnav:\n'
+                                                  + "".join(f"  - {i}: *a\n" for i in range(20))),
+                                   "docs/index.md": "# Home\n"})
+    repository(root, "zzz-fine", {"mkdocs.yml": "site_name: fine\n", "docs/index.md": "# Home\n"})
+    app = await open_app(tmp_path)
+    try:
+        assert not (await app.sync((str(root),))).errors
+        docs = await app.sync_docs()
+        errors = dict(docs.errors)
+        warns = await app.docs.state("component:default/aab-warns")
+    finally:
+        await app.close()
+    assert "component:default/zzz-fine" not in errors, errors
+    message = errors["component:default/aaa-big"]
+    assert "docs_dir" in message and len(message) < 10_000, message[:300]
+    assert warns is not None and len(errors.get("component:default/aab-warns", "")) < 10_000
