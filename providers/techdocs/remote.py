@@ -63,7 +63,10 @@ def _dot_segment(*names: str) -> bool:
 def parse_github_url(url: str) -> GitHubTree | str:
     """``https://<host>/<owner>/<repo>/tree|blob/<ref>[/<path>]``; a message for anything else.
     A ``blob`` URL names a file: its folder is meant."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # an unclosed [ in the host, for one
+        return f"{strip_userinfo(url)} is not a valid URL ({exc})."
     parts = [p for p in parsed.path.split("/") if p]
     url = strip_userinfo(url)
     if parsed.scheme not in ("http", "https") or len(parts) < 2:

@@ -245,17 +245,20 @@ class TechDocs:
         if not row.get("file"):
             return f"{row['ref']}: the entity has no source file to resolve the folder against."
         entity_dir = Path(row["file"]).parent
-        target = (entity_dir / parsed.target).resolve()
-        repositories = {} if repositories is None else repositories
-        if entity_dir not in repositories:
-            repositories[entity_dir] = _repository_root(entity_dir, roots)
-        repository = repositories[entity_dir]
-        try:
-            target.relative_to(repository)
-        except ValueError:
-            return f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused."
-        if not target.is_dir():
-            return f"{row['ref']} (from {row['file']}): the folder {target} does not exist."
+        try:  # the folder is catalog data: a NUL or a name too long for the file system is its error
+            target = (entity_dir / parsed.target).resolve()
+            repositories = {} if repositories is None else repositories
+            if entity_dir not in repositories:
+                repositories[entity_dir] = _repository_root(entity_dir, roots)
+            repository = repositories[entity_dir]
+            try:
+                target.relative_to(repository)
+            except ValueError:
+                return f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused."
+            if not target.is_dir():
+                return f"{row['ref']} (from {row['file']}): the folder {target} does not exist."
+        except (OSError, ValueError) as exc:
+            return f"{row['ref'][:200]} (from {row['file']}): not a folder that can be read ({type(exc).__name__})."
         return target
 
     def _locate_all(

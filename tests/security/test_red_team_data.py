@@ -568,3 +568,29 @@ async def test_an_enormous_build_message_fails_its_build_alone(tmp_path: Path) -
     message = errors["component:default/aaa-big"]
     assert "docs_dir" in message and len(message) < 10_000, message[:300]
     assert warns is not None and len(errors.get("component:default/aab-warns", "")) < 10_000
+
+
+async def test_odd_techdocs_refs_fail_alone(tmp_path: Path) -> None:
+    """A ``backstage.io/techdocs-ref`` that urllib cannot parse (``url:http://[::1``) raised
+    ValueError out of ``sync_docs``: no docs were built for anyone. Each odd reference (also a NUL,
+    a 5,000-character folder, control characters) is its entity's error."""
+    from ..docs.test_techdocs import TEAM as DOCS_TEAM
+    from ..docs.test_techdocs import component, open_app, write
+
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", DOCS_TEAM)
+    refs = {"bracket": "url:http://[::1", "bracket2": "url:https://[github.com/a/b", "nul": "dir:a\\0b",
+            "long": "dir:" + "a" * 5000, "control": "dir:\\x1b[31m"}
+    for name, ref in refs.items():
+        component(root, name, ref=f'"{ref}"', pages={"docs/index.md": "# Home\n"})
+    component(root, "zz-fine", pages={"docs/index.md": "# Home\n"})
+    app = await open_app(tmp_path)
+    try:
+        await app.sync((str(root),))
+        docs = await app.sync_docs()
+    finally:
+        await app.close()
+    errors = dict(docs.errors)
+    assert docs.built >= 1 and "component:default/zz-fine" not in errors, errors
+    for name in ("bracket", "bracket2", "nul", "long"):
+        assert f"component:default/{name}" in errors, errors
