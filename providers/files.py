@@ -95,6 +95,11 @@ def _outside(name: str, real: Path, roots: Sequence[Path]) -> str:
             "Catalog files and what they read must lie inside the folder that was registered.")
 
 
+def _nul(name: str) -> str:
+    shown = name.replace("\0", "\\0")  # the NUL itself may not be stored or shown
+    return f"{shown} holds a NUL character (\\0), which no file name can; refused"
+
+
 def _cannot_read(name: str, exc: OSError) -> str:
     return f"cannot read {name}: {exc.strerror or exc}"
 
@@ -123,6 +128,8 @@ def read_regular_file(
         return Unreadable(f"{shown} is a symlink loop; refused")
     except OSError as exc:
         return Unreadable(_cannot_read(shown, exc))
+    except ValueError:  # Python's answer to a NUL in a path, which no file name can hold
+        return Unreadable(_nul(shown))
     if roots is not None and not _inside(real, roots):
         # not even a stat outside: whether something is there, and what, is not for the catalog to learn
         return Unreadable(_outside(shown, real, roots))
@@ -448,7 +455,10 @@ class FileSource:
                 location=parent.key,
                 message=f'Location target type "{target.type}" is not supported (file and url are)',
             )
-        path = (Path(parent.target).parent / raw).resolve()
+        try:
+            path = (Path(parent.target).parent / raw).resolve()
+        except ValueError:  # a NUL in the target
+            return CatalogError(file=parent.target, location=parent.key, message=_nul(f"Location target {raw}"))
         if not _inside(path, [Path(r) for r in self.roots]):
             return CatalogError(
                 file=parent.target,

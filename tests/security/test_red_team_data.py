@@ -594,3 +594,24 @@ async def test_odd_techdocs_refs_fail_alone(tmp_path: Path) -> None:
     assert docs.built >= 1 and "component:default/zz-fine" not in errors, errors
     for name in ("bracket", "bracket2", "nul", "long"):
         assert f"component:default/{name}" in errors, errors
+
+
+@pytest.mark.parametrize("where", ["placeholder", "target"])
+async def test_a_nul_in_a_path_is_that_documents_error(tmp_path: Path, make_app, database_url: str, where: str) -> None:
+    """``$text: "a\\0b"`` or a Location target ``"a\\0b"``: Python's path functions raise ValueError
+    (not OSError) for a NUL, and it stopped the whole sync. It is that document's error now."""
+    from .test_catalog_files import component, synced, with_config, write
+
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", TEAM)
+    hostile = (with_config("nul", '\n    $text: "a\\0b"') if where == "placeholder" else
+               "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: nul\nspec:\n  targets: [\"a\\0b\"]\n")
+    write(root / "svc" / "catalog-info.yaml", hostile + "---\n" + component("neighbour"))
+    write(root / "zz" / "catalog-info.yaml", component("later"))
+    app = await make_app(database_url)
+    try:
+        result = await synced(app, root)
+    finally:
+        await app.close()
+    assert {"component:default/neighbour", "component:default/later", "group:default/team-a"} <= result.keys
+    assert any("NUL" in e.message for e in result.summary.errors), result.summary.errors
