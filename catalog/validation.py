@@ -38,6 +38,7 @@ ADR_HINT = (
 )
 
 _ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "relations", "status"})
+#: matched with fullmatch: Python's ``$`` also matches before a final newline (JavaScript's does not)
 _OBJECT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _KIND = re.compile(r"^[a-zA-Z][a-z0-9A-Z]*$")
@@ -46,11 +47,11 @@ _TAG = re.compile(r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$")
 
 
 def is_valid_object_name(value: object) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_OBJECT_NAME.match(value))
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_OBJECT_NAME.fullmatch(value))
 
 
 def is_valid_dns_label(value: object) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_DNS_LABEL.match(value))
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_DNS_LABEL.fullmatch(value))
 
 
 is_valid_namespace = is_valid_dns_label
@@ -82,7 +83,7 @@ def _api_version_cached(value: str) -> bool:
     return _prefix_and_or_suffix(
         value,
         is_valid_dns_subdomain,
-        lambda s: isinstance(s, str) and 1 <= len(s) <= 63 and bool(_API_VERSION_SUFFIX.match(s)),
+        lambda s: isinstance(s, str) and 1 <= len(s) <= 63 and bool(_API_VERSION_SUFFIX.fullmatch(s)),
     )
 
 
@@ -91,7 +92,7 @@ def is_valid_api_version(value: object) -> bool:
 
 
 def is_valid_kind(value: object) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_KIND.match(value))
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_KIND.fullmatch(value))
 
 
 @lru_cache(maxsize=4096)
@@ -110,7 +111,7 @@ def is_valid_label_value(value: object) -> bool:
 
 
 def is_valid_tag(value: object) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_TAG.match(value))
+    return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_TAG.fullmatch(value))
 
 
 _EXPECT_NAME = "a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"

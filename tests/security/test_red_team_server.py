@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,6 +26,8 @@ from sqlalchemy.engine import make_url
 from callboard.bot.app import Callboard
 from callboard.bot.config import ConfigError, Settings, load_settings, mask_url
 from callboard.bot.server import create_server
+from callboard.catalog.validation import (is_valid_api_version, is_valid_dns_label, is_valid_kind,
+                                          is_valid_object_name, is_valid_tag)
 from callboard.commands.dispatch import CommandRegistry
 
 from ..fakes.slack import SlackFake
@@ -403,3 +406,22 @@ def test_log_lines_reach_the_terminal_without_control_sequences(tmp_path: Path) 
     assert not [c for c in done.stderr if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f or c == "\u202e"], \
         repr(done.stderr)
     assert "\\x1b]52" in done.stderr  # escaped, still visible to whoever reads the log
+
+
+async def test_a_name_with_a_trailing_newline_is_not_a_valid_ref(tmp_path: Path, make_app: Any) -> None:
+    """Python's ``$`` also matches before a final newline: ``payment-service\\n`` passed as a valid name
+    (Backstage's JavaScript patterns refuse it), a second entity that looks like the first in every
+    answer. The same checks guard ``/docs``."""
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: \"red-svc\\n\"}\n"
+                       "spec: {type: service, lifecycle: production, owner: red-team}\n")
+    app = await make_app(f"sqlite:///{tmp_path / 'cb.db'}")
+    try:
+        summary = await app.sync((str(catalog),))
+        assert summary.added == 0 and summary.errors, summary
+        assert "name" in summary.errors[0].message
+    finally:
+        await app.close()
+    assert not any(check(value) for check, value in (
+        (is_valid_object_name, "svc\n"), (is_valid_dns_label, "default\n"), (is_valid_kind, "Component\n"),
+        (is_valid_api_version, "backstage.io/v1alpha1\n"), (is_valid_tag, "java\n")))
