@@ -612,7 +612,7 @@ class SyncEngine:
                     "content_hash": None,
                     "deps": state.get("deps") if state else None,
                     "entity_count": state["entity_count"] if state else 0,
-                    "last_error": err.message,
+                    "last_error": _storable(err.message),
                 },
             )
             await repo.replace_errors(conn, spec.key, [_error_row(err)])
@@ -781,7 +781,7 @@ class SyncEngine:
                     "content_hash": None if later else fp,
                     "deps": json.dumps(list(deps)) if deps else None,
                     "entity_count": len(existing),
-                    "last_error": errors[0].message if errors else None,
+                    "last_error": _storable(errors[0].message) if errors else None,
                 },
             )
             await repo.replace_errors(conn, spec.key, [_error_row(e) for e in errors])
@@ -806,6 +806,8 @@ class SyncEngine:
         failed = False
         for t in item.targets:
             child = reader.resolve(spec, t)
+            if not isinstance(child, CatalogError) and not child.target.isprintable():
+                child = CatalogError(file=item.file, location=spec.key, message=_unprintable_target(child.target))
             if isinstance(child, CatalogError):
                 failed = True
                 errors.append(
@@ -907,7 +909,7 @@ class SyncEngine:
                     status=status,
                     content_hash=done.fingerprint,
                     entity_count=await repo.entity_count(conn, key),
-                    last_error=done.errors[0].message if done.errors else None,
+                    last_error=_storable(done.errors[0].message) if done.errors else None,
                 )
                 if done.errors_changed:
                     await repo.replace_errors(conn, key, [_error_row(e) for e in done.errors])
@@ -943,13 +945,25 @@ async def _refingerprint(
     return fingerprint(outcome.digest, await reader.dep_contents(deps))
 
 
+def _unprintable_target(target: str) -> str:
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in target)
+    return (f"Location target {shown} holds a control character (a NUL, a newline, an escape); refused. "
+            "Write the target as a plain path or URL")
+
+
+def _storable(text: str) -> str:
+    """Text as the database can store it: PostgreSQL refuses a NUL in text, and catalog data can
+    put one into a message (a target or placeholder it quotes); it is written as ``\\0``."""
+    return text.replace("\0", "\\0")
+
+
 def _error_row(err: CatalogError) -> dict[str, Any]:
     return {
-        "file": err.file,
+        "file": _storable(err.file),
         "line": err.line,
         "entity": err.entity,
         "name": err.name,
-        "message": err.message,
+        "message": _storable(err.message),
     }
 
 

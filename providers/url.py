@@ -40,8 +40,11 @@ class _UrlPlaceholders:
     read_urls: list[str] = field(default_factory=list)
 
     def read(self, target: str, base: str) -> str:
-        url = urljoin(base, target)
-        shown = strip_userinfo(url)
+        try:
+            url = urljoin(base, target)
+        except ValueError as exc:  # an unclosed [ in the host, for one
+            raise PlaceholderError(f"Placeholder target {_printable(strip_userinfo(target))} is not a valid URL ({exc})") from None
+        shown = _printable(strip_userinfo(url))
         if not re.match(r"^https?://", url):
             raise PlaceholderError(f"Placeholder target {strip_userinfo(target)} is not an http(s) URL")
         future = asyncio.run_coroutine_threadsafe(
@@ -133,11 +136,20 @@ class UrlSource:
         yield [_shown(item, shown) for item in items]
 
     def resolve(self, parent: LocationSpec, target: LocationTarget) -> LocationSpec | CatalogError:
-        url = urljoin(parent.target, target.target)
+        try:
+            url = urljoin(parent.target, target.target)
+        except ValueError as exc:  # an unclosed [ in the host, for one
+            return CatalogError(file=strip_userinfo(parent.target), location=parent.key,
+                                message=f"Location target {_printable(strip_userinfo(target.target))} is not a valid URL ({exc})")
         if not re.match(r"^https?://", url):
             return CatalogError(file=strip_userinfo(parent.target), location=parent.key,
                                 message=f"Location target {strip_userinfo(target.target)} is not an http(s) URL")
         return LocationSpec(type="url", target=url, presence=target.presence)
+
+
+def _printable(url: str) -> str:
+    """A URL as messages show it: control characters (a NUL cannot even be stored) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in url)
 
 
 def _shown(item: ProcessedEntity | CatalogError | UnchangedDocument, file: str

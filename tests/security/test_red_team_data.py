@@ -615,3 +615,52 @@ async def test_a_nul_in_a_path_is_that_documents_error(tmp_path: Path, make_app,
         await app.close()
     assert {"component:default/neighbour", "component:default/later", "group:default/team-a"} <= result.keys
     assert any("NUL" in e.message for e in result.summary.errors), result.summary.errors
+
+
+@pytest.mark.parametrize("where", ["target", "placeholder"])
+async def test_unparseable_urls_in_a_url_catalog_are_that_documents_error(
+    make_app, database_url: str, sites, where: str
+) -> None:
+    """In a catalog read over HTTP, a Location target or ``$text`` of ``http://[::1`` (urllib
+    raises ValueError joining it) stopped the whole sync, and a NUL in a placeholder URL reached
+    the stored error as it was. Each is its document's error; the rest syncs."""
+    site = await sites(team=TEAM)
+    bad = (_location("odd", "http://[::1") if where == "target" else
+           GOOD.format(name="odd") + "  definition:\n    $text: 'http://[::1'\n---\n"
+           + GOOD.format(name="nul") + '  definition:\n    $text: "./a\\0b"\n')
+    site.files["/catalog-info.yaml"] = bad + "---\n" + _location("org", "./team.yaml")
+    app = await make_app(database_url, reading_allow=("127.0.0.1",))
+    try:
+        summary = await app.sync((site.url("/catalog-info.yaml"),))
+        keys = app.catalog.index.keys()
+    finally:
+        await app.close()
+    assert "group:default/team-a" in keys and "location:default/org" in keys
+    assert any("http://[::1" in e.message for e in summary.errors), summary.errors
+    assert not any("\0" in e.message or "\0" in e.file for e in summary.errors), summary.errors
+
+
+@pytest.mark.parametrize("what", ["url-target", "path-target", "placeholder"])
+async def test_a_nul_in_url_catalog_data_never_reaches_the_database(
+    make_app, database_url: str, sites, what: str
+) -> None:
+    """PostgreSQL refuses a NUL in text. A Location target ``"http://a\\0b/x"`` (or a relative
+    ``"./x\\0y.yaml"``) became a location key, and a placeholder URL with a NUL was quoted in the
+    stored error: the sync failed with a database error and nothing after it was written. A target
+    with a control character is refused; a NUL quoted in an error is stored as ``\\0``. (SQLite
+    stored them; the test runs on both.)"""
+    site = await sites(team=TEAM)
+    bad = {"url-target": _location("odd", '"http://a\\0b/x"'), "path-target": _location("odd", '"./x\\0y.yaml"'),
+           "placeholder": GOOD.format(name="odd") + '  definition:\n    $text: "http://a\\0b/"\n'}[what]
+    site.files["/catalog-info.yaml"] = bad + "---\n" + _location("org", "./team.yaml")
+    app = await make_app(database_url, reading_allow=("127.0.0.1",))
+    try:
+        summary = await app.sync((site.url("/catalog-info.yaml"),))
+        keys = app.catalog.index.keys()
+        again = await app.sync((site.url("/catalog-info.yaml"),))  # errors read back from the database
+    finally:
+        await app.close()
+    assert "group:default/team-a" in keys and "location:default/org" in keys
+    assert summary.errors and again.errors
+    if what != "placeholder":
+        assert any("control character" in e.message for e in summary.errors), summary.errors
