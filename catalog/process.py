@@ -403,6 +403,16 @@ def _ref_of(doc: dict[str, Any]) -> str | None:
     return f"{doc['kind']}:{ns}/{name}".lower()
 
 
+#: a NUL in a JSON text (``\u0000`` not itself escaped): PostgreSQL cannot turn it into text,
+#: so one such entity failed every JSON query over the catalog (the docs sync's, for one)
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _holds_nul() -> str:
+    return ("Entity holds a NUL character (\\0) in a key or value, which the database cannot store; refused. "
+            "Remove it (YAML writes it as \"\\0\" or \"\\x00\")")
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -459,13 +469,15 @@ def process_document(
         except RefParseError as exc:
             return fail(str(exc), ref.key)
     data_json = _dumps(data)
+    raw_json = None if raw is doc else _dumps(raw)
+    if _NUL.search(data_json) or (raw_json is not None and _NUL.search(raw_json)):
+        return fail(_holds_nul(), ref.key)
     if len(data_json) > MAX_ENTITY_BYTES:
         return fail(
             f"Entity is {len(data_json) / 1e6:,.1f} MB once read (aliases and placeholders expanded), over the "
             f"{MAX_ENTITY_BYTES / 1e6:,.0f} MB an entity may be; refused",
             ref.key,
         )
-    raw_json = None if raw is doc else _dumps(raw)
     digest = hashlib.sha1(data_json.encode("utf-8")).hexdigest()
     title = meta.get("title") if isinstance(meta.get("title"), str) else None
     return ProcessedEntity(

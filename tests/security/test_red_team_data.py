@@ -592,7 +592,7 @@ async def test_odd_techdocs_refs_fail_alone(tmp_path: Path) -> None:
         await app.close()
     errors = dict(docs.errors)
     assert docs.built >= 1 and "component:default/zz-fine" not in errors, errors
-    for name in ("bracket", "bracket2", "nul", "long"):
+    for name in ("bracket", "bracket2", "long"):  # "nul" is refused before: a NUL in entity data
         assert f"component:default/{name}" in errors, errors
 
 
@@ -640,7 +640,7 @@ async def test_unparseable_urls_in_a_url_catalog_are_that_documents_error(
     assert not any("\0" in e.message or "\0" in e.file for e in summary.errors), summary.errors
 
 
-@pytest.mark.parametrize("what", ["url-target", "path-target", "placeholder"])
+@pytest.mark.parametrize("what", ["url-target", "path-target", "escape-target", "placeholder"])
 async def test_a_nul_in_url_catalog_data_never_reaches_the_database(
     make_app, database_url: str, sites, what: str
 ) -> None:
@@ -651,6 +651,7 @@ async def test_a_nul_in_url_catalog_data_never_reaches_the_database(
     stored them; the test runs on both.)"""
     site = await sites(team=TEAM)
     bad = {"url-target": _location("odd", '"http://a\\0b/x"'), "path-target": _location("odd", '"./x\\0y.yaml"'),
+           "escape-target": _location("odd", '"http://a\\x1bb/x"'),
            "placeholder": GOOD.format(name="odd") + '  definition:\n    $text: "http://a\\0b/"\n'}[what]
     site.files["/catalog-info.yaml"] = bad + "---\n" + _location("org", "./team.yaml")
     app = await make_app(database_url, reading_allow=("127.0.0.1",))
@@ -662,5 +663,29 @@ async def test_a_nul_in_url_catalog_data_never_reaches_the_database(
         await app.close()
     assert "group:default/team-a" in keys and "location:default/org" in keys
     assert summary.errors and again.errors
-    if what != "placeholder":
-        assert any("control character" in e.message for e in summary.errors), summary.errors
+    if what != "placeholder":  # a NUL anywhere in an entity refuses it; other control characters in targets
+        assert any("control character" in e.message or "NUL" in e.message for e in summary.errors), summary.errors
+
+
+async def test_a_nul_in_entity_data_never_reaches_the_database(tmp_path: Path, make_app, database_url: str) -> None:
+    """``backstage.io/techdocs-ref: "dir:a\\0b"``: the entity was stored with ``\\u0000`` in its
+    JSON, which PostgreSQL cannot turn into text, so the docs sync's query over every entity's
+    annotations failed and no docs were built for anyone. An entity holding a NUL anywhere is
+    refused, naming the reason; the others sync and build."""
+    from ..docs.test_techdocs import TEAM as DOCS_TEAM
+    from ..docs.test_techdocs import component, write
+
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", DOCS_TEAM)
+    component(root, "nul", ref='"dir:a\\0b"', pages={"docs/index.md": "# Home\n"})
+    component(root, "zz-fine", pages={"docs/index.md": "# Home\n"})
+    app = await make_app(database_url, resident=True, docs_workers=1)
+    try:
+        summary = await app.sync((str(root),))
+        docs = await app.sync_docs()
+    finally:
+        await app.close()
+    errors = dict(docs.errors)
+    assert "component:default/zz-fine" not in errors and docs.built == 1, errors
+    (refused,) = [e for e in summary.errors if e.entity == "component:default/nul"]
+    assert "NUL" in refused.message and "\0" not in refused.message, refused
