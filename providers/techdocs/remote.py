@@ -116,8 +116,16 @@ class GitHubDocs:
         self._allow = tuple(reading_allow)
         self._policy = ReadingPolicy.parse(self._allow)
 
+    @property
+    def web_hosts(self) -> frozenset[str]:
+        """The hosts whose repository URLs this GitHub serves: github.com, and the host of a GitHub
+        Enterprise API (``https://ghe.corp/api/v3`` serves ``https://ghe.corp/...``)."""
+        api_host = (urlparse(self.api_url).hostname or "").lower()
+        return frozenset({"github.com", "www.github.com", api_host, api_host.removeprefix("api.")})
+
     def refused(self, tree: GitHubTree) -> str | None:
-        """Why a reference naming an internal address is not fetched; None when it may be."""
+        """Why a reference is not fetched (another host than this GitHub's, or an internal address);
+        None when it may be."""
         if not tree.url:
             return None
         parsed = urlparse(tree.url)
@@ -127,9 +135,13 @@ class GitHubDocs:
         except ValueError:
             port = None
         address = address_of(host)
-        if address is None or self._policy.allows_address(address) or self._policy.allows_host(host, port):
-            return None
-        return refused_message(tree.url, host, address)
+        if address is not None and not (self._policy.allows_address(address) or self._policy.allows_host(host, port)):
+            return refused_message(tree.url, host, address)
+        if host.lower().rstrip(".") not in self.web_hosts:
+            # never read another host's owner/repo names from GitHub with the server's token
+            return (f"{tree.url} is not on GitHub ({', '.join(sorted(h for h in self.web_hosts if h))}): "
+                    "Callboard reads url: docs only from the GitHub it is configured for (GITHUB_API_URL).")
+        return None
 
     async def fetch(self, tree: GitHubTree, dest: Path) -> str | None:
         """Make ``dest`` hold the docs folder of ``tree``; a message when it cannot."""

@@ -551,3 +551,32 @@ async def test_credentials_in_catalog_urls_are_never_shown(make_app, sqlite_url:
     assert annotations["backstage.io/managed-by-origin-location"] == f"url:{root.url('/catalog-info.yaml')}"
     assert root.url("/team.yaml") in render_text(info)  # the source is still named, without the credentials
     assert any(re.search(r"gone\.yaml", e.file) for e in summary.errors)
+
+
+async def test_docs_reference_on_another_host_is_not_read_from_github(tmp_path: Path) -> None:
+    """``url:https://gitlab.corp/acme/svc/tree/main`` names a repository on another host: reading
+    acme/svc from GitHub with the server's token instead would publish someone else's docs."""
+    from ..docs.test_techdocs import TEAM as DOCS_TEAM
+    from ..docs.test_techdocs import component, open_app, write
+    from ..fakes.github import GitHubFake
+
+    repo = tmp_path / "repo"
+    write(repo / "docs" / "index.md", "# Private\n\nOnly for GitHub readers.\n")
+    fake = GitHubFake()
+    await fake.start()
+    fake.add_repo("acme", "svc", {"main": repo})
+    root = tmp_path / "catalog"
+    write(root / "org" / "catalog-info.yaml", DOCS_TEAM)
+    component(root, "elsewhere", ref="url:https://gitlab.corp.example/acme/svc/tree/main")
+    try:
+        app = await open_app(tmp_path, github_api_url=fake.url)
+        try:
+            await app.sync((str(root),))
+            docs = await app.sync_docs()
+        finally:
+            await app.close()
+        message = dict(docs.errors)["component:default/elsewhere"]
+        assert "is not on GitHub" in message and "GITHUB_API_URL" in message
+        assert fake.calls == []
+    finally:
+        await fake.stop()
