@@ -102,8 +102,16 @@ def parse(text: str) -> tuple[str, tuple[str, ...]]:
     return words[0].lower().lstrip("/"), tuple(words[1:])
 
 
+#: A plain question longer than this is not one (and is never run through the question patterns).
+_QUESTION_MAX = 500
+
+
 def _question(text: str) -> tuple[str, str] | None:
-    cleaned = _clean(text).strip().strip("\"'`").rstrip("?!. ").strip()
+    # one space between words: patterns like ``what does <q> own`` backtrack over every way to split
+    # a run of whitespace, cubically (a DM of "what does" and 2,000 spaces held the server for 50 s)
+    cleaned = " ".join(_clean(text).split()).strip("\"'`").rstrip("?!. ").strip()
+    if len(cleaned) > _QUESTION_MAX:
+        return None
     for pattern, command in _QUESTIONS:
         m = pattern.match(cleaned)
         if m:

@@ -425,3 +425,23 @@ async def test_a_name_with_a_trailing_newline_is_not_a_valid_ref(tmp_path: Path,
     assert not any(check(value) for check, value in (
         (is_valid_object_name, "svc\n"), (is_valid_dns_label, "default\n"), (is_valid_kind, "Component\n"),
         (is_valid_api_version, "backstage.io/v1alpha1\n"), (is_valid_tag, "java\n")))
+
+
+async def test_a_question_padded_with_whitespace_does_not_stall_the_server(tmp_path: Path) -> None:
+    """Question patterns like ``what does <q> own`` backtracked cubically over runs of whitespace: one
+    DM of "what does" + 1,000 spaces + "x" held the event loop for about 6 s (2,000 spaces: 50 s),
+    and with it every answer, /healthz and /readyz of the process."""
+    fake = SlackFake()
+    await fake.start()
+    try:
+        async with serving(fake, tmp_path) as rig:
+            for i, padded in enumerate(("what does" + " " * 1000 + "x", "what does x" + "\n" * 1000 + "depend onx",
+                                        "who is" + "\t" * 1000 + "on team" + " " * 1000 + "x")):
+                await rig.event(_dm(padded, f"1700000200.{i:06d}"), event_id=f"Ev0PADDED{i}")
+                started = time.perf_counter()
+                async with rig.http.get(rig.server.make_url("/healthz")) as resp:
+                    assert resp.status == 200
+                await rig.settled()
+                assert time.perf_counter() - started < 1.0, (i, time.perf_counter() - started)
+    finally:
+        await fake.stop()
