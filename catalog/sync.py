@@ -746,19 +746,8 @@ class SyncEngine:
                             continue
                         dropped.append(old_child["key"])
                         self._leave(old_child["key"])
-            for child, _line in children:
-                # an existing child keeps its own sync state (and a root stays a root)
-                await repo.save_location(
-                    conn,
-                    {
-                        "key": child.key,
-                        "type": child.type,
-                        "target": child.target,
-                        "parent_key": spec.key,
-                        "origin_key": child.origin,
-                    },
-                    child=True,
-                )
+            # an existing child keeps its own sync state (and a root stays a root)
+            await _save_children(conn, spec, children)
             deps = reader.deps_read(spec)
             fp = outcome.fingerprint if not deps else await _refingerprint(reader, spec, outcome, deps)
             later = bool(gone or dropped or waiting)
@@ -872,18 +861,7 @@ class SyncEngine:
                         totals.unchanged += 1
                 await write.flush(conn)
                 await self._robbed(conn, write.moved, {c.item.key: c.holder for c in take})
-                for child, _line in children:
-                    await repo.save_location(
-                        conn,
-                        {
-                            "key": child.key,
-                            "type": child.type,
-                            "target": child.target,
-                            "parent_key": spec.key,
-                            "origin_key": child.origin,
-                        },
-                        child=True,
-                    )
+                await _save_children(conn, spec, children)
             if self._holders is not None:
                 self._holders.update((r[0], spec.key) for r in write.new_rows)
             self._took(spec.key, write.moved, {c.item.key: c.holder for c in take})
@@ -923,6 +901,17 @@ class SyncEngine:
         self._forget(keys)
         totals.removed += len(keys)
         self._emit(IndexChange(removed=tuple(keys)))
+
+
+async def _save_children(conn: Any, parent: LocationSpec, children: Sequence[tuple[LocationSpec, Any]]) -> None:
+    """Record ``parent``'s child locations (a child already known keeps its own sync state)."""
+    for child, _line in children:
+        await repo.save_location(
+            conn,
+            {"key": child.key, "type": child.type, "target": child.target, "parent_key": parent.key,
+             "origin_key": child.origin},
+            child=True,
+        )
 
 
 def _under(target: str, path: str) -> bool:

@@ -24,8 +24,11 @@ from callboard.bot.shell.render import render_text
 from callboard.commands.api import Status
 from callboard.commands.dispatch import CommandRegistry
 
+from ..catalog.test_bad_input import TEAM
+
 OUTSIDE_SECRET = "OUTSIDE-SECRET-read-from-beside-the-repository"
 ENV_SECRET = "xoxb-ENV-SECRET-from-the-server-environment"
+
 
 COMPONENT = """apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -37,14 +40,6 @@ spec:
   type: service
   lifecycle: production
   owner: team-a
-"""
-TEAM = """apiVersion: backstage.io/v1alpha1
-kind: Group
-metadata:
-  name: team-a
-spec:
-  type: team
-  children: []
 """
 INDEX = {"docs/index.md": "# Home\n\nHello.\n"}
 

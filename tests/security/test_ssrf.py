@@ -30,23 +30,8 @@ from callboard.bot.shell.render import render_text
 from callboard.catalog.urls import strip_userinfo, without_userinfo
 from callboard.providers.http import FetchLimits, Fetcher, FetchProblem, ReadingPolicy, address_of, guarded_socket
 
-GOOD = """apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: service
-  lifecycle: production
-  owner: team-a
-"""
-TEAM = """apiVersion: backstage.io/v1alpha1
-kind: Group
-metadata:
-  name: team-a
-spec:
-  type: team
-  children: []
-"""
+from ..catalog.test_bad_input import GOOD, TEAM
+
 
 
 def _location(name: str, *targets: str) -> str:
