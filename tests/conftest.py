@@ -55,12 +55,18 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
-async def fresh_postgres() -> str:
-    """The PostgreSQL test database, emptied; the test is skipped, saying why, when there is none."""
+def postgres_or_skip() -> str:
+    """The PostgreSQL test database's URL; the test is skipped, saying why, when there is none."""
     if not PG_URL:
         pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    await reset_postgres(PG_URL)
     return PG_URL
+
+
+async def fresh_postgres() -> str:
+    """The PostgreSQL test database, emptied (skipped, saying why, when there is none)."""
+    url = postgres_or_skip()
+    await reset_postgres(url)
+    return url
 
 
 @pytest.fixture

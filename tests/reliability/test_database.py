@@ -35,7 +35,7 @@ from callboard.commands.dispatch import CommandRegistry, Dispatcher
 from callboard.storage.engine import DatabaseProbe, DatabaseUnavailable
 
 from ..bot.test_slack import SECRET, Rig
-from ..conftest import PG_URL
+from ..conftest import postgres_or_skip
 from ..fakes.slack import SlackFake
 from .tcp_proxy import TcpProxy
 
@@ -87,9 +87,7 @@ def test_unknown_database_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def _pg_url(**changes: object) -> str:
-    if not PG_URL:
-        pytest.skip("PostgreSQL test: set CALLBOARD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    return make_url(PG_URL).set(**changes).render_as_string(hide_password=False)
+    return make_url(postgres_or_skip()).set(**changes).render_as_string(hide_password=False)
 
 
 @pytest.mark.postgres
