@@ -37,7 +37,6 @@ from callboard.storage.engine import (
     describe_failure,
     is_unavailable,
     open_database,
-    within,
 )
 
 from .config import Settings
@@ -111,6 +110,7 @@ class Callboard:
         self._catalog_version: str | None = None
         self._file_roots: list[str] | None = None  # the folders the last sync read files under
         self.last_docs: DocsSummary | None = None  # what the last TechDocs pass did
+        self._shell: Any = None  # the terminal surface ``ask`` answers through
         self.docs = TechDocs(
             engine,
             Path(settings.effective_docs_store),
@@ -308,14 +308,11 @@ class Callboard:
             self._http = Fetcher(allow=self.settings.reading_allow)
         return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)
 
-    async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:
-        """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is)."""
-        user_ref = None
-        if self.settings.user_email:
-            try:  # who is asking: worth a second at most; the answer itself reports an outage
-                user_ref = await within(1.0, self.catalog.user_by_email(self.settings.user_email))
-            except Exception as exc:
-                if not self.probe.failed(exc):
-                    raise
-                self.probe.discard_connections()
-        return await self.dispatcher.dispatch(text, platform=platform, user=user, user_ref=user_ref)
+    async def ask(self, text: str) -> Reply:
+        """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is),
+        through the terminal surface and the conversation policy every surface shares."""
+        from .shell import ShellSurface  # the surface sits above the app
+
+        if self._shell is None:
+            self._shell = ShellSurface(self, email=self.settings.user_email)
+        return await self._shell.ask(text)

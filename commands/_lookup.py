@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from callboard.catalog.model import Entity
 from callboard.catalog.search import Candidate
 
-from .api import Action, Actions, Deps, Invocation, Item, ItemList, Reply, Status
+from .api import Actions, Deps, Invocation, Item, ItemList, Reply, RunCommand, Status
 
 __all__ = ["candidate_item", "describe_ref", "entity_from", "find_entity", "kind_of", "name_of", "resolve"]
 
@@ -85,7 +85,7 @@ def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, comma
             data={"query": query, "candidates": []},
         )
     items = tuple(candidate_item(c) for c in result.candidates)
-    actions = tuple(Action(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
+    actions = tuple(RunCommand(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
     return Reply(
         status=Status.AMBIGUOUS,
         blocks=(

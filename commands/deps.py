@@ -38,6 +38,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(e.ref.key)} depends on {len(depends_on)}, {len(dependents)} depend on it",
+        subject=e.ref.key,
         data={"entity": e.ref.key, "depends_on": depends_on, "dependency_of": dependents, "consumes_apis": consumes},
     )
 

@@ -78,6 +78,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=summary,
+        subject=entity.ref.key,
         data={"entity": entity.ref.key, "owners": data_owners},
     )
 
@@ -96,6 +97,7 @@ async def _owned_by(entity: Entity, deps: Deps, note: str | None) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(entity.ref.key)} owns {len(owned)} entities",
+        subject=entity.ref.key,
         data={"entity": entity.ref.key, "owns": owned},
     )
 

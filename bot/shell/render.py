@@ -24,9 +24,27 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text as RichText
 
-from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Steps, Text
+from callboard.commands.api import (
+    Action,
+    Actions,
+    Code,
+    Fields,
+    Header,
+    Hits,
+    ItemList,
+    Links,
+    Notice,
+    OpenForm,
+    OpenUrl,
+    Reply,
+    RunCommand,
+    ShowPage,
+    Steps,
+    Text,
+)
+from callboard.commands.forms import Field, FieldType, Form
 
-__all__ = ["clean", "render_json", "render_rich", "render_text"]
+__all__ = ["action_text", "clean", "render_form_text", "render_json", "render_rich", "render_text"]
 
 _MARK = {"info": "i", "warning": "!", "error": "x"}
 _TEXT_LIST = 25
@@ -103,7 +121,72 @@ def render_text(reply: Reply) -> str:
             out.append("Links:")
             out.extend(f"  - {c(title)}: {c(url)}" for title, url in block.links)
         elif isinstance(block, Actions):
-            out.append("Next: " + " | ".join(f"`{c(a.command)}`" for a in block.actions))
+            shown = [action_text(a) for a in block.actions]
+            if any(shown):
+                out.append("Next: " + " | ".join(s for s in shown if s))
+    return "\n".join(out)
+
+
+def action_text(action: Action) -> str:
+    """An action as the terminal offers it: a command to type, a URL to open (cleaned)."""
+    if isinstance(action, RunCommand):
+        return f"`{clean(action.command)}`"
+    if isinstance(action, OpenUrl):
+        return f"{clean(action.label)}: {clean(action.url)}"
+    if isinstance(action, OpenForm):
+        return f"`create {clean(action.form)}`"
+    if isinstance(action, ShowPage):
+        return ""  # the terminal shows whole lists; nothing to page
+    raise TypeError(f"no terminal rendering for action {type(action).__name__}")
+
+
+_FIELD_HINTS = {
+    FieldType.TEXT: "text",
+    FieldType.MULTILINE: "text, several lines",
+    FieldType.PASSWORD: "secret, not echoed",
+    FieldType.NUMBER: "a number",
+    FieldType.INTEGER: "a whole number",
+    FieldType.BOOLEAN: "yes/no",
+    FieldType.CHOICE: "one of the choices",
+    FieldType.MULTI_CHOICE: "any of the choices, separated by commas",
+    FieldType.STRINGS: "a list, separated by commas",
+    FieldType.ENTITY: "an entity from the catalog",
+    FieldType.REPO_URL: "host?owner=…&repo=…",
+}
+
+
+def field_text(field: Field, value: object = None) -> str:
+    """One field as a terminal prompt line: label, what to type, default, choices, help."""
+    c = clean
+    hint = _FIELD_HINTS[field.type]
+    if field.type is FieldType.ENTITY and field.kinds:
+        hint = f"an entity ({', '.join(field.kinds)})"
+    line = f"{c(field.label)}{' *' if field.required else ''} ({hint})"
+    current = value if value is not None else field.default
+    if current is not None and field.type is not FieldType.PASSWORD:
+        line += f" [{c(', '.join(map(str, current)) if isinstance(current, list) else str(current))}]"
+    lines = [line]
+    if field.choices:
+        lines.extend(f"    - {c(ch.value)}" + (f": {c(ch.label)}" if ch.label != ch.value else "") for ch in field.choices)
+    if field.help:
+        lines.append(f"    {c(field.help)}")
+    return "\n".join(lines)
+
+
+def render_form_text(form: Form) -> str:
+    """A form's current page as text: title, step, each field with its errors under it."""
+    c = clean
+    page = form.current
+    out = [c(form.title) + (f"  (step {form.page + 1} of {len(form.pages)}: {c(page.title)})" if len(form.pages) > 1 else "")]
+    if page.description:
+        out.append(c(page.description))
+    errors: dict[str, list[str]] = {}
+    for error in form.errors:
+        errors.setdefault(error.field, []).append(error.message)
+    out.extend(f"[x] {c(m)}" for m in errors.get("", []))
+    for field in page.fields:
+        out.append("  " + field_text(field, form.values.get(field.name)).replace("\n", "\n  "))
+        out.extend(f"  [x] {c(m)}" for m in errors.get(field.name, []))
     return "\n".join(out)
 
 
@@ -177,6 +260,8 @@ def render_rich(reply: Reply) -> RenderableType:
                 line.append(f" {c(url)}", style="dim")
                 parts.append(line)
         elif isinstance(block, Actions):
-            parts.append(RichText("Next: " + "  ".join(c(a.command) for a in block.actions), style="dim"))
+            shown = [action_text(a) for a in block.actions]
+            if any(shown):
+                parts.append(RichText("Next: " + "  ".join(s for s in shown if s), style="dim"))
     body = Group(*parts) if parts else RichText("")
     return Panel(body, title=title, title_align="left", expand=False) if title else body
