@@ -74,9 +74,16 @@ _ANGLED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 #: Errors that mean "the bot cannot post in that conversation" (it is not a member, or cannot see it).
 _NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 #: A reply posted to a channel the bot is not in: what the asker is told, in a DM.
-_INVITE = ("I couldn't answer in <#{channel}>: I'm not a member of it. Type `/invite @Callboard` there "
+_INVITE = ("I couldn't answer in {where}: I'm not a member of it. Type `/invite @Callboard` there "
            "(or ask me here in a DM).")
 _PAGE_VALUE = re.compile(r"([A-Za-z0-9_-]{1,64}):([0-9]{1,6})")
+#: Words people put before addressing the bot ("hey @Callboard, …"), dropped with its mention.
+_GREETING = r"(?:(?:hey|hi|hello|yo|hiya|ok|okay|please|pls|thanks|dear)[\s,.!]*)+"
+#: What Slack's channel ids look like: the only thing put inside ``<#…>``.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
+#: How long ``users.info`` may take (retries included) before an answer goes on without it: the
+#: answer must still fit in Slack's 3-second acknowledgement.
+IDENTIFY_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,8 @@ class SlackSettings:
 
 def slack_text(text: str, bot_user: str | None = None) -> str:
     """What a person typed, from Slack's encoding of it: the bot's mention removed wherever it is
-    (every user mention when the bot's id is unknown), other mentions and channels as ``@id`` and
+    (every user mention when the bot's id is unknown), with a greeting before it ("hey @Callboard, …")
+    and a comma or colon after it, other mentions and channels as ``@id`` and
     ``#name``, a link as its label (or its URL), then ``&amp;`` ``&lt;`` ``&gt;`` decoded (the only
     three Slack escapes; decoded last, so ``&amp;lt;`` stays ``&lt;``)."""
 
@@ -108,6 +116,11 @@ def slack_text(text: str, bot_user: str | None = None) -> str:
             return f"@{label or target[1:].split('^')[0]}"
         return label or target
 
+    if bot_user is not None:
+        # "hey @Callboard who owns x": a greeting before the bot's mention is not part of the question
+        mention = rf"<@{re.escape(bot_user)}(?:\|[^<>]*)?>[,:;]?"
+        text = re.sub(rf"^\s*{_GREETING}[\s,.!:;-]*{mention}", " ", text, flags=re.IGNORECASE)
+        text = re.sub(mention, " ", text)
     decoded = _ANGLED.sub(one, text)
     decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return " ".join(decoded.split())
@@ -200,7 +213,7 @@ class SlackSurface:
 
     async def identify(self, user: str) -> Profile:
         try:
-            info = await self.client.users_info(user=user)
+            info = await asyncio.wait_for(self.client.users_info(user=user), IDENTIFY_LIMIT_S)
             found = info.get("user") or {}
             profile = found.get("profile") or {}
         except (SlackApiError, SlackClientError, ValueError, TypeError, AttributeError, asyncio.TimeoutError,
@@ -238,7 +251,8 @@ class SlackSurface:
             error = exc.response.get("error")
             log.error("reply failed command=%s channel=%s error=%s", answer.reply.command or "-", channel, error)
             if error in _NOT_THERE and asker:
-                await self._tell(asker, _INVITE.format(channel=channel))
+                where = f"<#{channel}>" if isinstance(channel, str) and _CHANNEL_ID.fullmatch(channel) else "that channel"
+                await self._tell(asker, _INVITE.format(where=where))
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         """Open ``form`` as a modal: ``to`` is the trigger id of the click that asked for it."""
