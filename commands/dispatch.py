@@ -73,7 +73,9 @@ class Availability(Protocol):
     (an on-call service) is waited for.
     """
 
-    patience: float
+    @property
+    def patience(self) -> float:
+        ...
 
     def failed(self, exc: BaseException) -> bool:
         """True when ``exc`` means the infrastructure is unavailable (not a bug in a command)."""

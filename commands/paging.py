@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .api import Actions, ItemList, Reply, ShowPage
+from .api import Actions, Block, ItemList, Reply, ShowPage
 
 __all__ = ["Paged", "paginate"]
 
@@ -31,7 +31,7 @@ def paginate(reply: Reply, page: int, size: int | None) -> Paged:
     if pages == 1:
         return Paged(reply, 1, 1)
     page = min(max(page, 1), pages)
-    blocks = []
+    blocks: list[Block] = []
     for block in reply.blocks:
         if isinstance(block, ItemList) and len(block.items) > size:
             own = -(-len(block.items) // size)
@@ -41,7 +41,7 @@ def paginate(reply: Reply, page: int, size: int | None) -> Paged:
                                               offset=start, page=(min(page, own), own)))
         else:
             blocks.append(block)
-    nav = []
+    nav: list[ShowPage] = []
     if page > 1:
         nav.append(ShowPage(label="Previous", page=page - 1))
     if page < pages:

@@ -113,8 +113,8 @@ def render_text(reply: Reply) -> str:
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
             out.append(f"{c(block.title)} ({count}):" if block.items else f"{c(block.title)}: {c(block.empty)}")
-            for item in block.items[:_TEXT_LIST]:
-                out.append(f"  - {c(item.label)}" + (f"  ({c(item.detail)})" if item.detail else ""))
+            for entry in block.items[:_TEXT_LIST]:
+                out.append(f"  - {c(entry.label)}" + (f"  ({c(entry.detail)})" if entry.detail else ""))
             if count > min(len(block.items), _TEXT_LIST):
                 out.append(f"  ... and {count - min(len(block.items), _TEXT_LIST)} more (--format json lists them all)")
         elif isinstance(block, Links):
@@ -247,10 +247,10 @@ def render_rich(reply: Reply) -> RenderableType:
             count = block.total if block.total is not None else len(block.items)
             parts.append(RichText(f"{c(block.title)} ({count})" if block.items else f"{c(block.title)}: {c(block.empty)}",
                                   style="bold"))
-            for item in block.items[:_TEXT_LIST]:
-                line = RichText("  • " + c(item.label))
-                if item.detail:
-                    line.append(f"  {c(item.detail)}", style="dim")
+            for entry in block.items[:_TEXT_LIST]:
+                line = RichText("  • " + c(entry.label))
+                if entry.detail:
+                    line.append(f"  {c(entry.detail)}", style="dim")
                 parts.append(line)
             if count > min(len(block.items), _TEXT_LIST):
                 parts.append(RichText(f"  … and {count - min(len(block.items), _TEXT_LIST)} more", style="dim"))
