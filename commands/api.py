@@ -43,6 +43,7 @@ __all__ = [
     "Status",
     "Steps",
     "Text",
+    "Unanswered",
 ]
 
 
@@ -224,6 +225,16 @@ class Reply:
                     if item.person is not None:
                         seen.setdefault(item.person.ref, item.person)
         return tuple(seen.values())
+
+
+class Unanswered(Exception):
+    """What was asked cannot be answered as asked (no such entity, several match, a usage error):
+    ``reply`` says why. Lookups raise it; the dispatcher, the one boundary, shows ``reply``. So a
+    command's result is always a ``Reply`` and a lookup's always what it looked up."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.summary)
+        self.reply = reply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

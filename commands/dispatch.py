@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from rapidfuzz import process as fuzz_process
 
-from .api import Actions, CommandSpec, Deps, Invocation, Reply, RunCommand, Status
+from .api import Actions, CommandSpec, Deps, Invocation, Reply, RunCommand, Status, Unanswered
 
 __all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "parse",
            "unavailable_reply"]
@@ -241,7 +241,10 @@ class Dispatcher:
     async def _run(self, spec: CommandSpec, inv: Invocation) -> Reply:
         """Run one command; the reply names it, and an answer about one entity gets the entity's
         actions (Owner, On-call, Runbook, Docs, Dependencies) once, here, for every surface."""
-        reply = await spec.run(inv, self.deps)
+        try:
+            reply = await spec.run(inv, self.deps)
+        except Unanswered as unanswered:
+            reply = unanswered.reply
         if reply.command is None:
             reply = dataclasses.replace(reply, command=spec.name)
         if reply.status is Status.OK and reply.subject is not None:

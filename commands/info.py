@@ -16,10 +16,7 @@ def _names(keys: list[str]) -> str:
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    found = await entity_from(inv, deps, usage=SPEC.usage)
-    if isinstance(found, Reply):
-        return found
-    e, query = found
+    e, query = await entity_from(inv, deps, usage=SPEC.usage)
     spec = e.spec
     blocks: list = [Header(text=e.title or e.ref.name, subtitle=describe_ref(e.ref.key))]
     note = typo_note(e, query)

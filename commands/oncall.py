@@ -111,10 +111,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if upcoming:
         args = args[:-1]
     query = " ".join(args)
-    found = await find_entity(deps, query, command="oncall")
-    if isinstance(found, Reply):
-        return found
-    entity = found
+    entity = await find_entity(deps, query, command="oncall")
     resolution = await deps.oncall.resolve(deps.catalog, entity, upcoming=upcoming)
     blocks: list[Block] = [Header(
         text=f"{'Next on call' if upcoming else 'On call'} for {name_of(entity.ref.key)}",

@@ -38,8 +38,6 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if not query:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
     key = resolve(deps, query, command="owner")
-    if isinstance(key, Reply):
-        return key
     entity, known = await deps.catalog.get_with(key, "ownedBy")
     if entity is None:  # removed by a sync since the index answered
         return Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.')

@@ -32,6 +32,7 @@ from .api import (
     Reply,
     RunCommand,
     Status,
+    Unanswered,
     Steps,
     Text,
 )
@@ -124,15 +125,17 @@ def _split(args: tuple[str, ...]) -> list[tuple[str, str]]:
 async def run(inv: Invocation, deps: Deps) -> Reply:
     if not inv.args:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found: Entity | Reply | None = None
+    found: Entity | None = None
     query = topic = ""
     for query, topic in _split(inv.args):
-        found = await find_entity(deps, query, command="runbook")
-        if isinstance(found, Entity):
+        try:
+            found = await find_entity(deps, query, command="runbook")
             break
-    if found is None or isinstance(found, Reply):
-        first = await find_entity(deps, inv.args[0], command="runbook")
-        return first if isinstance(first, Reply) else Reply.notice(Status.NOT_FOUND, f'No entity matches "{inv.args[0]}".')
+        except Unanswered:
+            continue
+    if found is None:  # no prefix names an entity: say why the first word does not
+        await find_entity(deps, inv.args[0], command="runbook")
+        raise Unanswered(Reply.notice(Status.NOT_FOUND, f'No entity matches "{inv.args[0]}".'))
     entity = found
     docs = deps.docs
     owners = entity.related("ownedBy")

@@ -12,10 +12,7 @@ _LIMIT = 500
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    found = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
-    if isinstance(found, Reply):
-        return found
-    g, query = found
+    g, query = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
     members = g.related("hasMember")
     children = g.related("parentOf")
     owned = g.related("ownerOf")
