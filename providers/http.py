@@ -37,6 +37,7 @@ operator configured and ``trusted=False`` for every URL that came from data.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import fnmatch
 import json as jsonlib
@@ -288,6 +289,7 @@ class FetchProblem:
     kind: ProblemKind
     url: str  # without credentials
     message: str
+    timed_out: bool = False  # ran out of time (also for data URLs, whose kind does not say so): not asked again
 
 
 @dataclass
@@ -385,7 +387,7 @@ class Fetcher:
     def _retry_wait(self, method: str, got: Answer | FetchProblem, delay: float) -> float | None:
         """How long to pause before asking again; None when the answer stands."""
         if isinstance(got, FetchProblem):
-            return delay if got.kind == "unreachable" and method in _IDEMPOTENT else None
+            return delay if got.kind == "unreachable" and not got.timed_out and method in _IDEMPOTENT else None
         if got.status == 429:
             asked = retry_after(got.headers.get("Retry-After"), self.clock.now())
             wait = delay if asked is None else asked
@@ -403,9 +405,9 @@ class Fetcher:
                                           body=body, total=total)
         except TimeoutError:
             if trusted:
-                return FetchProblem(kind="timeout", url=shown, message=(
+                return FetchProblem(kind="timeout", url=shown, timed_out=True, message=(
                     f"could not read {shown}: no complete answer within {total:g} s (the time limit)"))
-            return _unreachable(shown, total)
+            return dataclasses.replace(_unreachable(shown, total), timed_out=True)
 
     async def _follow(self, method: str, first: URL, *, trusted: bool, max_bytes: int, headers: dict[str, str],
                       body: bytes | None, total: float) -> Answer | FetchProblem:
