@@ -29,7 +29,7 @@ __all__ = ["Collaborator", "CreatedRepository", "FileToPush", "GitHub", "GitHubE
 MAX_ANSWER = 128 * 1024 * 1024
 API_VERSION = "2022-11-28"
 
-Visibility = Literal["public", "private", "internal"]
+Visibility = Literal["public", "private"]  # as api.github.com describes POST /orgs/{org}/repos
 Permission = Literal["pull", "triage", "push", "maintain", "admin"]
 
 
