@@ -90,8 +90,8 @@ def _element(field: Field, value: Any) -> InputInteractiveElement:
                                  focus_on_load=field.autofocus)
     if kind is FieldType.CHOICE:
         options = _options(field)
-        initial = next((o for o in options if o.value == str(current)), None)
-        return StaticSelectElement(action_id=_ACTION, options=options, initial_option=initial,
+        chosen_option = next((o for o in options if o.value == str(current)), None)
+        return StaticSelectElement(action_id=_ACTION, options=options, initial_option=chosen_option,
                                    placeholder=placeholder or _plain("Choose one", 150), focus_on_load=field.autofocus)
     if kind is FieldType.MULTI_CHOICE:
         options = _options(field)

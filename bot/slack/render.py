@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +195,7 @@ def _action_button(action: Action, index: int, view: View) -> ButtonElement | No
     raise TypeError(f"no Slack rendering for action {type(action).__name__}")
 
 
-def _block(block: Block, view: View) -> list[SlackBlock]:
+def _block(block: Block, view: View) -> Sequence[SlackBlock]:
     """Block Kit for one neutral block."""
     if isinstance(block, Header):
         out: list[SlackBlock] = [HeaderBlock(text=PlainTextObject(text=_cut_plain(block.text, _HEADER_TEXT)))]
@@ -240,7 +240,7 @@ def render(reply: Reply, view: View | None = None, *, shareable: bool = False) -
         rendered = _block(block, view)
         if isinstance(block, Actions) and rendered:  # actions gather in one row at the end
             assert isinstance(rendered[0], ActionsBlock)
-            nav.extend(rendered[0].elements)
+            nav.extend(e for e in rendered[0].elements if isinstance(e, ButtonElement))
         else:
             blocks.extend(rendered)
     if reply.status is Status.AMBIGUOUS and reply.command:
@@ -262,15 +262,16 @@ def render(reply: Reply, view: View | None = None, *, shareable: bool = False) -
         # action ids must be unique within a message; run:<i> counts per Actions block, so renumber
         seen: dict[str, int] = {}
         for element in nav:
-            if element.action_id in seen:
-                seen[element.action_id] += 1
-                element.action_id = f"{element.action_id}.{seen[element.action_id]}"
+            action_id = element.action_id or ""
+            if action_id in seen:
+                seen[action_id] += 1
+                element.action_id = f"{action_id}.{seen[action_id]}"
             else:
-                seen[element.action_id] = 0
+                seen[action_id] = 0
         for i in range(0, len(nav[:_ACTIONS_MAX]), 25):
             blocks.append(ActionsBlock(block_id="nav" if i == 0 else f"nav{i}", elements=nav[i : i + 25]))
     if len(blocks) > MAX_BLOCKS:
-        tail = [b for b in blocks if isinstance(b, ActionsBlock)][-1:]
+        tail: list[SlackBlock] = [b for b in blocks if b.type == "actions"][-1:]
         body = [b for b in blocks if b not in tail]
         dropped = len(body) - (MAX_BLOCKS - 1 - len(tail))
         blocks = body[: MAX_BLOCKS - 1 - len(tail)] + [
