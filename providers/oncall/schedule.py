@@ -254,7 +254,7 @@ class ScheduleFileSource:
 
     async def upcoming(self, annotations: Mapping[str, Any], group: str | None, *, days: int = 14) -> SourceAnswer:
         at = self._clock()
-        shifts = []
+        shifts: list[Shift] = []
         for r in self._rotations(group):
             shifts.extend(s for s in r.shifts_between(at, at + timedelta(days=days)) if s.start and s.start > at)
         if not self._rotations(group):
