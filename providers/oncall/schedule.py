@@ -140,8 +140,7 @@ def _local_time(value: Any, where: str) -> datetime:
     raise ScheduleFileError(f"{where}: expected a date and time like 2026-01-05T09:00, got {value!r}")
 
 
-def load_schedule_file(path: Path, *, user_keys: Mapping[str, str] | None = None,
-                       group_key: Any = None) -> ScheduleFile:
+def load_schedule_file(path: Path, *, group_key: Any = None) -> ScheduleFile:
     """Parse and check ``path``. ``group_key(name) -> key`` turns a group's name into its ref."""
     text_path = str(path)
     try:
