@@ -177,7 +177,7 @@ def _read_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError(
                     f"{path}: unknown key {key}.{sub}; known: {', '.join(f'{key}.{s}' for s in sorted(_KNOWN[key]))}"
                 )
-    return _substitute(data, env, "")  # type: ignore[no-any-return]
+    return _substitute(data, env, "")
 
 
 def _positive(value: Any, key: str, cast: type) -> Any:

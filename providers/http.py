@@ -168,7 +168,7 @@ class ReadingPolicy:
         """True for a public address, or one inside an allowed range. An IPv6 address that
         carries an IPv4 address is judged by both; IPv4-mapped ones by the IPv4 address alone."""
         inner = _embedded(address)
-        candidates = [inner] if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else [address]
+        candidates: list[IPAddress] = [inner] if inner and isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else [address]
         if inner is not None and inner not in candidates:
             candidates.append(inner)
         return all(_public(a) or any(a in net for net in self.networks if net.version == a.version)
@@ -210,7 +210,7 @@ def guarded_socket(policy: ReadingPolicy) -> aiohttp.connector.SocketFactoryType
             raise AddressRefused(str(address))
         return socket.socket(family=family, type=type_, proto=proto)
 
-    return factory  # type: ignore[return-value]
+    return factory
 
 
 class _GuardedResolver(AbstractResolver):

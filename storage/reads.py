@@ -57,7 +57,7 @@ _PG_RELATIONS = (
 def _read_only_connection_class() -> type:
     import asyncpg
 
-    class ReadOnlyConnection(asyncpg.Connection):  # type: ignore[misc]
+    class ReadOnlyConnection(asyncpg.Connection):
         """Nothing here changes session state, so returning a connection to the pool
         needs no ``RESET ALL; UNLISTEN *; ...`` round trip."""
 
@@ -155,7 +155,7 @@ class PointReader:
             own = [tuple(x) for x in row.pop("own")]
             incoming = [tuple(x) for x in row.pop("incoming")]
             out[row["key"]] = (row, own, incoming)
-        return out  # type: ignore[return-value]
+        return out
 
     async def relations(self, keys: Sequence[str]) -> dict[str, tuple[list[Triple], list[Triple]]]:
         """For each key: (relations it emitted, relations others emitted towards it), in one read."""
@@ -176,7 +176,7 @@ class PointReader:
                 )
         elif self._pg_dsn is not None:
             pool = await self._pool()
-            rows.update(tuple(r) for r in await pool.fetch(_PG_RELATIONS, keys))  # type: ignore[misc]
+            rows.update(tuple(r) for r in await pool.fetch(_PG_RELATIONS, keys))
         else:
             async with self._engine.connect() as conn:
                 for key in keys:

@@ -141,8 +141,7 @@ def _local_time(value: Any, where: str) -> datetime:
     raise ScheduleFileError(f"{where}: expected a date and time like 2026-01-05T09:00, got {value!r}")
 
 
-def load_schedule_file(path: Path, *, user_keys: Mapping[str, str] | None = None,
-                       group_key: Any = None) -> ScheduleFile:
+def load_schedule_file(path: Path, *, group_key: Any = None) -> ScheduleFile:
     """Parse and check ``path``. ``group_key(name) -> key`` turns a group's name into its ref."""
     text_path = str(path)
     try:
@@ -255,7 +254,7 @@ class ScheduleFileSource:
 
     async def upcoming(self, annotations: Mapping[str, Any], group: str | None, *, days: int = 14) -> SourceAnswer:
         at = self._clock()
-        shifts = []
+        shifts: list[Shift] = []
         for r in self._rotations(group):
             shifts.extend(s for s in r.shifts_between(at, at + timedelta(days=days)) if s.start and s.start > at)
         if not self._rotations(group):

@@ -235,7 +235,7 @@ def test_manifest_is_valid_and_matches_the_handlers() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is False
     for url in (c.get("url") for c in manifest["features"]["slash_commands"]):
         assert url is None or url.endswith("/slack/events")
-    assert server_module.slack_settings  # the same module serves what the manifest points at
+    assert callable(server_module.slack_settings)  # the same module serves what the manifest points at
 
 
 async def test_oncall_in_slack_mentions_the_people(rig: Rig) -> None:

@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Set
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ def text_objects(node: Any, *, top: bool = True) -> Iterator[tuple[str, str]]:
             yield from text_objects(value, top=False)
 
 
-def unintended(mrkdwn: str, *, mentions: set[str], links: tuple[str, ...]) -> list[str]:
+def unintended(mrkdwn: str, *, mentions: Set[str], links: tuple[str, ...]) -> list[str]:
     """What in one mrkdwn string Slack would make live that Callboard did not mean to: mentions other
     than its own, links to other URLs, a ``<`` or ``>`` outside a token, an ``&`` that starts no entity."""
     wrong: list[str] = []
@@ -166,7 +166,7 @@ def unintended(mrkdwn: str, *, mentions: set[str], links: tuple[str, ...]) -> li
     return wrong
 
 
-def assert_inert(message: Any, *, where: str, links: tuple[str, ...] = (), mentions: set[str] = frozenset()) -> None:
+def assert_inert(message: Any, *, where: str, links: tuple[str, ...] = (), mentions: Set[str] = frozenset()) -> None:
     for kind, text in text_objects(message):
         if kind == "plain_text":
             assert "&amp;" not in text and "&lt;" not in text, f"{where}: double-escaped plain_text {text!r}"
