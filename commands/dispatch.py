@@ -223,7 +223,7 @@ class Dispatcher:
         """Await ``answer``; past ``availability.patience``, ask whether the database answers and, if
         it does not, give up on it (it would wait for the database's own time limits)."""
         if self.availability is None:
-            return await answer  # type: ignore[no-any-return]
+            return await answer
         task: asyncio.Future[Reply] = asyncio.ensure_future(answer)
         try:
             done, _ = await asyncio.wait({task}, timeout=self.availability.patience)

@@ -4,6 +4,7 @@ installed distribution with an entry point plus one config line — found by the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ PROVIDER = Provider(config=MemoConfig, create=MemoSource, summary="entities from
 
 
 @pytest.fixture
-def memo_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def memo_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """``pip install callboard-memo``, as far as importlib.metadata can tell: a module and a
     dist-info folder with an entry point, on sys.path."""
     site = tmp_path / "site"

@@ -50,7 +50,7 @@ async def server() -> AsyncIterator[tuple[TestServer, list[tuple[int, dict[str, 
     await srv.close()
 
 
-async def test_429_waits_as_retry_after_says(server) -> None:  # type: ignore[no-untyped-def]
+async def test_429_waits_as_retry_after_says(server) -> None:
     srv, script, seen = server
     clock = StillClock()
     script += [(429, {"Retry-After": "2"}), (429, {"Retry-After": format_datetime(NOW + timedelta(seconds=3))})]
@@ -60,7 +60,7 @@ async def test_429_waits_as_retry_after_says(server) -> None:  # type: ignore[no
     assert clock.slept == [2.0, 3.0] and seen == ["POST"] * 3  # 429: the request was not handled, so POST too
 
 
-async def test_a_long_retry_after_is_the_answer(server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_long_retry_after_is_the_answer(server) -> None:
     srv, script, seen = server
     clock = StillClock()
     script.append((429, {"Retry-After": "3600"}))
@@ -69,7 +69,7 @@ async def test_a_long_retry_after_is_the_answer(server) -> None:  # type: ignore
     assert isinstance(got, Answer) and got.status == 429 and clock.slept == [] and len(seen) == 1
 
 
-async def test_5xx_is_retried_with_growing_pauses_for_get_only(server) -> None:  # type: ignore[no-untyped-def]
+async def test_5xx_is_retried_with_growing_pauses_for_get_only(server) -> None:
     srv, script, seen = server
     clock = StillClock()
     script += [(503, {}), (502, {})]
@@ -85,7 +85,7 @@ async def test_5xx_is_retried_with_growing_pauses_for_get_only(server) -> None: 
     assert isinstance(got, Answer) and got.status == 500
 
 
-async def test_a_timeout_is_not_repeated(server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_timeout_is_not_repeated(server) -> None:
     srv, _script, seen = server
     clock = StillClock()
     async with Fetcher(clock=clock, allow=("127.0.0.1",)) as http:
