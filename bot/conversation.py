@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from callboard.commands.api import Reply, Status
+from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.dispatch import unavailable_reply
 from callboard.commands.forms import Form, FormHandler, FormStep, FormSubmission
 from callboard.commands.paging import paginate
@@ -262,18 +262,17 @@ class Conversation:
 
     # --- forms ----------------------------------------------------------------------------------
 
-    async def open_form(self, form_id: str, values: Mapping[str, Any], asked: Asked) -> tuple[str, Form] | Reply:
-        """The first page of a form and the key its state is kept under; or the reply to give instead."""
+    async def open_form(self, form_id: str, values: Mapping[str, Any], asked: Asked) -> tuple[str, Form]:
+        """The first page of a form and the key its state is kept under (``Unanswered`` when it
+        cannot be opened: the reply says why)."""
         if self.forms is None:
-            return Reply.notice(Status.ERROR, "Forms are not available in this Callboard.")
+            raise Unanswered(Reply.notice(Status.ERROR, "Forms are not available in this Callboard."))
         _, user_ref, _ = await self.who(asked)
         opened = await self.forms.open(form_id, values, user_ref)
-        if isinstance(opened, Reply):
-            return opened
         key = await self._keep("form", _form_state(opened))
         if key is None:
-            return Reply.notice(Status.ERROR, "Callboard cannot keep a form right now (its database is not "
-                                              "answering); try again in a minute.")
+            raise Unanswered(Reply.notice(Status.ERROR, "Callboard cannot keep a form right now (its database is "
+                                                        "not answering); try again in a minute."))
         return key, opened
 
     async def submit_form(self, key: str, values: Mapping[str, Any], asked: Asked) -> tuple[str, FormStep]:
@@ -284,9 +283,10 @@ class Conversation:
         if not isinstance(state, dict):
             return key, Reply.notice(Status.ERROR, "This form has expired; open it again.")
         _, user_ref, _ = await self.who(asked)
-        opened = await self.forms.open(str(state["form"]), state.get("values") or {}, user_ref)
-        if isinstance(opened, Reply):
-            return key, opened
+        try:
+            opened = await self.forms.open(str(state["form"]), state.get("values") or {}, user_ref)
+        except Unanswered as unanswered:  # the form went away between two pages
+            return key, unanswered.reply
         form = dataclasses.replace(opened, page=int(state.get("page") or 0), values=state.get("values") or {})
         step = await self.forms.submit(form, FormSubmission(form=form.id, page=form.page, values=values,
                                                            user=asked.user, user_ref=user_ref))

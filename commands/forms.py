@@ -130,7 +130,9 @@ FormStep = Union[Form, Reply]
 class FormHandler(Protocol):
     """The owner of forms (the scaffolder): opens a form by id and takes its submissions."""
 
-    async def open(self, form: str, values: Mapping[str, Any], user_ref: str | None) -> Form | Reply:
+    async def open(self, form: str, values: Mapping[str, Any], user_ref: str | None) -> Form:
+        """The form ``form`` with ``values`` filled in; ``Unanswered`` when there is no such form
+        or the person may not use it."""
         ...
 
     async def submit(self, form: Form, submission: FormSubmission) -> FormStep:

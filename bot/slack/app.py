@@ -48,11 +48,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import ACK_BUDGET_S, Conversation
 from callboard.bot.surface import Answer, Asked, Profile, SurfaceError, View
-from callboard.commands.api import Reply
+from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
 
-from .forms import form_errors, form_values, render_form
+from .forms import form_errors, form_values, picker_kinds, render_form
 from .render import SlackMessage, escape, render
 
 __all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface", "slack_text"]
@@ -282,6 +282,7 @@ class SlackSurface:
         app.action("form:open")(self._on_open_form)
         app.action("entity_pick")(self._on_pick)
         app.options("entity_pick")(self._on_options)
+        app.options(re.compile(r"^pick:"))(self._on_options)
         app.view("callboard_form")(self._on_form_submit)
         app.error(self._on_error)
 
@@ -396,10 +397,11 @@ class SlackSurface:
 
     async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         query = str(body.get("value") or "")
+        kinds = picker_kinds(str(body.get("action_id") or ""))  # a form's entity field offers its kinds only
         app = self.app
         options = [
             {"text": {"type": "plain_text", "text": label[:75]}, "value": ref[:150]}
-            for ref, label in (picker_options(app.catalog, query) if app is not None else ())
+            for ref, label in (picker_options(app.catalog, query, kinds=kinds) if app is not None else ())
         ]
         await ack(options=options)
 
@@ -432,11 +434,11 @@ class SlackSurface:
         trigger = body.get("trigger_id")
         asked = Asked(text="", user=_user(body), channel=_channel(body))
         # views.open must follow the click within 3 s: opening is not tracked work
-        opened = await self.conversation.open_form(form_id, values, asked)
-        if isinstance(opened, Reply):
-            await self._show(Answer(opened, View(asked="")), body, respond)
+        try:
+            key, form = await self.conversation.open_form(form_id, values, asked)
+        except Unanswered as unanswered:
+            await self._show(Answer(unanswered.reply, View(asked="")), body, respond)
             return
-        key, form = opened
         await self.open_form(trigger, form, key)
 
     async def _on_form_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from callboard.commands.forms import Field, FieldType, Form
 
 from .render import md
 
-__all__ = ["CALLBACK_ID", "form_errors", "form_values", "render_form"]
+__all__ = ["CALLBACK_ID", "form_errors", "form_values", "picker_action", "picker_kinds", "render_form"]
 
 CALLBACK_ID = "callboard_form"
 _TITLE = 24
@@ -102,10 +102,22 @@ def _element(field: Field, value: Any) -> InputInteractiveElement:
                                         focus_on_load=field.autofocus)
     if kind is FieldType.ENTITY:
         initial_option = Option(value=str(current)[:150], text=_plain(str(current), _OPTION_TEXT)) if current else None
-        return ExternalDataSelectElement(action_id=_ACTION, min_query_length=0, initial_option=initial_option,
+        # the kinds ride in the action id: the options request names it, and nothing else of the form
+        return ExternalDataSelectElement(action_id=picker_action(field.kinds), min_query_length=1,
+                                         initial_option=initial_option,
                                          placeholder=placeholder or _plain("Search the catalog", 150),
                                          focus_on_load=field.autofocus)
     raise ValueError(f'Slack cannot show a field of type "{kind.value}" (field "{field.name}")')
+
+
+def picker_action(kinds: tuple[str, ...]) -> str:
+    """The action id of an entity picker offering ``kinds`` (``pick:`` alone: any kind)."""
+    return ("pick:" + ",".join(k.lower() for k in kinds))[:255]
+
+
+def picker_kinds(action_id: str) -> tuple[str, ...]:
+    """The kinds a picker's action id names (see ``picker_action``)."""
+    return tuple(k for k in action_id.removeprefix("pick:").split(",") if k)
 
 
 def render_form(form: Form, key: str) -> dict[str, Any]:
@@ -140,7 +152,8 @@ def form_values(view: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(state, dict):
         return values
     for name, actions in state.items():
-        element = actions.get(_ACTION) if isinstance(actions, dict) else None
+        # one input per block: its action id is "value", or "pick:<kinds>" for an entity picker
+        element = next(iter(actions.values()), None) if isinstance(actions, dict) and len(actions) == 1 else None
         if not isinstance(element, dict):
             continue
         kind = element.get("type")

@@ -34,7 +34,7 @@ from callboard.bot.server import STATE, create_server
 from callboard.bot.slack.app import SlackSettings, SlackSurface
 from callboard.bot.slack.render import render
 from callboard.bot.surface import View
-from callboard.commands.api import Actions, Notice, OpenForm, Reply, Status
+from callboard.commands.api import Actions, Notice, OpenForm, Reply, Status, Unanswered
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.forms import Choice, Field, FieldError, FieldType, Form, FormPage, FormStep, FormSubmission
 
@@ -593,9 +593,9 @@ class _TwoPages:
     def __init__(self) -> None:
         self.submissions: list[FormSubmission] = []
 
-    async def open(self, form: str, values: Mapping[str, Any], user_ref: str | None) -> Form | Reply:
+    async def open(self, form: str, values: Mapping[str, Any], user_ref: str | None) -> Form:
         if form != "template:default/tiny":
-            return Reply.notice(Status.NOT_FOUND, f"No form {form}.")
+            raise Unanswered(Reply.notice(Status.NOT_FOUND, f"No form {form}."))
         choices = (Choice(value="go", label="Go"), Choice(value="py", label="Python"))
         return Form(id=form, title="Tiny template", values=dict(values), pages=(
             FormPage(title="Basics", fields=(
@@ -673,6 +673,16 @@ async def test_a_form_round_trip(fake: SlackFake, tmp_path: Path) -> None:
         assert handler.submissions[-1].values == {"name": "tiny-svc", "replicas": "3", "public": True}
         key2 = page2["private_metadata"]
 
+        # the owner picker's options come from the catalog, of the field's kinds only
+        (owner,) = [b["element"] for b in page2["blocks"] if b.get("block_id") == "owner"]
+        status, text = await rig.interactive({
+            "type": "block_suggestion", "user": {"id": ASKER}, "team": {"id": "T0FAKE001"},
+            "action_id": owner["action_id"], "block_id": "owner", "value": "payments",
+            "view": {**page2, "private_metadata": key2}})
+        assert status == 200
+        offered = [o["value"] for o in json.loads(text)["options"]]
+        assert "group:default/payments-team" in offered and all(v.startswith("group:") for v in offered), offered
+
         # the last page: the modal closes and the answer is posted to the person
         status, text = await rig.interactive(_submission(page2, {
             "language": {"type": "static_select", "selected_option": {"value": "py"}},
@@ -684,3 +694,15 @@ async def test_a_form_round_trip(fake: SlackFake, tmp_path: Path) -> None:
         (posted,) = await fake.wait_for("chat.postMessage")
         assert posted.params["channel"] == ASKER and "Created tiny-svc in py." in posted.params["text"]
         assert handler.submissions[-1].values["extras"] == ["go"]
+
+
+async def test_a_form_that_cannot_be_opened_answers_the_clicker_why(fake: SlackFake, tmp_path: Path) -> None:
+    async with serving(fake, tmp_path, forms=_TwoPages()) as rig:
+        reply = Reply(status=Status.OK, summary="s", blocks=(
+            Actions(actions=(OpenForm(label="Create", form="template:default/gone"),)),))
+        button = next(e for b in render(reply, View(asked="x")).blocks if b["type"] == "actions" for e in b["elements"])
+        await rig.click(button["value"], action_id=button["action_id"], name="gone")
+        (answer,) = await fake.wait_for("response_url:gone")
+        assert "No form template:default/gone" in answer.params["text"]
+        assert answer.params.get("response_type") == "ephemeral" or answer.params.get("replace_original") is True
+        assert not fake.calls_to("views.open")
