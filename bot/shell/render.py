@@ -112,11 +112,13 @@ def render_text(reply: Reply) -> str:
             out.extend(f"  {k.ljust(width)}  {v}" for k, v in pairs)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            out.append(f"{c(block.title)} ({count}):" if block.items else f"{c(block.title)}: {c(block.empty)}")
+            out.append(f"{c(block.title)} ({count}){_page(block)}:" if block.items
+                       else f"{c(block.title)}: {c(block.empty)}")
             for entry in block.items[:_TEXT_LIST]:
                 out.append(f"  - {c(entry.label)}" + (f"  ({c(entry.detail)})" if entry.detail else ""))
-            if count > min(len(block.items), _TEXT_LIST):
-                out.append(f"  ... and {count - min(len(block.items), _TEXT_LIST)} more (--format json lists them all)")
+            more = _more(block, count)
+            if more:
+                out.append(f"  ... and {more} more" + ("" if block.page else " (--format json lists them all)"))
         elif isinstance(block, Links):
             out.append("Links:")
             out.extend(f"  - {c(title)}: {c(url)}" for title, url in block.links)
@@ -125,6 +127,15 @@ def render_text(reply: Reply) -> str:
             if any(shown):
                 out.append("Next: " + " | ".join(s for s in shown if s))
     return "\n".join(out)
+
+
+def _page(block: ItemList) -> str:
+    return f" — page {block.page[0]} of {block.page[1]}" if block.page and block.page[1] > 1 else ""
+
+
+def _more(block: ItemList, count: int) -> int:
+    """How many items come after those shown (a page's own and the terminal's cut)."""
+    return max(0, count - block.offset - min(len(block.items), _TEXT_LIST))
 
 
 def action_text(action: Action) -> str:
@@ -245,15 +256,16 @@ def render_rich(reply: Reply) -> RenderableType:
             parts.append(table)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            parts.append(RichText(f"{c(block.title)} ({count})" if block.items else f"{c(block.title)}: {c(block.empty)}",
-                                  style="bold"))
+            parts.append(RichText(f"{c(block.title)} ({count}){_page(block)}" if block.items
+                                  else f"{c(block.title)}: {c(block.empty)}", style="bold"))
             for entry in block.items[:_TEXT_LIST]:
                 line = RichText("  • " + c(entry.label))
                 if entry.detail:
                     line.append(f"  {c(entry.detail)}", style="dim")
                 parts.append(line)
-            if count > min(len(block.items), _TEXT_LIST):
-                parts.append(RichText(f"  … and {count - min(len(block.items), _TEXT_LIST)} more", style="dim"))
+            more = _more(block, count)
+            if more:
+                parts.append(RichText(f"  … and {more} more", style="dim"))
         elif isinstance(block, Links):
             for t, url in block.links:
                 line = RichText(c(t), style=Style(link=url) if _linkable(url) else "")
