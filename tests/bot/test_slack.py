@@ -19,13 +19,13 @@ import yaml
 from aiohttp.test_utils import TestServer
 
 from callboard.bot import server as server_module
-from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.app import Callboard
 from callboard.bot.config import Settings
-from callboard.bot.server import create_server
 from callboard.bot import conversation as conversation_module
 from callboard.bot.slack.app import SLASH_COMMANDS, SlackSettings
 from callboard.commands.dispatch import CommandRegistry
 
+from ..serving import served
 from ..conftest import REFERENCE
 from ..fakes.slack import SlackFake
 
@@ -77,21 +77,9 @@ async def _serving(fake: SlackFake, database_url: str, data_dir: Path) -> AsyncI
         CommandRegistry.from_entry_points(),
         resident=True,
     )
-    web_app = create_server(app, catalog=(str(demo_catalog_path()),), sync_interval=3600,
-                            slack=SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url))
-    server = TestServer(web_app, host="127.0.0.1")
-    await server.start_server()
-    http = aiohttp.ClientSession()
-    try:
-        for _ in range(100):  # the background sync loads the demo catalog
-            async with http.get(server.make_url("/readyz")) as resp:
-                if resp.status == 200:
-                    break
-            await asyncio.sleep(0.05)
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url)
+    async with served(app, slack=slack) as (server, http):
         yield Rig(fake, server, http, app)
-    finally:
-        await http.close()
-        await server.close()
 
 
 @pytest.fixture

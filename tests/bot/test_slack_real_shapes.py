@@ -28,9 +28,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.app import Callboard
 from callboard.bot.config import Settings
-from callboard.bot.server import STATE, create_server
+from callboard.bot.server import STATE
 from callboard.bot.slack.app import SlackSettings, SlackSurface
 from callboard.bot.slack.render import render
 from callboard.bot.surface import View
@@ -38,6 +38,7 @@ from callboard.commands.api import Actions, Notice, OpenForm, Reply, Status, Una
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.forms import Choice, Field, FieldError, FieldType, Form, FormPage, FormStep, FormSubmission
 
+from ..serving import count_dispatches, served
 from ..conftest import fresh_postgres
 from ..fakes.slack import SlackFake
 
@@ -164,31 +165,9 @@ async def serving(fake: SlackFake, tmp_path: Path, *, database_url: str | None =
         CommandRegistry.from_entry_points(), resident=True,
     )
     settings = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, app_token=app_token, api_url=fake.url)
-    web_app = create_server(app, catalog=(str(catalog or demo_catalog_path()),), sync_interval=3600,
-                            surfaces=[lambda opened, tasks: SlackSurface(settings, opened, tasks, forms=forms)])
-    server = TestServer(web_app, host="127.0.0.1")
-    await server.start_server()
-    http = aiohttp.ClientSession()
-    rig = Rig(fake, server, http, app)
-    dispatch = app.dispatcher.dispatch
-
-    async def counted(text: str, **kw: Any) -> Any:
-        rig.dispatched.append(text)
-        return await dispatch(text, **kw)
-
-    app.dispatcher.dispatch = counted  # type: ignore[method-assign]
-    try:
-        for _ in range(400):
-            async with http.get(server.make_url("/readyz")) as resp:
-                if resp.status == 200 and (not docs or app.last_docs is not None):
-                    break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the server did not get ready in 20 s")
-        yield rig
-    finally:
-        await http.close()
-        await server.close()
+    surfaces = [lambda opened, tasks: SlackSurface(settings, opened, tasks, forms=forms)]
+    async with served(app, catalog=catalog, surfaces=surfaces, docs=docs) as (server, http):
+        yield Rig(fake, server, http, app, count_dispatches(app))
 
 
 @pytest.fixture

@@ -15,15 +15,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.app import Callboard
 from callboard.bot.config import Settings
 from callboard.bot.conversation import Conversation
-from callboard.bot.server import create_server
 from callboard.bot.shell.render import render_text
 from callboard.bot.surface import Answer, Asked, Profile, SurfaceError
 from callboard.commands.api import ShowPage, Actions
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.forms import Form
+
+from ..serving import served
 
 
 class ToySurface:
@@ -90,21 +91,8 @@ PEOPLE = {
 async def toy(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, TestServer]]:
     app = await Callboard.open(Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "d")),
                                CommandRegistry.from_entry_points(), resident=True)
-    web_app = create_server(app, catalog=(str(demo_catalog_path()),), sync_interval=3600,
-                            surfaces=[lambda opened, tasks: ToySurface(opened, tasks, PEOPLE)])
-    server = TestServer(web_app, host="127.0.0.1")
-    await server.start_server()
-    http = aiohttp.ClientSession()
-    try:
-        for _ in range(200):
-            async with http.get(server.make_url("/readyz")) as resp:
-                if resp.status == 200:
-                    break
-            await asyncio.sleep(0.05)
+    async with served(app, surfaces=[lambda opened, tasks: ToySurface(opened, tasks, PEOPLE)]) as (server, http):
         yield http, server
-    finally:
-        await http.close()
-        await server.close()
 
 
 async def _ask(toy: tuple[aiohttp.ClientSession, TestServer], **body: Any) -> dict[str, Any]:

@@ -26,12 +26,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.app import Callboard
 from callboard.bot.config import Settings
-from callboard.bot.server import STATE, create_server
+from callboard.bot.server import STATE
 from callboard.bot.slack.app import SlackSettings
 from callboard.commands.dispatch import CommandRegistry
 
+from ..serving import count_dispatches, served
 from ..fakes.slack import SlackFake
 
 SECRET = "5e1f0c3a9b7d4e2f8a6c1b0d9e8f7a6b"
@@ -123,31 +124,9 @@ async def serving(fake: SlackFake, tmp_path: Path, catalog: Path | None = None, 
         CommandRegistry.from_entry_points(),
         resident=True,
     )
-    web_app = create_server(app, catalog=(str(catalog or demo_catalog_path()),), sync_interval=3600,
-                            slack=SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url))
-    server = TestServer(web_app, host="127.0.0.1")
-    await server.start_server()
-    http = aiohttp.ClientSession()
-    rig = Rig(fake, server, http, app)
-    dispatch = app.dispatcher.dispatch
-
-    async def counted(text: str, **kw: Any) -> Any:
-        rig.dispatched.append(text)
-        return await dispatch(text, **kw)
-
-    app.dispatcher.dispatch = counted  # type: ignore[method-assign]
-    try:
-        for _ in range(200):  # the background sync loads the catalog, then builds its TechDocs
-            async with http.get(server.make_url("/readyz")) as resp:
-                if resp.status == 200 and (not docs or app.last_docs is not None):
-                    break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the server did not get ready in 10 s")
-        yield rig
-    finally:
-        await http.close()
-        await server.close()
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, api_url=fake.url)
+    async with served(app, catalog=catalog, slack=slack, docs=docs) as (server, http):
+        yield Rig(fake, server, http, app, count_dispatches(app))
 
 
 @pytest.fixture
