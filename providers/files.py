@@ -327,6 +327,18 @@ def _batches(docs: list[Document], size: int) -> list[list[Document]]:
     return out
 
 
+def _split(held: list[bytes], spec: LocationSpec) -> list[Document] | CatalogError:
+    """The documents of the file content in ``held`` (taken out of it; blocking: call it in a
+    thread)."""
+    try:
+        text = decode(held.pop(), spec.target)
+        if isinstance(text, CatalogError):
+            return CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)
+        return split_documents(text, origin=spec.origin or spec.key)
+    except MemoryError:
+        return CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))
+
+
 class FileSource:
     """Reads ``file`` locations. One instance per app; owns the parse worker pool."""
 
@@ -391,16 +403,13 @@ class FileSource:
     async def process(
         self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
     ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
-        try:
-            text = decode(content, spec.target)
-            del content
-            if isinstance(text, CatalogError):
-                yield [CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)]
-                return
-            docs = split_documents(text, origin=spec.origin or spec.key)
-            del text
-        except MemoryError:
-            yield [CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))]
+        # decoding and splitting a large file takes long: off the event loop; the thread takes
+        # the only reference to the bytes, so they are freed once decoded
+        held = [content]
+        del content
+        docs = await asyncio.to_thread(_split, held, spec)
+        if isinstance(docs, CatalogError):
+            yield [docs]
             return
         unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
         todo: list[Document] = []

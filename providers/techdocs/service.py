@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ class TechDocs:
         self.backstage_base_url = backstage_base_url
         self.public_url = public_url
         self._index: DocsIndex | None = None
+        self._index_lock = threading.Lock()
         self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token, reading_allow=reading_allow)
 
     @property
@@ -179,9 +181,11 @@ class TechDocs:
 
     @property
     def index(self) -> DocsIndex:
-        if self._index is None:
-            self._index = DocsIndex(self.store / "index")
-        return self._index
+        """The section index, opened on first use (blocking: it reads the disk)."""
+        with self._index_lock:  # answers open it from worker threads: one index, one writer lock
+            if self._index is None:
+                self._index = DocsIndex(self.store / "index")
+            return self._index
 
     def link(self, key: str, location: str = "") -> str:
         """Where a person opens this page: Backstage's TechDocs when configured, else our server,
@@ -209,22 +213,35 @@ class TechDocs:
             built_at=row["built_at"], pages=row["pages"], sections=row["sections"],
         )
 
-    def has_index(self) -> bool:
+    # The index and the built pages are on disk, and a search of a large index, or the parse of
+    # a long page, takes milliseconds to hundreds of them: answers run them in a worker thread
+    # so the event loop (Slack's acks, other answers) never waits for them.
+
+    async def has_index(self) -> bool:
         """True once any docs have been indexed."""
+        return await asyncio.to_thread(self._has_index)
+
+    async def search(self, query: str, *, entity: str | None = None, limit: int = 5) -> list[DocHit]:
+        return await asyncio.to_thread(self._search, query, entity, limit)
+
+    async def sections(self, key: str) -> list[Section]:
+        return await asyncio.to_thread(self._sections, key)
+
+    async def parts(self, key: str, location: str) -> list[Part]:
+        return await asyncio.to_thread(section_parts, self.site_dir(key), location)
+
+    def _has_index(self) -> bool:
         return (self.store / "index").exists() and self.index.count() > 0
 
-    def search(self, query: str, *, entity: str | None = None, limit: int = 5) -> list[DocHit]:
+    def _search(self, query: str, entity: str | None, limit: int) -> list[DocHit]:
         if not (self.store / "index").exists():
             return []
         return self.index.search(query, entity=entity, limit=limit)
 
-    def sections(self, key: str) -> list[Section]:
+    def _sections(self, key: str) -> list[Section]:
         if not (self.store / "index").exists():
             return []
         return self.index.sections(key)
-
-    def parts(self, key: str, location: str) -> list[Part]:
-        return section_parts(self.site_dir(key), location)
 
     # --- building ---------------------------------------------------------------------------
 
