@@ -403,7 +403,7 @@ class TechDocs:
                     saved = self._state_row(row, state, source_hash, source_hash, None, datetime.now(timezone.utc),
                                             warnings=result.warnings, pages=result.pages, sections=len(sections))
                 else:
-                    shutil.rmtree(out, ignore_errors=True)
+                    await asyncio.to_thread(shutil.rmtree, out, ignore_errors=True)
                     summary.failed += 1
                     summary.errors.append((key, result.error or "the build failed"))
                     saved = self._state_row(row, state, source_hash, None, result.error or "the build failed",
