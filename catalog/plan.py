@@ -23,11 +23,12 @@ The rules (see ``catalog.sync`` for the whole sync):
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
-from callboard.storage.repo import EntityRow, EntityState, IndexRow
+from callboard.storage.repo import EntityRow, EntityState
 
 from .model import CatalogError, ProcessedEntity, UnchangedDocument
 
@@ -35,6 +36,7 @@ __all__ = [
     "BatchPlan",
     "Claim",
     "Holder",
+    "IndexEntry",
     "KEEP",
     "RelationRow",
     "TAKE",
@@ -47,6 +49,17 @@ __all__ = [
 
 #: (source, type, target): a relation as an entity emits it and storage writes it
 RelationRow = tuple[str, str, str]
+
+#: (key, name, title): an entity as the search index takes it from the change feed. A plain
+#: triple, unpacked by name where it is read (``SearchIndex.update``): the feed of a location
+#: holds every entity it changed until its transaction commits, and the garbage collector
+#: stops scanning plain tuples of strings, never named ones (100k of them cost a cold sync a
+#: tenth of a second of collections).
+IndexEntry = tuple[str, str, str | None]
+
+#: A named row built from a tuple of its fields in field order: a cold sync builds one per
+#: entity, and ``tuple.__new__`` costs a third of the named constructor.
+_entity_row: Callable[[tuple[Any, ...]], EntityRow] = partial(tuple.__new__, EntityRow)
 
 Verdict = Literal["take", "keep", "wait"]
 TAKE: Verdict = "take"  # the holder no longer defines the entity: this location takes it over
@@ -88,10 +101,10 @@ class BatchPlan:
     #: keys taken over from another location (the holder must no longer remove them)
     taken: tuple[str, ...] = ()
     #: the change feed: entities whose content changed, and (when asked) their relations
-    index: tuple[IndexRow, ...] = ()
+    index: tuple[IndexEntry, ...] = ()
     emitted: tuple[tuple[str, tuple[RelationRow, ...]], ...] = ()
-    #: the stored state, after the write, of the entities this location did not hold before
-    states: Mapping[str, EntityState] | None = None
+    #: the entities this location did not hold before (added, or taken over)
+    new_keys: tuple[str, ...] = ()
     #: the entities this location now defines (their Location targets are followed)
     defined: tuple[ProcessedEntity, ...] = ()
     #: entities held by a location not read yet: decided at the end of the sync
@@ -187,9 +200,9 @@ def plan_batch(
     changed_relations: list[RelationRow] = []
     replaced: list[str] = []
     taken: list[str] = []
-    index: list[IndexRow] = []
+    index: list[IndexEntry] = []
     emitted: list[tuple[str, tuple[RelationRow, ...]]] = []
-    states: dict[str, EntityState] = {}
+    new_keys: list[str] = []
     defined: list[ProcessedEntity] = []
     waiting: list[Claim] = []
     n_added = n_updated = 0
@@ -213,12 +226,13 @@ def plan_batch(
         if same and not moved and old is not None and old.source_hash == item.source_hash and old.line == item.line:
             unchanged += 1
             continue
-        row = EntityRow(
-            key, item.ref.kind, item.ref.namespace, item.ref.name, item.title, location, item.file, item.line,
+        ref = item.ref
+        row = _entity_row((
+            key, ref.kind, ref.namespace, ref.name, item.title, location, item.file, item.line,
             item.hash, item.source_hash, item.data_json, item.raw_json,
-        )
+        ))
         if moved or old is None:
-            states[key] = EntityState(item.hash, item.source_hash, item.line, item.raw_json is not None)
+            new_keys.append(key)
         if moved:
             taken.append(key)
         if same:
@@ -229,7 +243,7 @@ def plan_batch(
         rels = sorted(set(item.relations))
         if feed_relations:
             emitted.append((key, tuple(rels)))
-        index.append(IndexRow(key, item.ref.name, item.title))
+        index.append((key, ref.name, item.title))
         if old is None:
             added.append(row)
             added_relations.extend(rels)
@@ -249,7 +263,7 @@ def plan_batch(
         taken=tuple(taken),
         index=tuple(index),
         emitted=tuple(emitted),
-        states=states,
+        new_keys=tuple(new_keys),
         defined=tuple(defined),
         waiting=tuple(waiting),
         errors=tuple(errors),

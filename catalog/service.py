@@ -101,7 +101,7 @@ class Catalog:
             row = (await self._reader.entities([key])).get(key)
             return None if row is None else _entity(row, self.graph.relations(key))
         found = (await self._reader.entities_with_relations([key])).get(key)
-        return None if found is None else _entity(found[0], _stitched(found[1], found[2]))
+        return None if found is None else _entity(found.row, _stitched(found.own, found.incoming))
 
     async def get_with(self, key: str, rel_type: str) -> tuple[Entity | None, dict[str, Entity]]:
         """An entity and the targets of its ``rel_type`` relations, each with its relations.

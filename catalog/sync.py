@@ -15,6 +15,9 @@ Semantics (see README, "How sync works"):
   is reported, unless the holder no longer defines it (the entity moved): then the new
   location takes it over in place, whichever of the two is read first;
 - the same file reached twice counts once; a Location cycle is reported and not followed.
+
+What each batch of a location writes is decided by a pure planner (``catalog.plan``) from
+what is stored and what was read; this module looks up its inputs and executes its plans.
 """
 
 from __future__ import annotations
@@ -32,10 +35,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
 
-from callboard.storage.repo import IndexRow
-
 from .model import CatalogError, LocationTarget, ProcessedEntity, RefParseError, SyncSummary, UnchangedDocument
-from .plan import KEEP, TAKE, WAIT, BatchPlan, Claim, Holder, RelationRow, Verdict, plan_batch, plan_removals
+from .plan import (
+    KEEP,
+    TAKE,
+    WAIT,
+    BatchPlan,
+    Claim,
+    Holder,
+    IndexEntry,
+    RelationRow,
+    Verdict,
+    plan_batch,
+    plan_removals,
+)
 from .process import location_targets
 
 __all__ = [
@@ -104,7 +117,7 @@ class LocationReader(Protocol):
 class IndexChange:
     """The change feed: what the search index must add or drop after a commit."""
 
-    upserted: tuple[IndexRow, ...] = ()
+    upserted: tuple[IndexEntry, ...] = ()
     removed: tuple[str, ...] = ()
     #: for each upserted entity whose relations changed: the relations it now emits
     relations: tuple[tuple[str, tuple[RelationRow, ...]], ...] = ()
@@ -555,7 +568,7 @@ class SyncEngine:
         errors: list[CatalogError] = []
         content: bytes | None
         children: list[tuple[LocationSpec, int | None]] = []
-        upserted: list[IndexRow] = []
+        upserted: list[IndexEntry] = []
         emitted: list[tuple[str, tuple[RelationRow, ...]]] = []
         seen: set[str] = set()
         keep: set[str] = set()
@@ -567,6 +580,7 @@ class SyncEngine:
         origin = spec.origin or spec.key
         async with self._write_txn() as conn:
             existing = await repo.entity_states(conn, spec.key)
+            held = set(existing)  # and the entities this read adds or takes over
             # documents whose text is unchanged are not parsed again (Locations always are:
             # their targets must be followed; placeholder readers too: their files may change)
             known = {
@@ -579,7 +593,7 @@ class SyncEngine:
             del content  # the reader frees the bytes as soon as it has decoded them
             async for batch in stream:
                 # look up who holds the entities this location does not, then plan, then write
-                foreign = [i.key for i in batch if isinstance(i, ProcessedEntity) and i.key not in existing]
+                foreign = [i.key for i in batch if isinstance(i, ProcessedEntity) and i.key not in held]
                 if foreign and self._holders is None:
                     self._holders = await repo.key_locations(conn)
                 known_holders = self._holders or {}
@@ -617,14 +631,13 @@ class SyncEngine:
                 await self._robbed(conn, plan.taken, owners)
                 upserted.extend(plan.index)
                 emitted.extend(plan.emitted)
-                if plan.states:
-                    existing.update(plan.states)
+                held.update(plan.new_keys)
                 if self._holders is not None:
                     self._holders.update((row.key, spec.key) for row in plan.added)
                 self._took(spec.key, plan.taken, owners)
             # a read that could not parse everything never removes anything; what it no longer
             # lists is removed at the end of the sync, after the new catalog is written
-            gone = set(plan_removals(existing, seen, keep, parse_failed=parse_failed))
+            gone = set(plan_removals(held, seen, keep, parse_failed=parse_failed))
             # children this location no longer lists are forgotten with their entities (at the end)
             wanted_children = {c.key for c, _ in children} | waiting_children
             dropped: list[str] = []
@@ -661,7 +674,7 @@ class SyncEngine:
                     # stored when the removals are done: a sync killed before reads it again
                     "content_hash": None if later else fp,
                     "deps": json.dumps(list(deps)) if deps else None,
-                    "entity_count": len(existing),
+                    "entity_count": len(held),
                     "last_error": _storable(errors[0].message) if errors else None,
                 },
             )

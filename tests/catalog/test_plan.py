@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from callboard.catalog.model import CatalogError, EntityRef, ProcessedEntity, UnchangedDocument
 from callboard.catalog.plan import KEEP, TAKE, WAIT, Holder, plan_batch, plan_removals
-from callboard.storage.repo import EntityRow, EntityState, IndexRow
+from callboard.storage.repo import EntityRow, EntityState
 
 HERE = "file:/cat/a.yaml"
 THERE = "file:/cat/b.yaml"
@@ -39,8 +39,8 @@ def test_new_entities_are_added_with_named_rows_and_relations() -> None:
     )
     assert plan.added_relations == (rel,)  # duplicates emitted once
     assert plan.changed == () and plan.replaced == ()
-    assert plan.index == (IndexRow(key("a"), "a", "A"),)
-    assert plan.states == {key("a"): state()}
+    assert plan.index == ((key("a"), "a", "A"),)
+    assert plan.new_keys == (key("a"),)
     assert plan.seen == {key("a")}
 
 
@@ -59,7 +59,7 @@ def test_changed_content_updates_in_place_and_replaces_relations() -> None:
     assert [r.hash for r in plan.changed] == ["h2"]
     assert plan.replaced == (key("a"),) and plan.changed_relations == (rel,)
     assert plan.emitted == ((key("a"), (rel,)),)
-    assert not plan.states  # it was here already
+    assert plan.new_keys == ()  # it was here already
 
 
 def test_same_content_new_line_or_text_is_rewritten_without_relations() -> None:
@@ -115,7 +115,7 @@ def test_entity_moving_between_locations_is_taken_over_in_place() -> None:
     assert [(r.key, r.location_key, r.line) for r in plan.changed] == [(key("a"), HERE, 2)]
     assert plan.taken == (key("a"),)
     assert plan.n_unchanged == 1  # same content: not counted as a change
-    assert plan.states == {key("a"): state(line=2)}
+    assert plan.new_keys == (key("a"),)
 
 
 def test_entity_moving_with_new_content_counts_as_updated() -> None:
@@ -126,7 +126,7 @@ def test_entity_moving_with_new_content_counts_as_updated() -> None:
 
 def test_take_over_of_an_entity_no_longer_stored_is_an_insert() -> None:
     plan = plan_batch(HERE, [entity("a")], {}, holders={key("a"): Holder(THERE, TAKE)}, moving={})
-    assert [r.key for r in plan.added] == [key("a")] and plan.taken == ()
+    assert [r.key for r in plan.added] == [key("a")] and plan.taken == () and plan.new_keys == (key("a"),)
 
 
 def test_invalid_entity_keeps_its_last_good_version() -> None:
