@@ -339,6 +339,25 @@ def _split(held: list[bytes], spec: LocationSpec) -> list[Document] | CatalogErr
         return CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))
 
 
+def _split_known(
+    held: list[bytes], spec: LocationSpec, known: Mapping[str, str]
+) -> tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[Document]] | CatalogError:
+    """The file's documents whose text is in ``known`` (unchanged, not parsed again), and the
+    others (blocking: call it in a thread)."""
+    docs = _split(held, spec)
+    if isinstance(docs, CatalogError):
+        return docs
+    unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
+    todo: list[Document] = []
+    for doc in docs:
+        key = known.get(doc.source_hash)
+        if key is not None:
+            unchanged.append(UnchangedDocument(key=key, line=doc.content_line))
+        else:
+            todo.append(doc)
+    return unchanged, todo
+
+
 class FileSource:
     """Reads ``file`` locations. One instance per app; owns the parse worker pool."""
 
@@ -407,19 +426,12 @@ class FileSource:
         # the only reference to the bytes, so they are freed once decoded
         held = [content]
         del content
-        docs = await asyncio.to_thread(_split, held, spec)
-        if isinstance(docs, CatalogError):
-            yield [docs]
+        split = await asyncio.to_thread(_split_known, held, spec, known)
+        if isinstance(split, CatalogError):
+            yield [split]
             return
-        unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
-        todo: list[Document] = []
-        for doc in docs:
-            key = known.get(doc.source_hash)
-            if key is not None:
-                unchanged.append(UnchangedDocument(key=key, line=doc.content_line))
-            else:
-                todo.append(doc)
-        del docs
+        unchanged, todo = split
+        del split
         if unchanged:
             yield unchanged
         deps: list[str] = []
