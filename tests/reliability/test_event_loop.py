@@ -5,8 +5,10 @@ the loop (Slack's acks, every other answer) stood still. Each test first runs th
 the loop itself as a control: the gap is then as long as the work, which proves the work is
 big enough to matter and the heartbeat sees a stall. A worker thread still shares the GIL,
 so the loop gets it back at every switch interval (5 ms) and the gap is a small part of the
-stall. A loaded host (other test runs on the same cores) only ever makes gaps longer, so each
-check gets a few tries and passes on the first where the gap is under half the control's.
+stall. A loaded host (other test runs on the same cores, other threads of the test process
+holding the GIL) only ever makes gaps longer, so each check gets a few tries and passes on the
+first where the gap is under 70 % of the control's; work left on the loop gives a gap as long
+as the control's, or longer.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ async def _responsive(
     blocking: Callable[[], Awaitable[Any]], off_loop: Callable[[], Awaitable[Any]], tries: int = 5
 ) -> tuple[Any, Any]:
     """Run the control (``blocking``, on the loop) and ``off_loop`` until the loop's longest gap
-    under ``off_loop`` is below half the control's; return both results."""
+    under ``off_loop`` is well below the control's; return both results."""
     seen = []
     for _ in range(tries):
         blocked_gap, blocked_took, expected = await _max_gap(blocking)
@@ -84,7 +86,7 @@ async def _responsive(
         assert blocked_took > 0.05 and blocked_gap > 0.8 * blocked_took, (blocked_gap, blocked_took)
         gap, _took, result = await _max_gap(off_loop)
         seen.append((round(gap, 3), round(blocked_gap, 3)))
-        if gap < 0.5 * blocked_gap:
+        if gap < 0.7 * blocked_gap:
             return expected, result
     raise AssertionError(f"the loop stalled as if the work ran on it: (gap, control gap) {seen}")
 
@@ -133,12 +135,12 @@ def _catalog(n: int) -> bytes:
 
 async def test_splitting_a_large_catalog_file_leaves_the_loop_responsive(tmp_path: Path) -> None:
     path = tmp_path / "catalog-info.yaml"
-    content = _catalog(12_000)
+    content = _catalog(20_000)
     path.write_bytes(content)
     spec = LocationSpec(type="file", target=str(path))
 
     docs = _split([content], spec)
-    assert not isinstance(docs, CatalogError) and len(docs) == 12_000
+    assert not isinstance(docs, CatalogError) and len(docs) == 20_000
     # every document known: the source only splits the file and finds them unchanged
     known = {d.source_hash: f"component:default/svc-{i}" for i, d in enumerate(docs)}
     source = FileSource([tmp_path], workers=1)
@@ -153,4 +155,4 @@ async def test_splitting_a_large_catalog_file_leaves_the_loop_responsive(tmp_pat
         _, batches = await _responsive(on_the_loop, through_the_source)
     finally:
         source.close()
-    assert [type(i) for i in batches[0][:1]] == [UnchangedDocument] and sum(len(b) for b in batches) == 12_000
+    assert [type(i) for i in batches[0][:1]] == [UnchangedDocument] and sum(len(b) for b in batches) == 20_000
