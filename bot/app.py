@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from importlib.metadata import entry_points
 from pathlib import Path
-
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +25,18 @@ from callboard.catalog.urls import redact_error
 from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
+from callboard.providers.api import (
+    ENTITY_PROVIDERS,
+    ONCALL_PROVIDERS,
+    EntitySource,
+    LoadedProvider,
+    ProviderConfigError,
+    ProviderContext,
+    SystemClock,
+    load_providers,
+)
 from callboard.providers.files import FileSource, discover
+from callboard.providers.http import Fetcher
 from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
@@ -37,13 +47,9 @@ from callboard.storage.engine import (
     describe_failure,
     is_unavailable,
     open_database,
-    within,
 )
 
-from .config import Settings
-
-if TYPE_CHECKING:
-    from callboard.providers.url import UrlSource
+from .config import ConfigError, Settings
 
 __all__ = ["Callboard", "demo_catalog_path"]
 
@@ -51,19 +57,6 @@ log = logging.getLogger(__name__)
 
 #: The order on-call sources are asked in: the paging systems first, the schedule file last.
 _ONCALL_ORDER = {"pagerduty": 0, "opsgenie": 1, "schedule": 2}
-
-
-class _Lazy:
-    """A reader built on first use (the URL reader pulls in an HTTP client most syncs never need)."""
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._real: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._real is None:
-            self._real = self._factory()
-        return getattr(self._real, name)
 
 
 def demo_catalog_path() -> Path:
@@ -96,6 +89,26 @@ def plan_for(settings: Settings, *, command: str) -> Plan:
     return Plan((str(demo_catalog_path()),), demo=True)
 
 
+def _providers(group: str, sections: Mapping[str, Any], key: str) -> dict[str, LoadedProvider[Any, Any]]:
+    try:
+        return load_providers(group, sections, key=key)
+    except ProviderConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _oncall_sections(settings: Settings) -> dict[str, Any]:
+    """The on-call providers' sections: the built-in ones from the settings bot/config.py checked
+    (credentials come from the environment), any other from ``oncall.<name>`` as written."""
+    return {
+        **settings.oncall_providers,
+        "pagerduty": {"token": settings.pagerduty_token, "api_url": settings.pagerduty_api_url,
+                      "timeout": settings.oncall_timeout},
+        "opsgenie": {"api_key": settings.opsgenie_api_key, "api_url": settings.opsgenie_api_url,
+                     "timeout": settings.oncall_timeout},
+        "schedule": {"file": settings.oncall_schedule_file},
+    }
+
+
 class Callboard:
     """One running Callboard: open it, sync, dispatch, close."""
 
@@ -104,13 +117,21 @@ class Callboard:
         self.engine = engine
         self.catalog = Catalog(engine)
         self.registry = registry
-        self._http: Any = None  # providers.http.Fetcher, created for the first URL catalog
-        self._files: FileSource | None = None
+        # the one HTTP client every provider uses (its connection pools open on first use);
+        # URLs from catalog data are checked against reading.allow
+        self.http = Fetcher(allow=settings.reading_allow)
+        self.clock = SystemClock()
+        # the installed providers (entry points), each with its section of callboard.yaml parsed:
+        # an unknown name or a bad section stops the start here, naming the key
+        self.entity_providers = _providers(ENTITY_PROVIDERS, settings.providers, "providers")
+        self.oncall_providers = _providers(ONCALL_PROVIDERS, _oncall_sections(settings), "oncall")
+        self._sources: dict[str, EntitySource] = {}  # the entity sources of the last sync
         # what the in-memory index was loaded from; set only in long-lived (resident) processes,
         # which follow other processes' writes
         self._catalog_version: str | None = None
         self._file_roots: list[str] | None = None  # the folders the last sync read files under
         self.last_docs: DocsSummary | None = None  # what the last TechDocs pass did
+        self._shell: Any = None  # the terminal surface ``ask`` answers through
         self.docs = TechDocs(
             engine,
             Path(settings.effective_docs_store),
@@ -187,10 +208,8 @@ class Callboard:
         await self.probe.close()
         await self.catalog.close()
         await self.oncall.close()
-        if self._files is not None:
-            self._files.close()
-        if self._http is not None:
-            await self._http.close()
+        await self._close_sources()
+        await self.http.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Callboard:
@@ -213,6 +232,10 @@ class Callboard:
                 if item.startswith(("http://", "https://")):
                     roots.append(LocationSpec(type="url", target=item))
                     continue
+                kind, sep, target = item.partition(":")
+                if sep and kind in self.entity_providers and kind not in ("file", "url"):  # memo:target
+                    roots.append(LocationSpec(type=kind, target=target))
+                    continue
                 found = discover(item)
                 if isinstance(found, CatalogError):
                     errors.append(found)
@@ -231,7 +254,7 @@ class Callboard:
         await self.oncall.reload()
         engine = SyncEngine(
             self.engine,
-            {"file": self._file_source(file_roots), "url": _Lazy(self._url_source)},
+            await self._entity_sources(file_roots),
             on_change=self.catalog.apply,
             on_progress=on_progress,
             feed_relations=self.catalog.graph is not None,
@@ -261,6 +284,10 @@ class Callboard:
             await self.catalog.load_index(graph=self.catalog.graph is not None)
         self._catalog_version = version
 
+    def _context(self, roots: list[str]) -> ProviderContext:
+        return ProviderContext(http=self.http, clock=self.clock, max_file_bytes=self.settings.max_file_bytes,
+                               catalog_roots=tuple(roots), location_types=tuple(sorted(self.entity_providers)))
+
     async def _oncall_sources(self) -> tuple[list[Any], list[str]]:
         """The on-call sources registered under ``callboard.oncall_providers`` that are set up here
         (credentials present, a schedule file found), in the order they are asked."""
@@ -269,12 +296,12 @@ class Callboard:
             async with self.engine.connect() as conn:
                 registered = await repo.root_locations(conn)
             roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
-        settings = dataclasses.replace(self.settings, oncall_catalog_roots=tuple(roots))
+        ctx = self._context(roots)
         sources: list[Any] = []
         problems: list[str] = []
-        for ep in sorted(entry_points(group="callboard.oncall_providers"), key=lambda e: _ONCALL_ORDER.get(e.name, 9)):
+        for name in sorted(self.oncall_providers, key=lambda n: (_ONCALL_ORDER.get(n, 9), n)):
             try:
-                source = ep.load()(settings)
+                source = self.oncall_providers[name].build(ctx)
             except ScheduleFileError as exc:
                 problems.append(f"The schedule file is not valid: {exc}")
                 continue
@@ -293,29 +320,41 @@ class Callboard:
             self.last_docs = await self.docs.sync(roots, on_progress=on_progress)
         return self.last_docs
 
-    def _file_source(self, file_roots: list[str]) -> FileSource:
-        if self._files is not None:
-            self._files.close()
-        self._files = FileSource(file_roots, max_bytes=self.settings.max_file_bytes)
-        return self._files
+    @property
+    def _files(self) -> FileSource | None:
+        """The file source of the last sync (it owns the parse workers)."""
+        files = self._sources.get("file")
+        return files if isinstance(files, FileSource) else None
 
-    def _url_source(self) -> UrlSource:
-        # only URL catalogs need an HTTP client: keep `callboard sync` start-up lean
-        from callboard.providers.http import Fetcher
-        from callboard.providers.url import UrlSource
+    async def _entity_sources(self, file_roots: list[str]) -> dict[str, EntitySource]:
+        """A source from every entity provider for this sync (the file source reads under
+        ``file_roots``); the last sync's sources are closed."""
+        await self._close_sources()
+        ctx = self._context(file_roots)
+        for name, loaded in self.entity_providers.items():
+            source = loaded.build(ctx)
+            if source is None:
+                continue
+            if getattr(source, "type", None) != name:
+                raise ConfigError(f"{loaded.key}: the provider's source reads locations of type "
+                                  f"{getattr(source, 'type', None)!r}, not {name!r} (its entry point name)")
+            self._sources[name] = source
+        return dict(self._sources)
 
-        if self._http is None:  # URLs from catalog data are checked against reading.allow
-            self._http = Fetcher(allow=self.settings.reading_allow)
-        return UrlSource(self._http, max_bytes=self.settings.max_file_bytes)
+    async def _close_sources(self) -> None:
+        sources, self._sources = self._sources, {}
+        for source in sources.values():
+            close = getattr(source, "close", None)
+            if close is not None:
+                done = close()
+                if inspect.isawaitable(done):
+                    await done
 
-    async def ask(self, text: str, *, platform: str = "shell", user: str | None = None) -> Reply:
-        """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is)."""
-        user_ref = None
-        if self.settings.user_email:
-            try:  # who is asking: worth a second at most; the answer itself reports an outage
-                user_ref = await within(1.0, self.catalog.user_by_email(self.settings.user_email))
-            except Exception as exc:
-                if not self.probe.failed(exc):
-                    raise
-                self.probe.discard_connections()
-        return await self.dispatcher.dispatch(text, platform=platform, user=user, user_ref=user_ref)
+    async def ask(self, text: str) -> Reply:
+        """Answer one line of text as the terminal's user (``CALLBOARD_USER_EMAIL`` says who that is),
+        through the terminal surface and the conversation policy every surface shares."""
+        from .shell import ShellSurface  # the surface sits above the app
+
+        if self._shell is None:
+            self._shell = ShellSurface(self, email=self.settings.user_email)
+        return await self._shell.ask(text)

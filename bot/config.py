@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -29,7 +30,12 @@ _KNOWN = {
     "backstage": {"base_url"},
     "server": {"public_url"},
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
+    "providers": set(),  # one section per entity provider, checked when the app starts (providers.api)
 }
+#: top-level keys whose sub-keys name plugins: any name, each a mapping (its section)
+_PLUGIN_SECTIONS = {"providers"}
+#: keys where a plugin's section may sit beside the known keys
+_OPEN_SECTIONS = {"oncall"}
 
 
 _SECRET_FIELDS = frozenset({"slack_bot_token", "slack_signing_secret", "slack_app_token", "github_token",
@@ -80,13 +86,16 @@ class Settings:
     github_api_url: str = "https://api.github.com"  # GitHub Enterprise: https://<host>/api/v3
     github_token: str | None = field(default=None, repr=False)
     oncall_schedule_file: str | None = None  # default: an oncall.yaml beside a catalog folder
-    oncall_catalog_roots: tuple[str, ...] = ()  # set by the app: where to look for that default
     oncall_timeout: float = 5.0
     oncall_cache_seconds: float = 60.0
     pagerduty_token: str | None = field(default=None, repr=False)
     pagerduty_api_url: str = "https://api.pagerduty.com"
     opsgenie_api_key: str | None = field(default=None, repr=False)
     opsgenie_api_url: str = "https://api.opsgenie.com"
+    #: ``providers.<name>``: each entity provider's section, as written (parsed by the provider's config)
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: ``oncall.<name>`` for on-call providers other than the built-in ones, as written
+    oncall_providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __repr__(self) -> str:
         """Every field, with passwords in URLs masked and secrets shown only as set or not."""
@@ -95,6 +104,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in _SECRET_FIELDS:
                 shown = "None" if value is None else "'***'"
+            elif isinstance(value, Mapping):  # plugin sections may hold secrets (${VAR}): names only
+                shown = repr(tuple(sorted(value)))
             elif isinstance(value, str):
                 shown = repr(mask_url(value))
             elif isinstance(value, tuple):
@@ -156,12 +167,17 @@ def _read_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(sorted(_KNOWN))}")
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: {key} must be a mapping")
-        for sub in value:
+        for sub, section in value.items():
+            if key in _PLUGIN_SECTIONS or (key in _OPEN_SECTIONS and sub not in _KNOWN[key]
+                                           and isinstance(section, dict)):
+                if section is not None and not isinstance(section, dict):
+                    raise ConfigError(f"{path}: {key}.{sub} must be a mapping of that provider's settings")
+                continue
             if sub not in _KNOWN[key]:
                 raise ConfigError(
                     f"{path}: unknown key {key}.{sub}; known: {', '.join(f'{key}.{s}' for s in sorted(_KNOWN[key]))}"
                 )
-    return _substitute(data, env, "")  # type: ignore[no-any-return]
+    return _substitute(data, env, "")
 
 
 def _positive(value: Any, key: str, cast: type) -> Any:
@@ -226,8 +242,18 @@ def load_settings(
         raise ConfigError(f"{path}: catalog.locations must be a list of paths or URLs")
     paths: list[str] = []
     for i, loc in enumerate(locations):
+        kind = None
         if isinstance(loc, dict):
+            kind = loc.get("type")
             loc = loc.get("path") or loc.get("url") or loc.get("target")
+        if kind is not None and kind not in ("file", "url"):  # a location another provider reads
+            if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", kind):
+                raise ConfigError(f"{path}: catalog.locations[{i}].type must be a provider name such as github, "
+                                  f"got {kind!r}")
+            if not isinstance(loc, str) or not loc:
+                raise ConfigError(f"{path}: catalog.locations[{i}].target is required with type {kind}")
+            paths.append(f"{kind}:{loc}")
+            continue
         if not isinstance(loc, str) or not loc:
             raise ConfigError(f"{path}: catalog.locations[{i}] must be a path or URL")
         if "://" not in loc:
@@ -263,7 +289,11 @@ def load_settings(
     allow = (data.get("reading") or {}).get("allow")
     if allow is not None:
         settings_kwargs["reading_allow"] = _reading_allow(allow, path)
+    settings_kwargs["providers"] = MappingProxyType({
+        name: MappingProxyType(dict(section or {})) for name, section in (data.get("providers") or {}).items()})
     oncall = data.get("oncall") or {}
+    settings_kwargs["oncall_providers"] = MappingProxyType({
+        name: MappingProxyType(dict(section)) for name, section in oncall.items() if name not in _KNOWN["oncall"]})
     if "schedule_file" in oncall:
         if not isinstance(oncall["schedule_file"], str) or not oncall["schedule_file"].strip():
             raise ConfigError(f"{path}: oncall.schedule_file must be a file path")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
 from callboard.catalog.validation import is_valid_dns_label, is_valid_kind, is_valid_object_name
 
 from callboard.storage.engine import DatabaseUnavailable, DatabaseURLError
@@ -30,12 +30,13 @@ from callboard.storage.engine import DatabaseUnavailable, DatabaseURLError
 from .app import Callboard
 from .config import ConfigError, Settings, mask_url
 from .slack.app import SlackSettings, SlackSurface
+from .surface import Mounted
 
 __all__ = ["ServerState", "create_server", "slack_settings"]
 
 log = logging.getLogger(__name__)
 
-STATE = web.AppKey("callboard_state", "ServerState")
+STATE: web.AppKey[ServerState] = web.AppKey("callboard_state")
 
 
 #: Opens the app (database, migrations, index); raises while the database cannot be used.
@@ -52,7 +53,7 @@ class ServerState:
     opener: Opener | None = None
     backoff: tuple[float, float] = BACKOFF
     database_problem: str | None = None  # why the database is not open yet (one line, password masked)
-    slack: SlackSurface | None = None
+    surfaces: list[Mounted] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     synced_once: bool = False
     last_sync_error: str | None = None
@@ -72,13 +73,8 @@ def slack_settings(settings: Settings) -> SlackSettings | None:
                          api_url=settings.slack_api_url)
 
 
-async def _slack_events(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    if state.slack is None:
-        raise web.HTTPNotFound(text="Slack is not configured on this Callboard (set SLACK_BOT_TOKEN)")
-    bolt_request = await to_bolt_request(request)
-    bolt_response = await state.slack.bolt.async_dispatch(bolt_request)
-    return await to_aiohttp_response(bolt_response)
+async def _no_slack(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound(text="Slack is not configured on this Callboard (set SLACK_BOT_TOKEN)")
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -132,8 +128,8 @@ async def _serve_database(state: ServerState) -> None:
     if state.app is None:
         app = await _open_database(state)
         state.app, state.database_problem = app, None
-        if state.slack is not None:
-            state.slack.attach(app)
+        for surface in state.surfaces:
+            surface.attach(app)
         log.info("database open")
     await _sync_loop(state, state.app)
 
@@ -244,16 +240,11 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     state = web_app[STATE]
     sync_task = asyncio.ensure_future(_serve_database(state))
     state.tasks.add(sync_task)
-    socket_handler = None
-    if state.slack is not None and state.slack.settings.app_token:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(state.slack.bolt, state.slack.settings.app_token)
-        await socket_handler.connect_async()
-        log.info("slack socket mode connected")
+    for surface in state.surfaces:
+        await surface.start()
     yield
-    if socket_handler is not None:
-        await socket_handler.close_async()
+    for surface in state.surfaces:
+        await surface.stop()
     for task in list(state.tasks):
         task.cancel()
     await asyncio.gather(*state.tasks, return_exceptions=True)
@@ -262,22 +253,31 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
 
 
 def create_server(
-    app: Callboard | Opener, *, catalog: tuple[str, ...] | None, sync_interval: float, slack: SlackSettings | None,
+    app: Callboard | Opener, *, catalog: tuple[str, ...] | None, sync_interval: float,
+    slack: SlackSettings | None = None, surfaces: Sequence[Callable[[Callboard | None, set[asyncio.Task[Any]]], Mounted]] = (),
     backoff: tuple[float, float] = BACKOFF,
 ) -> web.Application:
     """The server for an open ``app``, or for an ``Opener`` (``callboard serve``): then the server
-    starts at once and opens the database itself, retrying with ``backoff`` until it can."""
+    starts at once and opens the database itself, retrying with ``backoff`` until it can.
+
+    ``surfaces`` are factories of the chat surfaces to mount (each gets the app, None until the
+    database is open, and the server's set of tracked tasks); ``slack`` is the Slack one, built here."""
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
     if isinstance(app, Callboard):
         state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
     else:
         state = ServerState(app=None, catalog=catalog, sync_interval=sync_interval, opener=app, backoff=backoff)
+    factories = list(surfaces)
     if slack is not None:
-        state.slack = SlackSurface(slack, state.app, state.tasks)
+        factories.insert(0, lambda opened, tasks: SlackSurface(slack, opened, tasks))
+    state.surfaces = [make(state.app, state.tasks) for make in factories]
     web_app[STATE] = state
+    routes = [route for surface in state.surfaces for route in surface.routes()]
+    if not any(surface.name == "slack" for surface in state.surfaces):
+        routes.append(web.post("/slack/events", _no_slack))
     web_app.add_routes(
         [
-            web.post("/slack/events", _slack_events),
+            *routes,
             web.get("/healthz", _healthz),
             web.get("/readyz", _readyz),
             web.get("/docs/{namespace}/{kind}/{name}", _docs),

@@ -72,12 +72,6 @@ class EntityRef:
         # and parse workers send 100k of these per sync
         return (EntityRef, (self.kind, self.namespace, self.name))
 
-    def short(self, default_namespace: str = DEFAULT_NAMESPACE) -> str:
-        """``name`` (or ``namespace/name``) for display when the kind is obvious."""
-        if self.namespace.lower() == default_namespace:
-            return self.name
-        return f"{self.namespace}/{self.name}"
-
 
 def parse_ref(
     text: str,

@@ -464,7 +464,7 @@ def process_document(
     data = {**doc, "metadata": meta}
     data.pop("relations", None)
     data.pop("status", None)
-    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     try:
         relations = emit_relations(ref.kind, namespace, ref.key, spec)
     except RefParseError as exc:
@@ -554,6 +554,11 @@ def process_text(
 # --- documents: the unit of change detection and error isolation -------------------------
 
 _DOC_START = re.compile(r"^---", re.MULTILINE)
+
+
+def _constant(value: str) -> Callable[[int], str]:
+    """A ``source_hash_at`` for one document: the same hash at every line."""
+    return lambda _line: value
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,7 +674,7 @@ def process_documents(
             try:
                 out.extend(process_text(
                     doc.text, file=file, location=location, origin=origin, reader=reader,
-                    line_offset=doc.line - 1, max_nodes=max_nodes, source_hash_at=lambda _line, d=doc: d.source_hash,
+                    line_offset=doc.line - 1, max_nodes=max_nodes, source_hash_at=_constant(doc.source_hash),
                 ))
             except (RecursionError, MemoryError) as exc:
                 out.append(CatalogError(file=file, line=doc.content_line, location=location, message=_exhausted(exc)))

@@ -241,8 +241,8 @@ class SearchIndex:
         counts = np.bincount(hits)
         # the entities sharing the most trigrams: a threshold pass, then a partial sort of
         # the few that pass (argpartition over all 100k slots costs ~2 ms; this ~0.1 ms)
-        best = int(counts.max())
-        top = np.flatnonzero(counts >= max(1, best // 2))
+        most = int(counts.max())
+        top = np.flatnonzero(counts >= max(1, most // 2))
         if len(top) > _CANDIDATES:
             top = top[np.argpartition(counts[top], -_CANDIDATES)[-_CANDIDATES:]]
         choices: dict[int, str] = {}
@@ -250,8 +250,9 @@ class SearchIndex:
             if self._keys[s] is None or not self._kind_ok(s, kinds):
                 continue
             choices[s] = self._norms[s]
-            if self._title_norms[s]:
-                choices[-s - 1] = self._title_norms[s]  # titles under negative ids
+            title = self._title_norms[s]
+            if title:
+                choices[-s - 1] = title  # titles under negative ids
         scored = process.extract(q, choices, scorer=fuzz.WRatio, limit=max(limit * 4, 32), score_cutoff=50)
         best: dict[int, tuple[float, int, int]] = {}
         q_sorted = _sorted_words(q)

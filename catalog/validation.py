@@ -240,7 +240,7 @@ def _validator(kind: str) -> Callable[[Any], Any]:
         schema = _library()["Entity"]
     else:
         schema = _load(_KIND_SCHEMAS[kind])
-    return fastjsonschema.compile(_inline(schema, "Entity"))  # type: ignore[no-any-return]
+    return fastjsonschema.compile(_inline(schema, "Entity"))
 
 
 def _schema_message(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, bool]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from callboard.catalog.model import Entity
 from callboard.catalog.search import Candidate
 
-from .api import Action, Actions, Deps, Invocation, Item, ItemList, Reply, Status
+from .api import Actions, Deps, Invocation, Item, ItemList, Reply, RunCommand, Status, Unanswered
 
 __all__ = ["candidate_item", "describe_ref", "entity_from", "find_entity", "kind_of", "name_of", "resolve"]
 
@@ -49,45 +49,43 @@ def candidate_item(c: Candidate) -> Item:
 
 async def entity_from(
     inv: Invocation, deps: Deps, *, usage: str, kinds: Iterable[str] | None = None
-) -> tuple[Entity, str] | Reply:
-    """The entity a command's arguments name, with the query as typed; or the reply to give instead."""
+) -> tuple[Entity, str]:
+    """The entity a command's arguments name, with the query as typed (``Unanswered`` otherwise)."""
     query = " ".join(inv.args).strip()
     if not query:
-        return Reply.notice(Status.USAGE, f"Usage: {usage}")
-    found = await find_entity(deps, query, kinds=kinds, command=inv.command)
-    return found if isinstance(found, Reply) else (found, query)
+        raise Unanswered(Reply.notice(Status.USAGE, f"Usage: {usage}"))
+    return await find_entity(deps, query, kinds=kinds, command=inv.command), query
 
 
 async def find_entity(
     deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str
-) -> Entity | Reply:
-    """The entity ``query`` names, or a reply that says it is unknown or ambiguous."""
+) -> Entity:
+    """The entity ``query`` names; ``Unanswered`` when it is unknown or ambiguous."""
     key = resolve(deps, query, kinds=kinds, command=command)
-    if isinstance(key, Reply):
-        return key
     entity = await deps.catalog.get(key)
     if entity is None:  # removed by a sync since the index answered
-        return Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.')
+        raise Unanswered(Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.'))
     return entity
 
 
-def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str) -> str | Reply:
-    """The key of the entity ``query`` names, or a reply that says it is unknown or ambiguous."""
+def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, command: str) -> str:
+    """The key of the entity ``query`` names; ``Unanswered`` when it is unknown or ambiguous."""
     result = deps.catalog.search(query, kinds=kinds)
     match = result.match
     if match is not None:
         return match.key
     if not result.candidates:
         what = "/".join(_KIND_TITLES.get(k, k) for k in kinds) if kinds else "entity"
-        return Reply.notice(
+        raise Unanswered(Reply.notice(
             Status.NOT_FOUND,
             f'No {what} matches "{query}". Try `find {query}` for a wider search.',
             data={"query": query, "candidates": []},
-        )
+        ))
     items = tuple(candidate_item(c) for c in result.candidates)
-    actions = tuple(Action(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
-    return Reply(
+    actions = tuple(RunCommand(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
+    raise Unanswered(Reply(
         status=Status.AMBIGUOUS,
+        command=command,
         blocks=(
             ItemList(
                 title=f'"{query}" could mean several entities; which one?',
@@ -103,7 +101,7 @@ def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, comma
                 for c in result.candidates
             ],
         },
-    )
+    ))
 
 
 def typo_note(entity: Entity, query: str) -> str | None:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from callboard.providers.techdocs.service import TechDocs
 
 __all__ = [
+    "ACTION_TYPES",
+    "BLOCK_TYPES",
     "Action",
     "Actions",
     "Block",
@@ -32,10 +34,16 @@ __all__ = [
     "ItemList",
     "Links",
     "Notice",
+    "OpenForm",
+    "OpenUrl",
+    "Person",
     "Reply",
+    "RunCommand",
+    "ShowPage",
     "Status",
     "Steps",
     "Text",
+    "Unanswered",
 ]
 
 
@@ -102,12 +110,22 @@ class Fields:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    """A catalog User named in a reply: a surface may show it as a mention of that person."""
+
+    ref: str  # user:<namespace>/<name>
+    name: str  # what to show when the surface cannot mention them
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
     """One line of a list: a label, an optional entity ref it stands for, a detail."""
 
     label: str
     ref: str | None = None
     detail: str | None = None
+    person: Person | None = None  # the item is a person a surface may mention
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +134,8 @@ class ItemList:
     items: tuple[Item, ...]
     total: int | None = None  # when items were cut, how many there are in all
     empty: str = "none"
+    offset: int = 0  # how many items come before these (a later page)
+    page: tuple[int, int] | None = None  # (this page, pages) when the list is paged
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,9 +150,42 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Action:
+class RunCommand:
+    """Run a command line (as if the person had typed it) and show its answer."""
+
     label: str
     command: str
+    primary: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenUrl:
+    """Open a web page (a surface shows it only when it is a plain http(s) URL)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenForm:
+    """Open the form ``form`` (a template ref), with ``values`` filled in."""
+
+    label: str
+    form: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShowPage:
+    """Show another page of this answer (the conversation keeps what was asked, server-side)."""
+
+    label: str
+    page: int
+
+
+Action = Union[RunCommand, OpenUrl, OpenForm, ShowPage]
+#: Every kind of action, for the surfaces' coverage test.
+ACTION_TYPES: tuple[type, ...] = (RunCommand, OpenUrl, OpenForm, ShowPage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,24 +194,52 @@ class Actions:
 
 
 Block = Union[Header, Text, Steps, Code, Hits, Fields, ItemList, Links, Notice, Actions]
+#: Every kind of block, for the surfaces' coverage test.
+BLOCK_TYPES: tuple[type, ...] = (Header, Text, Steps, Code, Hits, Fields, ItemList, Links, Notice, Actions)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
+    """An answer: what was asked (``command``), about what (``subject``, an entity ref), and how it went."""
+
     status: Status
     blocks: tuple[Block, ...]
     summary: str  # one line: the plain-text fallback and notification text
     data: dict[str, Any] = field(default_factory=dict)  # machine-readable answer (--format json)
+    command: str | None = None  # the command that ran (set by the dispatcher when the command did not)
+    subject: str | None = None  # the entity the answer is about (its ref key)
 
     @classmethod
-    def notice(cls, status: Status, text: str, *blocks: Block, data: dict[str, Any] | None = None) -> Reply:
+    def notice(cls, status: Status, text: str, *blocks: Block, data: dict[str, Any] | None = None,
+               subject: str | None = None) -> Reply:
         level = "error" if status in (Status.ERROR, Status.USAGE) else "warning" if status is not Status.OK else "info"
-        return cls(status=status, blocks=(Notice(level=level, text=text), *blocks), summary=text, data=data or {})
+        return cls(status=status, blocks=(Notice(level=level, text=text), *blocks), summary=text, data=data or {},
+                   subject=subject)
+
+    def people(self) -> tuple[Person, ...]:
+        """The catalog people this reply names, in order, each once."""
+        seen: dict[str, Person] = {}
+        for block in self.blocks:
+            if isinstance(block, ItemList):
+                for item in block.items:
+                    if item.person is not None:
+                        seen.setdefault(item.person.ref, item.person)
+        return tuple(seen.values())
+
+
+class Unanswered(Exception):
+    """What was asked cannot be answered as asked (no such entity, several match, a usage error):
+    ``reply`` says why. Lookups raise it; the dispatcher, the one boundary, shows ``reply``. So a
+    command's result is always a ``Reply`` and a lookup's always what it looked up."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.summary)
+        self.reply = reply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Invocation:
-    """One request to run a command, whatever surface it came from."""
+    """One request to run a command, whatever surface it came from, and who asks."""
 
     command: str
     args: tuple[str, ...]
@@ -167,8 +248,10 @@ class Invocation:
     user: str | None = None  # the platform's user id
     user_ref: str | None = None  # the asker's catalog User, when the surface could tell
     channel: str | None = None
-    page: int = 1
     tz: str | None = None  # the asker's IANA time zone, when the surface knows it
+    #: False when the platform could not say who is asking (its API failed): then "you are not in
+    #: the catalog" would be a guess, not an answer
+    identified: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,4 +272,3 @@ class CommandSpec:
     examples: tuple[str, ...]
     run: Callable[[Invocation, Deps], Awaitable[Reply]]
     aliases: tuple[str, ...] = ()
-    acl: str | None = None

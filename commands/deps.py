@@ -18,10 +18,7 @@ def _items(keys: list[str], known: set[str]) -> tuple[Item, ...]:
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    found = await entity_from(inv, deps, usage=SPEC.usage)
-    if isinstance(found, Reply):
-        return found
-    e, query = found
+    e, query = await entity_from(inv, deps, usage=SPEC.usage)
     depends_on = e.related("dependsOn")
     dependents = e.related("dependencyOf")
     consumes = e.related("consumesApi")
@@ -38,6 +35,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(e.ref.key)} depends on {len(depends_on)}, {len(dependents)} depend on it",
+        subject=e.ref.key,
         data={"entity": e.ref.key, "depends_on": depends_on, "dependency_of": dependents, "consumes_apis": consumes},
     )
 

@@ -9,6 +9,7 @@ unavailable, try again in a minute" instead, with the same reference.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import re
@@ -21,14 +22,18 @@ from typing import Any, Protocol
 
 from rapidfuzz import process as fuzz_process
 
-from .api import CommandSpec, Deps, Invocation, Reply, Status
+from .api import Actions, CommandSpec, Deps, Invocation, Reply, RunCommand, Status, Unanswered
 
-__all__ = ["BUILTIN_COMMANDS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "parse",
+__all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "parse",
            "unavailable_reply"]
 
 log = logging.getLogger(__name__)
 
 BUILTIN_COMMANDS = ("owner", "find", "info", "deps", "team", "mine", "help")
+#: What can be asked next about an entity an answer is about: label and command.
+ENTITY_ACTIONS = (("Owner", "owner"), ("On-call", "oncall"), ("Runbook", "runbook"), ("Docs", "docs"),
+                  ("Dependencies", "deps"), ("Card", "info"))
+_DOCS_COMMANDS = frozenset({"runbook", "docs"})
 
 _SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "-"})
 
@@ -68,7 +73,9 @@ class Availability(Protocol):
     (an on-call service) is waited for.
     """
 
-    patience: float
+    @property
+    def patience(self) -> float:
+        ...
 
     def failed(self, exc: BaseException) -> bool:
         """True when ``exc`` means the infrastructure is unavailable (not a bug in a command)."""
@@ -181,17 +188,20 @@ class Dispatcher:
         return None, args, name
 
     async def dispatch(self, text: str, *, platform: str = "shell", user: str | None = None,
-                       user_ref: str | None = None, channel: str | None = None, tz: str | None = None) -> Reply:
+                       user_ref: str | None = None, channel: str | None = None, tz: str | None = None,
+                       identified: bool = True) -> Reply:
+        """Answer ``text`` asked by ``user`` (a platform id; ``user_ref`` their catalog User) on
+        ``platform``. Every path, a bare entity name included, runs inside the same guard."""
         started = time.perf_counter()
         spec, args, name = self.route(text)
         command = spec.name if spec is not None else _loggable(name) or "-"
+        inv = Invocation(command=spec.name if spec is not None else "", args=args, text=text, platform=platform,
+                         user=user, user_ref=user_ref, channel=channel, tz=tz, identified=identified)
         try:
             if spec is None:
-                reply = await self._patiently(self._unknown(text, name))
+                reply = await self._patiently(self._unknown(inv, name))
             else:
-                inv = Invocation(command=spec.name, args=args, text=text, platform=platform, user=user,
-                                 user_ref=user_ref, channel=channel, tz=tz)
-                reply = await self._patiently(spec.run(inv, self.deps))
+                reply = await self._patiently(self._run(spec, inv))
         except Exception as exc:
             ref = secrets.token_hex(3)
             if isinstance(exc, Unavailable) or (self.availability is not None and self.availability.failed(exc)):
@@ -213,7 +223,7 @@ class Dispatcher:
         """Await ``answer``; past ``availability.patience``, ask whether the database answers and, if
         it does not, give up on it (it would wait for the database's own time limits)."""
         if self.availability is None:
-            return await answer  # type: ignore[no-any-return]
+            return await answer
         task: asyncio.Future[Reply] = asyncio.ensure_future(answer)
         try:
             done, _ = await asyncio.wait({task}, timeout=self.availability.patience)
@@ -228,7 +238,37 @@ class Dispatcher:
             task.cancel()
             raise
 
-    async def _unknown(self, text: str, name: str) -> Reply:
+    async def _run(self, spec: CommandSpec, inv: Invocation) -> Reply:
+        """Run one command; the reply names it, and an answer about one entity gets the entity's
+        actions (Owner, On-call, Runbook, Docs, Dependencies) once, here, for every surface."""
+        try:
+            reply = await spec.run(inv, self.deps)
+        except Unanswered as unanswered:
+            reply = unanswered.reply
+        if reply.command is None:
+            reply = dataclasses.replace(reply, command=spec.name)
+        if reply.status is Status.OK and reply.subject is not None:
+            actions = await self._entity_actions(reply.subject, spec.name)
+            if actions:
+                reply = dataclasses.replace(reply, blocks=(*reply.blocks, Actions(actions=actions)))
+        return reply
+
+    async def _entity_actions(self, key: str, ran: str) -> tuple[RunCommand, ...]:
+        """What to ask next about ``key``: the registered entity commands but the one that ran;
+        Runbook and Docs only when the entity has built docs, On-call not for a person."""
+        kind = key.split(":", 1)[0]
+        wanted = [(label, cmd) for label, cmd in ENTITY_ACTIONS
+                  if cmd != ran and self.registry.get(cmd) is not None
+                  and not (cmd == "oncall" and kind in ("user", "location", "template"))]
+        if any(cmd in _DOCS_COMMANDS for _, cmd in wanted):
+            docs = self.deps.docs
+            # a built site is a file on disk: one stat, no database read on every answer
+            if docs is None or not (docs.site_dir(key) / "search" / "search_index.json").is_file():
+                wanted = [(label, cmd) for label, cmd in wanted if cmd not in _DOCS_COMMANDS]
+        return tuple(RunCommand(label=label, command=f"{cmd} {key}") for label, cmd in wanted)
+
+    async def _unknown(self, inv: Invocation, name: str) -> Reply:
+        text = inv.text
         if not name:
             return Reply.notice(Status.USAGE, "Ask me something, e.g. `owner payment-service` or `help`.")
         # A bare entity name: show its card when the catalog is sure which one.
@@ -236,8 +276,7 @@ class Dispatcher:
         if result.match is not None:
             info = self.registry.get("info")
             if info is not None:
-                inv = Invocation(command="info", args=(result.match.key,), text=text)
-                return await info.run(inv, self.deps)
+                return await self._run(info, dataclasses.replace(inv, command="info", args=(result.match.key,)))
         best = fuzz_process.extractOne(name, self.registry.names(), score_cutoff=70)
         hint = f' Did you mean "{best[0]}"?' if best else ""
         return Reply.notice(

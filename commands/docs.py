@@ -8,8 +8,6 @@ from callboard.providers.techdocs.service import SiteState, TechDocs
 
 from ._lookup import describe_ref, name_of
 from .api import (
-    Action,
-    Actions,
     CommandSpec,
     Deps,
     Header,
@@ -114,10 +112,10 @@ async def _scoped(docs: TechDocs, key: str, query: str, state: SiteState | None)
             blocks.append(notice)
         blocks.append(Links(links=(("Open the docs", docs.link(key, "")),)))
         blocks.append(ItemList(title="Contents", items=tuple(_toc(sections)), empty="no sections"))
-        blocks.append(Actions(actions=(Action(label="Runbook", command=f"runbook {key}"),)))
         return Reply(
             status=Status.OK, blocks=tuple(blocks),
             summary=f"Docs of {name_of(key)}: {len(sections)} section(s)",
+            subject=key,
             data={"entity": key, "link": docs.link(key, ""), "sections": [s.location for s in sections]},
         )
     hits = await docs.search(query, entity=key, limit=_LIMIT)
@@ -131,6 +129,7 @@ async def _scoped(docs: TechDocs, key: str, query: str, state: SiteState | None)
     return Reply(
         status=Status.OK, blocks=tuple(blocks),
         summary=f'{len(hits)} section(s) of {name_of(key)} for "{query}"; best: {hits[0].title}',
+        subject=key,
         data={"entity": key, "query": query, "hits": [_hit_data(docs, h) for h in hits]},
     )
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 from callboard.catalog.service import Catalog
 
 from ._lookup import candidate_item, kind_of
-from .api import CommandSpec, Deps, Invocation, ItemList, Reply, Status
+from .api import CommandSpec, Deps, Invocation, ItemList, Reply, Status, Unanswered
 
 __all__ = ["SPEC", "picker_options", "run"]
 
 
-def picker_options(catalog: Catalog, query: str, limit: int = 20) -> list[tuple[str, str]]:
-    """(ref, label) pairs for an entity picker: what ``find`` would list for ``query``."""
+def picker_options(catalog: Catalog, query: str, limit: int = 20,
+                   kinds: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(ref, label) pairs for an entity picker: what ``find`` would list for ``query`` (of ``kinds``)."""
     if not query.strip():
         return []
-    result = catalog.search(query, limit=limit)
+    result = catalog.search(query, kinds=[k.lower() for k in kinds] or None, limit=limit)
     return [(c.key, f"{c.name} ({kind_of(c.key)})" + (f" · {c.title}" if c.title and c.title != c.name else ""))
             for c in result.candidates]
 
 
-def _parse(args: tuple[str, ...]) -> tuple[str, list[str]] | str:
+def _parse(args: tuple[str, ...]) -> tuple[str, list[str]]:
+    """(query, kinds) from ``find``'s arguments; ``Unanswered`` with the usage when they are wrong."""
     kinds: list[str] = []
     words: list[str] = []
     it = iter(args)
@@ -27,22 +29,23 @@ def _parse(args: tuple[str, ...]) -> tuple[str, list[str]] | str:
         if arg in ("--kind", "-k"):
             value = next(it, None)
             if value is None:
-                return "--kind needs a value, e.g. --kind component"
+                raise _usage("--kind needs a value, e.g. --kind component")
             kinds.extend(k.strip().lower() for k in value.split(",") if k.strip())
         elif arg.startswith("--kind="):
             kinds.extend(k.strip().lower() for k in arg.split("=", 1)[1].split(",") if k.strip())
         elif arg.startswith("--"):
-            return f"Unknown option {arg}; find takes --kind"
+            raise _usage(f"Unknown option {arg}; find takes --kind")
         else:
             words.append(arg)
     return " ".join(words).strip(), kinds
 
 
+def _usage(problem: str) -> Unanswered:
+    return Unanswered(Reply.notice(Status.USAGE, f"{problem}. Usage: {SPEC.usage}"))
+
+
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    parsed = _parse(inv.args)
-    if isinstance(parsed, str):
-        return Reply.notice(Status.USAGE, f"{parsed}. Usage: {SPEC.usage}")
-    query, kinds = parsed
+    query, kinds = _parse(inv.args)
     if not query:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
     result = deps.catalog.search(query, kinds=kinds or None, limit=10)

@@ -6,7 +6,7 @@ from callboard.catalog.urls import strip_userinfo, without_userinfo
 
 from .oncall import oncall_blocks
 from ._lookup import describe_ref, entity_from, name_of, typo_note
-from .api import Action, Actions, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
+from .api import CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
 
 __all__ = ["SPEC", "run"]
 
@@ -16,10 +16,7 @@ def _names(keys: list[str]) -> str:
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    found = await entity_from(inv, deps, usage=SPEC.usage)
-    if isinstance(found, Reply):
-        return found
-    e, query = found
+    e, query = await entity_from(inv, deps, usage=SPEC.usage)
     spec = e.spec
     blocks: list = [Header(text=e.title or e.ref.name, subtitle=describe_ref(e.ref.key))]
     note = typo_note(e, query)
@@ -72,18 +69,11 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     errors = await deps.catalog.errors(e.ref.key)
     for err in errors:
         blocks.append(Notice(level="warning", text=strip_userinfo(f"Catalog error at {err.where()}: {err.message}")))
-    blocks.append(
-        Actions(
-            actions=(
-                Action(label="Owner", command=f"owner {e.ref.key}"),
-                Action(label="Dependencies", command=f"deps {e.ref.key}"),
-            )
-        )
-    )
     return Reply(
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{describe_ref(e.ref.key)}: {e.description or e.title or ''}".strip().rstrip(":"),
+        subject=e.ref.key,
         data={"entity": e.ref.key, "document": without_userinfo(e.data), "relations": [[r.type, r.target] for r in e.relations]},
     )
 

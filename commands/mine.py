@@ -9,6 +9,12 @@ __all__ = ["SPEC", "run"]
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
+    if not inv.identified:
+        return Reply.notice(
+            Status.ERROR,
+            f"I can't tell who you are right now: {inv.platform} did not answer when I asked for your profile. "
+            "Try again in a minute, or ask `team <your team>`.",
+        )
     if not inv.user_ref:
         return Reply.notice(
             Status.NOT_FOUND,

@@ -14,7 +14,7 @@ from callboard.providers.oncall.model import Shift, by_level
 from callboard.providers.oncall.service import Resolution
 
 from ._lookup import describe_ref, find_entity, name_of, typo_note
-from .api import Block, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Links, Notice, Reply, Status
+from .api import Person, Block, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Links, Notice, Reply, Status
 from .owner import contact_fields
 
 __all__ = ["SPEC", "oncall_blocks", "run"]
@@ -84,7 +84,8 @@ async def oncall_blocks(deps: Deps, resolution: Resolution, tz: str | None, *, u
                     else f"until {when(shift.end, tz)}")
             email = shift.email or (person.spec.get("profile", {}).get("email") if person and isinstance(person.spec.get("profile"), dict) else None)
             detail = " · ".join(x for x in (role, span, shift.schedule, email) if x)
-            items.append(Item(label=label, ref=person.ref.key if person else None, detail=detail))
+            items.append(Item(label=label, ref=person.ref.key if person else None, detail=detail,
+                              person=Person(ref=person.ref.key, name=label, email=email) if person else None))
     title = "Next on call" if upcoming else "On call now"
     blocks.append(ItemList(title=title, items=tuple(items)))
     source = f"{answer.source}, {answer.target}"
@@ -110,10 +111,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if upcoming:
         args = args[:-1]
     query = " ".join(args)
-    found = await find_entity(deps, query, command="oncall")
-    if isinstance(found, Reply):
-        return found
-    entity = found
+    entity = await find_entity(deps, query, command="oncall")
     resolution = await deps.oncall.resolve(deps.catalog, entity, upcoming=upcoming)
     blocks: list[Block] = [Header(
         text=f"{'Next on call' if upcoming else 'On call'} for {name_of(entity.ref.key)}",
@@ -127,11 +125,12 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if resolution.answer is None:
         return Reply(status=Status.ERROR, blocks=tuple(blocks),
                      summary=f"No on-call answer for {name_of(entity.ref.key)}; contact "
-                     + (", ".join(name_of(k) for k in resolution.fallback) or "its owner"), data=data)
+                     + (", ".join(name_of(k) for k in resolution.fallback) or "its owner"), data=data,
+                     subject=entity.ref.key)
     first = resolution.answer.shifts[0] if resolution.answer.shifts else None
     summary = (f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first.name if first else 'nobody'}"
                f" (via {resolution.via})")
-    return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary, data=data)
+    return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary, data=data, subject=entity.ref.key)
 
 
 def _data(resolution: Resolution) -> dict[str, object]:

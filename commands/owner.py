@@ -38,8 +38,6 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     if not query:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
     key = resolve(deps, query, command="owner")
-    if isinstance(key, Reply):
-        return key
     entity, known = await deps.catalog.get_with(key, "ownedBy")
     if entity is None:  # removed by a sync since the index answered
         return Reply.notice(Status.NOT_FOUND, f'"{query}" was just removed from the catalog.')
@@ -78,6 +76,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=summary,
+        subject=entity.ref.key,
         data={"entity": entity.ref.key, "owners": data_owners},
     )
 
@@ -96,6 +95,7 @@ async def _owned_by(entity: Entity, deps: Deps, note: str | None) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(entity.ref.key)} owns {len(owned)} entities",
+        subject=entity.ref.key,
         data={"entity": entity.ref.key, "owns": owned},
     )
 

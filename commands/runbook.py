@@ -19,7 +19,6 @@ from callboard.providers.techdocs.service import TechDocs
 
 from ._lookup import describe_ref, find_entity, name_of, typo_note
 from .api import (
-    Action,
     Actions,
     Block,
     Code,
@@ -31,7 +30,9 @@ from .api import (
     Links,
     Notice,
     Reply,
+    RunCommand,
     Status,
+    Unanswered,
     Steps,
     Text,
 )
@@ -124,15 +125,17 @@ def _split(args: tuple[str, ...]) -> list[tuple[str, str]]:
 async def run(inv: Invocation, deps: Deps) -> Reply:
     if not inv.args:
         return Reply.notice(Status.USAGE, f"Usage: {SPEC.usage}")
-    found: Entity | Reply | None = None
+    found: Entity | None = None
     query = topic = ""
     for query, topic in _split(inv.args):
-        found = await find_entity(deps, query, command="runbook")
-        if isinstance(found, Entity):
+        try:
+            found = await find_entity(deps, query, command="runbook")
             break
-    if found is None or isinstance(found, Reply):
-        first = await find_entity(deps, inv.args[0], command="runbook")
-        return first if isinstance(first, Reply) else Reply.notice(Status.NOT_FOUND, f'No entity matches "{inv.args[0]}".')
+        except Unanswered:
+            continue
+    if found is None:  # no prefix names an entity: say why the first word does not
+        await find_entity(deps, inv.args[0], command="runbook")
+        raise Unanswered(Reply.notice(Status.NOT_FOUND, f'No entity matches "{inv.args[0]}".'))
     entity = found
     docs = deps.docs
     owners = entity.related("ownedBy")
@@ -163,7 +166,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
                 blocks.append(Fields(pairs=tuple(contact)))
             blocks.extend(await _oncall(deps, entity, inv))
             return Reply(status=Status.OK, blocks=tuple(blocks), summary=f"Runbook of {name_of(entity.ref.key)}: {link_books[0][1]}",
-                         data={"entity": entity.ref.key, "links": [u for _, u in link_books], "section": None})
+                         subject=entity.ref.key, data={"entity": entity.ref.key, "links": [u for _, u in link_books], "section": None})
         text = (
             f"{describe_ref(entity.ref.key)} has no runbook: no TechDocs page or section named runbook or "
             f"playbook, no {ANNOTATION} annotation, and no metadata.links entry of type runbook."
@@ -190,11 +193,12 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     others = [s for s in chosen if s.location != section.location and "#" in s.location][:10]
     if others:
         blocks.append(Actions(actions=tuple(
-            Action(label=s.title[:70], command=f"runbook {entity.ref.key} {s.title}") for s in others)))
+            RunCommand(label=s.title[:70], command=f"runbook {entity.ref.key} {s.title}") for s in others)))
     return Reply(
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"Runbook of {name_of(entity.ref.key)}: {section.title}",
+        subject=entity.ref.key,
         data={"entity": entity.ref.key, "section": section.location, "title": section.title,
               "url": docs.link(entity.ref.key, section.location), "source": source or "techdocs",
               "topics": [s.title for s in chosen]},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._lookup import describe_ref, entity_from, kind_of, name_of, typo_note
-from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
+from .api import Person, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
 from .owner import contact_fields
 
 __all__ = ["SPEC", "run"]
@@ -12,10 +12,7 @@ _LIMIT = 500
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
-    found = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
-    if isinstance(found, Reply):
-        return found
-    g, query = found
+    g, query = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
     members = g.related("hasMember")
     children = g.related("parentOf")
     owned = g.related("ownerOf")
@@ -34,7 +31,9 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         if person is not None and isinstance(person.spec.get("profile"), dict):
             email = person.spec["profile"].get("email")
         label = person.display_name if person else name_of(key)
-        member_items.append(Item(label=label, ref=key, detail=email if isinstance(email, str) else None))
+        email = email if isinstance(email, str) else None
+        member_items.append(Item(label=label, ref=key, detail=email,
+                                 person=Person(ref=key, name=label, email=email) if key.startswith("user:") else None))
     blocks.append(ItemList(title="Members", items=tuple(member_items), total=len(members)))
     if children:
         blocks.append(
@@ -49,6 +48,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(g.ref.key)}: {len(members)} members, owns {len(owned)}",
+        subject=g.ref.key,
         data={"entity": g.ref.key, "members": members, "sub_teams": children, "owns": owned},
     )
 

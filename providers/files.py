@@ -31,7 +31,9 @@ from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntit
 from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
-__all__ = ["DEFAULT_MAX_BYTES", "FilePlaceholders", "FileSource", "Unreadable", "discover", "read_regular_file"]
+from .api import Provider, ProviderContext
+
+__all__ = ["DEFAULT_MAX_BYTES", "PROVIDER", "FileConfig", "FilePlaceholders", "FileSource", "Unreadable", "discover", "read_regular_file"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _PARALLEL_FROM = 4 * 1024 * 1024
@@ -364,7 +366,7 @@ class FileSource:
     type = "file"
 
     def __init__(self, roots: Sequence[str | os.PathLike[str]], *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, other_types: Sequence[str] = ("url",)) -> None:
         resolved = []
         for r in roots:
             p = Path(r).expanduser().resolve()
@@ -375,6 +377,8 @@ class FileSource:
         self._workers = workers if workers is not None else (os.cpu_count() or 1)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._deps: dict[str, tuple[str, ...]] = {}
+        #: location types other providers read: a Location target of such a type is theirs
+        self.other_types = tuple(t for t in other_types if t != self.type)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -470,11 +474,14 @@ class FileSource:
         raw = target.target
         if re.match(r"^https?://", raw) or target.type == "url":
             return LocationSpec(type="url", target=raw, presence=target.presence)
+        if target.type in self.other_types:
+            return LocationSpec(type=target.type, target=raw, presence=target.presence)
         if target.type not in ("", "file"):
+            readable = ", ".join(sorted({"file", "url", *self.other_types}))
             return CatalogError(
                 file=parent.target,
                 location=parent.key,
-                message=f'Location target type "{target.type}" is not supported (file and url are)',
+                message=f'Location target type "{target.type}" is not supported ({readable} are)',
             )
         try:
             path = (Path(parent.target).parent / raw).resolve()
@@ -490,3 +497,22 @@ class FileSource:
                 f"({', '.join(self.roots)}); register a folder that holds both",
             )
         return LocationSpec(type="file", target=str(path), presence=target.presence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileConfig:
+    """``providers.file`` in callboard.yaml."""
+
+    workers: int | None = None  # processes that parse big files; default: one per CPU
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be 1 or more, got {self.workers}")
+
+
+def _create(config: FileConfig, ctx: ProviderContext) -> FileSource:
+    return FileSource(ctx.catalog_roots, max_bytes=ctx.max_file_bytes, workers=config.workers,
+                      other_types=ctx.location_types)
+
+
+PROVIDER = Provider(config=FileConfig, create=_create, summary="catalog files and folders on disk")

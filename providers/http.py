@@ -19,31 +19,44 @@ its host (glob, optional ``:port``) or a CIDR range holding the address. How tha
 - environment proxies are never used (a proxy would connect for us, past the check);
 - every fetch has a connect and a total time limit (a server that drips one byte at a time is
   cut off) and stops reading at ``max_bytes + 1`` bytes whatever ``Content-Length`` says;
+- answers that say "not now" are asked again: 429 (for any method, after ``Retry-After`` when it
+  is short enough) and, for idempotent methods, 500/502/503/504 and connections that failed,
+  with growing pauses in between; a request that ran out of time is not repeated;
 - a data URL that cannot be reached gets one message whether the port is closed, the connection
   was reset or nothing answered in time, so catalog errors cannot be used to scan ports; the
   operator's own URLs keep the detailed reason. Servers that answer keep helpful errors (status).
 
 A host allowed by name is reached without the address check (the operator said so); a host
 allowed only by range is reached through the guarded session, whose check admits the range.
+
+This is the one HTTP client of the providers: URL catalogs, GitHub (``providers.github``) and the
+on-call services (``providers.oncall``) all use it, with ``trusted=True`` for the API base URLs the
+operator configured and ``trusted=False`` for every URL that came from data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import email.utils
 import fnmatch
+import json as jsonlib
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from callboard.catalog.urls import strip_userinfo
+
+from .api import Clock, SystemClock
 
 __all__ = [
     "AddressRefused",
@@ -55,12 +68,15 @@ __all__ = [
     "address_of",
     "guarded_socket",
     "refused_message",
+    "retry_after",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_RETRY_STATUS = frozenset({500, 502, 503, 504})
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 #: what ``inet_aton`` may read as an address: numbers in decimal, octal or hex, 1 to 4 parts
@@ -152,7 +168,7 @@ class ReadingPolicy:
         """True for a public address, or one inside an allowed range. An IPv6 address that
         carries an IPv4 address is judged by both; IPv4-mapped ones by the IPv4 address alone."""
         inner = _embedded(address)
-        candidates = [inner] if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else [address]
+        candidates: list[IPAddress] = [inner] if inner and isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else [address]
         if inner is not None and inner not in candidates:
             candidates.append(inner)
         return all(_public(a) or any(a in net for net in self.networks if net.version == a.version)
@@ -194,7 +210,7 @@ def guarded_socket(policy: ReadingPolicy) -> aiohttp.connector.SocketFactoryType
             raise AddressRefused(str(address))
         return socket.socket(family=family, type=type_, proto=proto)
 
-    return factory  # type: ignore[return-value]
+    return factory
 
 
 class _GuardedResolver(AbstractResolver):
@@ -228,11 +244,18 @@ class _GuardedResolver(AbstractResolver):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchLimits:
-    """Time limits (seconds) and the redirect hop limit; ``total`` covers the whole redirect chain."""
+    """Time limits (seconds), the redirect hop limit and the retry rule. ``total`` covers one
+    attempt's whole redirect chain; ``retries`` more attempts follow a 429, a 5xx or a failed
+    connection, after ``backoff`` seconds, growing ``backoff_factor`` times each time. A
+    ``Retry-After`` longer than ``max_retry_wait`` is not waited for: the 429 is the answer."""
 
     connect: float = 10.0
     total: float = 30.0
     max_redirects: int = 5
+    retries: int = 2
+    backoff: float = 0.2
+    backoff_factor: float = 2.5
+    max_retry_wait: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,17 +269,27 @@ class Answer:
     body: bytes
 
 
-ProblemKind = Literal["refused", "unreachable", "too_big", "redirects", "invalid"]
+    def json(self) -> Any:
+        """The body as JSON; None when it is not JSON."""
+        try:
+            return jsonlib.loads(self.body)
+        except ValueError:
+            return None
+
+
+ProblemKind = Literal["refused", "unreachable", "timeout", "too_big", "redirects", "invalid"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchProblem:
     """Why nothing (complete) was read. ``message`` is safe to show: no credentials, and for
-    data URLs no hint whether a port is open."""
+    data URLs no hint whether a port is open (so only trusted URLs ever report ``timeout``;
+    a data URL that did not answer in time is ``unreachable`` like any other)."""
 
     kind: ProblemKind
     url: str  # without credentials
     message: str
+    timed_out: bool = False  # ran out of time (also for data URLs, whose kind does not say so): not asked again
 
 
 @dataclass
@@ -268,13 +301,15 @@ class _Sessions:
 
 
 class Fetcher:
-    """HTTP GETs with the reading policy, time and size limits applied. One per app (it keeps a
-    connection pool per trust level); ``resolver`` is injectable (tests map names to addresses)."""
+    """The shared HTTP client: requests with the reading policy, time and size limits and retries
+    applied. One per app (it keeps a connection pool per trust level); ``resolver`` is injectable
+    (tests map names to addresses), and so is ``clock`` (the pauses between retries)."""
 
     def __init__(self, *, allow: Iterable[str] = (), limits: FetchLimits | None = None,
-                 resolver: AbstractResolver | None = None) -> None:
+                 resolver: AbstractResolver | None = None, clock: Clock | None = None) -> None:
         self.policy = ReadingPolicy.parse(allow)
         self.limits = limits or FetchLimits()
+        self.clock: Clock = clock or SystemClock()
         self._resolver = resolver
         self._sessions: _Sessions | None = None
 
@@ -297,7 +332,7 @@ class Fetcher:
         if self._sessions is None:
             owns = self._resolver is None
             resolver = self._resolver or aiohttp.ThreadedResolver()
-            # no total here: the whole chain has one deadline (see get); trust_env=False: no proxies
+            # no total here: the whole chain has one deadline (see request); trust_env=False: no proxies
             timeout = aiohttp.ClientTimeout(total=None, connect=self.limits.connect, sock_connect=self.limits.connect)
             self._sessions = _Sessions(
                 open=aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), timeout=timeout,
@@ -311,24 +346,71 @@ class Fetcher:
             )
         return self._sessions
 
-    async def get(self, url: str, *, trusted: bool, max_bytes: int,
-                  headers: Mapping[str, str] | None = None) -> Answer | FetchProblem:
+    async def get(self, url: str, *, trusted: bool, max_bytes: int, headers: Mapping[str, str] | None = None,
+                  params: Sequence[tuple[str, str]] = (), timeout: float | None = None) -> Answer | FetchProblem:
         """GET ``url``; ``trusted`` when the operator gave it. Redirects are followed here."""
+        return await self.request("GET", url, trusted=trusted, max_bytes=max_bytes, headers=headers, params=params,
+                                  timeout=timeout)
+
+    async def request(self, method: str, url: str, *, trusted: bool, max_bytes: int,
+                      headers: Mapping[str, str] | None = None, params: Sequence[tuple[str, str]] = (),
+                      json: Any = None, timeout: float | None = None) -> Answer | FetchProblem:
+        """One request (``json``: a body sent as JSON), asked again as ``FetchLimits`` says; the
+        last answer, whatever its status, or why there was none. ``timeout`` replaces the
+        limits' ``total`` for this request (each attempt)."""
         shown = strip_userinfo(url)
         try:
             first = URL(url)
-        except ValueError:
+            if params:
+                first = first.update_query(list(params))
+        except (ValueError, TypeError):
             return FetchProblem(kind="invalid", url=shown, message=f"{shown} is not a valid URL; not read")
+        method = method.upper()
+        body = None if json is None else jsonlib.dumps(json).encode()
+        sent = dict(headers or {})
+        if body is not None:
+            sent.setdefault("Content-Type", "application/json")
+        total = self.limits.total if timeout is None else timeout
+        delay = self.limits.backoff
+        for attempt in range(self.limits.retries + 1):
+            got = await self._attempt(method, first, trusted=trusted, max_bytes=max_bytes, headers=dict(sent),
+                                      body=body, total=total)
+            if attempt == self.limits.retries:
+                return got
+            wait = self._retry_wait(method, got, delay)
+            if wait is None:
+                return got
+            await self.clock.sleep(wait)
+            delay *= self.limits.backoff_factor
+        raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+    def _retry_wait(self, method: str, got: Answer | FetchProblem, delay: float) -> float | None:
+        """How long to pause before asking again; None when the answer stands."""
+        if isinstance(got, FetchProblem):
+            return delay if got.kind == "unreachable" and not got.timed_out and method in _IDEMPOTENT else None
+        if got.status == 429:
+            asked = retry_after(got.headers.get("Retry-After"), self.clock.now())
+            wait = delay if asked is None else asked
+            return wait if wait <= self.limits.max_retry_wait else None
+        if got.status in _RETRY_STATUS and method in _IDEMPOTENT:
+            return delay
+        return None
+
+    async def _attempt(self, method: str, first: URL, *, trusted: bool, max_bytes: int, headers: dict[str, str],
+                       body: bytes | None, total: float) -> Answer | FetchProblem:
+        shown = strip_userinfo(str(first))
         try:
-            async with asyncio.timeout(self.limits.total):
-                return await self._follow(first, trusted=trusted, max_bytes=max_bytes, headers=dict(headers or {}))
+            async with asyncio.timeout(total):
+                return await self._follow(method, first, trusted=trusted, max_bytes=max_bytes, headers=headers,
+                                          body=body, total=total)
         except TimeoutError:
             if trusted:
-                return FetchProblem(kind="unreachable", url=shown, message=(
-                    f"could not read {shown}: no complete answer within {self.limits.total:g} s (the time limit)"))
-            return _unreachable(shown, self.limits.total)
+                return FetchProblem(kind="timeout", url=shown, timed_out=True, message=(
+                    f"could not read {shown}: no complete answer within {total:g} s (the time limit)"))
+            return dataclasses.replace(_unreachable(shown, total), timed_out=True)
 
-    async def _follow(self, first: URL, *, trusted: bool, max_bytes: int, headers: dict[str, str]) -> Answer | FetchProblem:
+    async def _follow(self, method: str, first: URL, *, trusted: bool, max_bytes: int, headers: dict[str, str],
+                      body: bytes | None, total: float) -> Answer | FetchProblem:
         current = first
         trust = trusted
         for _hop in range(self.limits.max_redirects + 1):
@@ -342,17 +424,21 @@ class Fetcher:
             if refusal is not None:
                 return refusal
             try:
-                async with session.get(current, allow_redirects=False, headers=headers) as resp:
+                async with session.request(method, current, allow_redirects=False, headers=headers,
+                                           data=body) as resp:
                     location = resp.headers.get("Location")
                     if resp.status in _REDIRECTS and location:
                         current = current.join(URL(location))
+                        if resp.status not in (307, 308) and method != "HEAD":  # as browsers do: GET, no body
+                            method, body = "GET", None
+                            headers.pop("Content-Type", None)
                         continue
-                    body = await _read_limited(resp, max_bytes)
-                    if body is None:
+                    content = await _read_limited(resp, max_bytes)
+                    if content is None:
                         return FetchProblem(kind="too_big", url=shown, message=(
                             f"{shown} is over the {max_bytes:,}-byte limit; not read"))
                     return Answer(url=str(current), status=resp.status, reason=resp.reason or "",
-                                  headers=dict(resp.headers), body=body)
+                                  headers=dict(resp.headers), body=content)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 if _refused(exc):
                     host = current.host or ""
@@ -361,7 +447,7 @@ class Fetcher:
                 if trust:
                     detail = strip_userinfo(str(exc) or type(exc).__name__)
                     return FetchProblem(kind="unreachable", url=shown, message=f"could not read {shown}: {detail}")
-                return _unreachable(shown, self.limits.total)
+                return _unreachable(shown, total)
         shown = strip_userinfo(str(current))
         return FetchProblem(kind="redirects", url=shown, message=(
             f"{strip_userinfo(str(first))}: more than {self.limits.max_redirects} redirects (the last to {shown}); not read"))
@@ -377,6 +463,24 @@ class Fetcher:
             return sessions.guarded, FetchProblem(kind="refused", url=shown,
                                                   message=refused_message(shown, host, address))
         return sessions.guarded, None
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (a number, or an HTTP date after ``now``);
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max((when - now).total_seconds(), 0.0)
 
 
 def _unreachable(shown: str, total: float) -> FetchProblem:

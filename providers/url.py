@@ -19,9 +19,10 @@ from callboard.catalog.process import PlaceholderError, decode, process_document
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 from callboard.catalog.urls import redact_error, strip_userinfo
 
+from .api import Provider, ProviderContext
 from .http import Answer, Fetcher, FetchProblem
 
-__all__ = ["UrlSource"]
+__all__ = ["PROVIDER", "UrlConfig", "UrlSource"]
 
 
 def _trusted(spec: LocationSpec) -> bool:
@@ -37,6 +38,7 @@ class _UrlPlaceholders:
     http: Fetcher
     loop: asyncio.AbstractEventLoop
     max_bytes: int
+    timeout: float
     read_urls: list[str] = field(default_factory=list)
 
     def read(self, target: str, base: str) -> str:
@@ -48,9 +50,10 @@ class _UrlPlaceholders:
         if not re.match(r"^https?://", url):
             raise PlaceholderError(f"Placeholder target {strip_userinfo(target)} is not an http(s) URL")
         future = asyncio.run_coroutine_threadsafe(
-            self.http.get(url, trusted=False, max_bytes=self.max_bytes), self.loop)
-        try:  # the fetcher's own total limit ends it first; this only guards against a stuck loop
-            got = future.result(timeout=self.http.limits.total + 5)
+            self.http.get(url, trusted=False, max_bytes=self.max_bytes, timeout=self.timeout), self.loop)
+        try:  # the fetcher's own limits end it first; this only guards against a stuck loop
+            limits = self.http.limits
+            got = future.result(timeout=(self.timeout + limits.max_retry_wait) * (limits.retries + 1) + 5)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise PlaceholderError(f"Placeholder could not read {shown}: no answer in time") from None
@@ -76,14 +79,16 @@ class UrlSource:
 
     type = "url"
 
-    def __init__(self, http: Fetcher, *, max_bytes: int) -> None:
+    def __init__(self, http: Fetcher, *, max_bytes: int, timeout: float | None = None) -> None:
         self._http = http
         self.max_bytes = max_bytes
+        self.timeout = http.limits.total if timeout is None else timeout
         self._deps: dict[str, tuple[str, ...]] = {}
 
     async def read(self, spec: LocationSpec, deps: Sequence[str]) -> ReadOutcome:
         shown = strip_userinfo(spec.target)
-        got = await self._http.get(spec.target, trusted=_trusted(spec), max_bytes=self.max_bytes)
+        got = await self._http.get(spec.target, trusted=_trusted(spec), max_bytes=self.max_bytes,
+                                   timeout=self.timeout)
         if isinstance(got, FetchProblem):
             message = got.message
             if got.kind == "too_big":
@@ -108,7 +113,7 @@ class UrlSource:
         """Placeholder targets, read again for the fingerprint: catalog data, so untrusted."""
         out = []
         for dep in deps:
-            got = await self._http.get(dep, trusted=False, max_bytes=self.max_bytes)
+            got = await self._http.get(dep, trusted=False, max_bytes=self.max_bytes, timeout=self.timeout)
             ok = isinstance(got, Answer) and got.status < 400
             out.append(got.body if isinstance(got, Answer) and ok else b"\0missing")  # a failure means "changed"
         return out
@@ -124,7 +129,7 @@ class UrlSource:
         if isinstance(text, CatalogError):
             yield [text]
             return
-        reader = _UrlPlaceholders(self._http, asyncio.get_running_loop(), self.max_bytes)
+        reader = _UrlPlaceholders(self._http, asyncio.get_running_loop(), self.max_bytes, self.timeout)
         docs = split_documents(text, origin=spec.origin or spec.key)
         # ``file`` is also the base placeholders resolve against, so it keeps its credentials here;
         # what comes out is shown, so it loses them
@@ -145,6 +150,24 @@ class UrlSource:
             return CatalogError(file=strip_userinfo(parent.target), location=parent.key,
                                 message=f"Location target {strip_userinfo(target.target)} is not an http(s) URL")
         return LocationSpec(type="url", target=url, presence=target.presence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UrlConfig:
+    """``providers.url`` in callboard.yaml (which hosts data URLs may reach: ``reading.allow``)."""
+
+    timeout: float = 30.0  # seconds one catalog file may take, redirects included
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+
+
+def _create(config: UrlConfig, ctx: ProviderContext) -> UrlSource:
+    return UrlSource(ctx.http, max_bytes=ctx.max_file_bytes, timeout=config.timeout)
+
+
+PROVIDER = Provider(config=UrlConfig, create=_create, summary="catalog files over http(s)")
 
 
 def _printable(url: str) -> str:

@@ -23,7 +23,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +32,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection, ExceptionContext
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -132,7 +138,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -152,7 +158,7 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _timeouts_are_disconnects(context) -> None:  # type: ignore[no-untyped-def]
+def _timeouts_are_disconnects(context: ExceptionContext) -> None:
     """A statement that timed out left its connection in an unknown state (the answer may still
     arrive, or never): treat it as lost, so SQLAlchemy closes it and the rest of its pool generation."""
     if any(isinstance(e, TimeoutError) for e in _chain(context.original_exception)):
@@ -258,7 +264,7 @@ def describe_failure(exc: BaseException, url: str) -> str:
             f"running and reachable, and the URL {fix}.")
 
 
-def _alembic_config():  # type: ignore[no-untyped-def]
+def _alembic_config() -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -268,7 +274,7 @@ def _alembic_config():  # type: ignore[no-untyped-def]
 
 
 #: The newest migration (``storage/migrations/versions``); a test keeps it in step.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 async def _current_revision(engine: AsyncEngine) -> str | None:
@@ -293,7 +299,7 @@ async def migrate(engine: AsyncEngine) -> None:
 
     cfg = _alembic_config()
 
-    def upgrade(sync_conn) -> None:  # type: ignore[no-untyped-def]
+    def upgrade(sync_conn: Connection) -> None:
         if sync_conn.dialect.name == "postgresql":
             sync_conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7419238)")
         cfg.attributes["connection"] = sync_conn
@@ -375,10 +381,11 @@ class DatabaseProbe:
         event.listen(pool, "connect", self._born)
         event.listen(pool, "checkout", self._checkout)
 
-    def _born(self, _dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _born(self, _dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["callboard_born"] = time.monotonic()
 
-    def _checkout(self, _dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    def _checkout(self, _dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry,
+                  _proxy: PoolProxiedConnection) -> None:
         if record.info.get("callboard_born", 0.0) < self._stale_before:
             raise DisconnectionError("connection opened before the database stopped answering")
 

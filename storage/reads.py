@@ -67,7 +67,7 @@ _PG_RELATIONS = (
 def _read_only_connection_class() -> type:
     import asyncpg
 
-    class ReadOnlyConnection(asyncpg.Connection):  # type: ignore[misc]
+    class ReadOnlyConnection(asyncpg.Connection):
         """Nothing here changes session state, so returning a connection to the pool
         needs no ``RESET ALL; UNLISTEN *; ...`` round trip."""
 
@@ -187,7 +187,7 @@ class PointReader:
                 )
         elif self._pg_dsn is not None:
             pool = await self._pool()
-            rows.update(tuple(r) for r in await pool.fetch(_PG_RELATIONS, keys))  # type: ignore[misc]
+            rows.update(tuple(r) for r in await pool.fetch(_PG_RELATIONS, keys))
         else:
             async with self._engine.connect() as conn:
                 for key in keys:

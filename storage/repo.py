@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, literal_column, select, text, update
+from sqlalchemy import CursorResult, Insert, String, delete, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .schema import catalog_errors, chat_events, docs_sites, entities, locations, relations
@@ -266,7 +266,7 @@ async def entity_count(conn: AsyncConnection, location_key: str) -> int:
 
 async def key_locations(conn: AsyncConnection) -> dict[str, str]:
     """Every entity key with the location that holds it (for conflict checks during a sync)."""
-    result = await conn.exec_driver_sql("SELECT key, location_key FROM entities")
+    result: CursorResult[str, str] = await conn.exec_driver_sql("SELECT key, location_key FROM entities")
     interned: dict[str, str] = {}
     return {key: interned.setdefault(loc, loc) for key, loc in result}
 
@@ -360,7 +360,7 @@ async def replace_relations(
 async def all_relations(conn: AsyncConnection) -> list[tuple[str, str, str]]:
     """Every stored relation (source, type, target): what the in-memory graph is built from."""
     result = await conn.exec_driver_sql("SELECT source, type, target FROM relations")
-    return [tuple(r) for r in result]  # type: ignore[misc]
+    return [tuple(r) for r in result]
 
 
 async def relations_of(conn: AsyncConnection, key: str) -> list[tuple[str, str, str]]:
@@ -368,7 +368,7 @@ async def relations_of(conn: AsyncConnection, key: str) -> list[tuple[str, str, 
     rows = await conn.execute(
         select(relations.c.source, relations.c.type, relations.c.target).where(relations.c.source == key)
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def relations_to(conn: AsyncConnection, key: str) -> list[tuple[str, str, str]]:
@@ -376,7 +376,7 @@ async def relations_to(conn: AsyncConnection, key: str) -> list[tuple[str, str, 
     rows = await conn.execute(
         select(relations.c.source, relations.c.type, relations.c.target).where(relations.c.target == key)
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ async def claim_event(conn: AsyncConnection, event_id: str) -> bool:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
+        stmt: Insert = pg_insert(chat_events).values(event_id=event_id, received_at=_now()).on_conflict_do_nothing()
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -532,9 +532,9 @@ TECHDOCS_REF = "backstage.io/techdocs-ref"
 async def entities_with_docs(conn: AsyncConnection) -> list[dict[str, Any]]:
     """key, name, file, location_key and the techdocs-ref of every entity that has one."""
     if conn.dialect.name == "postgresql":
-        ref = literal_column(f"(data::json -> 'metadata' -> 'annotations' ->> '{TECHDOCS_REF}')")
+        ref = literal_column(f"(data::json -> 'metadata' -> 'annotations' ->> '{TECHDOCS_REF}')", String)
     else:
-        ref = literal_column(f"json_extract(data, '$.metadata.annotations.\"{TECHDOCS_REF}\"')")
+        ref = literal_column(f"json_extract(data, '$.metadata.annotations.\"{TECHDOCS_REF}\"')", String)
     rows = await conn.execute(
         select(entities.c.key, entities.c.name, entities.c.file, entities.c.location_key, ref.label("ref"))
         # a plain substring test first: most entities have no docs, and it is far cheaper than JSON

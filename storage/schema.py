@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "docs_sites"]
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "chat_state", "docs_sites"]
 
 metadata = MetaData()
 
@@ -79,6 +79,15 @@ chat_events = Table(
     metadata,
     Column("event_id", String(128), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+chat_state = Table(
+    "chat_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 docs_sites = Table(

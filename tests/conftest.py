@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,7 +87,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., object]:
+def make_app(tmp_path: Path) -> Iterator[Callable[..., object]]:
     opened: list[Callboard] = []
 
     async def factory(url: str, *, resident: bool = False, **settings: object) -> Callboard:

@@ -24,9 +24,27 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text as RichText
 
-from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Steps, Text
+from callboard.commands.api import (
+    Action,
+    Actions,
+    Code,
+    Fields,
+    Header,
+    Hits,
+    ItemList,
+    Links,
+    Notice,
+    OpenForm,
+    OpenUrl,
+    Reply,
+    RunCommand,
+    ShowPage,
+    Steps,
+    Text,
+)
+from callboard.commands.forms import Field, FieldType, Form
 
-__all__ = ["clean", "render_json", "render_rich", "render_text"]
+__all__ = ["action_text", "clean", "render_form_text", "render_json", "render_rich", "render_text"]
 
 _MARK = {"info": "i", "warning": "!", "error": "x"}
 _TEXT_LIST = 25
@@ -94,16 +112,92 @@ def render_text(reply: Reply) -> str:
             out.extend(f"  {k.ljust(width)}  {v}" for k, v in pairs)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            out.append(f"{c(block.title)} ({count}):" if block.items else f"{c(block.title)}: {c(block.empty)}")
-            for item in block.items[:_TEXT_LIST]:
-                out.append(f"  - {c(item.label)}" + (f"  ({c(item.detail)})" if item.detail else ""))
-            if count > min(len(block.items), _TEXT_LIST):
-                out.append(f"  ... and {count - min(len(block.items), _TEXT_LIST)} more (--format json lists them all)")
+            out.append(f"{c(block.title)} ({count}){_page(block)}:" if block.items
+                       else f"{c(block.title)}: {c(block.empty)}")
+            for entry in block.items[:_TEXT_LIST]:
+                out.append(f"  - {c(entry.label)}" + (f"  ({c(entry.detail)})" if entry.detail else ""))
+            more = _more(block, count)
+            if more:
+                out.append(f"  ... and {more} more" + ("" if block.page else " (--format json lists them all)"))
         elif isinstance(block, Links):
             out.append("Links:")
             out.extend(f"  - {c(title)}: {c(url)}" for title, url in block.links)
         elif isinstance(block, Actions):
-            out.append("Next: " + " | ".join(f"`{c(a.command)}`" for a in block.actions))
+            shown = [action_text(a) for a in block.actions]
+            if any(shown):
+                out.append("Next: " + " | ".join(s for s in shown if s))
+    return "\n".join(out)
+
+
+def _page(block: ItemList) -> str:
+    return f" — page {block.page[0]} of {block.page[1]}" if block.page and block.page[1] > 1 else ""
+
+
+def _more(block: ItemList, count: int) -> int:
+    """How many items come after those shown (a page's own and the terminal's cut)."""
+    return max(0, count - block.offset - min(len(block.items), _TEXT_LIST))
+
+
+def action_text(action: Action) -> str:
+    """An action as the terminal offers it: a command to type, a URL to open (cleaned)."""
+    if isinstance(action, RunCommand):
+        return f"`{clean(action.command)}`"
+    if isinstance(action, OpenUrl):
+        return f"{clean(action.label)}: {clean(action.url)}"
+    if isinstance(action, OpenForm):
+        return f"`create {clean(action.form)}`"
+    if isinstance(action, ShowPage):
+        return ""  # the terminal shows whole lists; nothing to page
+    raise TypeError(f"no terminal rendering for action {type(action).__name__}")
+
+
+_FIELD_HINTS = {
+    FieldType.TEXT: "text",
+    FieldType.MULTILINE: "text, several lines",
+    FieldType.PASSWORD: "secret, not echoed",
+    FieldType.NUMBER: "a number",
+    FieldType.INTEGER: "a whole number",
+    FieldType.BOOLEAN: "yes/no",
+    FieldType.CHOICE: "one of the choices",
+    FieldType.MULTI_CHOICE: "any of the choices, separated by commas",
+    FieldType.STRINGS: "a list, separated by commas",
+    FieldType.ENTITY: "an entity from the catalog",
+    FieldType.REPO_URL: "host?owner=…&repo=…",
+}
+
+
+def field_text(field: Field, value: object = None) -> str:
+    """One field as a terminal prompt line: label, what to type, default, choices, help."""
+    c = clean
+    hint = _FIELD_HINTS[field.type]
+    if field.type is FieldType.ENTITY and field.kinds:
+        hint = f"an entity ({', '.join(field.kinds)})"
+    line = f"{c(field.label)}{' *' if field.required else ''} ({hint})"
+    current = value if value is not None else field.default
+    if current is not None and field.type is not FieldType.PASSWORD:
+        line += f" [{c(', '.join(map(str, current)) if isinstance(current, list) else str(current))}]"
+    lines = [line]
+    if field.choices:
+        lines.extend(f"    - {c(ch.value)}" + (f": {c(ch.label)}" if ch.label != ch.value else "") for ch in field.choices)
+    if field.help:
+        lines.append(f"    {c(field.help)}")
+    return "\n".join(lines)
+
+
+def render_form_text(form: Form) -> str:
+    """A form's current page as text: title, step, each field with its errors under it."""
+    c = clean
+    page = form.current
+    out = [c(form.title) + (f"  (step {form.page + 1} of {len(form.pages)}: {c(page.title)})" if len(form.pages) > 1 else "")]
+    if page.description:
+        out.append(c(page.description))
+    errors: dict[str, list[str]] = {}
+    for error in form.errors:
+        errors.setdefault(error.field, []).append(error.message)
+    out.extend(f"[x] {c(m)}" for m in errors.get("", []))
+    for field in page.fields:
+        out.append("  " + field_text(field, form.values.get(field.name)).replace("\n", "\n  "))
+        out.extend(f"  [x] {c(m)}" for m in errors.get(field.name, []))
     return "\n".join(out)
 
 
@@ -162,21 +256,24 @@ def render_rich(reply: Reply) -> RenderableType:
             parts.append(table)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            parts.append(RichText(f"{c(block.title)} ({count})" if block.items else f"{c(block.title)}: {c(block.empty)}",
-                                  style="bold"))
-            for item in block.items[:_TEXT_LIST]:
-                line = RichText("  • " + c(item.label))
-                if item.detail:
-                    line.append(f"  {c(item.detail)}", style="dim")
+            parts.append(RichText(f"{c(block.title)} ({count}){_page(block)}" if block.items
+                                  else f"{c(block.title)}: {c(block.empty)}", style="bold"))
+            for entry in block.items[:_TEXT_LIST]:
+                line = RichText("  • " + c(entry.label))
+                if entry.detail:
+                    line.append(f"  {c(entry.detail)}", style="dim")
                 parts.append(line)
-            if count > min(len(block.items), _TEXT_LIST):
-                parts.append(RichText(f"  … and {count - min(len(block.items), _TEXT_LIST)} more", style="dim"))
+            more = _more(block, count)
+            if more:
+                parts.append(RichText(f"  … and {more} more", style="dim"))
         elif isinstance(block, Links):
             for t, url in block.links:
                 line = RichText(c(t), style=Style(link=url) if _linkable(url) else "")
                 line.append(f" {c(url)}", style="dim")
                 parts.append(line)
         elif isinstance(block, Actions):
-            parts.append(RichText("Next: " + "  ".join(c(a.command) for a in block.actions), style="dim"))
+            shown = [action_text(a) for a in block.actions]
+            if any(shown):
+                parts.append(RichText("Next: " + "  ".join(s for s in shown if s), style="dim"))
     body = Group(*parts) if parts else RichText("")
     return Panel(body, title=title, title_align="left", expand=False) if title else body

@@ -1,22 +1,24 @@
-"""Callboard on Slack: slash commands, mentions, DMs, card buttons, pagers and pickers.
+"""Callboard on Slack: slash commands, mentions, DMs, buttons, pickers, pagers and forms.
 
-A thin adapter: it turns Slack payloads into dispatcher calls and ``Reply``
-values into Block Kit (``render.py``). No Slack type gets past this package.
+A surface (``bot/surface.py``): it turns Slack payloads into ``Asked`` values for the shared
+conversation policy (``bot/conversation.py``) and ``Reply``/``Form`` values into Block Kit
+(``render.py``, ``forms.py``). No Slack type gets past this package.
 
-- Slash commands are acknowledged within Slack's 3 s: the answer goes in the
-  acknowledgement when it is ready in time, otherwise "Working on it…" first and
-  the answer through ``response_url`` afterwards. Replies are ephemeral, with a
-  "Share in channel" button.
-- Events API retries never answer twice: on PostgreSQL every event id is claimed
-  in the database (``chat_events``), which holds across replicas; a SQLite database
-  serves one process, which claims them in memory.
-- Web API calls retry on 429 (``Retry-After``) and 5xx; a failure to reply is
-  logged with the command and never takes the server down.
-- A database that is down or not answering never leaves a user without a reply: until the
-  server has opened it (``attach``) every request is answered "temporarily unavailable", the
-  dispatcher says the same when an answer finds it gone, and the lookups around an answer
-  (who is asking, whom to mention, has this event been seen) have short time limits and
-  answer without the database rather than wait for it.
+Slack as it really sends things:
+- Text arrives with ``&``, ``<`` and ``>`` escaped and mentions, links and channels as
+  ``<@U…>``, ``<https://…|label>``, ``<#C…|name>``: it is decoded before it is parsed, and the
+  bot's own mention is removed wherever it is (people write "@Callboard who owns x" in DMs).
+- Every HTTP request's signature is checked on the raw body before anything parses it; a Socket
+  Mode app has no HTTP endpoint (its events come over Slack's own connection).
+- Slash commands are acknowledged within Slack's 3 s: the answer goes in the acknowledgement when
+  it is ready in time, otherwise "Working on it…" first and the answer through ``response_url``.
+  Replies are private, with "Share in channel" on answers.
+- A button on a shared (public) message answers the person who clicked, privately, and leaves the
+  shared message alone; on the asker's own private message it replaces it.
+- A reply that cannot be posted (the bot is not in the channel) is explained to the asker in a DM
+  with how to ``/invite`` the bot.
+- Web API calls retry on 429 (``Retry-After``) and 5xx; a failed ``users.info`` gives an answer
+  without personal touches, never a wrong one.
 """
 
 from __future__ import annotations
@@ -25,18 +27,16 @@ import asyncio
 import json
 import logging
 import re
-import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -46,20 +46,19 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
-from callboard.commands.api import ItemList, Reply
-from callboard.commands.dispatch import unavailable_reply
+from callboard.bot.conversation import ACK_BUDGET_S, Conversation
+from callboard.bot.surface import Answer, Asked, Profile, SurfaceError, View
+from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
-from callboard.storage import repo
-from callboard.storage.engine import within as _within
+from callboard.commands.forms import Form, FormHandler
 
+from .forms import form_errors, form_values, picker_kinds, render_form
 from .render import SlackMessage, escape, render
 
-__all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface"]
+__all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface", "slack_text"]
 
 log = logging.getLogger(__name__)
 
-#: How long a slash command may take to answer inside the acknowledgement.
-ACK_BUDGET_S = 2.0
 #: Slash command -> the Callboard command it runs ("" = the text is the whole command).
 SLASH_COMMANDS = {
     "/owner": "owner",
@@ -69,14 +68,22 @@ SLASH_COMMANDS = {
     "/runbook": "runbook",
     "/callboard": "",
 }
-#: Slack retries an event three times within about five minutes; event ids are kept a day.
-_EVENT_MEMORY = timedelta(days=1)
-_EVENT_PRUNE_EVERY_S = 3600.0
-_MENTION = re.compile(r"<@[A-Z0-9]+>")
-#: Seconds the database may take for a lookup made around an answer (claim an event, find who
-#: is asking, whom to mention) before the answer goes on without it.
-_LOOKUP_LIMIT_S = 1.0
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+#: ``<…>`` in Slack's text: mentions, channels, special mentions and links (with an optional label).
+_ANGLED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+#: Errors that mean "the bot cannot post in that conversation" (it is not a member, or cannot see it).
+_NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+#: A reply posted to a channel the bot is not in: what the asker is told, in a DM.
+_INVITE = ("I couldn't answer in {where}: I'm not a member of it. Type `/invite @Callboard` there "
+           "(or ask me here in a DM).")
+_PAGE_VALUE = re.compile(r"([A-Za-z0-9_-]{1,64}):([0-9]{1,6})")
+#: Words people put before addressing the bot ("hey @Callboard, …"), dropped with its mention.
+_GREETING = r"(?:(?:hey|hi|hello|yo|hiya|ok|okay|please|pls|thanks|dear)[\s,.!]*)+"
+#: What Slack's channel ids look like: the only thing put inside ``<#…>``.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
+#: How long ``users.info`` may take (retries included) before an answer goes on without it: the
+#: answer must still fit in Slack's 3-second acknowledgement.
+IDENTIFY_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,25 +97,44 @@ class SlackSettings:
         return f"SlackSettings(api_url={self.api_url!r}, socket_mode={self.app_token is not None})"
 
 
-@dataclass(slots=True)
-class _Person:
-    email: str | None
-    user_ref: str | None
-    fetched: float
-    tz: str | None = None  # the Slack user's IANA time zone (users.info ``tz``)
+def slack_text(text: str, bot_user: str | None = None) -> str:
+    """What a person typed, from Slack's encoding of it: the bot's mention removed wherever it is
+    (every user mention when the bot's id is unknown), with a greeting before it ("hey @Callboard, …")
+    and a comma or colon after it, other mentions and channels as ``@id`` and
+    ``#name``, a link as its label (or its URL), then ``&amp;`` ``&lt;`` ``&gt;`` decoded (the only
+    three Slack escapes; decoded last, so ``&amp;lt;`` stays ``&lt;``)."""
+
+    def one(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if target.startswith("@"):
+            if bot_user is None or target[1:] == bot_user:
+                return " "
+            return f"@{label or target[1:]}"
+        if target.startswith("#"):
+            return f"#{label or target[1:]}"
+        if target.startswith("!"):
+            return f"@{label or target[1:].split('^')[0]}"
+        return label or target
+
+    if bot_user is not None:
+        # "hey @Callboard who owns x": a greeting before the bot's mention is not part of the question
+        mention = rf"<@{re.escape(bot_user)}(?:\|[^<>]*)?>[,:;]?"
+        text = re.sub(rf"^\s*{_GREETING}[\s,.!:;-]*{mention}", " ", text, flags=re.IGNORECASE)
+        text = re.sub(mention, " ", text)
+    decoded = _ANGLED.sub(one, text)
+    decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(decoded.split())
 
 
 class SlackSurface:
     """The Slack side of one Callboard process."""
 
-    def __init__(self, settings: SlackSettings, app: Callboard | None, tasks: set[asyncio.Task[Any]]) -> None:
+    name = "slack"
+    page_size: int | None = 15
+
+    def __init__(self, settings: SlackSettings, app: Callboard | None, tasks: set[asyncio.Task[Any]], *,
+                 forms: FormHandler | None = None) -> None:
         self.settings = settings
-        self.app = app  # None until the server has opened the database (see ``attach``)
-        self._tasks = tasks
-        self._people: dict[str, _Person] = {}
-        self._seen_events: dict[str, None] = {}
-        self._events_pruned_at = 0.0
-        self._slack_ids: dict[str, tuple[str | None, float]] = {}
         self.client = AsyncWebClient(
             token=settings.bot_token,
             base_url=settings.api_url,
@@ -118,26 +144,128 @@ class SlackSurface:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
+        self.conversation = Conversation(self, app, tasks, forms=forms)
+        self._socket: Any = None
+        self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret.strip() else None
         # process_before_response: bolt returns the HTTP response when the listener returns
-        # (our listeners ack and hand slow work to tracked tasks), instead of polling for
-        # the ack every 10 ms.
+        # (our listeners ack and hand slow work to tracked tasks), instead of polling for the ack.
+        # The signature is checked before bolt sees a request (``handle``), so bolt's own check is off.
         self.bolt = AsyncApp(
             process_before_response=True,
-            signing_secret=settings.signing_secret,
             client=self.client,
             logger=logging.getLogger("callboard.slack.bolt"),
-            # bolt's own check answers 500 to a timestamp that is not a number; ours (same place in
-            # the chain, before authorization) answers 401 to every request it cannot verify
             request_verification_enabled=False,
-            before_authorize=_RequestVerification(settings.signing_secret),
         )
         self._register()
 
+    @property
+    def app(self) -> Callboard | None:
+        return self.conversation.app
+
     def attach(self, app: Callboard) -> None:
         """The database is open: answer from ``app`` from now on."""
-        self.app = app
+        self.conversation.attach(app)
 
-    # --- wiring ---------------------------------------------------------------------------
+    # --- the server ------------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/slack/events", self.handle)]
+
+    async def start(self) -> None:
+        """In Socket Mode, connect to Slack (events then come over that connection, not HTTP)."""
+        if self.settings.app_token:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
+            await self._socket.connect_async()
+            log.info("slack socket mode connected")
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """``POST /slack/events``: the signature is checked on the raw body before anything parses
+        it (401 otherwise); a body that is signed but not a Slack payload gets a 400."""
+        if self.settings.app_token:
+            raise web.HTTPNotFound(text="This Callboard talks to Slack over Socket Mode; it has no HTTP endpoint.")
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        verifier = self._verifier
+        if not (verifier and _TIMESTAMP.fullmatch(timestamp) and verifier.is_valid(body, timestamp, signature)):
+            log.warning("slack request refused: signature or timestamp invalid (timestamp=%.20r)", timestamp)
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            text = body.decode("utf-8")
+            _check_payload(text, request.content_type)
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
+                                            headers={k.lower(): v for k, v in request.headers.items()})
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("slack request refused: body is not a Slack payload (%s)", type(exc).__name__)
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    # --- the Surface seam ----------------------------------------------------------------------
+
+    async def identify(self, user: str) -> Profile:
+        try:
+            info = await asyncio.wait_for(self.client.users_info(user=user), IDENTIFY_LIMIT_S)
+            found = info.get("user") or {}
+            profile = found.get("profile") or {}
+        except (SlackApiError, SlackClientError, ValueError, TypeError, AttributeError, asyncio.TimeoutError,
+                OSError) as exc:
+            raise SurfaceError(f"users.info failed: {_api_error(exc)}") from None
+        if not isinstance(found, dict) or not isinstance(profile, dict):
+            raise SurfaceError("users.info answered without a user")
+        email, tz = profile.get("email"), found.get("tz")
+        return Profile(email=email if isinstance(email, str) else None, tz=tz if isinstance(tz, str) and tz else None,
+                       name=profile.get("real_name") if isinstance(profile.get("real_name"), str) else None)
+
+    async def find_people(self, emails: Sequence[str]) -> Mapping[str, str]:
+        out: dict[str, str] = {}
+        for email in emails:
+            try:
+                found = await self.client.users_lookupByEmail(email=email)
+            except SlackApiError as exc:
+                if exc.response.get("error") in ("users_not_found", "user_not_found"):
+                    continue  # not in this workspace: a name, not a mention
+                raise SurfaceError(f"users.lookupByEmail failed: {_api_error(exc)}") from None
+            except (SlackClientError, ValueError, TypeError, asyncio.TimeoutError, OSError) as exc:
+                raise SurfaceError(f"users.lookupByEmail failed: {_api_error(exc)}") from None
+            user = found.get("user") or {}
+            if isinstance(user, dict) and isinstance(user.get("id"), str):
+                out[email] = user["id"]
+        return out
+
+    async def send(self, to: Any, answer: Answer) -> None:
+        """Post ``answer`` in a conversation: ``to`` is ``(channel, thread_ts, asker)``."""
+        channel, thread_ts, asker = to
+        msg = render(answer.reply, answer.view)
+        try:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.error("reply failed command=%s channel=%s error=%s", answer.reply.command or "-", channel, error)
+            if error in _NOT_THERE and asker:
+                where = f"<#{channel}>" if isinstance(channel, str) and _CHANNEL_ID.fullmatch(channel) else "that channel"
+                await self._tell(asker, _INVITE.format(where=where))
+
+    async def open_form(self, to: Any, form: Form, key: str) -> None:
+        """Open ``form`` as a modal: ``to`` is the trigger id of the click that asked for it."""
+        await self.client.views_open(trigger_id=to, view=render_form(form, key))
+
+    async def _tell(self, user: str, text: str) -> None:
+        """A direct message to ``user`` (Slack opens the DM when the channel is a user id)."""
+        try:
+            await self.client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            log.error("could not tell the asker either user=%s error=%s", user, exc.response.get("error"))
+
+    # --- wiring --------------------------------------------------------------------------------
 
     def _register(self) -> None:
         logging.getLogger("callboard.slack.bolt").addFilter(_QuietBoltWarnings())
@@ -147,266 +275,216 @@ class SlackSurface:
             app.command(slash)(self._on_slash)
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
-        app.action(re.compile(r"^(run:\d+|card:\w+)$"))(self._on_run_button)
+        app.action(re.compile(r"^run:\d+(\.\d+)?$"))(self._on_run_button)
+        app.action(re.compile(r"^url:\d+(\.\d+)?$"))(self._on_url_button)
         app.action(re.compile(r"^page:(next|prev)$"))(self._on_page)
         app.action("share")(self._on_share)
+        app.action("form:open")(self._on_open_form)
         app.action("entity_pick")(self._on_pick)
         app.options("entity_pick")(self._on_options)
+        app.options(re.compile(r"^pick:"))(self._on_options)
+        app.view("callboard_form")(self._on_form_submit)
         app.error(self._on_error)
 
-    def _track(self, coro: Awaitable[Any], what: str) -> None:
-        """Run work after the acknowledgement, keeping a reference and logging its failure."""
-
-        async def guarded() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("slack work failed what=%s", what)
-
-        task = asyncio.ensure_future(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _dedupe_events(self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:  # noqa: A002
+    async def _dedupe_events(self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:  # noqa: A002
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if isinstance(event_id, str):
-            first = await self._claim(event_id)
-            if not first:
-                log.info("slack event already handled event_id=%s", event_id)
-                return BoltResponse(status=200, body="")
+        if isinstance(event_id, str) and not await self.conversation.first_time(event_id):
+            log.info("slack event already handled event_id=%s", event_id)
+            from slack_bolt.response import BoltResponse
+
+            return BoltResponse(status=200, body="")
         return await next()
-
-    async def _claim(self, event_id: str) -> bool:
-        """True the first time this event is seen. On PostgreSQL the claim is a row, so it holds
-        across replicas; a SQLite database belongs to one process, and a sync's long write
-        transaction must not hold up an acknowledgement, so there it is claimed in memory."""
-        engine = self.app.engine if self.app is not None else None
-        if engine is not None and engine.dialect.name == "postgresql":
-            try:
-                return await _within(_LOOKUP_LIMIT_S, self._claim_in_database(engine, event_id))
-            except Exception as exc:  # noqa: BLE001 - a database that is down must not hold up the ack
-                if not self.app or not self.app.probe.failed(exc):
-                    raise
-                log.warning("event claimed in memory only: database unavailable (%s) event_id=%s",
-                            type(exc).__name__, event_id)
-                self.app.probe.discard_connections()
-        if event_id in self._seen_events:
-            return False
-        self._seen_events[event_id] = None
-        while len(self._seen_events) > 10_000:
-            self._seen_events.pop(next(iter(self._seen_events)))
-        return True
-
-    async def _claim_in_database(self, engine: Any, event_id: str) -> bool:
-        async with engine.begin() as conn:
-            first = await repo.claim_event(conn, event_id)
-            if time.monotonic() - self._events_pruned_at > _EVENT_PRUNE_EVERY_S:
-                self._events_pruned_at = time.monotonic()
-                await repo.prune_events(conn, datetime.now(timezone.utc) - _EVENT_MEMORY)
-            return first
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed type=%s error=%s", body.get("type"), type(error).__name__)
 
-    # --- people ---------------------------------------------------------------------------
-
-    async def person(self, slack_user: str | None) -> str | None:
-        """The catalog User for a Slack user (by email, cached for an hour)."""
-        if not slack_user:
-            return None
-        cached = self._people.get(slack_user)
-        if cached and time.monotonic() - cached.fetched < 3600:
-            return cached.user_ref
-        email: str | None = None
-        tz: str | None = None
-        try:
-            info = await self.client.users_info(user=slack_user)
-            profile = (info.get("user") or {}).get("profile") or {}
-            email = profile.get("email")
-            tz = (info.get("user") or {}).get("tz") or None
-        except SlackApiError as exc:
-            log.warning("users.info failed user=%s error=%s", slack_user, exc.response.get("error"))
-        user_ref = None
-        if email and self.app is not None:
-            try:
-                user_ref = await _within(_LOOKUP_LIMIT_S, self.app.catalog.user_by_email(email))
-            except Exception as exc:  # noqa: BLE001 - answer without knowing who asks; the answer reports the outage
-                if not self.app.probe.failed(exc):
-                    raise
-                log.warning("user lookup skipped: database unavailable (%s) user=%s", type(exc).__name__, slack_user)
-                self.app.probe.discard_connections()
-                return None  # not cached: known again once the database answers
-        self._people[slack_user] = _Person(email, user_ref, time.monotonic(), tz)
-        return user_ref
-
-    async def mentions(self, reply: Reply) -> dict[str, str]:
-        """Slack ids for the catalog users a reply names (at most 10 lookups, cached)."""
-        refs: list[str] = []
-        for block in reply.blocks:
-            if isinstance(block, ItemList):
-                refs.extend(item.ref for item in block.items if item.ref and item.ref.startswith("user:"))
-        for owner in reply.data.get("owners", []) if isinstance(reply.data.get("owners"), list) else []:
-            if isinstance(owner, dict) and str(owner.get("ref", "")).startswith("user:"):
-                refs.append(owner["ref"])
-        out: dict[str, str] = {}
-        wanted = list(dict.fromkeys(refs))[:10]
-        todo = [r for r in wanted if not (r in self._slack_ids and time.monotonic() - self._slack_ids[r][1] < 3600)]
-        people: dict[str, Any] = {}
-        if todo and self.app is not None:
-            try:
-                people = await _within(_LOOKUP_LIMIT_S, self.app.catalog.get_many(todo))
-            except Exception as exc:  # noqa: BLE001 - names without @-mentions beat no answer
-                if not self.app.probe.failed(exc):
-                    raise
-                log.warning("mentions skipped: database unavailable (%s)", type(exc).__name__)
-                self.app.probe.discard_connections()
-                return {}
-        emails = {ref: e.email for ref, e in people.items() if e.email}
-        for ref in wanted:
-            cached = self._slack_ids.get(ref)
-            if cached and time.monotonic() - cached[1] < 3600:
-                if cached[0]:
-                    out[ref] = cached[0]
-                continue
-            email = emails.get(ref)
-            slack_id = None
-            if email:
-                try:
-                    found = await self.client.users_lookupByEmail(email=email)
-                    slack_id = (found.get("user") or {}).get("id")
-                except SlackApiError:
-                    slack_id = None
-            self._slack_ids[ref] = (slack_id, time.monotonic())
-            if slack_id:
-                out[ref] = slack_id
-        return out
-
-    # --- answering ------------------------------------------------------------------------
-
-    async def answer(self, text: str, *, user: str | None, channel: str | None, page: int = 1,
-                     shareable: bool = False) -> SlackMessage:
-        if self.app is None:  # the server has not opened the database yet
-            ref = secrets.token_hex(3)
-            log.warning("answer unavailable: database not open yet ref=%s", ref)
-            return render(unavailable_reply(ref), command_text=text, page=page, commands=set(), mentions={},
-                          shareable=False)
-        user_ref = await self.person(user)
-        person = self._people.get(user or "")
-        reply = await self.app.dispatcher.dispatch(text, platform="slack", user=user, user_ref=user_ref,
-                                                   channel=channel, tz=person.tz if person else None)
-        mentions = await self.mentions(reply)
-        return render(reply, command_text=text, page=page, commands=set(self.app.registry.names()),
-                      mentions=mentions, shareable=shareable)
+    # --- asking --------------------------------------------------------------------------------
 
     async def _on_slash(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         verb = SLASH_COMMANDS.get(command.get("command", ""), "")
-        text = f"{verb} {command.get('text', '')}".strip() if verb else (command.get("text") or "help").strip()
-        user, channel = command.get("user_id"), command.get("channel_id")
-        if verb and self.app is not None and self.app.registry.get(verb) is None:
+        typed = slack_text(str(command.get("text") or ""))
+        text = f"{verb} {typed}".strip() if verb else (typed or "help")
+        app = self.app
+        if verb and app is not None and app.registry.get(verb) is None:
             await ack(response_type="ephemeral",
                       text=f"`{command.get('command')}` needs the {verb} integration, which this Callboard "
                            "does not have installed yet. `/callboard help` lists what it can do.")
             return
-        work = asyncio.ensure_future(self.answer(text, user=user, channel=channel, shareable=True))
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
-        if done and not work.exception():
-            msg = work.result()
-            await ack(response_type="ephemeral", text=msg.text, blocks=msg.blocks)
-            return
-        if done:
-            log.error("slash command failed command=%s", verb or _asked(text), exc_info=work.exception())
-            await ack(response_type="ephemeral", text="Sorry, that failed. The error is in Callboard's log.")
-            return
-        await ack(response_type="ephemeral", text=f"Working on `{escape(text)}`…")  # the asker's text, inert
+        asked = Asked(text=text, user=command.get("user_id"), channel=command.get("channel_id"))
 
-        async def later() -> None:
-            try:
-                msg = await work
-            except Exception:
-                log.exception("slash command failed command=%s", verb or _asked(text))
-                await respond(response_type="ephemeral", replace_original=True,
-                              text="Sorry, that failed. The error is in Callboard's log.")
-                return
+        async def late(answer: Answer) -> None:
+            msg = render(answer.reply, answer.view, shareable=True)
             await respond(response_type="ephemeral", replace_original=True, text=msg.text, blocks=msg.blocks)
 
-        self._track(later(), f"slash {_asked(text)}")
+        answer = await self.conversation.answer_in_time(asked, late)
+        if answer is None:
+            await ack(response_type="ephemeral", text=f"Working on `{escape(text)}`…")  # the asker's text, inert
+            return
+        msg = render(answer.reply, answer.view, shareable=True)
+        await ack(response_type="ephemeral", text=msg.text, blocks=msg.blocks)
 
-    async def _on_mention(self, ack: AsyncAck, event: dict[str, Any]) -> None:
+    async def _on_mention(self, ack: AsyncAck, event: dict[str, Any], body: dict[str, Any]) -> None:
         await ack()
-        text = _MENTION.sub("", event.get("text", "")).strip() or "help"
-        thread = event.get("thread_ts") or event.get("ts")
-        self._track(self._post(text, event, thread_ts=thread), "mention")
+        self._answer_event(event, body, thread_ts=event.get("thread_ts") or event.get("ts"))
 
-    async def _on_message(self, ack: AsyncAck, event: dict[str, Any]) -> None:
+    async def _on_message(self, ack: AsyncAck, event: dict[str, Any], body: dict[str, Any]) -> None:
         await ack()
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        text = (event.get("text") or "").strip()
-        if text:
-            self._track(self._post(text, event, thread_ts=event.get("thread_ts")), "dm")
+        self._answer_event(event, body, thread_ts=event.get("thread_ts"))
 
-    async def _post(self, text: str, event: dict[str, Any], *, thread_ts: str | None) -> None:
-        msg = await self.answer(text, user=event.get("user"), channel=event.get("channel"))
-        try:
-            await self.client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=msg.text,
-                                               blocks=msg.blocks)
-        except SlackApiError as exc:
-            log.error("reply failed command=%s channel=%s error=%s", _asked(text),
-                      event.get("channel"), exc.response.get("error"))
+    def _answer_event(self, event: dict[str, Any], body: dict[str, Any], *, thread_ts: str | None) -> None:
+        text = slack_text(str(event.get("text") or ""), _bot_user(body)) or "help"
+        asked = Asked(text=text, user=event.get("user"), channel=event.get("channel"))
 
-    # --- interactivity --------------------------------------------------------------------
+        async def post() -> None:
+            answer = await self.conversation.answer(asked)
+            await self.send((event.get("channel"), thread_ts, event.get("user")), answer)
+
+        self.conversation.track(post(), "event")
+
+    # --- buttons -------------------------------------------------------------------------------
 
     async def _on_run_button(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
                              respond: AsyncRespond) -> None:
         await ack()
-        text = str(action.get("value") or "help")
-        self._track(self._replace(text, body, respond), "button")
+        self._click(Asked(text=str(action.get("value") or "help"), user=_user(body), channel=_channel(body)),
+                    body, respond)
+
+    async def _on_url_button(self, ack: AsyncAck) -> None:
+        await ack()  # Slack opens the URL itself; the click only needs acknowledging
 
     async def _on_page(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        try:
-            state = json.loads(action.get("value") or "{}")
-            text, page = str(state["t"]), int(state["p"])
-        except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: a page of 1e999
+        m = _PAGE_VALUE.fullmatch(str(action.get("value") or ""))
+        if m is None:
             return
-        self._track(self._replace(text, body, respond, page=page), "page")
+        key, page = m.group(1), int(m.group(2))
+        asked = Asked(text="", user=_user(body), channel=_channel(body), page=page)
+
+        async def turn() -> None:
+            answer = await self.conversation.page(key, page, asked)
+            if answer is None:
+                await respond(response_type="ephemeral", replace_original=False,
+                              text="That list has expired; ask again to page through it.")
+                return
+            await self._show(answer, body, respond)
+
+        self.conversation.track(turn(), "page")
 
     async def _on_share(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         text = str(action.get("value") or "")
+        if not text:
+            return
 
         async def share() -> None:
-            msg = await self.answer(text, user=_user(body), channel=_channel(body))
+            answer = await self.conversation.answer(Asked(text=text, user=_user(body), channel=_channel(body)))
+            msg = render(answer.reply, answer.view)
             await respond(response_type="in_channel", replace_original=False, text=msg.text, blocks=msg.blocks)
 
-        if text:
-            self._track(share(), "share")
+        self.conversation.track(share(), "share")
 
     async def _on_pick(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         ref = ((action.get("selected_option") or {}).get("value")) or ""
         verb = str(action.get("block_id", "pick:info")).split(":", 1)[-1] or "info"
+        app = self.app
+        if app is not None and app.registry.get(verb) is None:
+            verb = "info"
         if ref:
-            self._track(self._replace(f"{verb} {ref}", body, respond), "pick")
+            self._click(Asked(text=f"{verb} {ref}", user=_user(body), channel=_channel(body)), body, respond)
 
     async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         query = str(body.get("value") or "")
+        kinds = picker_kinds(str(body.get("action_id") or ""))  # a form's entity field offers its kinds only
+        app = self.app
         options = [
             {"text": {"type": "plain_text", "text": label[:75]}, "value": ref[:150]}
-            for ref, label in (picker_options(self.app.catalog, query) if self.app is not None else ())
+            for ref, label in (picker_options(app.catalog, query, kinds=kinds) if app is not None else ())
         ]
         await ack(options=options)
 
-    async def _replace(self, text: str, body: dict[str, Any], respond: AsyncRespond, page: int = 1) -> None:
-        msg = await self.answer(text, user=_user(body), channel=_channel(body), page=page, shareable=True)
-        await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
+    def _click(self, asked: Asked, body: dict[str, Any], respond: AsyncRespond) -> None:
+        async def answer() -> None:
+            await self._show(await self.conversation.answer(asked), body, respond)
+
+        self.conversation.track(answer(), "button")
+
+    async def _show(self, answer: Answer, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A click's answer: on the clicker's own private message it replaces that message; on a
+        shared message it goes to the clicker alone, and the shared message stays as it is."""
+        private = bool((body.get("container") or {}).get("is_ephemeral"))
+        msg = render(answer.reply, answer.view, shareable=True)
+        if private:
+            await respond(replace_original=True, text=msg.text, blocks=msg.blocks)
+        else:
+            await respond(response_type="ephemeral", replace_original=False, text=msg.text, blocks=msg.blocks)
+
+    # --- forms ---------------------------------------------------------------------------------
+
+    async def _on_open_form(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                            respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            asked_for = json.loads(str(action.get("value") or "{}"))
+            form_id, values = str(asked_for["f"]), dict(asked_for.get("v") or {})
+        except (ValueError, KeyError, TypeError):
+            return
+        trigger = body.get("trigger_id")
+        asked = Asked(text="", user=_user(body), channel=_channel(body))
+        # views.open must follow the click within 3 s: opening is not tracked work
+        try:
+            key, form = await self.conversation.open_form(form_id, values, asked)
+        except Unanswered as unanswered:
+            await self._show(Answer(unanswered.reply, View(asked="")), body, respond)
+            return
+        await self.open_form(trigger, form, key)
+
+    async def _on_form_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        key = str(view.get("private_metadata") or "")
+        values = form_values(view)
+        user = _user(body)
+        key, step = await self.conversation.submit_form(key, values, Asked(text="", user=user))
+        if isinstance(step, Form):
+            if step.errors:
+                await ack(response_action="errors", errors=form_errors(step))
+            else:
+                await ack(response_action="update", view=render_form(step, key))
+            return
+        await ack(response_action="clear")
+        if user:
+            self.conversation.track(self.send((user, None, None), Answer(step, View(asked=""))), "form result")
 
 
-def _asked(text: str) -> str:
-    """The command a user asked (their first word), for a log line: their own text, so escaped
-    (``repr``: no control sequence reaches the terminal reading the log) and short."""
-    words = text.split()
-    return repr(words[0][:64])[1:-1] if words else ""
+def _check_payload(text: str, content_type: str) -> None:
+    """Raise ValueError unless ``text`` is what Slack sends: a JSON object, or a form body
+    (slash commands; interactivity carries a JSON ``payload`` field)."""
+    if content_type == "application/json":
+        if not isinstance(json.loads(text), dict):
+            raise ValueError("not a JSON object")
+        return
+    fields = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    if "payload" in fields and not isinstance(json.loads(fields["payload"]), dict):
+        raise ValueError("payload is not a JSON object")
+
+
+def _api_error(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        try:
+            return str(response.get("error") or f"HTTP {response.status_code}")
+        except Exception:  # noqa: BLE001 - a body that is not JSON has no error field
+            return f"HTTP {getattr(response, 'status_code', '?')}"
+    return type(exc).__name__
+
+
+def _bot_user(body: Mapping[str, Any]) -> str | None:
+    """The bot's own user id, from the event's authorizations (None when Slack did not say)."""
+    for auth in body.get("authorizations") or ():
+        if isinstance(auth, dict) and auth.get("is_bot") and isinstance(auth.get("user_id"), str):
+            return str(auth["user_id"])
+    return None
 
 
 def _user(body: dict[str, Any]) -> str | None:
@@ -417,29 +495,6 @@ def _user(body: dict[str, Any]) -> str | None:
 def _channel(body: dict[str, Any]) -> str | None:
     channel = body.get("channel") or {}
     return channel.get("id") if isinstance(channel, dict) else None
-
-
-class _RequestVerification(AsyncMiddleware):
-    """Slack's request signature over HTTP: ``v0=HMAC(secret, "v0:<timestamp>:<body>")`` with a timestamp
-    at most five minutes away. Anything else (no header, a timestamp that is not a number, a replay
-    from a recording) is a 401 before any listener runs. Socket Mode requests come over Slack's own
-    authenticated connection and carry no signature; a Socket Mode app has no signing secret, so
-    every HTTP request to it is refused."""
-
-    def __init__(self, signing_secret: str) -> None:
-        self._verifier = SignatureVerifier(signing_secret) if signing_secret.strip() else None
-
-    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
-                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:  # noqa: A002
-        if req.mode == "socket_mode":
-            return await next()
-        timestamp = (req.headers.get("x-slack-request-timestamp") or [""])[0]
-        signature = (req.headers.get("x-slack-signature") or [""])[0]
-        verifier = self._verifier
-        if verifier and _TIMESTAMP.fullmatch(timestamp) and verifier.is_valid(req.raw_body, timestamp, signature):
-            return await next()
-        log.warning("slack request refused: signature or timestamp invalid (timestamp=%.20r)", timestamp)
-        return BoltResponse(status=401, body={"error": "invalid request"})
 
 
 class _QuietBoltWarnings(logging.Filter):

@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
-    Block,
     ButtonElement,
     ContextBlock,
     HeaderBlock,
@@ -36,9 +35,31 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks.block_elements import ExternalDataSelectElement
 
-from callboard.commands.api import Actions, Code, Fields, Header, Hits, ItemList, Links, Notice, Reply, Status, Steps, Text
+from slack_sdk.models.blocks import Block as SlackBlock
 
-__all__ = ["MAX_BLOCKS", "PAGE_SIZE", "SlackMessage", "escape", "link", "linkable", "render"]
+from callboard.bot.surface import View
+from callboard.commands.api import (
+    Action,
+    Actions,
+    Block,
+    Code,
+    Fields,
+    Header,
+    Hits,
+    ItemList,
+    Links,
+    Notice,
+    OpenForm,
+    OpenUrl,
+    Reply,
+    RunCommand,
+    ShowPage,
+    Status,
+    Steps,
+    Text,
+)
+
+__all__ = ["MAX_BLOCKS", "PAGE_SIZE", "Raw", "SlackMessage", "escape", "link", "linkable", "md", "render"]
 
 MAX_BLOCKS = 50
 PAGE_SIZE = 15
@@ -53,9 +74,7 @@ _URL_TEXT = 2000
 #: A Slack user or workspace-user id, the only thing Callboard puts inside ``<@…>``.
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _SCHEME = re.compile(r"https?://[^/?#@\s]+(?:[/?#]|$)", re.IGNORECASE)
-#: Buttons on an entity card: label and the command they run, shown when registered.
-ENTITY_BUTTONS = (("Owner", "owner"), ("On-call", "oncall"), ("Runbook", "runbook"), ("Docs", "docs"),
-                  ("Dependencies", "deps"))
+_ACTIONS_MAX = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,28 +96,49 @@ def linkable(url: str) -> bool:
     return not any(c in "<>|" or c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in url)
 
 
-def link(url: str, label: str | None = None) -> str:
+def link(url: str, label: str | None = None) -> Raw:
     """A link to a checked URL with an escaped one-line label; a URL that is not linkable is shown
     as escaped text (beside its label), never as a link."""
     shown = " ".join((label or "").split()) or url
     if linkable(url):
-        return f"<{escape(url)}|{escape(shown)}>"
-    return escape(shown) if shown == url else f"{escape(shown)} ({escape(url)})"
+        return Raw(f"<{escape(url)}|{escape(_cut_plain(shown, 300))}>")
+    return Raw(escape(shown) if shown == url else f"{escape(shown)} ({escape(url)})")
+
+
+class Raw(str):
+    """Finished mrkdwn that is never cut inside: a link, a mention, a formatting mark."""
+
+
+def md(*parts: str, limit: int = _SECTION_TEXT) -> str:
+    """mrkdwn from ``parts``: plain ``str`` parts are escaped, ``Raw`` parts are kept whole. Cut to
+    ``limit`` characters *before* escaping, so a cut never lands inside ``&lt;``, a link or a mention:
+    a raw part that does not fit is left out whole, a plain part is cut between characters."""
+    out: list[str] = []
+    used = 0
+    for part in parts:
+        piece = part if isinstance(part, Raw) else escape(part)
+        if used + len(piece) <= limit:
+            out.append(piece)
+            used += len(piece)
+            continue
+        room = limit - 1 - used  # one for the ellipsis
+        if not isinstance(part, Raw):
+            kept = []
+            for ch in part:
+                e = escape(ch)
+                if len(e) > room:
+                    break
+                kept.append(e)
+                room -= len(e)
+            out.append("".join(kept))
+        out.append("…")
+        break
+    return "".join(out)
 
 
 def _cut(text: str, limit: int) -> str:
-    """Escaped mrkdwn cut to ``limit`` characters, never inside an entity (``&lt;``) or a
-    ``<url|label>`` / ``<@U…>``: the cut moves back to before it."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    opened = head.rfind("<")
-    if opened != -1 and ">" not in head[opened:]:
-        head = head[:opened]
-    amp = head.rfind("&")
-    if amp != -1 and ";" not in head[amp:]:
-        head = head[:amp]
-    return head + "…"
+    """Plain text, escaped and cut to ``limit`` (the cut made before escaping)."""
+    return md(text, limit=limit)
 
 
 def _cut_plain(text: str, limit: int) -> str:
@@ -116,77 +156,97 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
                          value=_cut_plain(value, _VALUE), style=style)
 
 
-def _mention(ref: str | None, mentions: Mapping[str, str]) -> str | None:
+def _mention(ref: str | None, mentions: Mapping[str, str]) -> Raw | None:
     """Callboard's own mention of a catalog user it resolved to a Slack id (and only a Slack id)."""
     slack_id = mentions.get(ref) if ref else None
     if slack_id and _SLACK_USER_ID.fullmatch(slack_id):
-        return f"<@{slack_id}>"
+        return Raw(f"<@{slack_id}>")
     return None
 
 
-def render(
-    reply: Reply,
-    *,
-    command_text: str = "",
-    page: int = 1,
-    commands: Collection[str] = (),
-    mentions: Mapping[str, str] | None = None,
-    shareable: bool = False,
-) -> SlackMessage:
-    """Blocks and fallback text for one reply.
+def _section(*parts: str) -> SectionBlock:
+    return SectionBlock(text=_md(md(*parts)))
 
-    ``command_text`` is what the user asked (paging and sharing re-run it);
-    ``commands`` are the registered command names (entity-card buttons only for
-    those); ``mentions`` maps catalog user refs to Slack user ids.
-    """
-    mentions = mentions or {}
-    blocks: list[Block] = []
-    pages_needed = 1
+
+def _context(*parts: str) -> ContextBlock:
+    return ContextBlock(elements=[_md(md(*parts))])
+
+
+def _action_button(action: Action, index: int, view: View) -> ButtonElement | None:
+    """A button for one action; None when the platform cannot carry it (a value over Slack's
+    limit, a URL that is not plain http(s), a page without a kept question)."""
+    if isinstance(action, RunCommand):
+        if len(action.command) > _VALUE:
+            return None
+        return _button(action.label, f"run:{index}", action.command, style="primary" if action.primary else None)
+    if isinstance(action, OpenUrl):
+        if not linkable(action.url):
+            return None
+        return ButtonElement(text=PlainTextObject(text=_cut_plain(action.label, _BUTTON_TEXT)), action_id=f"url:{index}",
+                             url=action.url)
+    if isinstance(action, OpenForm):
+        value = json.dumps({"f": action.form, "v": dict(action.values)})
+        return None if len(value) > _VALUE else _button(action.label, "form:open", value, style="primary")
+    if isinstance(action, ShowPage):
+        if view.page_key is None:
+            return None
+        return _button(action.label, "page:next" if action.label == "Next" else "page:prev",
+                       f"{view.page_key}:{action.page}")
+    raise TypeError(f"no Slack rendering for action {type(action).__name__}")
+
+
+def _block(block: Block, view: View) -> Sequence[SlackBlock]:
+    """Block Kit for one neutral block."""
+    if isinstance(block, Header):
+        out: list[SlackBlock] = [HeaderBlock(text=PlainTextObject(text=_cut_plain(block.text, _HEADER_TEXT)))]
+        if block.subtitle:
+            out.append(_context(block.subtitle))
+        return out
+    if isinstance(block, Text):
+        return [_section(Raw("*"), block.text, Raw("*")) if block.strong else _section(block.text)]
+    if isinstance(block, Steps):
+        return _sections([[Raw(f"{i}. " if block.ordered else "• "), item] for i, item in enumerate(block.items, 1)])
+    if isinstance(block, Code):
+        return _sections([[Raw("```"), block.text, Raw("```")]])
+    if isinstance(block, Hits):
+        out = []
+        for hit in block.hits:
+            title = link(hit.url, hit.title) if hit.url else hit.title
+            snippet = [part for t, marked in hit.runs for part in (_marked(t) if marked else (t,))]
+            out.append(_section(Raw("*"), title, Raw("*  _"), hit.where, Raw("_\n"), *snippet))
+        return out
+    if isinstance(block, Notice):
+        return [_context(Raw(_ICONS.get(block.level, "") + " "), block.text)]
+    if isinstance(block, Fields):
+        fields = [_md(md(Raw("*"), k, Raw("*\n"), v, limit=_FIELD_TEXT)) for k, v in block.pairs]
+        return [SectionBlock(fields=fields[i : i + 10]) for i in range(0, len(fields), 10)]  # 10 per section
+    if isinstance(block, ItemList):
+        return [_list_section(block, view.mentions)]
+    if isinstance(block, Links):
+        return _sections([[link(url, title)] for title, url in block.links])
+    if isinstance(block, Actions):
+        buttons = [b for i, a in enumerate(block.actions[:25]) if (b := _action_button(a, i, view)) is not None]
+        return [ActionsBlock(elements=buttons)] if buttons else []
+    raise TypeError(f"no Slack rendering for block {type(block).__name__}")
+
+
+def render(reply: Reply, view: View | None = None, *, shareable: bool = False) -> SlackMessage:
+    """Blocks and fallback text for one reply. ``shareable``: the message is private to the asker,
+    so an answer gets a "Share in channel" button (errors and usage never do)."""
+    view = view or View(asked="")
+    blocks: list[SlackBlock] = []
+    nav: list[ButtonElement] = []
     for block in reply.blocks:
-        if isinstance(block, Header):
-            blocks.append(HeaderBlock(text=PlainTextObject(text=_cut_plain(block.text, _HEADER_TEXT))))
-            if block.subtitle:
-                blocks.append(ContextBlock(elements=[_md(_cut(escape(block.subtitle), _SECTION_TEXT))]))
-        elif isinstance(block, Text):
-            text = f"*{escape(block.text)}*" if block.strong else escape(block.text)
-            blocks.append(SectionBlock(text=_md(_cut(text, _SECTION_TEXT))))
-        elif isinstance(block, Steps):
-            lines = [
-                (f"{i}. " if block.ordered else "• ") + escape(item)
-                for i, item in enumerate(block.items, 1)
-            ]
-            blocks.extend(_sections(lines))
-        elif isinstance(block, Code):
-            blocks.extend(_sections(["```" + escape(block.text) + "```"]))
-        elif isinstance(block, Hits):
-            for hit in block.hits:
-                title = link(hit.url, hit.title) if hit.url else escape(hit.title)
-                snippet = "".join(_marked(t) if marked else escape(t) for t, marked in hit.runs)
-                text = f"*{title}*  _{escape(hit.where)}_\n{snippet}"
-                blocks.append(SectionBlock(text=_md(_cut(text, _SECTION_TEXT))))
-        elif isinstance(block, Notice):
-            icon = _ICONS.get(block.level, "")
-            blocks.append(ContextBlock(elements=[_md(_cut(f"{icon} {escape(block.text)}", _SECTION_TEXT))]))
-        elif isinstance(block, Fields):
-            fields = [_md(_cut(f"*{escape(k)}*\n{escape(v)}", _FIELD_TEXT)) for k, v in block.pairs]
-            for i in range(0, len(fields), 10):  # at most 10 fields per section
-                blocks.append(SectionBlock(fields=fields[i : i + 10]))
-        elif isinstance(block, ItemList):
-            section, pages = _list_section(block, page, mentions)
-            pages_needed = max(pages_needed, pages)
-            blocks.append(section)
-        elif isinstance(block, Links):
-            lines = [link(l_url, title) for title, l_url in block.links]
-            blocks.extend(_sections(lines))
-        elif isinstance(block, Actions):
-            buttons = [_button(a.label, f"run:{i}", a.command) for i, a in enumerate(block.actions[:25])]
-            if buttons:
-                blocks.append(ActionsBlock(block_id="actions", elements=buttons))
-    if reply.status is Status.AMBIGUOUS and command_text:
-        verb = command_text.split()[0] if command_text.split() else "info"
+        rendered = _block(block, view)
+        if isinstance(block, Actions) and rendered:  # actions gather in one row at the end
+            assert isinstance(rendered[0], ActionsBlock)
+            nav.extend(e for e in rendered[0].elements if isinstance(e, ButtonElement))
+        else:
+            blocks.extend(rendered)
+    if reply.status is Status.AMBIGUOUS and reply.command:
         blocks.append(
             ActionsBlock(
-                block_id=_cut_plain(f"pick:{verb}", 255),
+                block_id=_cut_plain(f"pick:{reply.command}", 255),
                 elements=[
                     ExternalDataSelectElement(
                         action_id="entity_pick",
@@ -196,55 +256,53 @@ def render(
                 ],
             )
         )
-    entity = reply.data.get("entity") if reply.status is Status.OK else None
-    nav: list[ButtonElement] = []
-    if isinstance(entity, str):
-        asked = command_text.split()[0] if command_text.split() else ""
-        for label, cmd in ENTITY_BUTTONS:
-            if cmd in commands and cmd != asked:
-                nav.append(_button(label, f"card:{cmd}", f"{cmd} {entity}"))
-    if pages_needed > 1 and command_text:
-        if page > 1:
-            nav.append(_button("Previous", "page:prev", json.dumps({"t": command_text, "p": page - 1})))
-        if page < pages_needed:
-            nav.append(_button("Next", "page:next", json.dumps({"t": command_text, "p": page + 1})))
-    if shareable and command_text:
-        nav.append(_button("Share in channel", "share", command_text, style="primary"))
+    if shareable and reply.status is Status.OK and view.asked and len(view.asked) <= _VALUE:
+        nav.append(_button("Share in channel", "share", view.asked, style="primary"))
     if nav:
-        blocks.append(ActionsBlock(block_id="nav", elements=nav[:25]))
+        # action ids must be unique within a message; run:<i> counts per Actions block, so renumber
+        seen: dict[str, int] = {}
+        for element in nav:
+            action_id = element.action_id or ""
+            if action_id in seen:
+                seen[action_id] += 1
+                element.action_id = f"{action_id}.{seen[action_id]}"
+            else:
+                seen[action_id] = 0
+        for i in range(0, len(nav[:_ACTIONS_MAX]), 25):
+            blocks.append(ActionsBlock(block_id="nav" if i == 0 else f"nav{i}", elements=nav[i : i + 25]))
     if len(blocks) > MAX_BLOCKS:
-        dropped = len(blocks) - (MAX_BLOCKS - 1)
-        blocks = blocks[: MAX_BLOCKS - 2] + [
-            ContextBlock(elements=[_md(_cut(f"… and {dropped} more parts; see `{escape(command_text)}` in the terminal",
-                                             _SECTION_TEXT))]),
-            blocks[-1],
-        ]
+        tail: list[SlackBlock] = [b for b in blocks if b.type == "actions"][-1:]
+        body = [b for b in blocks if b not in tail]
+        dropped = len(body) - (MAX_BLOCKS - 1 - len(tail))
+        blocks = body[: MAX_BLOCKS - 1 - len(tail)] + [
+            _context(f"… and {dropped} more parts; ask in the terminal (`callboard ask`) to see them all")] + tail
     out = []
     for b in blocks:
         b.validate_json()
         out.append(b.to_dict())
-    return SlackMessage(text=_cut(escape(reply.summary or "Callboard"), _FALLBACK_TEXT), blocks=out)
+    return SlackMessage(text=_cut(reply.summary or "Callboard", _FALLBACK_TEXT), blocks=out)
 
 
-def _marked(text: str) -> str:
+def _marked(text: str) -> tuple[str, ...]:
     """A matched word in bold; Slack needs the asterisks against the word, not its spaces."""
     stripped = text.strip()
     if not stripped:
-        return escape(text)
+        return (text,)
     lead = text[: len(text) - len(text.lstrip())]
     trail = text[len(text.rstrip()) :]
-    return f"{lead}*{escape(stripped)}*{trail}"
+    return (lead, Raw("*"), stripped, Raw("*"), trail)
 
 
-def _sections(lines: list[str]) -> list[SectionBlock]:
-    """Lines packed into as few sections as Slack's 3,000 characters allow; an over-long line
-    (a big code block) is cut, keeping its fences closed."""
+def _sections(lines: list[list[str]]) -> list[SectionBlock]:
+    """Lines (each a list of md parts) packed into as few sections as Slack's 3,000 characters
+    allow; an over-long line is cut, keeping a code block's fences closed."""
     out: list[SectionBlock] = []
     current = ""
-    for line in lines:
-        if len(line) > _SECTION_TEXT:
-            closing = "```" if line.count("```") % 2 == 0 and line.endswith("```") else ""
-            line = _cut(line, _SECTION_TEXT - len(closing)) + closing
+    for parts in lines:
+        if parts and parts[-1] == "```" and isinstance(parts[-1], Raw):
+            line = md(*parts[:-1], limit=_SECTION_TEXT - 3) + "```"
+        else:
+            line = md(*parts)
         if current and len(current) + 1 + len(line) > _SECTION_TEXT:
             out.append(SectionBlock(text=_md(current)))
             current = line
@@ -255,24 +313,28 @@ def _sections(lines: list[str]) -> list[SectionBlock]:
     return out
 
 
-def _list_section(block: ItemList, page: int, mentions: Mapping[str, str]) -> tuple[SectionBlock, int]:
+def _list_section(block: ItemList, mentions: Mapping[str, str]) -> SectionBlock:
     items = block.items
     total = block.total if block.total is not None else len(items)
-    pages = max(1, -(-len(items) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    lines = []
-    for item in shown:
-        label = _mention(item.ref, mentions) or escape(item.label)
-        lines.append(f"• {label}" + (f"  _{escape(item.detail)}_" if item.detail else ""))
-    header = f"*{escape(block.title)}* ({total})" if items else f"*{escape(block.title)}*: {escape(block.empty)}"
-    if pages > 1:
-        header += f" — page {page} of {pages}"
-    remaining = total - (page - 1) * PAGE_SIZE - len(shown)
-    if remaining > 0:
-        lines.append(f"… and {remaining} more")
-    text = header + ("\n" + "\n".join(lines) if lines else "")
-    while len(text) > _SECTION_TEXT and lines:
-        lines.pop(-2 if len(lines) > 1 else -1)
-        text = header + "\n" + "\n".join(lines) + "\n… (cut to fit Slack)"
-    return SectionBlock(text=_md(_cut(text, _SECTION_TEXT))), pages
+    if items:
+        header: list[str] = [Raw("*"), block.title, Raw(f"* ({total})")]
+    else:
+        header = [Raw("*"), block.title, Raw("*: "), block.empty]
+    if block.page is not None and block.page[1] > 1:
+        header.append(f" — page {block.page[0]} of {block.page[1]}")
+    lines: list[list[str]] = []
+    for item in items:
+        person = _mention(item.person.ref if item.person else None, mentions)
+        line: list[str] = [Raw("• "), person or item.label]
+        if item.detail:
+            line += [Raw("  _"), item.detail, Raw("_")]
+        lines.append(line)
+    remaining = total - block.offset - len(items)
+    more = [[f"… and {remaining} more"]] if remaining > 0 else []
+    shown = lines
+    while True:
+        text = md(*header, *(p for line in [*shown, *more] for p in (Raw("\n"), *line)))
+        if len(text) < _SECTION_TEXT or not shown:
+            return SectionBlock(text=_md(text))
+        shown = shown[:-1]  # whole lines go, never half of one
+        more = [[f"… and {remaining + len(lines) - len(shown)} more (cut to fit Slack)"]]

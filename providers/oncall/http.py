@@ -1,21 +1,20 @@
-"""The HTTP client on-call sources share: one session each, a time limit per request, backing
-off on 429 (honouring ``Retry-After``) and 5xx, and errors that say what failed and what to do."""
+"""An on-call service's REST API as its source sees it: JSON from the operator's base URL through
+the app's shared HTTP client (``providers.http``: time limits, retries with back-off, 429
+``Retry-After``), and errors that say what failed and what to do."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiohttp
-
+from ..http import Fetcher, FetchProblem
 from .model import OnCallError
 
-__all__ = ["JsonClient", "parse_time"]
+__all__ = ["OnCallApi", "parse_time"]
 
-_RETRIES = 2
-_MAX_WAIT = 5.0
+#: an on-call answer is a page of JSON; anything bigger is not what was asked for
+MAX_ANSWER = 16 * 1024 * 1024
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -28,56 +27,36 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-class JsonClient:
-    def __init__(self, base_url: str, headers: Mapping[str, str], *, timeout: float, source: str,
+class OnCallApi:
+    """GETs of JSON from ``base_url`` (trusted: the operator configured it) with fixed headers."""
+
+    def __init__(self, http: Fetcher, base_url: str, headers: Mapping[str, str], *, timeout: float, source: str,
                  credential_hint: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self._http = http
         self._headers = dict(headers)
         self._timeout = timeout
         self._source = source
         self._hint = credential_hint
-        self._session: aiohttp.ClientSession | None = None
 
     async def get(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str] = (), *, what: str) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers,
-                                                  timeout=aiohttp.ClientTimeout(total=self._timeout))
-        delay = 0.2
-        for attempt in range(_RETRIES + 1):
-            try:
-                async with self._session.get(f"{self.base_url}{path}", params=list(params.items())
-                                             if isinstance(params, Mapping) else list(params)) as resp:
-                    if resp.status == 200:
-                        return await resp.json(content_type=None)
-                    body = (await resp.text())[:300]
-                    if resp.status in (429, 500, 502, 503, 504) and attempt < _RETRIES:
-                        wait = delay
-                        if resp.status == 429:
-                            try:
-                                wait = float(resp.headers.get("Retry-After", delay))
-                            except ValueError:
-                                wait = delay
-                        await asyncio.sleep(min(max(wait, 0.0), _MAX_WAIT))
-                        delay *= 2.5
-                        continue
-                    if resp.status == 404:
-                        raise OnCallError(f"{self._source}: {what} was not found.")
-                    if resp.status in (401, 403):
-                        raise OnCallError(f"{self._source} refused the request ({resp.status}); {self._hint}")
-                    if resp.status == 429:
-                        raise OnCallError(f"{self._source} is rate-limiting Callboard (429); try again shortly.")
-                    raise OnCallError(f"{self._source} answered {resp.status} for {what}: {body}")
-            except (asyncio.TimeoutError, TimeoutError):
-                raise OnCallError(f"{self._source} did not answer within {self._timeout:g} s ({what}).") from None
-            except aiohttp.ClientError as exc:
-                if attempt < _RETRIES:
-                    await asyncio.sleep(delay)
-                    delay *= 2.5
-                    continue
-                raise OnCallError(f"{self._source} could not be reached: {exc}") from None
-        raise OnCallError(f"{self._source}: no answer for {what}")  # pragma: no cover - loop always returns
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        query = list(params.items()) if isinstance(params, Mapping) else list(params)
+        got = await self._http.get(f"{self.base_url}{path}", trusted=True, max_bytes=MAX_ANSWER,
+                                   headers=self._headers, params=query, timeout=self._timeout)
+        if isinstance(got, FetchProblem):
+            if got.kind == "timeout":
+                raise OnCallError(f"{self._source} did not answer within {self._timeout:g} s ({what}).")
+            raise OnCallError(f"{self._source} could not be reached: {got.message}")
+        if got.status == 200:
+            data = got.json()
+            if data is None:
+                raise OnCallError(f"{self._source}: the answer for {what} is not JSON.")
+            return data
+        if got.status == 404:
+            raise OnCallError(f"{self._source}: {what} was not found.")
+        if got.status in (401, 403):
+            raise OnCallError(f"{self._source} refused the request ({got.status}); {self._hint}")
+        if got.status == 429:
+            raise OnCallError(f"{self._source} is rate-limiting Callboard (429); try again shortly.")
+        body = got.body[:300].decode("utf-8", "replace")
+        raise OnCallError(f"{self._source} answered {got.status} for {what}: {body}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -34,7 +34,6 @@ class SourceAnswer:
     shifts: tuple[Shift, ...]
     link: str | None = None
     fetched_at: datetime | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 class OnCallSource(Protocol):

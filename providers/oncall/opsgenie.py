@@ -5,14 +5,17 @@ the team's schedules -> who is on call in each rotation now and next, from the s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from .http import JsonClient, parse_time
+from ..api import Clock, Provider, ProviderContext, SystemClock
+from ..http import Fetcher
+from .http import OnCallApi, parse_time
 from .model import OnCallError, Shift, SourceAnswer
 
-__all__ = ["OpsgenieSource", "TEAM", "SCHEDULE"]
+__all__ = ["PROVIDER", "OpsgenieConfig", "OpsgenieSource", "TEAM", "SCHEDULE"]
 
 TEAM = "opsgenie.com/team"
 SCHEDULE = "opsgenie.com/schedule"
@@ -21,9 +24,13 @@ SCHEDULE = "opsgenie.com/schedule"
 class OpsgenieSource:
     name = "Opsgenie"
 
-    def __init__(self, api_key: str, api_url: str = "https://api.opsgenie.com", *, timeout: float = 5.0) -> None:
-        self._client = JsonClient(api_url, {"Authorization": f"GenieKey {api_key}"}, timeout=timeout,
-                                  source="Opsgenie", credential_hint="check OPSGENIE_API_KEY (an API integration key).")
+    def __init__(self, http: Fetcher, *, api_key: str, api_url: str = "https://api.opsgenie.com", timeout: float = 5.0,
+                 clock: Clock | None = None) -> None:
+        self._client = OnCallApi(
+            http, api_url, {"Authorization": f"GenieKey {api_key}"},
+            timeout=timeout, source=self.name, credential_hint="check OPSGENIE_API_KEY (an API integration key).",
+        )
+        self._clock: Clock = clock or SystemClock()
 
     def handles(self, annotations: Mapping[str, Any], group: str | None) -> bool:
         return bool(annotations.get(TEAM) or annotations.get(SCHEDULE))
@@ -61,7 +68,7 @@ class OpsgenieSource:
         return shifts
 
     async def now(self, annotations: Mapping[str, Any], group: str | None) -> SourceAnswer:
-        now = datetime.now(timezone.utc)
+        now = self._clock.now()
         shifts: list[Shift] = []
         schedules = await self._schedules(annotations)
         for schedule in schedules:
@@ -70,7 +77,7 @@ class OpsgenieSource:
         return SourceAnswer(self.name, ", ".join(f"schedule {s}" for s in schedules), tuple(shifts), fetched_at=now)
 
     async def upcoming(self, annotations: Mapping[str, Any], group: str | None, *, days: int = 14) -> SourceAnswer:
-        now = datetime.now(timezone.utc)
+        now = self._clock.now()
         shifts: list[Shift] = []
         schedules = await self._schedules(annotations)
         for schedule in schedules:
@@ -78,12 +85,24 @@ class OpsgenieSource:
         return SourceAnswer(self.name, ", ".join(f"schedule {s}" for s in schedules), tuple(shifts), fetched_at=now)
 
     async def close(self) -> None:
-        await self._client.close()
+        """Nothing to release: the HTTP client is the app's."""
 
 
-def from_settings(settings: Any) -> OpsgenieSource | None:
-    """Enabled when ``OPSGENIE_API_KEY`` is set (checked at start when ``oncall.opsgenie`` is configured)."""
-    key = getattr(settings, "opsgenie_api_key", None)
-    if not key:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpsgenieConfig:
+    """``oncall.opsgenie`` in callboard.yaml; the api key comes only from the environment
+    (bot/config.py puts it here). Without it the source is off."""
+
+    api_key: str | None = field(default=None, repr=False)
+    api_url: str = "https://api.opsgenie.com"
+    timeout: float = 5.0  # oncall.timeout
+
+
+def _create(config: OpsgenieConfig, ctx: ProviderContext) -> OpsgenieSource | None:
+    if not config.api_key:
         return None
-    return OpsgenieSource(key, settings.opsgenie_api_url, timeout=settings.oncall_timeout)
+    return OpsgenieSource(ctx.http, api_key=config.api_key, api_url=config.api_url, timeout=config.timeout,
+                 clock=ctx.clock)
+
+
+PROVIDER = Provider(config=OpsgenieConfig, create=_create, summary="Opsgenie: who is on call, from its REST API")

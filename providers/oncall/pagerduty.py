@@ -4,13 +4,16 @@ the service's escalation policy -> who is on call at each level, until when."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from .http import JsonClient, parse_time
+from ..api import Clock, Provider, ProviderContext, SystemClock
+from ..http import Fetcher
+from .http import OnCallApi, parse_time
 from .model import OnCallError, Shift, SourceAnswer
 
-__all__ = ["PagerDutySource", "SERVICE_ID", "INTEGRATION_KEY"]
+__all__ = ["PROVIDER", "PagerDutyConfig", "PagerDutySource", "SERVICE_ID", "INTEGRATION_KEY"]
 
 SERVICE_ID = "pagerduty.com/service-id"
 INTEGRATION_KEY = "pagerduty.com/integration-key"
@@ -21,12 +24,13 @@ _MAX_PAGES = 50
 class PagerDutySource:
     name = "PagerDuty"
 
-    def __init__(self, token: str, api_url: str = "https://api.pagerduty.com", *, timeout: float = 5.0) -> None:
-        self._client = JsonClient(
-            api_url,
-            {"Authorization": f"Token token={token}", "Accept": "application/vnd.pagerduty+json;version=2"},
-            timeout=timeout, source="PagerDuty", credential_hint="check PAGERDUTY_TOKEN (a REST API key).",
+    def __init__(self, http: Fetcher, *, token: str, api_url: str = "https://api.pagerduty.com", timeout: float = 5.0,
+                 clock: Clock | None = None) -> None:
+        self._client = OnCallApi(
+            http, api_url, {"Authorization": f"Token token={token}", "Accept": "application/vnd.pagerduty+json;version=2"},
+            timeout=timeout, source=self.name, credential_hint="check PAGERDUTY_TOKEN (a REST API key).",
         )
+        self._clock: Clock = clock or SystemClock()
         self._by_integration: dict[str, str] = {}
 
     def handles(self, annotations: Mapping[str, Any], group: str | None) -> bool:
@@ -91,24 +95,36 @@ class PagerDutySource:
 
     async def now(self, annotations: Mapping[str, Any], group: str | None) -> SourceAnswer:
         service, shifts = await self._oncalls(annotations, None, None)
-        now = datetime.now(timezone.utc)
+        now = self._clock.now()
         return SourceAnswer(self.name, f"service {service.get('summary') or service.get('name') or service.get('id')}",
                             tuple(shifts), link=service.get("html_url"), fetched_at=now)
 
     async def upcoming(self, annotations: Mapping[str, Any], group: str | None, *, days: int = 14) -> SourceAnswer:
-        now = datetime.now(timezone.utc)
+        now = self._clock.now()
         service, shifts = await self._oncalls(annotations, now, now + timedelta(days=days))
         later = tuple(s for s in shifts if s.start is not None and s.start > now)
         return SourceAnswer(self.name, f"service {service.get('summary') or service.get('name') or service.get('id')}",
                             later, link=service.get("html_url"), fetched_at=now)
 
     async def close(self) -> None:
-        await self._client.close()
+        """Nothing to release: the HTTP client is the app's."""
 
 
-def from_settings(settings: Any) -> PagerDutySource | None:
-    """Enabled when ``PAGERDUTY_TOKEN`` is set (checked at start when ``oncall.pagerduty`` is configured)."""
-    token = getattr(settings, "pagerduty_token", None)
-    if not token:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PagerDutyConfig:
+    """``oncall.pagerduty`` in callboard.yaml; the token comes only from the environment
+    (bot/config.py puts it here). Without it the source is off."""
+
+    token: str | None = field(default=None, repr=False)
+    api_url: str = "https://api.pagerduty.com"
+    timeout: float = 5.0  # oncall.timeout
+
+
+def _create(config: PagerDutyConfig, ctx: ProviderContext) -> PagerDutySource | None:
+    if not config.token:
         return None
-    return PagerDutySource(token, settings.pagerduty_api_url, timeout=settings.oncall_timeout)
+    return PagerDutySource(ctx.http, token=config.token, api_url=config.api_url, timeout=config.timeout,
+                 clock=ctx.clock)
+
+
+PROVIDER = Provider(config=PagerDutyConfig, create=_create, summary="PagerDuty: who is on call, from its REST API")

@@ -33,9 +33,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ..api import Provider, ProviderContext
 from .model import OnCallError, Shift, SourceAnswer
 
-__all__ = ["Override", "Rotation", "ScheduleFile", "ScheduleFileError", "load_schedule_file"]
+__all__ = ["PROVIDER", "Override", "ScheduleConfig", "ScheduleFileSource", "Rotation", "ScheduleFile", "ScheduleFileError", "load_schedule_file"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -140,8 +141,7 @@ def _local_time(value: Any, where: str) -> datetime:
     raise ScheduleFileError(f"{where}: expected a date and time like 2026-01-05T09:00, got {value!r}")
 
 
-def load_schedule_file(path: Path, *, user_keys: Mapping[str, str] | None = None,
-                       group_key: Any = None) -> ScheduleFile:
+def load_schedule_file(path: Path, *, group_key: Any = None) -> ScheduleFile:
     """Parse and check ``path``. ``group_key(name) -> key`` turns a group's name into its ref."""
     text_path = str(path)
     try:
@@ -254,7 +254,7 @@ class ScheduleFileSource:
 
     async def upcoming(self, annotations: Mapping[str, Any], group: str | None, *, days: int = 14) -> SourceAnswer:
         at = self._clock()
-        shifts = []
+        shifts: list[Shift] = []
         for r in self._rotations(group):
             shifts.extend(s for s in r.shifts_between(at, at + timedelta(days=days)) if s.start and s.start > at)
         if not self._rotations(group):
@@ -273,14 +273,24 @@ def group_key(name: str) -> str:
     return f"group:{name}" if "/" in name else f"group:default/{name}"
 
 
-def from_settings(settings: Any) -> ScheduleFileSource | None:
-    """The schedule file named by ``oncall.schedule_file``, else an ``oncall.yaml`` beside a catalog."""
-    path = getattr(settings, "oncall_schedule_file", None)
-    candidates = [Path(path)] if path else [
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleConfig:
+    """``oncall.schedule_file`` in callboard.yaml (None: an ``oncall.yaml`` beside a catalog folder)."""
+
+    file: str | None = None
+
+
+def _create(config: ScheduleConfig, ctx: ProviderContext) -> ScheduleFileSource | None:
+    """The schedule file named by ``oncall.schedule_file``, else an ``oncall.yaml`` beside a catalog
+    folder; None when there is none. An invalid file raises ``ScheduleFileError``."""
+    candidates = [Path(config.file)] if config.file else [
         (Path(c) if Path(c).is_dir() else Path(c).parent) / "oncall.yaml"
-        for c in getattr(settings, "oncall_catalog_roots", ()) if "://" not in c
+        for c in ctx.catalog_roots if "://" not in c
     ]
     for candidate in candidates:
-        if candidate.is_file() or path:
-            return ScheduleFileSource(load_schedule_file(candidate, group_key=group_key))
+        if candidate.is_file() or config.file:
+            return ScheduleFileSource(load_schedule_file(candidate, group_key=group_key), clock=ctx.clock.now)
     return None
+
+
+PROVIDER = Provider(config=ScheduleConfig, create=_create, summary="the schedule file: rotations per group")

@@ -204,7 +204,7 @@ class _Collect(logging.Handler):
 def _guard_plugin(roots: list[str]) -> Any:
     from mkdocs.plugins import BasePlugin, event_priority
 
-    class CallboardGuard(BasePlugin):  # type: ignore[type-arg]
+    class CallboardGuard(BasePlugin):
         """Runs after every other plugin's ``on_config``."""
 
         def __init__(self) -> None:

@@ -11,12 +11,12 @@ The API URL is the operator's (trusted); the ``url:`` reference is catalog data.
 connected to — owner, repository and branch are asked of the configured API — but an address
 written there is still judged by the reading rule (``providers.http``): a reference to a loopback,
 link-local or private address is refused unless ``reading.allow`` lists it, rather than quietly
-answered from GitHub. Every API call has the fetcher's time and size limits.
+answered from GitHub. Every API call goes through ``providers.github`` (the one GitHub client) and
+the shared HTTP client's time limits and retries.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -25,19 +25,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 from callboard.catalog.urls import strip_userinfo
 
-from ..http import Answer, FetchLimits, Fetcher, FetchProblem, ReadingPolicy, address_of, refused_message
+from ..github import GitHub
+from ..http import Fetcher, ReadingPolicy, address_of, refused_message
 
 __all__ = ["GitHubDocs", "GitHubTree", "parse_github_url"]
 
 MAX_FILES = 2000
 MAX_BYTES = 64 * 1024 * 1024
 _STATE = ".callboard-remote.json"
-#: one API answer (a tree listing, a base64 blob of a file of up to MAX_BYTES)
-_MAX_ANSWER = 2 * MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +107,10 @@ def relative_tree(location_url: str, target: str) -> GitHubTree | str:
 
 class GitHubDocs:
     def __init__(self, cache: Path, api_url: str = "https://api.github.com", token: str | None = None,
-                 timeout: float = 30.0, reading_allow: Iterable[str] = ()) -> None:
+                 timeout: float = 30.0, reading_allow: Iterable[str] = (), http: Fetcher | None = None) -> None:
+        """``http``: the app's shared client; without it each fetch opens (and closes) its own."""
         self.cache = cache
+        self._http = http
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.timeout = timeout
@@ -148,35 +149,16 @@ class GitHubDocs:
         refused = self.refused(tree)
         if refused is not None:
             return refused
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                   "User-Agent": "callboard"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        async with Fetcher(allow=self._allow, limits=FetchLimits(total=self.timeout)) as http:
-            return await self._fetch(_Api(http, headers), tree, dest)
+        if self._http is not None:
+            return await self._fetch(self._github(self._http), tree, dest)
+        async with Fetcher(allow=self._allow) as http:
+            return await self._fetch(self._github(http), tree, dest)
 
-    async def _get(self, http: _Api, path: str, what: str) -> dict[str, Any] | str:
-        got = await http.get(f"{self.api_url}{path}")
-        if isinstance(got, FetchProblem):
-            return f"{what}: GitHub could not be reached ({got.message})."
-        if got.status == 200:
-            try:
-                data = json.loads(got.body)
-            except ValueError:
-                data = None
-            return data if isinstance(data, dict) else f"{what}: unexpected answer from GitHub"
-        body = got.body[:200].decode("utf-8", "replace")
-        if got.status == 404:
-            hint = "" if self._token else " (a private repository needs GITHUB_TOKEN)"
-            return f"{what} was not found on GitHub{hint}."
-        if got.status in (401, 403):
-            limited = got.headers.get("X-RateLimit-Remaining") == "0"
-            return f"{what}: GitHub refused ({got.status}{', rate limit reached' if limited else ''}): {body}"
-        return f"{what}: GitHub answered {got.status}: {body}"
+    def _github(self, http: Fetcher) -> GitHub:
+        return GitHub(http, api_url=self.api_url, token=self._token, timeout=self.timeout)
 
-    async def _fetch(self, http: _Api, tree: GitHubTree, dest: Path) -> str | None:
-        repo = f"/repos/{quote(tree.owner)}/{quote(tree.repo)}"
-        branch = await self._get(http, f"{repo}/branches/{quote(tree.ref, safe='')}", f"Branch {tree.display}")
+    async def _fetch(self, github: GitHub, tree: GitHubTree, dest: Path) -> str | None:
+        branch = await github.branch(tree.owner, tree.repo, tree.ref, f"Branch {tree.display}")
         if isinstance(branch, str):
             commit_sha = tree.ref  # maybe a commit or tag; the tree call says whether it exists
         else:
@@ -189,8 +171,7 @@ class GitHubDocs:
                 state = {}
             if state.get("commit") == commit_sha and state.get("path") == tree.path:
                 return None
-        listing = await self._get(http, f"{repo}/git/trees/{quote(commit_sha, safe='')}?recursive=1",
-                                  f"The tree of {tree.display}")
+        listing = await github.tree(tree.owner, tree.repo, commit_sha, f"The tree of {tree.display}")
         if isinstance(listing, str):
             return branch if isinstance(branch, str) else listing
         prefix = f"{tree.path}/" if tree.path else ""
@@ -207,7 +188,7 @@ class GitHubDocs:
                 rel = PurePosixPath(entry["path"][len(prefix):])
                 if rel.is_absolute() or ".." in rel.parts:
                     continue
-                content = await self._blob(http, repo, str(entry["sha"]), f"{tree.display}/{rel}")
+                content = await self._blob(github, tree, str(entry["sha"]), f"{tree.display}/{rel}")
                 if isinstance(content, str):
                     return content
                 target = staging / Path(*rel.parts)
@@ -223,30 +204,16 @@ class GitHubDocs:
             shutil.rmtree(staging, ignore_errors=True)
         return None
 
-    async def _blob(self, http: _Api, repo: str, sha: str, what: str) -> bytes | str:
+    async def _blob(self, github: GitHub, tree: GitHubTree, sha: str, what: str) -> bytes | str:
         cached = self.cache / sha[:2] / sha
         if cached.is_file():
             return cached.read_bytes()
-        blob = await self._get(http, f"{repo}/git/blobs/{quote(sha, safe='')}", what)
-        if isinstance(blob, str):
-            return blob
-        if blob.get("encoding") == "base64":
-            content = base64.b64decode(str(blob.get("content", "")))
-        else:
-            content = str(blob.get("content", "")).encode()
+        content = await github.blob(tree.owner, tree.repo, sha, what)
+        if isinstance(content, str):
+            return content
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{sha}.{uuid.uuid4().hex}")
         tmp.write_bytes(content)
         os.replace(tmp, cached)
         return content
 
-
-@dataclass(frozen=True, slots=True)
-class _Api:
-    """The GitHub API as one fetch pass sees it: the operator's URL (trusted), fixed headers."""
-
-    fetcher: Fetcher
-    headers: dict[str, str]
-
-    async def get(self, url: str) -> Answer | FetchProblem:
-        return await self.fetcher.get(url, trusted=True, max_bytes=_MAX_ANSWER, headers=self.headers)

@@ -91,7 +91,6 @@ class SiteState:
     status: str  # ok | failed
     error: str | None
     built: bool  # a site is in the store (the last good one, when the latest build failed)
-    built_at: datetime | None
     pages: int
     sections: int
 
@@ -210,7 +209,7 @@ class TechDocs:
         return SiteState(
             entity=key, ref=row["ref"], status=row["status"], error=row["error"],
             built=row["built_hash"] is not None and (self.site_dir(key) / "search" / "search_index.json").is_file(),
-            built_at=row["built_at"], pages=row["pages"], sections=row["sections"],
+            pages=row["pages"], sections=row["sections"],
         )
 
     # The index and the built pages are on disk, and a search of a large index, or the parse of

@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -190,7 +190,7 @@ class BuildPool:
         await asyncio.gather(*(w.close() for w in idle), *(w.kill() for w in busy))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main() -> int:
     """The worker: one JSON job per stdin line, one JSON result per stdout line."""
     import logging
 

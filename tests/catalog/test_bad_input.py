@@ -93,7 +93,7 @@ async def test_dangling_owner_is_kept_and_shown(tmp_path, make_app, sqlite_url) 
     finally:
         await app.close()
     assert entity is not None and entity.related("ownedBy") == ["group:default/ghost-team"]
-    assert "group:default/ghost-team is not in the catalog" in reply.blocks[1].text  # type: ignore[union-attr]
+    assert "group:default/ghost-team is not in the catalog" in reply.blocks[1].text
 
 
 def _location(name: str, *targets: str) -> str:

@@ -13,6 +13,7 @@ from callboard.bot.app import Callboard
 from callboard.bot.config import Settings
 from callboard.bot.shell.render import render_text
 from callboard.bot.slack.render import render
+from callboard.bot.surface import View
 from callboard.commands.api import Status
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.runbook import runbook_location
@@ -245,7 +246,7 @@ async def test_snippets_are_escaped_for_chat(tmp_path: Path) -> None:
         assert (await app.sync_docs()).built == 1
         reply = await app.ask("docs xsstoken")
         assert reply.status is Status.OK
-        message = render(reply, command_text="docs xsstoken", commands=("docs",))
+        message = render(reply, View(asked="docs xsstoken"))
         blob = json.dumps(message.blocks)
         assert "xsstoken" in blob
         assert "<script" not in blob and "<b>" not in blob and "<a href" not in blob

@@ -47,10 +47,10 @@ from __future__ import annotations
 import calendar
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -219,10 +219,10 @@ class OpsgenieFake(RestFake):
 
     def _routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/v2/schedules", self._list_schedules),
-            web.get("/v2/schedules/{identifier}/timeline", self._timeline),
-            web.get("/v2/schedules/{identifier}/on-calls", self._on_calls),
-            web.get("/v2/teams/{identifier}", self._get_team),
+            _get("/v2/schedules", self._list_schedules),
+            _get("/v2/schedules/{identifier}/timeline", self._timeline),
+            _get("/v2/schedules/{identifier}/on-calls", self._on_calls),
+            _get("/v2/teams/{identifier}", self._get_team),
         ]
 
     async def _dispatch(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -487,3 +487,8 @@ def _add_months(value: datetime, months: int) -> datetime:
 def _iso(value: datetime) -> str:
     text = value.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _get(path: str, handler: Callable[[web.Request], Awaitable[JSONDict]]) -> web.RouteDef:
+    """A GET route whose handler returns the JSON body; ``_dispatch`` (the middleware) makes it the response."""
+    return web.get(path, cast(Callable[[web.Request], Awaitable[web.StreamResponse]], handler))

@@ -42,7 +42,8 @@ Recording: ``fake.calls`` is every request in arrival order as :class:`Call` (``
 
 Failure injection: ``fail_next(method)`` answers the next call with HTTP 429, ``Retry-After: 1`` and
 ``{"ok": false, "error": "ratelimited"}``; ``fail_next(method, error="channel_not_found")`` with HTTP 200
-``ok: false``; ``times=`` repeats it, and queued failures are used in order. ``delay(method, seconds)``
+``ok: false``; ``body=`` answers with raw text (an HTML error page) instead of JSON; ``times=`` repeats
+it, and queued failures are used in order. ``delay(method, seconds)``
 makes every (or the next ``times=``) call to a method slow; ``delay(method, 0)`` clears it.
 Both also work for ``"response_url:<name>"``.
 
@@ -157,6 +158,8 @@ class _Failure:
     status: int
     retry_after: int | None
     remaining: int
+    body: str | None = None  # sent as it is instead of Slack's JSON error (an HTML error page, say)
+    content_type: str = "text/html"
 
 
 @dataclass
@@ -454,12 +457,16 @@ class SlackFake:
         status: int | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        body: str | None = None,
+        content_type: str = "text/html",
     ) -> None:
         """Make the next ``times`` calls to ``method`` fail.
 
         ``error="ratelimited"`` defaults to HTTP 429 with ``Retry-After: 1``; other errors default to
         HTTP 200 with ``{"ok": false, "error": error}``. A ``Retry-After`` header is sent whenever
-        ``retry_after`` is given or the status is 429.
+        ``retry_after`` is given or the status is 429. ``body`` answers with that text (of
+        ``content_type``) instead of JSON, as a proxy or load balancer in front of Slack may:
+        ``fail_next("users.info", status=500, body="<html>…</html>")``.
         """
         if times < 1:
             raise ValueError("times must be >= 1")
@@ -467,7 +474,7 @@ class SlackFake:
             status = 429 if error == "ratelimited" else 200
         if retry_after is None and status == 429:
             retry_after = 1
-        self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+        self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times, body, content_type))
 
     def delay(self, method: str, seconds: float, *, times: int | None = None) -> None:
         """Answer calls to ``method`` after ``seconds`` (every call, or the next ``times``); 0 clears."""
@@ -617,6 +624,10 @@ class SlackFake:
 
     def _fail(self, call: Call, failure: _Failure) -> web.Response:
         headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
+        if failure.body is not None:
+            call.status, call.response = failure.status, None
+            return web.Response(text=failure.body, status=failure.status, content_type=failure.content_type,
+                                headers=headers)
         return self._respond(call, {"ok": False, "error": failure.error}, status=failure.status, headers=headers)
 
     # ------------------------------------------------------------------ helpers for handlers

@@ -282,6 +282,7 @@ async def test_invalid_schedule_file_is_named_in_answers(tmp_path: Path) -> None
 
 
 async def test_pagerduty_pages_through_long_answers() -> None:
+    from callboard.providers.http import Fetcher
     from callboard.providers.oncall.pagerduty import PagerDutySource
 
     pd = PagerDutyFake()
@@ -292,11 +293,12 @@ async def test_pagerduty_pages_through_long_answers() -> None:
     for i in range(130):
         pd.add_user(f"PU{i}", f"Person {i}", f"p{i}@example.com")
         pd.add_oncall("PBIG", 1 + i % 3, f"PU{i}", now - timedelta(hours=1), now + timedelta(hours=1))
-    source = PagerDutySource(pd.token, pd.url, timeout=2.0)
+    http = Fetcher()
+    source = PagerDutySource(http, token=pd.token, api_url=pd.url, timeout=2.0)
     try:
         answer = await source.now({"pagerduty.com/service-id": "PSVC"}, None)
         assert len(answer.shifts) == 130 and {s.level for s in answer.shifts} == {1, 2, 3}
         assert len(pd.calls_to("/oncalls")) == 2  # 100 + 30
     finally:
-        await source.close()
+        await http.close()
         await pd.stop()

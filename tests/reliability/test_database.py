@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -86,7 +87,7 @@ def test_unknown_database_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
     _assert_one_line(_cli(["ask", "--database-url", url, "help"], tmp_path), "no-such-host.invalid")
 
 
-def _pg_url(**changes: object) -> str:
+def _pg_url(**changes: Any) -> str:
     return make_url(postgres_or_skip()).set(**changes).render_as_string(hide_password=False)
 
 

@@ -505,7 +505,7 @@ async def test_a_move_killed_at_any_point_leaves_every_entity_answerable(
     for fraction in (0.1, 0.5, 0.9):
         status, seen = await _sync_killed_when(
             tmp_path, database_url, str(split), watcher, COUNT_AND_OLD,
-            lambda row, f=fraction: row[1] <= N * (1 - f), old=old,
+            lambda row: row[1] <= N * (1 - fraction), old=old,  # awaited before the next fraction
         )
         assert status is None, f"the sync finished before {fraction:.0%} of the entities had moved"
         assert min(s[0] for s in seen.samples) >= N, "a reader saw entities missing during the sync"

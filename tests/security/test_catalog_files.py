@@ -16,12 +16,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from callboard.bot.app import Callboard
 from callboard.catalog import process as process_module
-from callboard.catalog.model import CatalogError, SyncSummary
+from callboard.catalog.model import CatalogError, ProcessedEntity, SyncSummary
 from callboard.catalog.process import MAX_DEPTH
 from callboard.providers import files as files_module
 
@@ -146,7 +147,7 @@ async def test_a_fifo_swapped_in_after_the_type_check_does_not_hang_the_open(
     os.mkfifo(fifo)
     real_stat = os.stat
 
-    def stat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         result = real_stat(path, *args, **kwargs)
         if not isinstance(path, int) and Path(path) == fifo:
             fields = list(result)
@@ -259,10 +260,10 @@ def lying_size(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
         fields[6] = 10  # st_size
         return os.stat_result(fields)
 
-    def stat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         return shrink(real_stat(path, *args, **kwargs))
 
-    def fstat(fd):  # type: ignore[no-untyped-def]
+    def fstat(fd: int) -> os.stat_result:
         return shrink(real_fstat(fd))
 
     monkeypatch.setattr(os, "stat", stat)
@@ -433,7 +434,7 @@ def test_deep_nesting_is_refused_without_libyaml_too(monkeypatch: pytest.MonkeyP
     errors = [i for i in items if isinstance(i, CatalogError)]
     assert len(errors) == 1 and f"deeper than {MAX_DEPTH} levels" in errors[0].message, errors
     assert errors[0].line == 19
-    assert sorted(i.ref.name for i in items if not isinstance(i, CatalogError)) == ["after", "before"]
+    assert sorted(i.ref.name for i in items if isinstance(i, ProcessedEntity)) == ["after", "before"]
 
 
 @pytest.mark.parametrize("failure", [RecursionError, MemoryError])
@@ -443,7 +444,7 @@ async def test_a_document_that_exhausts_the_stack_or_memory_fails_alone(
     """Whatever else runs out while one document is processed, it becomes that document's error."""
     real = process_module.emit_relations
 
-    def emit(kind, namespace, key, spec):  # type: ignore[no-untyped-def]
+    def emit(kind: str, namespace: str, key: str, spec: dict[str, Any]) -> Any:
         if key == "component:default/boom":
             raise failure()
         return real(kind, namespace, key, spec)

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,9 +76,9 @@ def catalog(tmp_path: Path) -> Path:
     return root
 
 
-async def open_app(tmp_path: Path, **settings: object) -> Callboard:
+async def open_app(tmp_path: Path, **settings: Any) -> Callboard:
     return await Callboard.open(
-        Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data"),  # type: ignore[arg-type]
+        Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "data"),
                  docs_workers=2, **settings),
         CommandRegistry.from_entry_points(),
         resident=True,

@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Set
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from rich.console import Console
 from callboard.bot.shell import Shell
 from callboard.bot.shell.render import render_json, render_rich, render_text
 from callboard.bot.slack.render import escape, render
+from callboard.bot.surface import View
 from callboard.commands.api import (
+    Actions,
     Code,
     Fields,
     Header,
@@ -39,7 +41,9 @@ from callboard.commands.api import (
     ItemList,
     Links,
     Notice,
+    Person,
     Reply,
+    RunCommand,
     Status,
     Steps,
     Text,
@@ -145,7 +149,7 @@ def text_objects(node: Any, *, top: bool = True) -> Iterator[tuple[str, str]]:
             yield from text_objects(value, top=False)
 
 
-def unintended(mrkdwn: str, *, mentions: set[str], links: tuple[str, ...]) -> list[str]:
+def unintended(mrkdwn: str, *, mentions: Set[str], links: tuple[str, ...]) -> list[str]:
     """What in one mrkdwn string Slack would make live that Callboard did not mean to: mentions other
     than its own, links to other URLs, a ``<`` or ``>`` outside a token, an ``&`` that starts no entity."""
     wrong: list[str] = []
@@ -162,7 +166,7 @@ def unintended(mrkdwn: str, *, mentions: set[str], links: tuple[str, ...]) -> li
     return wrong
 
 
-def assert_inert(message: Any, *, where: str, links: tuple[str, ...] = (), mentions: set[str] = frozenset()) -> None:
+def assert_inert(message: Any, *, where: str, links: tuple[str, ...] = (), mentions: Set[str] = frozenset()) -> None:
     for kind, text in text_objects(message):
         if kind == "plain_text":
             assert "&amp;" not in text and "&lt;" not in text, f"{where}: double-escaped plain_text {text!r}"
@@ -242,7 +246,7 @@ async def test_posted_and_updated_messages_are_inert(hostile: Rig) -> None:
     payload = {"type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
                "channel": {"id": "C0GENERAL1"}, "response_url": hostile.fake.response_url("card"),
                "trigger_id": "1.2", "container": {"type": "message"},
-               "actions": [{"action_id": "card:owner", "block_id": "nav", "type": "button",
+               "actions": [{"action_id": "run:0", "block_id": "nav", "type": "button",
                             "value": "runbook hostile-service", "action_ts": "1"}]}
     status, _ = await hostile.interactive(payload)
     assert status == 200
@@ -261,9 +265,9 @@ async def test_posted_and_updated_messages_are_inert(hostile: Rig) -> None:
 
 
 async def test_working_on_echoes_the_question_escaped(hostile: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from callboard.bot.slack import app as slack_app
+    from callboard.bot import conversation
 
-    monkeypatch.setattr(slack_app, "ACK_BUDGET_S", 0.0)
+    monkeypatch.setattr(conversation, "ACK_BUDGET_S", 0.0)
     body = await hostile.slash("/callboard", "info <!channel> <https://evil|x> hostile-service", name="slow")
     assert "Working on" in body["text"]
     assert_inert(body, where="ack")
@@ -315,7 +319,7 @@ def test_every_block_escapes_catalog_text_and_the_fallback() -> None:
                 Links(links=((evil, SAFE_URL), (evil, evil)))),
         summary=evil,
     )
-    msg = render(reply, command_text=f"info {evil}", shareable=True)
+    msg = render(reply, View(asked=f"info {evil}"), shareable=True)
     assert_inert({"text": msg.text, "blocks": msg.blocks}, where="render", links=(escape(SAFE_URL),))
     assert msg.text == escape(evil)
     assert msg.blocks[0]["type"] == "header" and msg.blocks[0]["text"]["text"] == evil  # plain_text: as it is
@@ -324,11 +328,12 @@ def test_every_block_escapes_catalog_text_and_the_fallback() -> None:
 
 
 def test_only_callboard_mentions_are_live() -> None:
-    items = (Item(label="<!channel>", ref="user:default/alice"), Item(label="bob", ref="user:default/bob"),
-             Item(label="carol", ref="user:default/carol"))
+    items = tuple(Item(label=label, ref=ref, person=Person(ref=ref, name=label))
+                  for label, ref in (("<!channel>", "user:default/alice"), ("bob", "user:default/bob"),
+                                     ("carol", "user:default/carol")))
     msg = render(Reply(status=Status.OK, blocks=(ItemList(title="On call", items=items),), summary="s"),
-                 mentions={"user:default/alice": "U0ALICE01", "user:default/bob": "U0BOB> <!channel",
-                           "user:default/carol": "<!here>"})
+                 View(asked="", mentions={"user:default/alice": "U0ALICE01", "user:default/bob": "U0BOB> <!channel",
+                                          "user:default/carol": "<!here>"}))
     blob = json.dumps(msg.blocks)
     assert "<@U0ALICE01>" in blob
     assert_inert({"blocks": msg.blocks}, where="mentions", mentions={"U0ALICE01"})
@@ -354,9 +359,8 @@ def test_a_cut_never_lands_inside_an_entity_or_a_link(limit_text: str) -> None:
 def test_plain_text_is_never_escaped() -> None:
     """Header and button labels are plain_text: Slack shows them as they are (no mentions), so
     escaping them would show ``&amp;`` to people."""
-    from callboard.commands.api import Action, Actions
 
-    reply = Reply(status=Status.OK, blocks=(Header(text="R&D <team>"), Actions(actions=(Action(label="A&B <x>", command="x"),))),
+    reply = Reply(status=Status.OK, blocks=(Header(text="R&D <team>"), Actions(actions=(RunCommand(label="A&B <x>", command="x"),))),
                   summary="s")
     msg = render(reply)
     labels = [t for kind, t in text_objects({"blocks": msg.blocks}) if kind == "plain_text"]
@@ -410,7 +414,6 @@ async def test_rich_output_holds_no_control_sequence_and_no_markup(term_app: Any
 
 
 def test_every_block_is_clean_in_every_terminal_renderer() -> None:
-    from callboard.commands.api import Action, Actions
 
     t = TERMINAL
     url = "https://ok.example.com/\x1b]8;;https://evil\x1b\\"
@@ -420,7 +423,7 @@ def test_every_block_is_clean_in_every_terminal_renderer() -> None:
                 Code(text=t, language=t), Hits(title=t, hits=(Hit(title=t, where=t, runs=((t, True), (t, False)), url=url),)),
                 Notice(level="error", text=t), Fields(pairs=((t, t),)),
                 ItemList(title=t, items=(Item(label=t, detail=t),)), ItemList(title=t, items=(), empty=t),
-                Links(links=((t, url), (t, "https://docs.example.com/t"))), Actions(actions=(Action(label=t, command=t),))),
+                Links(links=((t, url), (t, "https://docs.example.com/t"))), Actions(actions=(RunCommand(label=t, command=t),))),
         summary=t,
     )
     text = render_text(reply)

@@ -13,7 +13,7 @@ import os
 import sys
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -443,7 +443,7 @@ async def test_hostile_docs_that_held(tmp_path: Path) -> None:
 # --- fetching: what held ---------------------------------------------------------------------
 
 
-async def _serve(handler) -> TestServer:  # type: ignore[no-untyped-def]
+async def _serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> TestServer:
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", handler)
     server = TestServer(app, host="127.0.0.1")

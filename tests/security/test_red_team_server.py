@@ -195,7 +195,7 @@ async def test_a_black_holed_database_holds_up_no_other_endpoint(
                 "type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
                 "channel": {"id": "C0GENERAL1"}, "response_url": rig.fake.response_url("btn"),
                 "trigger_id": "1.2", "container": {"type": "message"},
-                "actions": [{"action_id": "card:deps", "block_id": "nav", "type": "button",
+                "actions": [{"action_id": "run:0", "block_id": "nav", "type": "button",
                              "value": "deps payment-service", "action_ts": "1"}]}),
         }
         slow = {}

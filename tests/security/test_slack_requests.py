@@ -110,7 +110,7 @@ class Rig:
 
 
 def _is_slack_work(task: asyncio.Task[Any]) -> bool:
-    return "SlackSurface._track" in getattr(task.get_coro(), "__qualname__", "")
+    return "Conversation.track" in getattr(task.get_coro(), "__qualname__", "")
 
 
 @contextlib.asynccontextmanager
@@ -250,7 +250,7 @@ async def test_an_unsigned_interaction_runs_no_button(rig: Rig) -> None:
     payload = {"type": "block_actions", "user": {"id": "U0ASKER01"}, "team": {"id": "T0FAKE001"},
                "channel": {"id": "C0GENERAL1"}, "response_url": rig.fake.response_url("card"),
                "trigger_id": "1.2", "container": {"type": "message"},
-               "actions": [{"action_id": "card:deps", "block_id": "nav", "type": "button",
+               "actions": [{"action_id": "run:0", "block_id": "nav", "type": "button",
                             "value": "deps payment-service", "action_ts": "1"}]}
     request = sign(interactive_body(payload), "application/x-www-form-urlencoded")
     del request.headers["X-Slack-Signature"]

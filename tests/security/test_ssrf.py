@@ -408,7 +408,7 @@ async def test_open_and_closed_ports_answer_alike() -> None:
     give the same words, so a catalog author cannot scan ports through Callboard's errors."""
 
     async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.transport.abort()  # type: ignore[attr-defined]
+        writer.transport.abort()
 
     hung_clients: list[asyncio.StreamWriter] = []
 

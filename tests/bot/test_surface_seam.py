@@ -1,0 +1,166 @@
+"""A second surface is the ``Surface`` seam alone: a toy chat platform, written here in ~40 lines,
+mounted by ``create_server`` next to nothing else, gets identity, time zones, retries answered
+once, server-side paging and mentions from the shared conversation policy, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from callboard.bot.app import Callboard, demo_catalog_path
+from callboard.bot.config import Settings
+from callboard.bot.conversation import Conversation
+from callboard.bot.server import create_server
+from callboard.bot.shell.render import render_text
+from callboard.bot.surface import Answer, Asked, Profile, SurfaceError
+from callboard.commands.api import ShowPage, Actions
+from callboard.commands.dispatch import CommandRegistry
+from callboard.commands.forms import Form
+
+
+class ToySurface:
+    """A chat platform that posts ``{"text", "user", "event_id"?, "page_key"?, "page"?}`` as JSON."""
+
+    name = "toy"
+    page_size: int | None = 3
+
+    def __init__(self, app: Callboard | None, tasks: set[asyncio.Task[Any]], people: Mapping[str, Profile]) -> None:
+        self.people = people
+        self.conversation = Conversation(self, app, tasks)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/toy", self.handle)]
+
+    def attach(self, app: Callboard) -> None:
+        self.conversation.attach(app)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def identify(self, user: str) -> Profile:
+        if user not in self.people:
+            raise SurfaceError(f"toy does not know {user}")
+        return self.people[user]
+
+    async def find_people(self, emails: Sequence[str]) -> Mapping[str, str]:
+        return {e: "toy-" + e.split("@")[0] for e in emails}
+
+    async def send(self, to: Any, answer: Answer) -> None:
+        to.append(answer)
+
+    async def open_form(self, to: Any, form: Form, key: str) -> None:
+        to.append((form, key))
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        event_id = body.get("event_id")
+        if event_id and not await self.conversation.first_time(event_id):
+            return web.json_response({"duplicate": True})
+        asked = Asked(text=body.get("text", ""), user=body.get("user"), page=body.get("page", 1))
+        if body.get("page_key"):
+            answer = await self.conversation.page(body["page_key"], asked.page, asked)
+            if answer is None:
+                return web.json_response({"expired": True})
+        else:
+            answer = await self.conversation.answer(asked)
+        reply = answer.reply
+        return web.json_response({"status": reply.status.value, "command": reply.command, "subject": reply.subject,
+                                  "text": render_text(reply), "page_key": answer.view.page_key,
+                                  "mentions": dict(answer.view.mentions)})
+
+
+PEOPLE = {
+    "priya": Profile(email="priya.raman@acme.example.com", tz="Asia/Tokyo"),
+    "stranger": Profile(email="nobody@example.com"),
+}
+
+
+@pytest.fixture
+async def toy(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, TestServer]]:
+    app = await Callboard.open(Settings(database_url=f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / "d")),
+                               CommandRegistry.from_entry_points(), resident=True)
+    web_app = create_server(app, catalog=(str(demo_catalog_path()),), sync_interval=3600,
+                            surfaces=[lambda opened, tasks: ToySurface(opened, tasks, PEOPLE)])
+    server = TestServer(web_app, host="127.0.0.1")
+    await server.start_server()
+    http = aiohttp.ClientSession()
+    try:
+        for _ in range(200):
+            async with http.get(server.make_url("/readyz")) as resp:
+                if resp.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+        yield http, server
+    finally:
+        await http.close()
+        await server.close()
+
+
+async def _ask(toy: tuple[aiohttp.ClientSession, TestServer], **body: Any) -> dict[str, Any]:
+    http, server = toy
+    async with http.post(server.make_url("/toy"), json=body) as resp:
+        assert resp.status == 200
+        answer: dict[str, Any] = await resp.json()
+        return answer
+
+
+async def test_who_asks_comes_from_the_platform(toy: tuple[aiohttp.ClientSession, TestServer]) -> None:
+    assert "teams own" in (await _ask(toy, text="mine", user="priya"))["text"]
+    assert "no catalog User has your email" in (await _ask(toy, text="mine", user="stranger"))["text"]
+    unknown = await _ask(toy, text="mine", user="ghost")  # the platform could not say: no false claim
+    assert "can't tell who you are" in unknown["text"] and "no catalog User" not in unknown["text"]
+
+
+async def test_a_bare_name_is_answered_in_the_askers_time_zone(toy: tuple[aiohttp.ClientSession, TestServer],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="callboard.commands.dispatch")
+    answer = await _ask(toy, text="payment-service", user="priya")
+    assert answer["command"] == "info" and answer["subject"] == "component:default/payment-service"
+    assert "JST" in answer["text"], answer["text"]  # the on-call shifts, in Tokyo time
+    assert any("platform=toy" in r.getMessage() and "user=priya" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_retry_is_answered_once(toy: tuple[aiohttp.ClientSession, TestServer]) -> None:
+    first = await _ask(toy, text="owner payment-service", user="priya", event_id="E1")
+    assert "payments-team" in first["text"]
+    assert await _ask(toy, text="owner payment-service", user="priya", event_id="E1") == {"duplicate": True}
+
+
+async def test_long_lists_page_with_a_key_kept_server_side(toy: tuple[aiohttp.ClientSession, TestServer]) -> None:
+    first = await _ask(toy, text="owner payments-team", user="priya")
+    key = first["page_key"]
+    assert key and len(key) <= 64 and "page 1 of" in first["text"]
+    second = await _ask(toy, text="ignored", user="priya", page_key=key, page=2)
+    assert "page 2 of" in second["text"] and second["text"] != first["text"]
+    assert await _ask(toy, text="", user="priya", page_key="made-up", page=2) == {"expired": True}
+
+
+async def test_people_become_the_platforms_mentions(toy: tuple[aiohttp.ClientSession, TestServer]) -> None:
+    answer = await _ask(toy, text="team payments-team", user="priya")
+    assert answer["mentions"] and all(v.startswith("toy-") for v in answer["mentions"].values())
+    assert all(k.startswith("user:") for k in answer["mentions"])
+
+
+def test_paging_is_pure_and_platform_neutral() -> None:
+    from callboard.commands.api import Item, ItemList, Reply, Status
+    from callboard.commands.paging import paginate
+
+    reply = Reply(status=Status.OK, summary="s",
+                  blocks=(ItemList(title="Owns", items=tuple(Item(label=f"c{i}") for i in range(7))),))
+    paged = paginate(reply, 3, 3)
+    (items, nav) = paged.reply.blocks
+    assert isinstance(items, ItemList) and isinstance(nav, Actions)
+    assert [i.label for i in items.items] == ["c6"] and items.offset == 6 and items.page == (3, 3)
+    assert [a.page for a in nav.actions if isinstance(a, ShowPage)] == [2]
+    assert paginate(reply, 1, None).reply is reply
