@@ -116,7 +116,9 @@ def picker_action(kinds: tuple[str, ...]) -> str:
 
 
 def picker_kinds(action_id: str) -> tuple[str, ...]:
-    """The kinds a picker's action id names (see ``picker_action``)."""
+    """The kinds a form's picker's action id names (see ``picker_action``); none for any other."""
+    if not action_id.startswith("pick:"):
+        return ()
     return tuple(k for k in action_id.removeprefix("pick:").split(",") if k)
 
 
