@@ -107,7 +107,7 @@ async def _phase(name: str, corpus: Path, work: Path) -> dict[str, Any]:
             searcher = app.docs.index.index.searcher()
             words = set(re.findall(r"[a-z]{6,}", Path(marker["page"]).read_text().lower()))
             marker["word"] = min(sorted(words), key=lambda w: searcher.doc_freq("words", w))
-            hits = app.docs.search(marker["word"], entity=marker["entity"], limit=3)
+            hits = await app.docs.search(marker["word"], entity=marker["entity"], limit=3)
             page = Path(marker["page"]).stem
             out["changed_word"] = marker["word"]
             out["changed_found_at"] = [f"{h.entity} {h.location}" for h in hits]
@@ -115,14 +115,14 @@ async def _phase(name: str, corpus: Path, work: Path) -> dict[str, Any]:
         if name == "query":
             queries = json.loads((corpus / "queries.json").read_text())
             for q in queries[:20]:
-                app.docs.search(q["q"], limit=5)
+                await app.docs.search(q["q"], limit=5)
             index_ms: list[float] = []
             command_ms: list[float] = []
             top1 = top3 = 0
             by_kind: dict[str, list[int]] = {}
             for q in queries:
                 t = time.perf_counter()
-                hits = app.docs.search(q["q"], limit=5)
+                hits = await app.docs.search(q["q"], limit=5)
                 index_ms.append((time.perf_counter() - t) * 1000)
                 found = [(h.entity, h.location) for h in hits[:3]]
                 want = (q["entity"], q["location"])

@@ -449,9 +449,9 @@ def process_document(
             doc = _substitute(doc, file, _Budgeted(reader) if reader is not None else None)
         except PlaceholderError as exc:
             return fail(str(exc), ref_hint)
-    problem = validate(doc)
-    if problem:
-        return fail(problem, ref_hint)
+    invalid = validate(doc, file=file, line=line, location=location, entity=ref_hint)
+    if invalid is not None:
+        return invalid
     meta = dict(doc["metadata"])
     namespace = meta.get("namespace") or DEFAULT_NAMESPACE
     meta["namespace"] = namespace
@@ -465,9 +465,10 @@ def process_document(
     data.pop("relations", None)
     data.pop("status", None)
     spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
-    relations, rel_problem = emit_relations(ref.kind, namespace, ref.key, spec)
-    if rel_problem:
-        return fail(f"Processor BuiltinKindsEntityProcessor could not read {rel_problem}", ref.key)
+    try:
+        relations = emit_relations(ref.kind, namespace, ref.key, spec)
+    except RefParseError as exc:
+        return fail(f"Processor BuiltinKindsEntityProcessor could not read {exc}", ref.key)
     targets: tuple[LocationTarget, ...] = ()
     if ref.kind == "Location":
         try:

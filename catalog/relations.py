@@ -63,8 +63,10 @@ def resolve_field(value: Any, default_kind: str | None, namespace: str) -> list[
     return refs
 
 
-def emit_relations(kind: str, namespace: str, self_key: str, spec: dict[str, Any]) -> tuple[tuple[Relation, ...], str | None]:
-    """Relations one entity emits, or an error message.
+def emit_relations(kind: str, namespace: str, self_key: str, spec: dict[str, Any]) -> tuple[Relation, ...]:
+    """Relations one entity emits. A field that names no valid ref raises ``RefParseError``
+    naming the field (as ``location_targets`` does); the processing turns it into the
+    entity's ``CatalogError``.
 
     Backstage stores each relation twice (``self --type--> target`` and
     ``target --inverse--> self``). Callboard stores the first only and derives
@@ -78,8 +80,8 @@ def emit_relations(kind: str, namespace: str, self_key: str, spec: dict[str, Any
         try:
             targets = resolve_field(value, default_kind, namespace)
         except RefParseError as exc:
-            return (), f"spec.{field}: {exc}"
+            raise RefParseError(f"spec.{field}: {exc}") from exc
         for target in targets:
             key = target.key
             out.append(Relation(self_key, rel, key))
-    return tuple(out), None
+    return tuple(out)

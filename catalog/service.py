@@ -6,6 +6,7 @@ memory and follows the sync's change feed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.storage import repo
 from callboard.storage.reads import PointReader, Triple
+from callboard.storage.repo import IndexRow
 
 from .model import CatalogError, Entity, EntityRef, Relation
 from .graph import RelationGraph
@@ -40,6 +42,19 @@ def _stitched(own: Sequence[Triple], incoming: Sequence[Triple]) -> list[Relatio
     return [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
 
 
+def _build(
+    rows: Sequence[IndexRow], relation_rows: Sequence[Triple] | None
+) -> tuple[SearchIndex, RelationGraph | None]:
+    index = SearchIndex()
+    for key, name, title in rows:
+        index.add(key, name, title)
+    if relation_rows is None:
+        return index, None
+    graph = RelationGraph()
+    graph.load(relation_rows)
+    return index, graph
+
+
 class Catalog:
     """Read access to the synced catalog plus the in-memory search index."""
 
@@ -55,14 +70,12 @@ class Catalog:
         async with self.engine.connect() as conn:
             rows = await repo.index_rows(conn)
             relation_rows = await repo.all_relations(conn) if graph else None
-        index = SearchIndex()
-        for key, name, title in rows:
-            index.add(key, name, title)
+        # hundreds of milliseconds at 100k entities: built in a thread, so a server that reloads
+        # its index keeps answering meanwhile
+        index, relation_graph = await asyncio.to_thread(_build, rows, relation_rows)
         self.index = index
-        if relation_rows is not None:
-            g = RelationGraph()
-            g.load(relation_rows)
-            self.graph = g
+        if relation_graph is not None:
+            self.graph = relation_graph
         return len(index)
 
     async def close(self) -> None:
@@ -88,7 +101,7 @@ class Catalog:
             row = (await self._reader.entities([key])).get(key)
             return None if row is None else _entity(row, self.graph.relations(key))
         found = (await self._reader.entities_with_relations([key])).get(key)
-        return None if found is None else _entity(found[0], _stitched(found[1], found[2]))
+        return None if found is None else _entity(found.row, _stitched(found.own, found.incoming))
 
     async def get_with(self, key: str, rel_type: str) -> tuple[Entity | None, dict[str, Entity]]:
         """An entity and the targets of its ``rel_type`` relations, each with its relations.

@@ -15,6 +15,9 @@ Semantics (see README, "How sync works"):
   is reported, unless the holder no longer defines it (the entity moved): then the new
   location takes it over in place, whichever of the two is read first;
 - the same file reached twice counts once; a Location cycle is reported and not followed.
+
+What each batch of a location writes is decided by a pure planner (``catalog.plan``) from
+what is stored and what was read; this module looks up its inputs and executes its plans.
 """
 
 from __future__ import annotations
@@ -33,6 +36,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callboard.storage import repo
 
 from .model import CatalogError, LocationTarget, ProcessedEntity, RefParseError, SyncSummary, UnchangedDocument
+from .plan import (
+    KEEP,
+    TAKE,
+    WAIT,
+    BatchPlan,
+    Claim,
+    Holder,
+    IndexEntry,
+    RelationRow,
+    Verdict,
+    plan_batch,
+    plan_removals,
+)
 from .process import location_targets
 
 __all__ = [
@@ -101,10 +117,10 @@ class LocationReader(Protocol):
 class IndexChange:
     """The change feed: what the search index must add or drop after a commit."""
 
-    upserted: tuple[tuple[str, str, str | None], ...] = ()
+    upserted: tuple[IndexEntry, ...] = ()
     removed: tuple[str, ...] = ()
     #: for each upserted entity whose relations changed: the relations it now emits
-    relations: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()
+    relations: tuple[tuple[str, tuple[RelationRow, ...]], ...] = ()
 
 
 @dataclass(slots=True)
@@ -138,8 +154,6 @@ def fingerprint(content_digest: str, dep_contents: Sequence[bytes] = ()) -> str:
     return h.hexdigest()
 
 
-_TAKE, _KEEP, _WAIT = "take", "keep", "wait"  # may a location take an entity over from its holder?
-_ADDED, _UPDATED, _UNCHANGED = "added", "updated", "unchanged"
 _RETIRED = "retired"  # a root no longer synced, forgotten once the sync that dropped it is done
 
 
@@ -163,8 +177,7 @@ class _Claim:
     """An entity a location defines while another location, not read yet in this sync, holds it."""
 
     spec: LocationSpec
-    item: ProcessedEntity
-    holder: str
+    claim: Claim
     chain: tuple[str, ...]
 
 
@@ -181,77 +194,14 @@ class _Run:
     claims: list[_Claim] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _Writes:
-    """The entity rows one batch writes: new ones inserted; changed ones, and ones taken over
-    from another location, updated in place (so an entity that moves never disappears)."""
-
-    new_rows: list[repo.EntityRow] = field(default_factory=list)
-    changed_rows: list[repo.EntityRow] = field(default_factory=list)
-    new_rels: list[tuple[str, str, str]] = field(default_factory=list)
-    changed_rels: list[tuple[str, str, str]] = field(default_factory=list)
-    changed_keys: list[str] = field(default_factory=list)
-    upserted: list[tuple[str, str, str | None]] = field(default_factory=list)
-    emitted: list[tuple[str, tuple[tuple[str, str, str], ...]]] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)
-    #: the state of entities this location did not hold before (for its ``existing`` map)
-    states: dict[str, tuple[str, str | None, int | None, bool]] = field(default_factory=dict)
-
-    def add(
-        self,
-        spec: LocationSpec,
-        item: ProcessedEntity,
-        old: tuple[str, str | None, int | None, bool] | None,
-        *,
-        moved: bool,
-        feed: bool,
-    ) -> str:
-        """Plan the write of ``item`` (``old``: its stored state); returns how it counts."""
-        key = item.key
-        old_hash = old[0] if old else None
-        same = old_hash == item.hash
-        if same and not moved and old is not None and old[1] == item.source_hash and old[2] == item.line:
-            return _UNCHANGED
-        row = (
-            key,
-            item.ref.kind,
-            item.ref.namespace,
-            item.ref.name,
-            item.title,
-            spec.key,
-            item.file,
-            item.line,
-            item.hash,
-            item.source_hash,
-            item.data_json,
-            item.raw_json,
-        )
-        if moved or old_hash is None:
-            self.states[key] = (item.hash, item.source_hash, item.line, item.raw_json is not None)
-        if moved:
-            self.moved.append(key)
-        if same:
-            # same entity, new fingerprint, line or location (a comment changed, it moved)
-            self.changed_rows.append(row)
-            return _UNCHANGED
-        rels = sorted(set(item.relations))
-        if feed:
-            self.emitted.append((key, tuple(rels)))
-        self.upserted.append((key, item.ref.name, item.title))
-        if old_hash is None:
-            self.new_rows.append(row)
-            self.new_rels.extend(rels)
-            return _ADDED
-        self.changed_rows.append(row)
-        self.changed_rels.extend(rels)
-        self.changed_keys.append(key)
-        return _UPDATED
-
-    async def flush(self, conn: Any) -> None:
-        await repo.upsert_entities(conn, self.new_rows, new=True)
-        await repo.replace_relations(conn, [], self.new_rels, fresh=True)
-        await repo.upsert_entities(conn, self.changed_rows, new=False)
-        await repo.replace_relations(conn, self.changed_keys, self.changed_rels)
+async def _apply(conn: Any, plan: BatchPlan) -> None:
+    """Execute a batch plan: insert the new rows, update the changed ones in place (so an
+    entity that moves never disappears), and write their relations."""
+    await repo.upsert_entities(conn, plan.added, new=True)
+    await repo.replace_relations(conn, [], plan.added_relations, fresh=True)
+    await repo.upsert_entities(conn, plan.changed, new=False)
+    await repo.replace_relations(conn, plan.replaced, plan.changed_relations)
+    await repo.update_lines(conn, plan.line_moves)
 
 
 def _retired_error(state: dict[str, Any]) -> CatalogError:
@@ -262,18 +212,6 @@ def _retired_error(state: dict[str, Any]) -> CatalogError:
         message=f"{state['target']} was being replaced by other catalog roots when a sync stopped before its "
         "end; what it still holds is kept and not synced. Run `callboard sync --catalog PATH` with the "
         "catalog you want to finish the change.",
-    )
-
-
-def _conflict(spec: LocationSpec, item: ProcessedEntity, holder: str) -> CatalogError:
-    return CatalogError(
-        file=item.file,
-        line=item.line,
-        entity=item.key,
-        location=spec.key,
-        name="ConflictError",
-        message=f"{item.ref} is already defined by {holder.split(':', 1)[-1]}; "
-        "that definition is kept and this one ignored",
     )
 
 
@@ -441,19 +379,19 @@ class SyncEngine:
             run.leaving.add(current)
             todo.extend(run.kids.get(current, ()))
 
-    def _verdict(self, key: str, holder: str) -> str:
+    def _verdict(self, key: str, holder: str) -> Verdict:
         """Whether a location may take ``key`` over from ``holder``, which defines it today.
 
         Only when the holder no longer defines it: it was read in this sync without it, or it is
-        being forgotten. A holder not read yet is asked again at the end (``_WAIT``).
+        being forgotten. A holder not read yet is asked again at the end (``WAIT``).
         """
         run = self._run
         if holder in run.visited:
             done = run.unfinished.get(holder)
-            return _TAKE if done is not None and key in done.gone else _KEEP
+            return TAKE if done is not None and key in done.gone else KEEP
         if holder in run.leaving or holder not in run.states:
-            return _TAKE
-        return _WAIT
+            return TAKE
+        return WAIT
 
     async def _other_parent(self, conn: Any, child_key: str, parent_key: str) -> str | None:
         """A location other than ``parent_key`` whose Location entities still list ``child_key``
@@ -630,8 +568,8 @@ class SyncEngine:
         errors: list[CatalogError] = []
         content: bytes | None
         children: list[tuple[LocationSpec, int | None]] = []
-        upserted: list[tuple[str, str, str | None]] = []
-        emitted: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
+        upserted: list[IndexEntry] = []
+        emitted: list[tuple[str, tuple[RelationRow, ...]]] = []
         seen: set[str] = set()
         keep: set[str] = set()
         waiting: list[_Claim] = []
@@ -642,97 +580,64 @@ class SyncEngine:
         origin = spec.origin or spec.key
         async with self._write_txn() as conn:
             existing = await repo.entity_states(conn, spec.key)
+            held = set(existing)  # and the entities this read adds or takes over
             # documents whose text is unchanged are not parsed again (Locations always are:
             # their targets must be followed; placeholder readers too: their files may change)
             known = {
-                state[1]: key
+                state.source_hash: key
                 for key, state in existing.items()
-                if state[1] and not state[3] and not key.startswith("location:")
+                if state.source_hash and not state.has_raw and not key.startswith("location:")
             }
-            line_moves: list[tuple[str, int]] = []
             content, outcome.content = outcome.content, None
             stream = reader.process(spec, content, known)
             del content  # the reader frees the bytes as soon as it has decoded them
             async for batch in stream:
-                write = _Writes()
-                candidates: list[ProcessedEntity] = []
-                for item in batch:
-                    if isinstance(item, UnchangedDocument):
-                        if item.key in seen:
-                            continue
-                        seen.add(item.key)
-                        unchanged += 1
-                        if existing[item.key][2] != item.line:
-                            line_moves.append((item.key, item.line))
-                        continue
-                    if isinstance(item, CatalogError):
-                        errors.append(item)
-                        if item.entity:
-                            keep.add(item.entity)
-                        else:
-                            parse_failed = True
-                        continue
-                    if item.key in seen:
-                        errors.append(
-                            CatalogError(
-                                file=item.file,
-                                line=item.line,
-                                entity=item.key,
-                                location=spec.key,
-                                name="ConflictError",
-                                message=f"{item.ref} is defined twice in this file; the first definition is kept",
-                            )
-                        )
-                        continue
-                    seen.add(item.key)
-                    candidates.append(item)
-                foreign = [c.key for c in candidates if c.key not in existing]
+                # look up who holds the entities this location does not, then plan, then write
+                foreign = [i.key for i in batch if isinstance(i, ProcessedEntity) and i.key not in held]
                 if foreign and self._holders is None:
                     self._holders = await repo.key_locations(conn)
-                holders = self._holders or {}
-                owners = {k: holders[k] for k in foreign if k in holders and holders[k] != spec.key}
-                verdicts = {k: self._verdict(k, holder) for k, holder in owners.items()}
-                taking = [k for k, v in verdicts.items() if v == _TAKE]
+                known_holders = self._holders or {}
+                holders = {
+                    k: Holder(location=h, verdict=self._verdict(k, h))
+                    for k in foreign
+                    if (h := known_holders.get(k)) is not None and h != spec.key
+                }
+                taking = [k for k, h in holders.items() if h.verdict == TAKE]
                 moving = await repo.entity_states_of(conn, taking) if taking else {}
-                for item in candidates:
-                    key = item.key
-                    old = existing.get(key)
-                    verdict = verdicts.get(key) if old is None else None
-                    if verdict == _KEEP:
-                        seen.discard(key)
-                        errors.append(_conflict(spec, item, owners[key]))
-                        continue
-                    if verdict == _WAIT:
-                        waiting.append(_Claim(spec=spec, item=item, holder=owners[key], chain=chain))
-                        for t in item.targets:
-                            child = reader.resolve(spec, t)
-                            if isinstance(child, LocationSpec):
-                                waiting_children.add(child.key)
-                        continue
-                    if verdict == _TAKE:
-                        old = moving.get(key)
+                plan = plan_batch(
+                    spec.key, batch, existing, seen=seen, holders=holders, moving=moving,
+                    feed_relations=self._feed_relations,
+                )
+                del batch
+                errors.extend(plan.errors)
+                seen.update(plan.seen)
+                keep.update(plan.keep)
+                parse_failed = parse_failed or plan.parse_failed
+                for item in plan.defined:
                     found, failed = self._targets(spec, origin, reader, item, errors)
                     children.extend(found)
                     unresolved = unresolved or failed  # then no child is dropped: it may be this one
-                    counted = write.add(spec, item, old, moved=verdict == _TAKE, feed=self._feed_relations)
-                    if counted == _ADDED:
-                        added += 1
-                    elif counted == _UPDATED:
-                        updated += 1
-                    else:
-                        unchanged += 1
-                await write.flush(conn)
-                await self._robbed(conn, write.moved, owners)
-                upserted.extend(write.upserted)
-                emitted.extend(write.emitted)
-                existing.update(write.states)
+                for claim in plan.waiting:
+                    waiting.append(_Claim(spec=spec, claim=claim, chain=chain))
+                    for t in claim.item.targets:
+                        child = reader.resolve(spec, t)
+                        if isinstance(child, LocationSpec):
+                            waiting_children.add(child.key)
+                added += plan.n_added
+                updated += plan.n_updated
+                unchanged += plan.n_unchanged
+                await _apply(conn, plan)
+                owners = {k: h.location for k, h in holders.items()}
+                await self._robbed(conn, plan.taken, owners)
+                upserted.extend(plan.index)
+                emitted.extend(plan.emitted)
+                held.update(plan.new_keys)
                 if self._holders is not None:
-                    self._holders.update((r[0], spec.key) for r in write.new_rows)
-                self._took(spec.key, write.moved, owners)
-            await repo.update_lines(conn, line_moves)
+                    self._holders.update((row.key, spec.key) for row in plan.added)
+                self._took(spec.key, plan.taken, owners)
             # a read that could not parse everything never removes anything; what it no longer
             # lists is removed at the end of the sync, after the new catalog is written
-            gone = set() if parse_failed else {k for k in existing if k not in seen and k not in keep}
+            gone = set(plan_removals(held, seen, keep, parse_failed=parse_failed))
             # children this location no longer lists are forgotten with their entities (at the end)
             wanted_children = {c.key for c, _ in children} | waiting_children
             dropped: list[str] = []
@@ -769,7 +674,7 @@ class SyncEngine:
                     # stored when the removals are done: a sync killed before reads it again
                     "content_hash": None if later else fp,
                     "deps": json.dumps(list(deps)) if deps else None,
-                    "entity_count": len(existing),
+                    "entity_count": len(held),
                     "last_error": _storable(errors[0].message) if errors else None,
                 },
             )
@@ -830,44 +735,51 @@ class SyncEngine:
             done = run.unfinished[location]
             reader = self._readers[spec.type]
             origin = spec.origin or spec.key
-            take: list[_Claim] = []
-            for claim in group:
-                if self._verdict(claim.item.key, claim.holder) == _TAKE:
-                    take.append(claim)
-                else:  # read after this one and still defining it, or not read at all: it keeps it
-                    err = _conflict(spec, claim.item, claim.holder)
-                    done.errors.append(err)
-                    totals.errors.append(err)
-                    done.errors_changed = True
-            if not take:
+            # read after this one and still defining it, or not read at all: the holder keeps it
+            holders = {
+                c.claim.item.key: Holder(
+                    location=c.claim.holder,
+                    verdict=TAKE if self._verdict(c.claim.item.key, c.claim.holder) == TAKE else KEEP,
+                )
+                for c in group
+            }
+            items = [c.claim.item for c in group]
+            taking = [k for k, h in holders.items() if h.verdict == TAKE]
+            if not taking:
+                self._claim_errors(plan_batch(location, items, {}, holders=holders).errors, done, totals)
                 continue
-            write = _Writes()
             children: list[tuple[LocationSpec, int | None]] = []
             async with self._write_txn() as conn:
-                moving = await repo.entity_states_of(conn, [c.item.key for c in take])
-                for claim in take:
-                    before = len(done.errors)
-                    children.extend(self._targets(spec, origin, reader, claim.item, done.errors)[0])
-                    if len(done.errors) > before:
-                        totals.errors.extend(done.errors[before:])
-                        done.errors_changed = True
-                    old = moving.get(claim.item.key)
-                    counted = write.add(spec, claim.item, old, moved=old is not None, feed=self._feed_relations)
-                    if counted == _ADDED:
-                        totals.added += 1
-                    elif counted == _UPDATED:
-                        totals.updated += 1
-                    else:
-                        totals.unchanged += 1
-                await write.flush(conn)
-                await self._robbed(conn, write.moved, {c.item.key: c.holder for c in take})
+                moving = await repo.entity_states_of(conn, taking)
+                plan = plan_batch(
+                    location, items, {}, holders=holders, moving=moving, feed_relations=self._feed_relations
+                )
+                self._claim_errors(plan.errors, done, totals)
+                for item in plan.defined:
+                    target_errors: list[CatalogError] = []
+                    children.extend(self._targets(spec, origin, reader, item, target_errors)[0])
+                    self._claim_errors(target_errors, done, totals)
+                totals.added += plan.n_added
+                totals.updated += plan.n_updated
+                totals.unchanged += plan.n_unchanged
+                await _apply(conn, plan)
+                owners = {k: h.location for k, h in holders.items()}
+                await self._robbed(conn, plan.taken, owners)
                 await _save_children(conn, spec, children)
             if self._holders is not None:
-                self._holders.update((r[0], spec.key) for r in write.new_rows)
-            self._took(spec.key, write.moved, {c.item.key: c.holder for c in take})
-            self._emit(IndexChange(upserted=tuple(write.upserted), relations=tuple(write.emitted)))
+                self._holders.update((row.key, location) for row in plan.added)
+            self._took(location, plan.taken, owners)
+            self._emit(IndexChange(upserted=plan.index, relations=plan.emitted))
             follow.append((spec, chain, children))
         return follow
+
+    @staticmethod
+    def _claim_errors(errors: Sequence[CatalogError], done: _Unfinished, totals: _Totals) -> None:
+        """Record problems found while resolving the claims of the location ``done``."""
+        if errors:
+            done.errors.extend(errors)
+            totals.errors.extend(errors)
+            done.errors_changed = True
 
     async def _finish(self, totals: _Totals) -> None:
         """The removals, once the new catalog is written: what each location no longer lists

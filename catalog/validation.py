@@ -8,7 +8,7 @@ Order (as in ``@backstage/plugin-catalog-backend``):
    ``catalog/schemas``). A kind or apiVersion no schema knows is refused as
    Backstage refuses it ("No processor recognized ...").
 
-``validate`` returns a message (str) or ``None``; it never raises.
+``validate`` returns a ``CatalogError`` or ``None``; it never raises.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from importlib import resources
 from typing import Any, Callable
 
 import fastjsonschema
+
+from .model import CatalogError
 
 __all__ = [
     "ADR_HINT",
@@ -255,8 +257,18 @@ def _schema_message(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, 
     return f"{path} {detail.split(' ', 1)[-1] if detail.startswith(path) else detail}", False
 
 
-def validate(doc: dict[str, Any]) -> str | None:
-    """Validate one entity document; return why it is invalid, or None."""
+def validate(doc: dict[str, Any], *, file: str, line: int | None = None, location: str | None = None,
+             entity: str | None = None) -> CatalogError | None:
+    """Validate one entity document read from ``file`` at ``line``; return why it is invalid
+    (naming ``entity``, the ref it seems to have), or None."""
+    message = _problem(doc)
+    if message is None:
+        return None
+    return CatalogError(file=file, line=line, message=message, entity=entity, location=location)
+
+
+def _problem(doc: dict[str, Any]) -> str | None:
+    """The first rule ``doc`` breaks, in Backstage's words, or None."""
     for key in ("apiVersion", "kind"):
         value = doc.get(key)
         if not isinstance(value, str) or not value:

@@ -68,13 +68,13 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         state = await docs.state(key)
         if state is not None or query:
             return await _scoped(docs, key, query, state)
-    return _search(docs, " ".join(inv.args))
+    return await _search(docs, " ".join(inv.args))
 
 
-def _search(docs: TechDocs, query: str) -> Reply:
-    hits = docs.search(query, limit=_LIMIT)
+async def _search(docs: TechDocs, query: str) -> Reply:
+    hits = await docs.search(query, limit=_LIMIT)
     if not hits:
-        if not docs.has_index():
+        if not await docs.has_index():
             return Reply.notice(
                 Status.NOT_FOUND,
                 "No TechDocs have been built yet. `callboard sync` builds them (the server does it in the background).",
@@ -106,7 +106,7 @@ async def _scoped(docs: TechDocs, key: str, query: str, state: SiteState | None)
             data={"entity": key, "error": state.error},
         )
     if not query:
-        sections = docs.sections(key)
+        sections = await docs.sections(key)
         blocks: list = [Header(text=f"Docs: {name_of(key)}", subtitle=describe_ref(key))]
         if notice:
             blocks.append(notice)
@@ -118,7 +118,7 @@ async def _scoped(docs: TechDocs, key: str, query: str, state: SiteState | None)
             subject=key,
             data={"entity": key, "link": docs.link(key, ""), "sections": [s.location for s in sections]},
         )
-    hits = docs.search(query, entity=key, limit=_LIMIT)
+    hits = await docs.search(query, entity=key, limit=_LIMIT)
     if not hits:
         return Reply.notice(Status.NOT_FOUND, f'Nothing in the docs of {name_of(key)} matches "{query}".',
                             *((notice,) if notice else ()), data={"entity": key, "query": query, "hits": []})

@@ -147,7 +147,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
             contact.extend(contact_fields(owner_entities[key]))
     link_books = _link_runbooks(entity)
     state = await docs.state(entity.ref.key) if docs else None
-    sections = docs.sections(entity.ref.key) if docs and state and state.built else []
+    sections = await docs.sections(entity.ref.key) if docs and state and state.built else []
     chosen, source = _runbook_sections(entity, sections)
     note = typo_note(entity, query)
     header = f"Runbook: {name_of(entity.ref.key)}"
@@ -174,7 +174,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         return Reply.notice(Status.NOT_FOUND, text, *blocks, *((Fields(pairs=tuple(contact)),) if contact else ()),
                             data={"entity": entity.ref.key, "section": None})
     assert docs is not None
-    section, picked_by = _pick(docs, entity.ref.key, chosen, sections, topic)
+    section, picked_by = await _pick(docs, entity.ref.key, chosen, sections, topic)
     blocks.append(Header(text=f"{header} › {section.title}" if section.title else header,
                          subtitle=describe_ref(entity.ref.key)))
     if note:
@@ -183,7 +183,7 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         blocks.append(notice)
     if picked_by:
         blocks.append(Notice(level="info", text=picked_by))
-    parts = docs.parts(entity.ref.key, section.location)
+    parts = await docs.parts(entity.ref.key, section.location)
     blocks.extend(_blocks(parts) if parts else [Text(text=section.text)])
     if contact:
         blocks.append(Fields(pairs=tuple(contact)))
@@ -215,7 +215,7 @@ async def _oncall(deps: Deps, entity: Entity, inv: Invocation) -> list[Block]:
     return await oncall_blocks(deps, resolution, inv.tz)
 
 
-def _pick(
+async def _pick(
     docs: TechDocs, key: str, chosen: list[Section], sections: list[Section], topic: str
 ) -> tuple[Section, str | None]:
     if not topic:
@@ -223,7 +223,7 @@ def _pick(
             "Topics in this runbook are listed below; ask `runbook <entity> <topic>` for one." if len(chosen) > 1 else None
         )
     in_runbook = {s.location for s in chosen}
-    hits = docs.search(topic, entity=key, limit=20)
+    hits = await docs.search(topic, entity=key, limit=20)
     for hit in hits:
         if hit.location in in_runbook:
             return next(s for s in chosen if s.location == hit.location), None

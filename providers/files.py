@@ -329,6 +329,37 @@ def _batches(docs: list[Document], size: int) -> list[list[Document]]:
     return out
 
 
+def _split(held: list[bytes], spec: LocationSpec) -> list[Document] | CatalogError:
+    """The documents of the file content in ``held`` (taken out of it; blocking: call it in a
+    thread)."""
+    try:
+        text = decode(held.pop(), spec.target)
+        if isinstance(text, CatalogError):
+            return CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)
+        return split_documents(text, origin=spec.origin or spec.key)
+    except MemoryError:
+        return CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))
+
+
+def _split_known(
+    held: list[bytes], spec: LocationSpec, known: Mapping[str, str]
+) -> tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[Document]] | CatalogError:
+    """The file's documents whose text is in ``known`` (unchanged, not parsed again), and the
+    others (blocking: call it in a thread)."""
+    docs = _split(held, spec)
+    if isinstance(docs, CatalogError):
+        return docs
+    unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
+    todo: list[Document] = []
+    for doc in docs:
+        key = known.get(doc.source_hash)
+        if key is not None:
+            unchanged.append(UnchangedDocument(key=key, line=doc.content_line))
+        else:
+            todo.append(doc)
+    return unchanged, todo
+
+
 class FileSource:
     """Reads ``file`` locations. One instance per app; owns the parse worker pool."""
 
@@ -395,26 +426,16 @@ class FileSource:
     async def process(
         self, spec: LocationSpec, content: bytes, known: Mapping[str, str]
     ) -> AsyncIterator[list[ProcessedEntity | CatalogError | UnchangedDocument]]:
-        try:
-            text = decode(content, spec.target)
-            del content
-            if isinstance(text, CatalogError):
-                yield [CatalogError(file=text.file, line=text.line, message=text.message, location=spec.key)]
-                return
-            docs = split_documents(text, origin=spec.origin or spec.key)
-            del text
-        except MemoryError:
-            yield [CatalogError(file=spec.target, location=spec.key, message=_out_of_memory(spec.target))]
+        # decoding and splitting a large file takes long: off the event loop; the thread takes
+        # the only reference to the bytes, so they are freed once decoded
+        held = [content]
+        del content
+        split = await asyncio.to_thread(_split_known, held, spec, known)
+        if isinstance(split, CatalogError):
+            yield [split]
             return
-        unchanged: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
-        todo: list[Document] = []
-        for doc in docs:
-            key = known.get(doc.source_hash)
-            if key is not None:
-                unchanged.append(UnchangedDocument(key=key, line=doc.content_line))
-            else:
-                todo.append(doc)
-        del docs
+        unchanged, todo = split
+        del split
         if unchanged:
             yield unchanged
         deps: list[str] = []

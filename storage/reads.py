@@ -19,7 +19,7 @@ import asyncio
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,7 +30,7 @@ from .repo import _ENTITY_COLUMNS
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["PointReader", "Triple"]
+__all__ = ["EntityWithRelations", "PointReader", "Triple"]
 
 _COLUMNS = ", ".join(_ENTITY_COLUMNS)
 _CHUNK = 500
@@ -40,6 +40,16 @@ _CLOSE_LIMIT_S = 5.0
 
 #: (source, type, target)
 Triple = tuple[str, str, str]
+
+
+class EntityWithRelations(NamedTuple):
+    """An entity row (column name -> value) with the relations it emitted and those other
+    entities emitted towards it."""
+
+    row: dict[str, Any]
+    own: list[Triple]
+    incoming: list[Triple]
+
 
 _PG_ENTITIES = f"SELECT {_COLUMNS} FROM entities WHERE key = ANY($1::text[])"
 _PG_ENTITIES_WITH_RELATIONS = (
@@ -128,7 +138,8 @@ class PointReader:
                 marks = ", ".join("?" for _ in chunk)
                 cursor = self._sqlite.execute(f"SELECT {_COLUMNS} FROM entities WHERE key IN ({marks})", chunk)
                 for row in cursor:
-                    out[row[0]] = dict(zip(_ENTITY_COLUMNS, row))
+                    entity = dict(zip(_ENTITY_COLUMNS, row))
+                    out[entity["key"]] = entity
             return out
         if self._pg_dsn is not None:
             pool = await self._pool()
@@ -139,22 +150,22 @@ class PointReader:
 
     async def entities_with_relations(
         self, keys: Sequence[str]
-    ) -> dict[str, tuple[dict[str, Any], list[Triple], list[Triple]]]:
-        """Entity rows with (relations emitted, relations received): one round trip on PostgreSQL."""
+    ) -> dict[str, EntityWithRelations]:
+        """Entity rows with the relations they emitted and received: one round trip on PostgreSQL."""
         if self._pg_dsn is None:
             rows = await self.entities(keys)
             found = await self.relations(list(rows))
-            return {k: (row, *found[k]) for k, row in rows.items()}
+            return {k: EntityWithRelations(row, *found[k]) for k, row in rows.items()}
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
         pool = await self._pool()
-        out = {}
+        out: dict[str, EntityWithRelations] = {}
         for r in await pool.fetch(_PG_ENTITIES_WITH_RELATIONS, keys):
             row = dict(r)
-            own = [tuple(x) for x in row.pop("own")]
-            incoming = [tuple(x) for x in row.pop("incoming")]
-            out[row["key"]] = (row, own, incoming)
+            own: list[Triple] = [(s, t, g) for s, t, g in row.pop("own")]
+            incoming: list[Triple] = [(s, t, g) for s, t, g in row.pop("incoming")]
+            out[row["key"]] = EntityWithRelations(row, own, incoming)
         return out
 
     async def relations(self, keys: Sequence[str]) -> dict[str, tuple[list[Triple], list[Triple]]]:

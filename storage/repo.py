@@ -1,8 +1,8 @@
 """Repository functions: all the SQL Callboard runs, behind async functions.
 
 Callers pass an ``AsyncConnection`` (one transaction per location during a
-sync) and get plain rows back (tuples and dicts); ``catalog`` turns them into
-its dataclasses. Bulk writes go through the driver's ``executemany`` — the
+sync) and get plain rows back (named tuples, read by field name, and dicts);
+``catalog`` turns them into its dataclasses. Bulk writes go through the driver's ``executemany`` — the
 fastest path both aiosqlite and asyncpg offer.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from sqlalchemy import CursorResult, Insert, String, delete, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,6 +23,8 @@ from .schema import catalog_errors, chat_events, docs_sites, entities, locations
 
 __all__ = [
     "EntityRow",
+    "EntityState",
+    "IndexRow",
     "all_errors",
     "all_relations",
     "catalog_version",
@@ -62,10 +65,41 @@ __all__ = [
     "upsert_entities",
 ]
 
-#: key, kind, namespace, name, title, location_key, file, line, hash, source_hash, data, raw
-EntityRow = tuple[
-    str, str, str, str, str | None, str, str | None, int | None, str, str | None, str, str | None
-]
+class EntityRow(NamedTuple):
+    """One row of ``entities`` as the sync writes it. The field order is the column order of
+    the bulk writes (``_ENTITY_COLUMNS``), so the rows go to the driver as they are; read
+    them by name."""
+
+    key: str
+    kind: str
+    namespace: str
+    name: str
+    title: str | None
+    location_key: str
+    file: str | None
+    line: int | None
+    hash: str
+    source_hash: str | None
+    data: str
+    raw: str | None
+
+
+class EntityState(NamedTuple):
+    """What the sync needs to know of a stored entity to tell whether it changed."""
+
+    hash: str  # of the entity document as stored
+    source_hash: str | None  # of the document's text as read (None: not recorded)
+    line: int | None
+    has_raw: bool  # it read placeholders ($text, $json, $yaml): its text alone does not decide
+
+
+class IndexRow(NamedTuple):
+    """What the in-memory search index holds of an entity."""
+
+    key: str
+    name: str
+    title: str | None
+
 
 _CHUNK = 500
 
@@ -81,9 +115,7 @@ def _params(conn: AsyncConnection, n: int) -> str:
     return ", ".join("?" for _ in range(n))
 
 
-_ENTITY_COLUMNS = (
-    "key", "kind", "namespace", "name", "title", "location_key", "file", "line", "hash", "source_hash", "data", "raw",
-)
+_ENTITY_COLUMNS: tuple[str, ...] = EntityRow._fields
 
 
 async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -202,29 +234,28 @@ async def entity_hashes(conn: AsyncConnection, location_key: str) -> dict[str, s
     return {k: h for k, h in rows}
 
 
-async def entity_states(conn: AsyncConnection, location_key: str) -> dict[str, tuple[str, str | None, int | None, bool]]:
-    """key -> (content hash, source document hash, line, read placeholders) for one location."""
-    rows = await conn.execute(
-        select(
-            entities.c.key, entities.c.hash, entities.c.source_hash, entities.c.line, entities.c.raw.is_not(None)
-        ).where(entities.c.location_key == location_key)
-    )
-    return {k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows}
+def _state_columns() -> tuple[Any, ...]:
+    return (entities.c.key, entities.c.hash, entities.c.source_hash, entities.c.line, entities.c.raw.is_not(None))
 
 
-async def entity_states_of(
-    conn: AsyncConnection, keys: Sequence[str]
-) -> dict[str, tuple[str, str | None, int | None, bool]]:
-    """key -> (content hash, source document hash, line, read placeholders) of these entities,
-    wherever they are defined (for entities that move from one location to another)."""
-    out: dict[str, tuple[str, str | None, int | None, bool]] = {}
+#: an ``EntityState`` from a tuple of its fields: a re-sync reads one per entity of a location
+#: (100k in one file), and ``tuple.__new__`` costs a third of the named constructor
+_state: Callable[[tuple[Any, ...]], EntityState] = partial(tuple.__new__, EntityState)
+
+
+async def entity_states(conn: AsyncConnection, location_key: str) -> dict[str, EntityState]:
+    """key -> stored state of every entity one location holds."""
+    rows = await conn.execute(select(*_state_columns()).where(entities.c.location_key == location_key))
+    return {k: _state((h, sh, line, bool(raw))) for k, h, sh, line, raw in rows}
+
+
+async def entity_states_of(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, EntityState]:
+    """key -> stored state of these entities, wherever they are defined (for entities that move
+    from one location to another)."""
+    out: dict[str, EntityState] = {}
     for chunk in _chunks(list(keys)):
-        rows = await conn.execute(
-            select(
-                entities.c.key, entities.c.hash, entities.c.source_hash, entities.c.line, entities.c.raw.is_not(None)
-            ).where(entities.c.key.in_(chunk))
-        )
-        out.update({k: (h, sh, line, bool(raw)) for k, h, sh, line, raw in rows})
+        rows = await conn.execute(select(*_state_columns()).where(entities.c.key.in_(chunk)))
+        out.update({k: _state((h, sh, line, bool(raw))) for k, h, sh, line, raw in rows})
     return out
 
 
@@ -251,22 +282,19 @@ async def upsert_entities(conn: AsyncConnection, rows: Sequence[EntityRow], *, n
         sql = f"INSERT INTO entities ({', '.join(_ENTITY_COLUMNS)}) VALUES ({_params(conn, len(_ENTITY_COLUMNS))})"
         await conn.exec_driver_sql(sql, list(rows))
         return
-    if conn.dialect.name == "postgresql":
-        sets = ", ".join(f"{c}=${i}" for i, c in enumerate(_ENTITY_COLUMNS[1:], start=2))
-        await conn.exec_driver_sql(f"UPDATE entities SET {sets} WHERE key=$1", list(rows))
-    else:
-        sets = ", ".join(f"{c}=?" for c in _ENTITY_COLUMNS[1:])
-        await conn.exec_driver_sql(f"UPDATE entities SET {sets} WHERE key=?", [(*r[1:], r[0]) for r in rows])
+    # numbered parameters ($n in PostgreSQL, ?n in SQLite) name each column's place in the row
+    mark = "$" if conn.dialect.name == "postgresql" else "?"
+    sets = ", ".join(f"{c}={mark}{i}" for i, c in enumerate(_ENTITY_COLUMNS, start=1) if c != "key")
+    key_at = _ENTITY_COLUMNS.index("key") + 1
+    await conn.exec_driver_sql(f"UPDATE entities SET {sets} WHERE key={mark}{key_at}", list(rows))
 
 
 async def update_lines(conn: AsyncConnection, rows: Sequence[tuple[str, int]]) -> None:
     """Move entities whose unchanged document shifted within its file: (key, line)."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql("UPDATE entities SET line=$2 WHERE key=$1", list(rows))
-    else:
-        await conn.exec_driver_sql("UPDATE entities SET line=? WHERE key=?", [(line, key) for key, line in rows])
+    mark = "$" if conn.dialect.name == "postgresql" else "?"
+    await conn.exec_driver_sql(f"UPDATE entities SET line={mark}2 WHERE key={mark}1", list(rows))
 
 
 async def delete_entities(conn: AsyncConnection, keys: Sequence[str]) -> None:
@@ -296,10 +324,10 @@ async def get_entities(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, 
     return out
 
 
-async def index_rows(conn: AsyncConnection) -> list[tuple[str, str, str | None]]:
-    """(key, name, title) of every entity: what the in-memory search index needs."""
+async def index_rows(conn: AsyncConnection) -> list[IndexRow]:
+    """Every entity as the in-memory search index needs it."""
     rows = await conn.execute(select(entities.c.key, entities.c.name, entities.c.title))
-    return [tuple(r) for r in rows]
+    return [IndexRow(key, name, title) for key, name, title in rows]
 
 
 async def counts(conn: AsyncConnection) -> dict[str, int]:

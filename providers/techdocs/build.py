@@ -39,12 +39,12 @@ from .config_check import (
     MAX_CONFIG_BYTES,
     IncludeMarker,
     Policy,
-    Refusal,
     Relative,
     check_config,
     find_config,
     inside,
 )
+from .errors import DocsError
 
 __all__ = ["BuildJob", "BuildResult", "build_site", "find_config", "source_files"]
 
@@ -403,19 +403,19 @@ def _write_config(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def _prepare(job: BuildJob, source: Path, root: str, stage: Path, warnings: list[str]) -> Path | str:
+def _prepare(job: BuildJob, source: Path, root: str, stage: Path, warnings: list[str]) -> Path | DocsError:
     """The checked config written into ``stage`` with the build's copies of every folder it
-    names; a message when the repository's config is refused or there is nothing to build."""
+    names; why not when the repository's config is refused or there is nothing to build."""
     policy = Policy(root=Path(root), allow_hooks=job.allow_hooks, allow_env=job.allow_env,
                     plugins=tuple(job.plugins) if job.plugins is not None else DEFAULT_PLUGINS,
                     environ=dict(os.environ))
     checked = check_config(source, policy, default_site_name=job.site_name)
-    if isinstance(checked, Refusal):
-        return str(checked)
+    if isinstance(checked, DocsError):
+        return checked
     warnings.extend(f"WARNING: {w}" for w in checked.warnings)
     docs = _stage_docs(source, checked.docs_dir, stage / "docs", root, warnings)
     if docs is None:
-        return f"Nothing to build in {source}: no {checked.docs_dir.name}/index.md and no README.md."
+        return DocsError(message=f"Nothing to build in {source}: no {checked.docs_dir.name}/index.md and no README.md.")
     data = dict(checked.data)
     data["docs_dir"] = str(docs)
     if checked.custom_dir is not None:
@@ -463,8 +463,8 @@ def build_site(job: BuildJob) -> BuildResult:
         guard: Any = None
         try:
             prepared = _prepare(job, source, root, stage, collector.messages)
-            if isinstance(prepared, str):
-                return BuildResult(False, prepared, warnings=collector.messages)
+            if isinstance(prepared, DocsError):
+                return BuildResult(False, str(prepared), warnings=collector.messages)
             config = load_config(str(prepared), site_dir=job.out)
             if "techdocs-core" not in config.plugins:
                 from techdocs_core.core import TechDocsCore

@@ -10,7 +10,7 @@ checks every path against the repository after resolving symlinks, checks plugin
 extensions against allow-lists, and returns plain data with absolute paths. The build writes that
 data into its temporary folder and hands MkDocs the copy.
 
-Every refusal is a :class:`Refusal` value naming the file (relative to the repository), the line
+Every refusal is a :class:`DocsError` value naming the file (relative to the repository), the line
 when known, what was wrong and what to do.
 """
 
@@ -28,13 +28,14 @@ from typing import Any
 
 import yaml
 
+from .errors import DocsError
+
 __all__ = [
     "DEFAULT_PLUGINS",
     "Checked",
     "IncludeMarker",
     "IncludedSite",
     "Policy",
-    "Refusal",
     "Relative",
     "check_config",
     "inside",
@@ -74,17 +75,6 @@ class Policy:
     environ: Mapping[str, str] = field(default_factory=dict)  # what ``!ENV`` reads (the worker's, scrubbed)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Refusal:
-    file: str  # relative to the repository
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        place = f"{self.file}, line {self.line}" if self.line else self.file
-        return f"{place}: {self.message}"
-
-
 @dataclass(frozen=True, slots=True)
 class Relative:
     """MkDocs' ``!relative`` tag for MkDocs to resolve (the current page's folder, or ``$docs_dir/…``)."""
@@ -121,7 +111,7 @@ class Checked:
 
 
 class _Refused(Exception):
-    def __init__(self, refusal: Refusal) -> None:
+    def __init__(self, refusal: DocsError) -> None:
         super().__init__(str(refusal))
         self.refusal = refusal
 
@@ -192,7 +182,7 @@ class _Reader:
             return str(path)
 
     def refuse(self, file: Path, line: int | None, message: str) -> _Refused:
-        return _Refused(Refusal(file=self.rel(file), line=line, message=message))
+        return _Refused(DocsError(file=self.rel(file), line=line, message=message))
 
     def resolve(self, base: Path, value: object, key: str, file: Path, line: int | None) -> Path:
         """``value`` (a path relative to ``base``) resolved; refused when it leaves the repository."""
@@ -646,7 +636,7 @@ def find_config(source: Path) -> Path | None:
     return None
 
 
-def check_config(source: Path, policy: Policy, *, default_site_name: str = "docs") -> Checked | Refusal:
+def check_config(source: Path, policy: Policy, *, default_site_name: str = "docs") -> Checked | DocsError:
     """The config of the docs folder ``source`` (its ``mkdocs.yml``, or the default techdocs-cli
     uses when there is none), checked against ``policy``."""
     reader = _Reader(policy)
@@ -662,4 +652,4 @@ def check_config(source: Path, policy: Policy, *, default_site_name: str = "docs
     except _Refused as refused:
         return refused.refusal
     except RecursionError:
-        return Refusal(file=reader.rel(config or source), line=None, message="is nested too deeply to be a config.")
+        return DocsError(file=reader.rel(config or source), line=None, message="is nested too deeply to be a config.")

@@ -179,9 +179,9 @@ class DocsIndex:
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
         marker.write_text(json.dumps({"schema": _SCHEMA_VERSION}))
         self._lock = threading.Lock()
-        self._vocab: dict[str, int] | None = None
-        self._vocab_by_len: dict[int, list[str]] = {}
-        self._vocab_stamp: Any = None
+        #: (stamp, words -> document count, words by length): replaced whole, never changed in
+        #: place, so searches in several threads each read one consistent snapshot
+        self._vocab: tuple[Any, dict[str, int], dict[int, list[str]]] | None = None
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class DocsIndex:
 
     def _alternatives(self, term: str, searcher: Any) -> list[tuple[str, float]]:
         """The words to search for one query term, each with a weight."""
-        vocab = self._vocabulary(searcher)
+        vocab, by_len = self._vocabulary(searcher)
         out: dict[str, float] = {}
         if term in vocab:
             out[term] = 1.0
@@ -324,33 +324,35 @@ class DocsIndex:
         if term in vocab:
             return list(out.items())
         if len(term) >= 4:
-            for word in self._corrections(term, vocab):
+            for word in self._corrections(term, vocab, by_len):
                 out.setdefault(word, 0.8)
             for word, _ in searcher.terms_with_prefix("words", term, limit=_MAX_PREFIX_EXPANSIONS):
                 out.setdefault(word, 0.7)
         return list(out.items())
 
-    def _corrections(self, term: str, vocab: dict[str, int]) -> list[str]:
+    def _corrections(self, term: str, vocab: dict[str, int], by_len: dict[int, list[str]]) -> list[str]:
         limit = 1 if len(term) < 8 else 2
         found: list[tuple[int, int, str]] = []
         for length in range(len(term) - limit, len(term) + limit + 1):
-            for word in self._vocab_by_len.get(length, ()):
+            for word in by_len.get(length, ()):
                 d = DamerauLevenshtein.distance(term, word, score_cutoff=limit)
                 if d <= limit:
                     found.append((d, -vocab[word], word))
         found.sort()
         return [w for _, _, w in found[:_MAX_CORRECTIONS]]
 
-    def _vocabulary(self, searcher: Any) -> dict[str, int]:
+    def _vocabulary(self, searcher: Any) -> tuple[dict[str, int], dict[int, list[str]]]:
         stamp = (searcher.num_docs, searcher.num_segments)
-        if self._vocab is None or stamp != self._vocab_stamp:
-            pairs = searcher.terms_with_prefix("words", "")
-            vocab = {w: int(n) for w, n in pairs if not w.isdigit() or len(w) < 8}
-            by_len: dict[int, list[str]] = {}
-            for w in vocab:
-                by_len.setdefault(len(w), []).append(w)
-            self._vocab, self._vocab_by_len, self._vocab_stamp = vocab, by_len, stamp
-        return self._vocab
+        cached = self._vocab
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        pairs = searcher.terms_with_prefix("words", "")
+        vocab = {w: int(n) for w, n in pairs if not w.isdigit() or len(w) < 8}
+        by_len: dict[int, list[str]] = {}
+        for w in vocab:
+            by_len.setdefault(len(w), []).append(w)
+        self._vocab = (stamp, vocab, by_len)
+        return vocab, by_len
 
 
 def _content_terms(text: str) -> list[str]:

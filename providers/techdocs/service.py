@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,11 +35,12 @@ from callboard.storage import repo
 
 from .build import BuildJob, BuildResult, source_files
 from .content import Part, section_parts, sections_from_site
+from .errors import DocsError
 from .index import DocHit, DocsIndex, Section
 from .remote import GitHubDocs, GitHubTree, parse_github_url, relative_tree
 from .worker import BuildPool
 
-__all__ = ["DocsProgress", "DocsSummary", "SiteState", "TechDocs", "TechDocsRef", "parse_ref"]
+__all__ = ["DocsError", "DocsProgress", "DocsSummary", "SiteState", "TechDocs", "TechDocsRef", "parse_ref"]
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,14 @@ class TechDocsRef:
     target: str
 
 
-def parse_ref(value: str) -> TechDocsRef | str:
-    """``dir:<path>`` or ``url:<url>``; a message for anything else."""
+def parse_ref(value: str) -> TechDocsRef | DocsError:
+    """``dir:<path>`` or ``url:<url>``; an error for anything else."""
     kind, sep, target = value.strip().partition(":")
     if not sep or not target.strip():
-        return f'"{value}" is not a TechDocs reference: write dir:<path> or url:<repository URL>.'
+        return DocsError(message=f'"{value}" is not a TechDocs reference: write dir:<path> or url:<repository URL>.')
     kind = kind.strip().lower()
     if kind not in ("dir", "url"):
-        return f'"{value}": Callboard builds TechDocs from dir: and url: references, not {kind}:.'
+        return DocsError(message=f'"{value}": Callboard builds TechDocs from dir: and url: references, not {kind}:.')
     return TechDocsRef(kind, target.strip())
 
 
@@ -155,6 +157,7 @@ class TechDocs:
         self.backstage_base_url = backstage_base_url
         self.public_url = public_url
         self._index: DocsIndex | None = None
+        self._index_lock = threading.Lock()
         self.github = GitHubDocs(store / "remote-cache", github_api_url, github_token, reading_allow=reading_allow)
 
     @property
@@ -177,9 +180,11 @@ class TechDocs:
 
     @property
     def index(self) -> DocsIndex:
-        if self._index is None:
-            self._index = DocsIndex(self.store / "index")
-        return self._index
+        """The section index, opened on first use (blocking: it reads the disk)."""
+        with self._index_lock:  # answers open it from worker threads: one index, one writer lock
+            if self._index is None:
+                self._index = DocsIndex(self.store / "index")
+            return self._index
 
     def link(self, key: str, location: str = "") -> str:
         """Where a person opens this page: Backstage's TechDocs when configured, else our server,
@@ -207,42 +212,59 @@ class TechDocs:
             pages=row["pages"], sections=row["sections"],
         )
 
-    def has_index(self) -> bool:
+    # The index and the built pages are on disk, and a search of a large index, or the parse of
+    # a long page, takes milliseconds to hundreds of them: answers run them in a worker thread
+    # so the event loop (Slack's acks, other answers) never waits for them.
+
+    async def has_index(self) -> bool:
         """True once any docs have been indexed."""
+        return await asyncio.to_thread(self._has_index)
+
+    async def search(self, query: str, *, entity: str | None = None, limit: int = 5) -> list[DocHit]:
+        return await asyncio.to_thread(self._search, query, entity, limit)
+
+    async def sections(self, key: str) -> list[Section]:
+        return await asyncio.to_thread(self._sections, key)
+
+    async def parts(self, key: str, location: str) -> list[Part]:
+        return await asyncio.to_thread(section_parts, self.site_dir(key), location)
+
+    def _has_index(self) -> bool:
         return (self.store / "index").exists() and self.index.count() > 0
 
-    def search(self, query: str, *, entity: str | None = None, limit: int = 5) -> list[DocHit]:
+    def _search(self, query: str, entity: str | None, limit: int) -> list[DocHit]:
         if not (self.store / "index").exists():
             return []
         return self.index.search(query, entity=entity, limit=limit)
 
-    def sections(self, key: str) -> list[Section]:
+    def _sections(self, key: str) -> list[Section]:
         if not (self.store / "index").exists():
             return []
         return self.index.sections(key)
-
-    def parts(self, key: str, location: str) -> list[Part]:
-        return section_parts(self.site_dir(key), location)
 
     # --- building ---------------------------------------------------------------------------
 
     def _resolve(
         self, row: dict[str, Any], roots: Sequence[Path], repositories: dict[Path, Path] | None = None
-    ) -> Path | GitHubTree | str:
-        """Where an entity's docs are: a local folder, a folder of a GitHub repository, or a
-        message saying why there is none."""
+    ) -> Path | GitHubTree | DocsError:
+        """Where an entity's docs are: a local folder, a folder of a GitHub repository, or why
+        there is none."""
         parsed = parse_ref(row["ref"])
-        if isinstance(parsed, str):
-            return strip_userinfo(parsed)
+        if isinstance(parsed, DocsError):
+            return DocsError(message=strip_userinfo(parsed.message))
         location = str(row.get("location_key") or "")
         if parsed.type == "url":
             tree = parse_github_url(parsed.target)
-            return tree if isinstance(tree, GitHubTree) else strip_userinfo(f"{row['ref']}: {tree}")
+            if isinstance(tree, GitHubTree):
+                return tree
+            return DocsError(message=strip_userinfo(f"{row['ref']}: {tree}"))
         if location.startswith("url:"):
             tree = relative_tree(location[len("url:"):], parsed.target)
-            return tree if isinstance(tree, GitHubTree) else strip_userinfo(f"{row['ref']} (from {location[4:]}): {tree}")
+            if isinstance(tree, GitHubTree):
+                return tree
+            return DocsError(message=strip_userinfo(f"{row['ref']} (from {location[4:]}): {tree}"))
         if not row.get("file"):
-            return f"{row['ref']}: the entity has no source file to resolve the folder against."
+            return DocsError(message=f"{row['ref']}: the entity has no source file to resolve the folder against.")
         entity_dir = Path(row["file"]).parent
         try:  # the folder is catalog data: a NUL or a name too long for the file system is its error
             target = (entity_dir / parsed.target).resolve()
@@ -253,19 +275,21 @@ class TechDocs:
             try:
                 target.relative_to(repository)
             except ValueError:
-                return f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused."
+                return DocsError(message=f"{row['ref']} (from {row['file']}) leaves the repository {repository}: refused.")
             if not target.is_dir():
-                return f"{row['ref']} (from {row['file']}): the folder {target} does not exist."
+                return DocsError(message=f"{row['ref']} (from {row['file']}): the folder {target} does not exist.")
         except (OSError, ValueError) as exc:
-            return f"{row['ref'][:200]} (from {row['file']}): not a folder that can be read ({type(exc).__name__})."
+            return DocsError(
+                message=f"{row['ref'][:200]} (from {row['file']}): not a folder that can be read ({type(exc).__name__})."
+            )
         return target
 
     def _locate_all(
         self, wanted: Sequence[dict[str, Any]], roots: Sequence[Path]
-    ) -> list[tuple[Path | GitHubTree | str, str | None]]:
+    ) -> list[tuple[Path | GitHubTree | DocsError, str | None]]:
         """Resolve and hash every entity's docs in one pass; entities that share a folder (one
         catalog file listing many components with ``dir:.``) share one read of it."""
-        out: list[tuple[Path | GitHubTree | str, str | None]] = []
+        out: list[tuple[Path | GitHubTree | DocsError, str | None]] = []
         digests: dict[Path, str] = {}
         repositories: dict[Path, Path] = {}
         for row in wanted:
@@ -275,8 +299,9 @@ class TechDocs:
                 if resolved not in digests:
                     digests[resolved] = _files_digest(resolved)
                 if not digests[resolved]:  # no worker needed to say so
-                    out.append((f"{row['ref']}: nothing to build in {resolved} (no mkdocs.yml, docs/ or README.md).",
-                                None))
+                    out.append((DocsError(
+                        message=f"{row['ref']}: nothing to build in {resolved} (no mkdocs.yml, docs/ or README.md)."
+                    ), None))
                     continue
                 digest = _hash_sources(resolved, row["name"], self.build_policy, digests[resolved])
             out.append((resolved, digest))
@@ -314,12 +339,13 @@ class TechDocs:
                     resolved = fetched
                     source_hash = await asyncio.to_thread(_hash_sources, fetched, row["name"], self.build_policy)
                 else:
-                    resolved = problem
-            if isinstance(resolved, str):
+                    resolved = DocsError(message=problem)
+            if isinstance(resolved, DocsError):
+                message = str(resolved)
                 summary.failed += 1
-                summary.errors.append((row["key"], resolved))
-                if not (state and state["status"] == "failed" and state["error"] == resolved and state["ref"] == row["ref"]):
-                    failures.append(self._state_row(row, state, None, None, resolved, now))
+                summary.errors.append((row["key"], message))
+                if not (state and state["status"] == "failed" and state["error"] == message and state["ref"] == row["ref"]):
+                    failures.append(self._state_row(row, state, None, None, message, now))
                 continue
             source = resolved
             assert source_hash is not None
@@ -376,7 +402,7 @@ class TechDocs:
                     saved = self._state_row(row, state, source_hash, source_hash, None, datetime.now(timezone.utc),
                                             warnings=result.warnings, pages=result.pages, sections=len(sections))
                 else:
-                    shutil.rmtree(out, ignore_errors=True)
+                    await asyncio.to_thread(shutil.rmtree, out, ignore_errors=True)
                     summary.failed += 1
                     summary.errors.append((key, result.error or "the build failed"))
                     saved = self._state_row(row, state, source_hash, None, result.error or "the build failed",

@@ -44,7 +44,7 @@ async def test_labelled_questions(tmp_path: Path) -> None:
         misses = []
         for item in questions:
             entity, _, location = item["expect"].partition(" ")
-            hits = app.docs.search(item["q"], limit=3)
+            hits = await app.docs.search(item["q"], limit=3)
             found = [(h.entity, h.location) for h in hits]
             rank = found.index((entity, location)) + 1 if (entity, location) in found else None
             top1 += rank == 1

@@ -157,6 +157,12 @@ async def test_docs_served_while_a_rebuild_swaps_the_site_are_never_a_500(rig: R
     site = rig.app.docs.site_dir("component:default/svc")
     aside = site.with_name("svc.old")
     stop = threading.Event()
+    # the server's startup sync runs in the background (the catalog, then the docs): its docs pass
+    # would install the site anew if it looked while the site is swapped out here
+    for _ in range(400):
+        if rig.app.last_docs is not None and rig.app.last_docs.unchanged == 1:
+            break
+        await asyncio.sleep(0.025)
 
     def rebuilds() -> None:
         while not stop.is_set():
