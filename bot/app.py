@@ -236,7 +236,7 @@ class Callboard:
                 if sep and kind in self.entity_providers and kind not in ("file", "url"):  # memo:target
                     roots.append(LocationSpec(type=kind, target=target))
                     continue
-                found = discover(item)
+                found = await asyncio.to_thread(discover, item)  # walks a folder tree: not on the event loop
                 if isinstance(found, CatalogError):
                     errors.append(found)
                     unreadable.append(str(Path(item).expanduser().resolve()))
