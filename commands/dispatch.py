@@ -262,8 +262,7 @@ class Dispatcher:
                   and not (cmd == "oncall" and kind in ("user", "location", "template"))]
         if any(cmd in _DOCS_COMMANDS for _, cmd in wanted):
             docs = self.deps.docs
-            # a built site is a file on disk: one stat, no database read on every answer
-            if docs is None or not (docs.site_dir(key) / "search" / "search_index.json").is_file():
+            if docs is None or not docs.has_site(key):
                 wanted = [(label, cmd) for label, cmd in wanted if cmd not in _DOCS_COMMANDS]
         return tuple(RunCommand(label=label, command=f"{cmd} {key}") for label, cmd in wanted)
 

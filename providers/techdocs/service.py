@@ -149,6 +149,7 @@ class TechDocs:
     ) -> None:
         self.engine = engine
         self.store = store
+        self._sites = str(store / "sites")
         self.build_timeout = build_timeout
         self.workers = workers
         self.allow_hooks = allow_hooks
@@ -173,6 +174,15 @@ class TechDocs:
 
     def site_dir(self, key: str) -> Path:
         return self.sites / _entity_path(key)
+
+    def has_site(self, key: str) -> bool:
+        """True when ``key`` (an entity ref key) has a built site: one stat, no database read, so
+        every answer about an entity may ask it."""
+        kind, _, rest = key.lower().partition(":")
+        namespace, _, name = rest.partition("/")
+        if not (kind and namespace and name) or "/" in name or ".." in (kind, namespace, name):
+            return False
+        return os.path.isfile(os.path.join(self._sites, namespace, kind, name, "search", "search_index.json"))
 
     def remote_dir(self, key: str) -> Path:
         """Where the docs folder of a remote (url:) source is kept between builds."""
