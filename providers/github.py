@@ -34,7 +34,9 @@ Permission = Literal["pull", "triage", "push", "maintain", "admin"]
 
 
 class GitHubError(Exception):
-    """GitHub could not do what was asked; the message says what and why (no credentials)."""
+    """GitHub could not do what was asked, reading or writing: the one error of this client. The
+    message says what and why in words fit to show a person (no credentials); ``status`` is
+    GitHub's HTTP status when it answered, None when it could not be reached or nothing was asked."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -100,50 +102,49 @@ class GitHub:
         return await self._http.request(method, f"{self.api_url}{path}", trusted=True, max_bytes=MAX_ANSWER,
                                         headers=self._headers, json=body, timeout=self._timeout)
 
-    # --- reading: a message (str) instead of an exception, for the docs' error reports --------
+    # --- reading --------------------------------------------------------------------------------
 
-    async def get_json(self, path: str, what: str) -> dict[str, Any] | str:
-        """GET ``path`` (already encoded) as a JSON object, or a message saying why not."""
+    async def get_json(self, path: str, what: str) -> dict[str, Any]:
+        """GET ``path`` (already encoded) as a JSON object. Raises ``GitHubError`` saying why not,
+        ``what`` first (``status`` set when GitHub answered)."""
         got = await self._call("GET", path)
         if isinstance(got, FetchProblem):
-            return f"{what}: GitHub could not be reached ({got.message})."
+            raise GitHubError(f"{what}: GitHub could not be reached ({got.message}).")
         if got.status == 200:
             data = got.json()
-            return data if isinstance(data, dict) else f"{what}: unexpected answer from GitHub"
+            if isinstance(data, dict):
+                return data
+            raise GitHubError(f"{what}: unexpected answer from GitHub", got.status)
         body = got.body[:200].decode("utf-8", "replace")
         if got.status == 404:
             hint = "" if self.has_token else " (a private repository needs GITHUB_TOKEN)"
-            return f"{what} was not found on GitHub{hint}."
+            raise GitHubError(f"{what} was not found on GitHub{hint}.", got.status)
         if got.status in (401, 403, 429):
             limited = got.headers.get("X-RateLimit-Remaining") == "0" or got.status == 429
-            return f"{what}: GitHub refused ({got.status}{', rate limit reached' if limited else ''}): {body}"
-        return f"{what}: GitHub answered {got.status}: {body}"
+            raise GitHubError(f"{what}: GitHub refused ({got.status}{', rate limit reached' if limited else ''}): {body}",
+                              got.status)
+        raise GitHubError(f"{what}: GitHub answered {got.status}: {body}", got.status)
 
-    async def branch(self, owner: str, repo: str, branch: str, what: str) -> dict[str, Any] | str:
+    async def branch(self, owner: str, repo: str, branch: str, what: str) -> dict[str, Any]:
         return await self.get_json(f"/repos/{_path(owner, repo)}/branches/{_path(branch)}", what)
 
-    async def tree(self, owner: str, repo: str, sha: str, what: str, *, recursive: bool = True) -> dict[str, Any] | str:
+    async def tree(self, owner: str, repo: str, sha: str, what: str, *, recursive: bool = True) -> dict[str, Any]:
         query = "?recursive=1" if recursive else ""
         return await self.get_json(f"/repos/{_path(owner, repo)}/git/trees/{_path(sha)}{query}", what)
 
-    async def blob(self, owner: str, repo: str, sha: str, what: str) -> bytes | str:
-        got = await self.get_json(f"/repos/{_path(owner, repo)}/git/blobs/{_path(sha)}", what)
-        if isinstance(got, str):
-            return got
-        return _decoded(got)
+    async def blob(self, owner: str, repo: str, sha: str, what: str) -> bytes:
+        return _decoded(await self.get_json(f"/repos/{_path(owner, repo)}/git/blobs/{_path(sha)}", what))
 
-    async def file(self, owner: str, repo: str, path: str, ref: str, what: str) -> bytes | str:
+    async def file(self, owner: str, repo: str, path: str, ref: str, what: str) -> bytes:
         """One file's bytes through the contents API (files up to 1 MB, as GitHub serves them there)."""
         names = [p for p in path.split("/") if p]
         got = await self.get_json(f"/repos/{_path(owner, repo)}/contents/{_path(*names)}?ref={quote(ref, safe='')}",
                                   what)
-        if isinstance(got, str):
-            return got
         if got.get("type") != "file":
-            return f"{what} is not a file (it is a {got.get('type')})."
+            raise GitHubError(f"{what} is not a file (it is a {got.get('type')}).", 200)
         return _decoded(got)
 
-    # --- writing: exceptions (GitHubError) -----------------------------------------------------
+    # --- writing --------------------------------------------------------------------------------
 
     async def _write(self, method: str, path: str, body: Any, what: str, ok: Sequence[int]) -> Any:
         got = await self._call(method, path, body)

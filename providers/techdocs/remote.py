@@ -13,6 +13,9 @@ written there is still judged by the reading rule (``providers.http``): a refere
 link-local or private address is refused unless ``reading.allow`` lists it, rather than quietly
 answered from GitHub. Every API call goes through ``providers.github`` (the one GitHub client) and
 the shared HTTP client's time limits and retries.
+
+What cannot be fetched is a ``DocsError`` (the TechDocs layer's error value): the GitHub client's
+``GitHubError`` becomes one here, with its message.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from urllib.parse import unquote, urlparse
 
 from callboard.catalog.urls import strip_userinfo
 
-from ..github import GitHub
+from ..github import GitHub, GitHubError
 from ..http import Fetcher, ReadingPolicy, address_of, refused_message
+from .errors import DocsError
 
 __all__ = ["GitHubDocs", "GitHubTree", "parse_github_url"]
 
@@ -59,46 +63,48 @@ def _dot_segment(*names: str) -> bool:
     return any(unquote(name) in ("", ".", "..") for name in names)
 
 
-def parse_github_url(url: str) -> GitHubTree | str:
-    """``https://<host>/<owner>/<repo>/tree|blob/<ref>[/<path>]``; a message for anything else.
+def parse_github_url(url: str) -> GitHubTree | DocsError:
+    """``https://<host>/<owner>/<repo>/tree|blob/<ref>[/<path>]``; why not for anything else.
     A ``blob`` URL names a file: its folder is meant."""
     try:
         parsed = urlparse(url)
     except ValueError as exc:  # an unclosed [ in the host, for one
-        return f"{strip_userinfo(url)} is not a valid URL ({exc})."
+        return DocsError(message=f"{strip_userinfo(url)} is not a valid URL ({exc}).")
     parts = [p for p in parsed.path.split("/") if p]
     url = strip_userinfo(url)
     if parsed.scheme not in ("http", "https") or len(parts) < 2:
-        return f"{url} is not a repository URL (https://github.com/<owner>/<repo>/tree/<branch>/<path>)."
+        return DocsError(
+            message=f"{url} is not a repository URL (https://github.com/<owner>/<repo>/tree/<branch>/<path>)."
+        )
     owner, repo = parts[0], parts[1].removesuffix(".git")
     if len(parts) == 2 and _dot_segment(owner, repo):
-        return f"{url}: owner and repository may not be '.' or '..'."
+        return DocsError(message=f"{url}: owner and repository may not be '.' or '..'.")
     if len(parts) == 2:
         return GitHubTree(owner, repo, "HEAD", "", url)
     if len(parts) < 4 or parts[2] not in ("tree", "blob"):
-        return f"{url}: expected /tree/<branch>/<path> after the repository name."
+        return DocsError(message=f"{url}: expected /tree/<branch>/<path> after the repository name.")
     ref, rest = parts[3], parts[4:]
     if _dot_segment(owner, repo, ref):
-        return f"{url}: owner, repository and branch may not be '.' or '..'."
+        return DocsError(message=f"{url}: owner, repository and branch may not be '.' or '..'.")
     if parts[2] == "blob":
         rest = rest[:-1]
     path = str(PurePosixPath(*rest)) if rest else ""
     if ".." in PurePosixPath(path).parts:
-        return f"{url}: the path may not contain '..'."
+        return DocsError(message=f"{url}: the path may not contain '..'.")
     return GitHubTree(owner, repo, ref, "" if path == "." else path, url)
 
 
-def relative_tree(location_url: str, target: str) -> GitHubTree | str:
+def relative_tree(location_url: str, target: str) -> GitHubTree | DocsError:
     """The folder ``target`` (a ``dir:`` path) names relative to a catalog file at a GitHub URL."""
     base = parse_github_url(location_url)
-    if isinstance(base, str):
+    if isinstance(base, DocsError):
         return base
     joined = PurePosixPath(base.path) / target
     parts: list[str] = []
     for part in joined.parts:
         if part == "..":
             if not parts:
-                return f"dir:{target} leaves the repository {base.owner}/{base.repo}: refused."
+                return DocsError(message=f"dir:{target} leaves the repository {base.owner}/{base.repo}: refused.")
             parts.pop()
         elif part != ".":
             parts.append(part)
@@ -124,7 +130,7 @@ class GitHubDocs:
         api_host = (urlparse(self.api_url).hostname or "").lower()
         return frozenset({"github.com", "www.github.com", api_host, api_host.removeprefix("api.")})
 
-    def refused(self, tree: GitHubTree) -> str | None:
+    def refused(self, tree: GitHubTree) -> DocsError | None:
         """Why a reference is not fetched (another host than this GitHub's, or an internal address);
         None when it may be."""
         if not tree.url:
@@ -137,15 +143,15 @@ class GitHubDocs:
             port = None
         address = address_of(host)
         if address is not None and not (self._policy.allows_address(address) or self._policy.allows_host(host, port)):
-            return refused_message(tree.url, host, address)
+            return DocsError(message=refused_message(tree.url, host, address))
         if host.lower().rstrip(".") not in self.web_hosts:
             # never read another host's owner/repo names from GitHub with the server's token
-            return (f"{tree.url} is not on GitHub ({', '.join(sorted(h for h in self.web_hosts if h))}): "
-                    "Callboard reads url: docs only from the GitHub it is configured for (GITHUB_API_URL).")
+            return DocsError(message=f"{tree.url} is not on GitHub ({', '.join(sorted(h for h in self.web_hosts if h))}): "
+                             "Callboard reads url: docs only from the GitHub it is configured for (GITHUB_API_URL).")
         return None
 
-    async def fetch(self, tree: GitHubTree, dest: Path) -> str | None:
-        """Make ``dest`` hold the docs folder of ``tree``; a message when it cannot."""
+    async def fetch(self, tree: GitHubTree, dest: Path) -> DocsError | None:
+        """Make ``dest`` hold the docs folder of ``tree``; why not when it cannot."""
         refused = self.refused(tree)
         if refused is not None:
             return refused
@@ -157,12 +163,14 @@ class GitHubDocs:
     def _github(self, http: Fetcher) -> GitHub:
         return GitHub(http, api_url=self.api_url, token=self._token, timeout=self.timeout)
 
-    async def _fetch(self, github: GitHub, tree: GitHubTree, dest: Path) -> str | None:
-        branch = await github.branch(tree.owner, tree.repo, tree.ref, f"Branch {tree.display}")
-        if isinstance(branch, str):
-            commit_sha = tree.ref  # maybe a commit or tag; the tree call says whether it exists
-        else:
+    async def _fetch(self, github: GitHub, tree: GitHubTree, dest: Path) -> DocsError | None:
+        no_branch: GitHubError | None = None
+        try:
+            branch = await github.branch(tree.owner, tree.repo, tree.ref, f"Branch {tree.display}")
             commit_sha = str((branch.get("commit") or {}).get("sha") or tree.ref)
+        except GitHubError as exc:
+            no_branch = exc
+            commit_sha = tree.ref  # maybe a commit or tag; the tree call says whether it exists
         state_file = dest / _STATE
         if state_file.is_file():
             try:
@@ -171,17 +179,22 @@ class GitHubDocs:
                 state = {}
             if state.get("commit") == commit_sha and state.get("path") == tree.path:
                 return None
-        listing = await github.tree(tree.owner, tree.repo, commit_sha, f"The tree of {tree.display}")
-        if isinstance(listing, str):
-            return branch if isinstance(branch, str) else listing
+        try:
+            listing = await github.tree(tree.owner, tree.repo, commit_sha, f"The tree of {tree.display}")
+        except GitHubError as exc:
+            return DocsError(message=str(exc if no_branch is None else no_branch))
         prefix = f"{tree.path}/" if tree.path else ""
         files = [e for e in listing.get("tree", []) if e.get("type") == "blob" and str(e.get("path", "")).startswith(prefix)]
         if not files:
-            return f"{tree.display}: there is no such folder in the repository."
+            return DocsError(message=f"{tree.display}: there is no such folder in the repository.")
         if listing.get("truncated"):
-            return f"{tree.display}: the repository is too large to list in one request; point at a smaller repository."
+            return DocsError(
+                message=f"{tree.display}: the repository is too large to list in one request; point at a smaller repository."
+            )
         if len(files) > MAX_FILES or sum(int(e.get("size") or 0) for e in files) > MAX_BYTES:
-            return f"{tree.display}: the docs folder has more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB."
+            return DocsError(
+                message=f"{tree.display}: the docs folder has more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB."
+            )
         staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
         try:
             for entry in files:
@@ -189,7 +202,7 @@ class GitHubDocs:
                 if rel.is_absolute() or ".." in rel.parts:
                     continue
                 content = await self._blob(github, tree, str(entry["sha"]), f"{tree.display}/{rel}")
-                if isinstance(content, str):
+                if isinstance(content, DocsError):
                     return content
                 target = staging / Path(*rel.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -204,13 +217,14 @@ class GitHubDocs:
             shutil.rmtree(staging, ignore_errors=True)
         return None
 
-    async def _blob(self, github: GitHub, tree: GitHubTree, sha: str, what: str) -> bytes | str:
+    async def _blob(self, github: GitHub, tree: GitHubTree, sha: str, what: str) -> bytes | DocsError:
         cached = self.cache / sha[:2] / sha
         if cached.is_file():
             return cached.read_bytes()
-        content = await github.blob(tree.owner, tree.repo, sha, what)
-        if isinstance(content, str):
-            return content
+        try:
+            content = await github.blob(tree.owner, tree.repo, sha, what)
+        except GitHubError as exc:
+            return DocsError(message=str(exc))
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{sha}.{uuid.uuid4().hex}")
         tmp.write_bytes(content)

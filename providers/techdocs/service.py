@@ -267,12 +267,12 @@ class TechDocs:
             tree = parse_github_url(parsed.target)
             if isinstance(tree, GitHubTree):
                 return tree
-            return DocsError(message=strip_userinfo(f"{row['ref']}: {tree}"))
+            return DocsError(message=strip_userinfo(f"{row['ref']}: {tree.message}"))
         if location.startswith("url:"):
             tree = relative_tree(location[len("url:"):], parsed.target)
             if isinstance(tree, GitHubTree):
                 return tree
-            return DocsError(message=strip_userinfo(f"{row['ref']} (from {location[4:]}): {tree}"))
+            return DocsError(message=strip_userinfo(f"{row['ref']} (from {location[4:]}): {tree.message}"))
         if not row.get("file"):
             return DocsError(message=f"{row['ref']}: the entity has no source file to resolve the folder against.")
         entity_dir = Path(row["file"]).parent
@@ -349,7 +349,7 @@ class TechDocs:
                     resolved = fetched
                     source_hash = await asyncio.to_thread(_hash_sources, fetched, row["name"], self.build_policy)
                 else:
-                    resolved = DocsError(message=problem)
+                    resolved = problem
             if isinstance(resolved, DocsError):
                 message = str(resolved)
                 summary.failed += 1

@@ -17,6 +17,8 @@ from callboard.bot.surface import View
 from callboard.commands.api import Status
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.runbook import runbook_location
+from callboard.providers.techdocs.errors import DocsError
+from callboard.providers.techdocs.remote import GitHubTree
 
 from ..conftest import REFERENCE as BACKSTAGE
 
@@ -391,19 +393,54 @@ def test_github_urls(url: str, expected: tuple[str, str, str, str]) -> None:
     from callboard.providers.techdocs.remote import parse_github_url
 
     tree = parse_github_url(url)
-    assert not isinstance(tree, str) and (tree.owner, tree.repo, tree.ref, tree.path) == expected
+    assert isinstance(tree, GitHubTree) and (tree.owner, tree.repo, tree.ref, tree.path) == expected
 
 
 def test_github_urls_refused() -> None:
     from callboard.providers.techdocs.remote import parse_github_url, relative_tree
 
-    assert isinstance(parse_github_url("https://github.com/acme"), str)
-    assert isinstance(parse_github_url("https://github.com/acme/svc/pulls/3"), str)
-    assert isinstance(parse_github_url("ftp://github.com/acme/svc"), str)
+    for url, says in (("https://github.com/acme", "is not a repository URL"),
+                      ("https://github.com/acme/svc/pulls/3", "expected /tree/<branch>/<path>"),
+                      ("ftp://github.com/acme/svc", "is not a repository URL"),
+                      ("https://user:hunter2@github.com/acme/svc/tree/main/../x", "may not contain '..'"),
+                      ("https://[::1/acme/svc", "is not a valid URL")):
+        refused = parse_github_url(url)
+        assert isinstance(refused, DocsError) and says in refused.message, refused
+        assert "hunter2" not in str(refused)
     base = "https://github.com/acme/svc/blob/main/services/a/catalog-info.yaml"
     tree = relative_tree(base, "../b/docs")
-    assert not isinstance(tree, str) and tree.path == "services/b/docs"
-    assert "leaves the repository" in str(relative_tree(base, "../../../etc"))
+    assert isinstance(tree, GitHubTree) and tree.path == "services/b/docs"
+    leaves = relative_tree(base, "../../../etc")
+    assert isinstance(leaves, DocsError) and leaves.message == "dir:../../../etc leaves the repository acme/svc: refused."
+    assert isinstance(relative_tree("https://github.com/acme", "docs"), DocsError)
+
+
+async def test_a_github_failure_is_a_docs_error(tmp_path: Path) -> None:
+    """GitHubDocs turns the GitHub client's errors (``GitHubError``) into the TechDocs layer's
+    ``DocsError``, with the client's message; a reference it refuses is one too."""
+    from callboard.providers.techdocs.remote import GitHubDocs
+
+    from ..fakes.github import GitHubFake
+
+    write(tmp_path / "repo" / "docs" / "index.md", "# Home\n")
+    fake = GitHubFake()
+    await fake.start()
+    fake.add_repo("acme", "svc", {"main": tmp_path / "repo"})
+    try:
+        docs = GitHubDocs(tmp_path / "cache", fake.url, reading_allow=("127.0.0.1",))
+        hosted = "https://github.com/acme/"
+        missing = await docs.fetch(GitHubTree("acme", "nope", "main", "docs", f"{hosted}nope"), tmp_path / "a")
+        assert missing == DocsError(
+            message="Branch acme/nope@main:docs was not found on GitHub (a private repository needs GITHUB_TOKEN).")
+        no_folder = await docs.fetch(GitHubTree("acme", "svc", "main", "site", f"{hosted}svc"), tmp_path / "b")
+        assert no_folder == DocsError(message="acme/svc@main:site: there is no such folder in the repository.")
+        elsewhere = GitHubTree("acme", "svc", "main", "", "https://gitlab.com/acme/svc")
+        assert docs.refused(elsewhere) == await docs.fetch(elsewhere, tmp_path / "c")
+        assert isinstance(docs.refused(elsewhere), DocsError) and "is not on GitHub" in str(docs.refused(elsewhere))
+        assert await docs.fetch(GitHubTree("acme", "svc", "main", "docs", f"{hosted}svc"), tmp_path / "d") is None
+        assert (tmp_path / "d" / "index.md").read_text() == "# Home\n"
+    finally:
+        await fake.stop()
 
 
 def test_heading_paths() -> None:

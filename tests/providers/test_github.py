@@ -5,10 +5,11 @@ description (tests/fakes/_schemas.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from callboard.providers.github import Collaborator, FileToPush, GitHub, GitHubError, NewRepository
 from callboard.providers.http import Fetcher
@@ -101,5 +102,78 @@ async def test_errors_name_what_failed(rig: tuple[GitHubFake, GitHub]) -> None:
     anonymous = GitHub(github._http, api_url=fake.url)  # no token
     with pytest.raises(GitHubError, match="401"):
         await anonymous.create_repository(NewRepository(owner="acme", name="y"))
-    missing: Any = await github.file("acme", "dup", "nope.md", "main", "nope.md")
-    assert missing == "nope.md was not found on GitHub."
+    with pytest.raises(GitHubError) as missing:
+        await github.file("acme", "dup", "nope.md", "main", "nope.md")
+    assert (str(missing.value), missing.value.status) == ("nope.md was not found on GitHub.", 404)
+
+
+async def test_reads_raise_an_error_that_says_what_and_why(rig: tuple[GitHubFake, GitHub]) -> None:
+    """The read side has the write side's one error shape: ``GitHubError``, its message fit to show
+    a person, ``status`` when GitHub answered."""
+    fake, github = rig
+    with pytest.raises(GitHubError) as missing:
+        await github.branch("acme", "nope", "main", "Branch acme/nope@main")
+    assert (str(missing.value), missing.value.status) == ("Branch acme/nope@main was not found on GitHub.", 404)
+    anonymous = GitHub(github._http, api_url=fake.url)  # no token: the hint says what a private repository needs
+    with pytest.raises(GitHubError, match=r"^The tree of acme/nope@abc was not found on GitHub \(a private "
+                                          r"repository needs GITHUB_TOKEN\)\.$") as hinted:
+        await anonymous.tree("acme", "nope", "abc", "The tree of acme/nope@abc")
+    assert hinted.value.status == 404
+    with pytest.raises(GitHubError, match="a.md was not found on GitHub") as blob:
+        await github.blob("acme", "nope", "abc", "a.md")
+    assert blob.value.status == 404
+
+
+@pytest.fixture
+async def answers() -> AsyncIterator[tuple[dict[str, Callable[[], web.Response]], GitHub]]:
+    """A server answering each path with the response made for it (GitHub's error answers)."""
+    table: dict[str, Callable[[], web.Response]] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        return table[request.path]()
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    http = Fetcher()
+    try:
+        yield table, GitHub(http, api_url=str(server.make_url("")), token="ghp_x", timeout=5.0)
+    finally:
+        await http.close()
+        await server.close()
+
+
+async def test_read_errors_keep_their_messages(
+    answers: tuple[dict[str, Callable[[], web.Response]], GitHub],
+) -> None:
+    table, github = answers
+    cases: list[tuple[Callable[[], web.Response], str, int]] = [
+        (lambda: web.Response(status=403, text="API rate limit exceeded", headers={"X-RateLimit-Remaining": "0"}),
+         "what: GitHub refused (403, rate limit reached): API rate limit exceeded", 403),
+        (lambda: web.Response(status=401, text="Bad credentials"), "what: GitHub refused (401): Bad credentials", 401),
+        (lambda: web.Response(status=429, text="slow down", headers={"Retry-After": "3600"}),  # not waited for
+         "what: GitHub refused (429, rate limit reached): slow down", 429),
+        (lambda: web.Response(status=501, text="oops"), "what: GitHub answered 501: oops", 501),
+        (lambda: web.json_response([1, 2]), "what: unexpected answer from GitHub", 200),
+    ]
+    for response, message, status in cases:
+        table["/p"] = response
+        with pytest.raises(GitHubError) as caught:
+            await github.get_json("/p", "what")
+        assert (str(caught.value), caught.value.status) == (message, status)
+    table["/repos/acme/svc/contents/docs"] = lambda: web.json_response({"type": "dir"})
+    with pytest.raises(GitHubError) as folder:
+        await github.file("acme", "svc", "docs", "main", "docs")
+    assert (str(folder.value), folder.value.status) == ("docs is not a file (it is a dir).", 200)
+    table["/repos/acme/svc/contents/a.md"] = lambda: web.json_response({"type": "file", "encoding": "base64",
+                                                                         "content": "aGk="})
+    assert await github.file("acme", "svc", "a.md", "main", "a.md") == b"hi"
+
+
+async def test_a_read_from_an_unreachable_github_names_it_without_a_status() -> None:
+    async with Fetcher() as http:
+        github = GitHub(http, api_url="http://127.0.0.1:9", token="ghp_x", timeout=2.0)
+        with pytest.raises(GitHubError, match=r"^Branch a/b@main: GitHub could not be reached \(.+\)\.$") as caught:
+            await github.branch("a", "b", "main", "Branch a/b@main")
+    assert caught.value.status is None and "ghp_x" not in str(caught.value)

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from callboard.bot.shell.render import render_text
 from callboard.catalog.urls import strip_userinfo
 from callboard.providers.http import Answer, Fetcher, FetchProblem
+from callboard.providers.techdocs.errors import DocsError
 from callboard.providers.techdocs.remote import GitHubDocs, GitHubTree, parse_github_url
 
 from .test_ssrf import GOOD, TEAM, _location, sites  # noqa: F401 - sites is a fixture
@@ -74,7 +75,8 @@ async def test_dot_segments_in_a_github_reference_never_move_the_token_off_the_r
         problem = tree
     assert all(path.startswith("/api/v3/repos/") for path, _ in seen), seen
     assert seen == [], seen
-    assert "." in problem and ref.split("/tree")[0] in problem, problem
+    assert isinstance(problem, DocsError)
+    assert "." in problem.message and ref.split("/tree")[0] in problem.message, problem
 
 
 # --- TechDocs builds from untrusted repositories --------------------------------------------
