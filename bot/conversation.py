@@ -52,15 +52,19 @@ ACK_BUDGET_S = 2.0
 LOOKUP_LIMIT_S = 1.0
 #: How long what the platform says about a person, and their mention id, are trusted.
 PEOPLE_TTL_S = 3600.0
+#: How long "the platform could not say who this is" is remembered: a platform that is down (or
+#: does not know the person) is not asked again on every message, but soon enough.
+UNKNOWN_TTL_S = 60.0
 #: How long event ids and paging/form state are kept (platforms retry within minutes).
 KEEP = timedelta(days=1)
 _PRUNE_EVERY_S = 3600.0
 _MENTIONS_PER_REPLY = 10
+_PEOPLE_KEPT = 50_000
 
 
 @dataclasses.dataclass(slots=True)
 class _Known:
-    profile: Profile
+    profile: Profile | None  # None: the platform could not say
     user_ref: str | None
     fetched: float
 
@@ -197,12 +201,14 @@ class Conversation:
         if not user:
             return None, None, True
         known = self._people.get(user)
-        if known is not None and self._clock() - known.fetched < PEOPLE_TTL_S:
-            return known.profile, known.user_ref, True
+        if known is not None and self._clock() - known.fetched < (PEOPLE_TTL_S if known.profile else UNKNOWN_TTL_S):
+            return known.profile, known.user_ref, known.profile is not None
         try:
             profile = await self.surface.identify(user)
         except SurfaceError as exc:
-            log.warning("%s could not say who is asking (%s); answering without it", self.surface.name, exc)
+            log.warning("%s could not say who is asking (%s); answering without it for %.0f s", self.surface.name,
+                        exc, UNKNOWN_TTL_S)
+            self._remember(user, _Known(None, None, self._clock()))
             return None, None, False
         try:
             user_ref = await within(LOOKUP_LIMIT_S, self._by_email(profile.email))
@@ -210,8 +216,14 @@ class Conversation:
             if not self._outage(exc, "user lookup skipped"):
                 raise
             return profile, None, True  # not cached: known again once the database answers
-        self._people[user] = _Known(profile, user_ref, self._clock())
+        self._remember(user, _Known(profile, user_ref, self._clock()))
         return profile, user_ref, True
+
+    def _remember(self, user: str, known: _Known) -> None:
+        self._people.pop(user, None)
+        self._people[user] = known
+        while len(self._people) > _PEOPLE_KEPT:  # the longest-known go first
+            self._people.pop(next(iter(self._people)))
 
     async def _user_ref(self, email: str | None) -> str | None:
         try:

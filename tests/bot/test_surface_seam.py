@@ -152,3 +152,30 @@ def test_paging_is_pure_and_platform_neutral() -> None:
     assert [i.label for i in items.items] == ["c6"] and items.offset == 6 and items.page == (3, 3)
     assert [a.page for a in nav.actions if isinstance(a, ShowPage)] == [2]
     assert paginate(reply, 1, None).reply is reply
+
+
+async def test_the_platform_is_asked_who_someone_is_once_an_hour_or_once_a_minute_after_a_failure() -> None:
+    """Identity is cached: an hour when the platform answered, a minute when it could not say (so a
+    platform that is down is not asked on every message, and a person it did not know is asked again soon)."""
+    now = [0.0]
+
+    class Counting(ToySurface):
+        asked: list[str] = []
+
+        async def identify(self, user: str) -> Profile:
+            self.asked.append(user)
+            return await super().identify(user)
+
+    surface = Counting(None, set(), PEOPLE)
+    surface.conversation = Conversation(surface, None, set(), clock=lambda: now[0])
+    for _ in range(3):
+        assert (await surface.conversation.who(Asked(text="x", user="ghost")))[2] is False
+        assert (await surface.conversation.who(Asked(text="x", user="stranger")))[2] is True
+    assert surface.asked == ["ghost", "stranger"]
+    now[0] = 61.0
+    await surface.conversation.who(Asked(text="x", user="ghost"))
+    await surface.conversation.who(Asked(text="x", user="stranger"))
+    assert surface.asked == ["ghost", "stranger", "ghost"]
+    now[0] = 3700.0
+    await surface.conversation.who(Asked(text="x", user="stranger"))
+    assert surface.asked[-1] == "stranger"
