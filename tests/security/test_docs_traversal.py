@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -173,5 +174,6 @@ async def test_docs_of_an_entity_removed_from_the_catalog_are_not_served(rig: Ri
 
 def test_serve_listens_on_loopback_unless_told_otherwise() -> None:
     host = next(p for p in serve.params if p.name == "host")
+    assert isinstance(host, click.Option)  # an option has help (a Parameter's type does not say so in every click)
     assert host.default == "127.0.0.1"
     assert "0.0.0.0" in (host.help or "")  # and says how to listen elsewhere
