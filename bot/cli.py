@@ -131,10 +131,12 @@ _SHOWN_ERRORS = 50
 
 
 def _print_docs_summary(docs: DocsSummary | None, console: Console) -> None:
-    if docs is None or not (docs.total or docs.removed):
+    if docs is None or not (docs.total or docs.removed or docs.nothing):
         return
     console.print(
         f"TechDocs: {docs.built} built, {docs.unchanged} unchanged, {docs.removed} removed, {docs.failed} failed."
+        + (f" {docs.nothing} entit{'y has' if docs.nothing == 1 else 'ies have'} a docs annotation but nothing "
+           "to build where it points (no mkdocs.yml, docs/ or README.md)." if docs.nothing else "")
     )
     for entity, message in docs.errors[:_SHOWN_ERRORS]:
         console.print(f"  [red]docs error[/red] {escape(clean(entity))}: {escape(clean(message))}", highlight=False,

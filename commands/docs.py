@@ -68,6 +68,9 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
         state = await docs.state(key)
         if state is not None or query:
             return await _scoped(docs, key, query, state)
+        found = await _search(docs, " ".join(inv.args))
+        # an entity without docs, named exactly: say so, rather than "no section matches its name"
+        return found if found.status is Status.OK else await _scoped(docs, key, query, None)
     return await _search(docs, " ".join(inv.args))
 
 
@@ -95,7 +98,8 @@ async def _scoped(docs: TechDocs, key: str, query: str, state: SiteState | None)
     if state is None:
         return Reply.notice(
             Status.NOT_FOUND,
-            f"{describe_ref(key)} has no TechDocs (no backstage.io/techdocs-ref annotation).",
+            f"{describe_ref(key)} has no TechDocs (no backstage.io/techdocs-ref annotation, or nothing to build "
+            "where it points: no mkdocs.yml, docs/ or README.md).",
             data={"entity": key},
         )
     if not state.built:

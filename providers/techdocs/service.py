@@ -77,6 +77,9 @@ class DocsSummary:
     unchanged: int = 0
     failed: int = 0
     removed: int = 0
+    #: entities whose docs annotation points at a folder with nothing to build: "no docs", not a
+    #: failure (a catalog file listing many components with ``dir:.`` beside no docs is common)
+    nothing: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (entity, message)
 
     @property
@@ -296,10 +299,11 @@ class TechDocs:
 
     def _locate_all(
         self, wanted: Sequence[dict[str, Any]], roots: Sequence[Path]
-    ) -> list[tuple[Path | GitHubTree | DocsError, str | None]]:
+    ) -> list[tuple[Path | GitHubTree | DocsError | None, str | None]]:
         """Resolve and hash every entity's docs in one pass; entities that share a folder (one
-        catalog file listing many components with ``dir:.``) share one read of it."""
-        out: list[tuple[Path | GitHubTree | DocsError, str | None]] = []
+        catalog file listing many components with ``dir:.``) share one read of it. None: the folder
+        has nothing to build (no docs, which is not an error)."""
+        out: list[tuple[Path | GitHubTree | DocsError | None, str | None]] = []
         digests: dict[Path, str] = {}
         repositories: dict[Path, Path] = {}
         for row in wanted:
@@ -309,9 +313,7 @@ class TechDocs:
                 if resolved not in digests:
                     digests[resolved] = _files_digest(resolved)
                 if not digests[resolved]:  # no worker needed to say so
-                    out.append((DocsError(
-                        message=f"{row['ref']}: nothing to build in {resolved} (no mkdocs.yml, docs/ or README.md)."
-                    ), None))
+                    out.append((None, None))
                     continue
                 digest = _hash_sources(resolved, row["name"], self.build_policy, digests[resolved])
             out.append((resolved, digest))
@@ -337,10 +339,16 @@ class TechDocs:
         todo: list[tuple[dict[str, Any], Path, str]] = []
         now = datetime.now(timezone.utc)
         failures: list[dict[str, Any]] = []
+        nothing: list[str] = []  # entities that had docs (or a failure) stored and now have nothing to build
         # where every entity's docs are, and the hash of the local ones: one pass in a thread
         located = await asyncio.to_thread(self._locate_all, wanted, root_paths)
         for row, (resolved, source_hash) in zip(wanted, located):
             state = states.get(row["key"])
+            if resolved is None:
+                summary.nothing += 1
+                if state is not None:
+                    nothing.append(row["key"])
+                continue
             if isinstance(resolved, GitHubTree):
                 fetched = self.remote_dir(row["key"])
                 fetched.parent.mkdir(parents=True, exist_ok=True)
@@ -370,6 +378,10 @@ class TechDocs:
                     summary.unchanged += 1
                     continue
             todo.append((row, source, source_hash))
+        if nothing:  # what was stored for them (an old site, an old failure) is gone with their docs
+            await asyncio.to_thread(self._remove_sites, nothing)
+            async with self.engine.begin() as conn:
+                await repo.delete_docs_sites(conn, nothing)
         if failures:
             async with self.engine.begin() as conn:
                 for f in failures:
