@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from callboard.commands.api import Reply, Status, Unanswered
-from callboard.commands.dispatch import unavailable_reply
+from callboard.commands.dispatch import loggable, unavailable_reply
 from callboard.commands.forms import Form, FormHandler, FormStep, FormSubmission
 from callboard.commands.paging import paginate
 from callboard.storage import chat, repo
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 ACK_BUDGET_S = 2.0
 #: Seconds the database may take for a lookup made around an answer before the answer goes on without it.
 LOOKUP_LIMIT_S = 1.0
+#: How long the platform may take to say who is asking (its retries included) before the answer
+#: goes on without it.
+IDENTIFY_LIMIT_S = 1.0
 #: How long what the platform says about a person, and their mention id, are trusted.
 PEOPLE_TTL_S = 3600.0
 #: How long "the platform could not say who this is" is remembered: a platform that is down (or
@@ -180,9 +183,8 @@ class Conversation:
         )
         paged = paginate(reply, asked.page, self.surface.page_size)
         if paged.pages > 1 and page_key is None:
+            # None when it cannot be kept: renderers show no page buttons without a key
             page_key = await self._keep("page", {"text": asked.text})
-            if page_key is None:  # no paging buttons without somewhere to keep the question
-                paged = dataclasses.replace(paged, reply=_without_paging(paged.reply))
         return Answer(paged.reply, View(asked=asked.text, page_key=page_key, mentions=await self.mentions(paged.reply)))
 
     async def page(self, key: str, page: int, asked: Asked) -> Answer | None:
@@ -204,10 +206,11 @@ class Conversation:
         if known is not None and self._clock() - known.fetched < (PEOPLE_TTL_S if known.profile else UNKNOWN_TTL_S):
             return known.profile, known.user_ref, known.profile is not None
         try:
-            profile = await self.surface.identify(user)
-        except SurfaceError as exc:
+            # bounded here, for every surface: the answer must still fit in the platform's ack budget
+            profile = await asyncio.wait_for(self.surface.identify(user), IDENTIFY_LIMIT_S)
+        except (SurfaceError, asyncio.TimeoutError) as exc:
             log.warning("%s could not say who is asking (%s); answering without it for %.0f s", self.surface.name,
-                        exc, UNKNOWN_TTL_S)
+                        str(exc) or f"no answer in {IDENTIFY_LIMIT_S:.0f} s", UNKNOWN_TTL_S)
             self._remember(user, _Known(None, None, self._clock()))
             return None, None, False
         try:
@@ -346,15 +349,7 @@ def _form_state(form: Form) -> dict[str, Any]:
     return {"form": form.id, "page": form.page, "values": dict(form.values)}
 
 
-def _without_paging(reply: Reply) -> Reply:
-    from callboard.commands.api import Actions, ShowPage
-
-    blocks = tuple(b for b in reply.blocks
-                   if not (isinstance(b, Actions) and b.actions and all(isinstance(a, ShowPage) for a in b.actions)))
-    return dataclasses.replace(reply, blocks=blocks)
-
-
 def _loggable(text: str) -> str:
-    """The asker's first word, for a log line: escaped (``repr``) and short."""
+    """The asker's first word, for a log line (escaped and short, as the dispatcher logs it)."""
     words = text.split()
-    return repr(words[0][:64])[1:-1] if words else ""
+    return loggable(words[0]) if words else ""

@@ -24,7 +24,7 @@ from rapidfuzz import process as fuzz_process
 
 from .api import Actions, CommandSpec, Deps, Invocation, Reply, RunCommand, Status, Unanswered
 
-__all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "parse",
+__all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "loggable", "parse",
            "unavailable_reply"]
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class Dispatcher:
         ``platform``. Every path, a bare entity name included, runs inside the same guard."""
         started = time.perf_counter()
         spec, args, name = self.route(text)
-        command = spec.name if spec is not None else _loggable(name) or "-"
+        command = spec.name if spec is not None else loggable(name) or "-"
         inv = Invocation(command=spec.name if spec is not None else "", args=args, text=text, platform=platform,
                          user=user, user_ref=user_ref, channel=channel, tz=tz, identified=identified)
         try:
@@ -285,7 +285,7 @@ class Dispatcher:
         )
 
 
-def _loggable(word: str) -> str:
+def loggable(word: str) -> str:
     """An unknown command is the asker's own text: in a log line it keeps to one line and cannot
     reach the terminal reading the log as a control sequence (``repr`` escapes both), and is short."""
     return repr(word[:64])[1:-1]

@@ -36,6 +36,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -46,16 +47,16 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
-from callboard.bot.conversation import ACK_BUDGET_S, Conversation
+from callboard.bot.conversation import Conversation
 from callboard.bot.surface import Answer, Asked, Profile, SurfaceError, View
 from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
 
 from .forms import form_errors, form_values, picker_kinds, render_form
-from .render import SlackMessage, escape, render
+from .render import escape, render
 
-__all__ = ["ACK_BUDGET_S", "SLASH_COMMANDS", "SlackSettings", "SlackSurface", "slack_text"]
+__all__ = ["SLASH_COMMANDS", "SlackSettings", "SlackSurface", "slack_text"]
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,6 @@ _PAGE_VALUE = re.compile(r"([A-Za-z0-9_-]{1,64}):([0-9]{1,6})")
 _GREETING = r"(?:(?:hey|hi|hello|yo|hiya|ok|okay|please|pls|thanks|dear)[\s,.!]*)+"
 #: What Slack's channel ids look like: the only thing put inside ``<#…>``.
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
-#: How long ``users.info`` may take (retries included) before an answer goes on without it: the
-#: answer must still fit in Slack's 3-second acknowledgement.
-IDENTIFY_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +211,7 @@ class SlackSurface:
 
     async def identify(self, user: str) -> Profile:
         try:
-            info = await asyncio.wait_for(self.client.users_info(user=user), IDENTIFY_LIMIT_S)
+            info = await self.client.users_info(user=user)  # the conversation bounds the wait
             found = info.get("user") or {}
             profile = found.get("profile") or {}
         except (SlackApiError, SlackClientError, ValueError, TypeError, AttributeError, asyncio.TimeoutError,
@@ -290,8 +288,6 @@ class SlackSurface:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str) and not await self.conversation.first_time(event_id):
             log.info("slack event already handled event_id=%s", event_id)
-            from slack_bolt.response import BoltResponse
-
             return BoltResponse(status=200, body="")
         return await next()
 
