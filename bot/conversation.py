@@ -284,7 +284,7 @@ class Conversation:
             raise Unanswered(Reply.notice(Status.ERROR, "Forms are not available in this Callboard."))
         _, user_ref, _ = await self.who(asked)
         opened = await self.forms.open(form_id, values, user_ref)
-        key = await self._keep("form", _form_state(opened))
+        key = await self._keep("form", _form_state(opened, asked.user))
         if key is None:
             raise Unanswered(Reply.notice(Status.ERROR, "Callboard cannot keep a form right now (its database is "
                                                         "not answering); try again in a minute."))
@@ -295,7 +295,8 @@ class Conversation:
         if self.forms is None:
             return key, Reply.notice(Status.ERROR, "Forms are not available in this Callboard.")
         state = await self._load(key, "form")
-        if not isinstance(state, dict):
+        # a form's values so far are its opener's: a key sent by anyone else finds nothing
+        if not isinstance(state, dict) or state.get("user") != asked.user:
             return key, Reply.notice(Status.ERROR, "This form has expired; open it again.")
         _, user_ref, _ = await self.who(asked)
         try:
@@ -306,7 +307,7 @@ class Conversation:
         step = await self.forms.submit(form, FormSubmission(form=form.id, page=form.page, values=values,
                                                            user=asked.user, user_ref=user_ref))
         if isinstance(step, Form):
-            new_key = await self._keep("form", _form_state(step))
+            new_key = await self._keep("form", _form_state(step, asked.user))
             return (new_key or key), step
         return key, step
 
@@ -345,8 +346,8 @@ class Conversation:
             return None
 
 
-def _form_state(form: Form) -> dict[str, Any]:
-    return {"form": form.id, "page": form.page, "values": dict(form.values)}
+def _form_state(form: Form, user: str | None) -> dict[str, Any]:
+    return {"form": form.id, "page": form.page, "values": dict(form.values), "user": user}
 
 
 def _loggable(text: str) -> str:

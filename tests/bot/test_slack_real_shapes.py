@@ -685,3 +685,23 @@ async def test_a_form_that_cannot_be_opened_answers_the_clicker_why(fake: SlackF
         assert "No form template:default/gone" in answer.params["text"]
         assert answer.params.get("response_type") == "ephemeral" or answer.params.get("replace_original") is True
         assert not fake.calls_to("views.open")
+
+
+async def test_a_form_key_sent_by_someone_else_finds_nothing(fake: SlackFake, tmp_path: Path) -> None:
+    """A form's values so far (a secret among them, perhaps) belong to whoever opened it: another
+    person submitting its key gets "expired", and the form's owner never sees the submission."""
+    handler = _TwoPages()
+    async with serving(fake, tmp_path, forms=handler) as rig:
+        reply = Reply(status=Status.OK, summary="s", blocks=(
+            Actions(actions=(OpenForm(label="Create", form="template:default/tiny"),)),))
+        button = next(e for b in render(reply, View(asked="x")).blocks if b["type"] == "actions" for e in b["elements"])
+        await rig.click(button["value"], action_id=button["action_id"], name="form")
+        (opened,) = await fake.wait_for("views.open")
+        modal = opened.params["view"]
+        stolen = {**_submission(modal, {"name": {"type": "plain_text_input", "value": "x"}}, modal["private_metadata"]),
+                  "user": {"id": "U0MALLORY1"}}
+        status, text = await rig.interactive(stolen)
+        assert status == 200 and json.loads(text) == {"response_action": "clear"}
+        (told,) = await fake.wait_for("chat.postMessage")
+        assert told.params["channel"] == "U0MALLORY1" and "expired" in told.params["text"]
+        assert handler.submissions == []
