@@ -79,34 +79,39 @@ def parse_ref(
     default_kind: str | None = None,
     default_namespace: str = DEFAULT_NAMESPACE,
 ) -> EntityRef:
-    """Parse ``[kind:][namespace/]name`` the way Backstage's ``parseEntityRef`` does."""
+    """Parse ``[kind:][namespace/]name`` as Backstage's ``parseEntityRef`` does
+    (``packages/catalog-model/src/entity/ref.ts``).
+
+    The kind ends at the first ``:`` and the namespace at the first ``/``; everything after them is
+    the name, which may itself hold ``:`` and ``/``: ``a:b:c`` is kind ``a``, name ``b:c``;
+    ``a:b/c:d`` is kind ``a``, namespace ``b``, name ``c:d``. A ``/`` before the first ``:`` means
+    there is no kind: ``a/b:c`` is namespace ``a``, name ``b:c``. An empty part is an error, and so
+    is a missing kind without ``default_kind``. The text is taken as it is (no trimming: a quoted
+    ``" team-a"`` names ``" team-a"``, as in Backstage). No entity can be named with ``:`` or ``/``
+    (``metadata.name`` forbids them), so such refs only ever dangle.
+    """
     if not isinstance(text, str):
         raise RefParseError(f"Entity reference must be a string, got {type(text).__name__}")
-    raw = text.strip()
-    if not raw:
-        raise RefParseError("Entity reference is empty")
-    kind: str | None
-    if ":" in raw:
-        kind, _, rest = raw.partition(":")
-        if not kind:
-            raise RefParseError(f'Entity reference "{text}" had an empty kind')
-    else:
-        kind, rest = default_kind, raw
-    if "/" in rest:
-        namespace, _, name = rest.partition("/")
-        if not namespace:
-            raise RefParseError(f'Entity reference "{text}" had an empty namespace')
-    else:
-        namespace, name = default_namespace, rest
-    if not name:
-        raise RefParseError(f'Entity reference "{text}" had an empty name')
-    if "/" in name or ":" in name:
-        raise RefParseError(f'Entity reference "{text}" is not of the form kind:namespace/name')
-    if kind is None:
+    if not text:
+        raise RefParseError("Entity reference must not be empty")
+    colon = text.find(":")
+    slash = text.find("/")
+    if slash != -1 and slash < colon:  # the / comes first: the rest, colons and all, is the name
+        colon = -1
+    kind = text[:colon] if colon != -1 else None
+    namespace = text[colon + 1:slash] if slash != -1 else None
+    name = text[max(colon + 1, slash + 1):]
+    if kind == "" or namespace == "" or name == "":
+        raise RefParseError(f'Entity reference "{text}" was not on the form [<kind>:][<namespace>/]<name>')
+    kind = kind if kind is not None else default_kind
+    namespace = namespace if namespace is not None else (default_namespace or DEFAULT_NAMESPACE)
+    if not kind:
         raise RefParseError(
             f'Entity reference "{text}" had missing or empty kind '
             '(e.g. did not start with "component:" or similar)'
         )
+    if not namespace:
+        raise RefParseError(f'Entity reference "{text}" had missing or empty namespace')
     return EntityRef(kind, namespace, name)
 
 

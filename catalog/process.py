@@ -462,8 +462,6 @@ def process_document(
     annotations.setdefault("backstage.io/managed-by-origin-location", strip_userinfo(origin or location))
     meta["annotations"] = annotations
     data = {**doc, "metadata": meta}
-    data.pop("relations", None)
-    data.pop("status", None)
     spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     try:
         relations = emit_relations(ref.kind, namespace, ref.key, spec)

@@ -29,7 +29,9 @@ __all__ = [
     "is_valid_kind",
     "is_valid_namespace",
     "is_valid_object_name",
+    "is_valid_string",
     "is_valid_tag",
+    "is_valid_url",
     "validate",
 ]
 
@@ -39,7 +41,9 @@ ADR_HINT = (
     "adr002-default-catalog-file-format.md"
 )
 
-_ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "relations", "status"})
+#: Backstage's NoForeignRootFieldsEntityPolicy: an entity as written has these root fields only.
+#: ``relations`` and ``status`` belong to an entity the catalog serves, never to one it reads.
+_ROOT_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 #: matched with fullmatch: Python's ``$`` also matches before a final newline (JavaScript's does not)
 _OBJECT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -112,6 +116,59 @@ def is_valid_label_value(value: object) -> bool:
     return value == "" or is_valid_object_name(value)
 
 
+def is_valid_string(value: object) -> bool:
+    """Backstage's ``CommonValidatorFunctions.isValidString``: a string with something besides
+    whitespace in it (JavaScript's ``trim`` strips the same characters as Python's ``strip``
+    but for a few: close enough for a title)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+#: schemes the WHATWG URL standard treats as "special": they need a host (file excepted)
+_SPECIAL_SCHEMES = frozenset({"ftp", "http", "https", "ws", "wss"})
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+#: code points a host may not hold (WHATWG "forbidden domain code points", without "%", which
+#: percent-decoding turns into something else first, and with the C0 controls and space)
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|\x7f]")
+
+
+def is_valid_url(value: object) -> bool:
+    """Backstage's ``CommonValidatorFunctions.isValidUrl``: ``new URL(value)`` succeeds.
+
+    That is: after the C0 controls and spaces at both ends (and every tab and newline) are
+    dropped, a scheme and ``:``; for the special schemes (http, https, ws, wss, ftp) a host that
+    is not empty and holds no forbidden character, and a port of at most 65535 if one is given.
+    Other schemes (``mailto:``, ``xyz://``) need nothing more. An approximation of the WHATWG
+    parser that agrees with it on Backstage's own test cases
+    (``packages/catalog-model/src/validation/CommonValidatorFunctions.test.ts``).
+    """
+    if not isinstance(value, str):
+        return False
+    text = value.strip(_C0_AND_SPACE).replace("\t", "").replace("\n", "").replace("\r", "")
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return False
+    name = scheme.group()[:-1].lower()
+    if name == "file" or name not in _SPECIAL_SCHEMES:
+        return True
+    rest = text[scheme.end():].replace("\\", "/").lstrip("/")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):  # an IPv6 address
+        end = hostport.find("]")
+        if end == -1 or not re.fullmatch(r"[0-9A-Fa-f:.]+", hostport[1:end]):
+            return False
+        host, port = hostport[1:end], hostport[end + 1:]
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:]
+    else:
+        host, _, port = hostport.partition(":")
+        if not host or _FORBIDDEN_HOST.search(host):
+            return False
+    return not port or (port.isascii() and port.isdigit() and int(port) <= 65535)
+
+
 def is_valid_tag(value: object) -> bool:
     return isinstance(value, str) and 1 <= len(value) <= 63 and bool(_TAG.fullmatch(value))
 
@@ -122,6 +179,7 @@ _EXPECT_KEY = "a valid prefix and/or suffix"
 _EXPECT_TAG = "a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total"
 _EXPECT_KIND = "a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total"
 _EXPECT_TEXT = "a non empty string"
+_EXPECT_URL = "a string that is a valid url"
 
 
 def _bad(field: str, value: object, expectation: str) -> str:
@@ -169,11 +227,16 @@ def _field_formats(doc: dict[str, Any]) -> str | None:
             if not isinstance(link, dict):
                 return _bad(f"metadata.links.{i}", link, "an object with a url")
             url = link.get("url")
-            if not isinstance(url, str) or not url:
-                return _bad(f"metadata.links.{i}.url", url, _EXPECT_TEXT)
-            for opt in ("title", "icon", "type"):
-                if opt in link and (not isinstance(link[opt], str) or not link[opt]):
-                    return _bad(f"metadata.links.{i}.{opt}", link[opt], _EXPECT_TEXT)
+            if url is None:
+                return f'"metadata.links.{i}.url" must have a value. {ADR_HINT}'
+            if not is_valid_url(url):
+                return _bad(f"metadata.links.{i}.url", url, _EXPECT_URL)
+            if "title" in link and not is_valid_string(link["title"]):
+                return _bad(f"metadata.links.{i}.title", link["title"], _EXPECT_TEXT)
+            if "icon" in link and not is_valid_object_name(link["icon"]):
+                return _bad(f"metadata.links.{i}.icon", link["icon"], _EXPECT_NAME)
+            if "type" in link and (not isinstance(link["type"], str) or not link["type"]):
+                return _bad(f"metadata.links.{i}.type", link["type"], _EXPECT_TEXT)
     return None
 
 
@@ -281,10 +344,7 @@ def _problem(doc: dict[str, Any]) -> str | None:
         return 'Entity is missing "metadata.name"'
     for key in doc:
         if key not in _ROOT_FIELDS:
-            return (
-                f'Unknown root field "{key}"; an entity may only have '
-                "apiVersion, kind, metadata, spec, relations and status"
-            )
+            return _foreign_root_field(key)
     problem = _field_formats(doc)
     if problem:
         return problem
@@ -304,6 +364,16 @@ def _problem(doc: dict[str, Any]) -> str | None:
             return _unrecognized(doc)
         return message
     return None
+
+
+def _foreign_root_field(key: object) -> str:
+    """Backstage's ``Unknown field <key>``, saying what is allowed and, for the two fields the
+    catalog itself writes, why they may not be written."""
+    shown = key if isinstance(key, str) else json.dumps(key, default=str)
+    why = ""
+    if key in ("relations", "status"):
+        why = f" ({key} are computed by the catalog when it serves an entity; a catalog file may not set them)"
+    return f'Unknown field {shown}: an entity has only the root fields apiVersion, kind, metadata and spec{why}'
 
 
 def _unrecognized(doc: dict[str, Any]) -> str:

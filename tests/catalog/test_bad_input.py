@@ -72,7 +72,7 @@ def test_non_mapping_document() -> None:
         ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: " + "a" * 64 + "\n", '"metadata.name" is not valid'),
         ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\n  namespace: Bad_NS\n", '"metadata.namespace" is not valid'),
         ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\n  tags: [Go]\n", '"metadata.tags.0" is not valid'),
-        ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec: {}\nextra: 1\n", 'Unknown root field "extra"'),
+        ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec: {}\nextra: 1\n", 'Unknown field extra'),
         ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: service\n", "must have required property 'lifecycle'"),
         ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: s\n  lifecycle: l\n  owner: o\n  dependsOn: [thing]\n", "missing or empty kind"),
     ],
