@@ -151,11 +151,13 @@ class CatalogError:
 
 @dataclass(frozen=True, slots=True)
 class LocationTarget:
-    """A target a Location entity asks to follow."""
+    """A target a Location entity asks to follow. ``pattern``: the glob this target is one match
+    of (the file source expands a glob target into one target per matching file), else None."""
 
     type: str
     target: str
     presence: str = "required"
+    pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

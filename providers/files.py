@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import json
 import multiprocessing
 import os
 import re
@@ -27,13 +29,34 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callboard.catalog.globs import (
+    GLOBSTAR,
+    GlobPattern,
+    expand_braces,
+    has_magic,
+    parse_pattern,
+    segment_matches,
+    url_glob_problem,
+)
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
 from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
+from callboard.catalog.urls import strip_userinfo
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
 from .api import Provider, ProviderContext
 
-__all__ = ["DEFAULT_MAX_BYTES", "PROVIDER", "FileConfig", "FilePlaceholders", "FileSource", "Unreadable", "discover", "read_regular_file"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "PROVIDER",
+    "FileConfig",
+    "FilePlaceholders",
+    "FileSource",
+    "GlobMatches",
+    "Unreadable",
+    "discover",
+    "expand_glob",
+    "read_regular_file",
+]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _PARALLEL_FROM = 4 * 1024 * 1024
@@ -247,6 +270,229 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
     return found
 
 
+# --- glob targets --------------------------------------------------------------------------------
+#
+# A Location target such as ``./services/*/catalog-info.yaml`` is expanded as Backstage's
+# FileReaderProcessor expands it (node-glob; rules in ``catalog.globs``): each match becomes a
+# target of its own, read and reported as its own file. Expanding happens where the Location's
+# file is processed (a worker), and the list of matches is part of that file's fingerprint (a
+# ``glob:`` dependency), so a file that starts or stops matching is seen on the next sync though
+# the Location itself did not change. The search never leaves the catalog root: the folder a
+# pattern starts from must lie inside it, ``..`` may not follow a wildcard, ``**`` does not enter
+# symlinked folders, and a symlinked folder a wildcard meets is entered only if it leads to a
+# folder inside the root.
+
+_GLOB_DEP = "glob:"
+
+
+@dataclass(frozen=True, slots=True)
+class GlobMatches:
+    """What a glob target matched: files (absolute paths, sorted), notes on folders it did not
+    search (symlinks out of the root), or why the pattern itself is refused."""
+
+    files: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    error: str | None = None
+    searched: tuple[str, ...] = ()  # the folders the pattern starts from (for "matches no file")
+
+    def listing(self) -> bytes:
+        """The bytes the fingerprint takes: a change in what matches changes them."""
+        if self.error is not None:
+            return b"\0refused:" + self.error.encode("utf-8", "surrogateescape")
+        return "\n".join((*self.files, *("\0" + r for r in self.refused))).encode("utf-8", "surrogateescape")
+
+
+def _glob_start(base: Path, alternative: str, raw: str, roots: Sequence[Path]) -> tuple[Path, GlobPattern] | Unreadable:
+    """The real folder one brace-free pattern starts from and its segments, or why it is refused."""
+    try:
+        pattern = parse_pattern(alternative)
+    except ValueError as exc:
+        return Unreadable(f"Location target {raw} is not a usable pattern ({exc})")
+    if ".." in pattern.segments:
+        return Unreadable(f"Location target {raw} climbs out of a folder it searches (.. after a wildcard); "
+                          "refused. Put the .. before the first wildcard, or register a folder that holds the files")
+    try:
+        start = (base / pattern.prefix).resolve() if pattern.prefix else base.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return Unreadable(f"Location target {raw}: cannot resolve {base / pattern.prefix}")
+    if not _inside(start, roots):
+        if _in_git(start, roots):
+            return Unreadable(_outside(f"Location target {raw}", start, roots))
+        return Unreadable(f"Location target {raw} searches {start}, outside the catalog root "
+                          f"({', '.join(map(str, roots))}); register a folder that holds both")
+    return start, pattern
+
+
+def glob_problem(base: Path, raw: str, roots: Sequence[Path]) -> str | None:
+    """Why the glob target ``raw`` (relative to ``base``) may not be searched at all, or None."""
+    try:
+        alternatives = expand_braces(raw)
+    except ValueError as exc:
+        return f"Location target {raw} is refused: its {exc}"
+    for alternative in alternatives:
+        got = _glob_start(base, alternative, raw, roots)
+        if isinstance(got, Unreadable):
+            return got.message
+    return None
+
+
+def expand_glob(base: Path, raw: str, roots: Sequence[Path]) -> GlobMatches:
+    """Every file the glob target ``raw`` matches, relative to the folder ``base`` (blocking:
+    call it in a thread or a worker)."""
+    problem = glob_problem(base, raw, roots)
+    if problem is not None:
+        return GlobMatches(error=problem)
+    files: set[str] = set()
+    refused: list[str] = []
+    searched: list[str] = []
+    for alternative in expand_braces(raw):
+        got = _glob_start(base, alternative, raw, roots)
+        assert not isinstance(got, Unreadable)  # glob_problem said so
+        start, pattern = got
+        searched.append(str(start))
+        if pattern.segments:
+            _walk(start, pattern, 0, roots, files, refused)
+        elif _is_file_entry(start):  # braces alone: a plain path, matched when it is there
+            files.add(str(start))
+    return GlobMatches(files=tuple(sorted(files)), refused=tuple(dict.fromkeys(refused)),
+                       searched=tuple(dict.fromkeys(searched)))
+
+
+def _is_file_entry(path: Path) -> bool:
+    """Something other than a folder is at ``path`` (a symlink counts as found: reading it decides)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return not stat.S_ISDIR(st.st_mode)
+
+
+def _enter(path: Path, roots: Sequence[Path], refused: list[str]) -> Path | None:
+    """The folder to search at ``path`` (a name a pattern segment matched), or None: not a folder,
+    or a symlink leading out of the catalog root (noted), or a ``.git`` folder."""
+    if path.name == ".git":
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return path
+    if not stat.S_ISLNK(st.st_mode):
+        return None
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not _inside(real, roots):
+        refused.append(f"{path} leads to {real}, outside the catalog root; not searched")
+        return None
+    return path if real.is_dir() else None
+
+
+def _scan(folder: Path, refused: list[str]) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except PermissionError:
+        refused.append(f"{folder} cannot be listed (permission denied); not searched")
+    except OSError:
+        pass
+    return []
+
+
+def _walk(folder: Path, pattern: GlobPattern, index: int, roots: Sequence[Path], files: set[str],
+          refused: list[str]) -> None:
+    segment = pattern.segments[index]
+    last = index == len(pattern.segments) - 1
+    if segment == GLOBSTAR:
+        if last:  # everything below: files at any depth
+            _all_files(folder, files, refused)
+            return
+        _walk(folder, pattern, index + 1, roots, files, refused)  # ** matching no folder
+        for entry in _scan(folder, refused):
+            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                _walk(folder / entry.name, pattern, index, roots, files, refused)
+        return
+    literal = pattern.literal(index)
+    if literal is not None:
+        path = folder / literal
+        if last:
+            if _is_file_entry(path):
+                files.add(str(path))
+        elif (inner := _enter(path, roots, refused)) is not None:
+            _walk(inner, pattern, index + 1, roots, files, refused)
+        return
+    for entry in sorted(_scan(folder, refused), key=lambda e: e.name):
+        if not segment_matches(segment, entry.name):
+            continue
+        path = folder / entry.name
+        if last:
+            if not entry.is_dir(follow_symlinks=False):
+                files.add(str(path))
+        elif (inner := _enter(path, roots, refused)) is not None:
+            _walk(inner, pattern, index + 1, roots, files, refused)
+
+
+def _all_files(folder: Path, files: set[str], refused: list[str]) -> None:
+    """Every file below ``folder`` whose path holds no dot-name, not through symlinked folders
+    (what a trailing ``**`` matches)."""
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        for entry in _scan(here, refused):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(here / entry.name)
+            else:
+                files.add(str(here / entry.name))
+
+
+def _is_file_glob(target: LocationTarget) -> bool:
+    """A target the file source expands: a file target whose path is a pattern."""
+    return (target.pattern is None and target.type in ("", "file")
+            and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", target.target) and has_magic(target.target))
+
+
+def _expand_targets(
+    items: list[ProcessedEntity | CatalogError | UnchangedDocument], file: str, location: str, roots: Sequence[Path]
+) -> tuple[list[ProcessedEntity | CatalogError | UnchangedDocument], list[str]]:
+    """Location entities' glob targets replaced by one target per match; the ``glob:``
+    dependencies to fingerprint. A required pattern that matches nothing (or is refused) is kept
+    as it is: resolving it then reports why, naming the entity (and, as in Backstage, the
+    Location's previous targets are not dropped on that error); an optional one that matches
+    nothing is simply left out, as Backstage emits nothing for it."""
+    out: list[ProcessedEntity | CatalogError | UnchangedDocument] = []
+    deps: list[str] = []
+    base = Path(file).parent
+    for item in items:
+        if not isinstance(item, ProcessedEntity) or not any(_is_file_glob(t) for t in item.targets):
+            out.append(item)
+            continue
+        targets: list[LocationTarget] = []
+        notes: list[CatalogError] = []
+        for t in item.targets:
+            if not _is_file_glob(t):
+                targets.append(t)
+                continue
+            deps.append(_GLOB_DEP + json.dumps([str(base), t.target]))
+            found = expand_glob(base, t.target, roots)
+            if found.files:
+                targets.extend(LocationTarget(type="file", target=f, presence=t.presence, pattern=t.target)
+                               for f in found.files)
+            elif found.error is not None or t.presence != "optional":
+                targets.append(t)
+            notes.extend(
+                CatalogError(file=item.file, line=item.line, entity=item.key, location=location,
+                             message=f"Location target {t.target}: {note}")
+                for note in found.refused
+            )
+        out.append(dataclasses.replace(item, targets=tuple(targets)))
+        out.extend(notes)
+    return out, deps
+
+
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
     """Inside one of ``roots`` and in no ``.git`` folder below it (see :func:`_in_git`)."""
     return any(path == r or (r in path.parents and ".git" not in path.relative_to(r).parts) for r in roots)
@@ -311,7 +557,8 @@ def _work(
         return [CatalogError(file=file, line=first, location=location,
                              message=f"Reading this file ran out of {'stack' if isinstance(exc, RecursionError) else 'memory'} "
                              f"({type(exc).__name__}); its documents from here on are refused")], reader.read_paths
-    return items, reader.read_paths
+    items, globs = _expand_targets(items, file, location, [Path(r) for r in roots])
+    return items, reader.read_paths + globs
 
 
 def _batches(docs: list[Document], size: int) -> list[list[Document]]:
@@ -414,6 +661,10 @@ class FileSource:
         def contents() -> list[bytes]:
             out = []
             for dep in deps:
+                if dep.startswith(_GLOB_DEP):  # a glob target: what it matches now
+                    base, raw = json.loads(dep[len(_GLOB_DEP):])
+                    out.append(expand_glob(Path(base), raw, self._root_paths).listing())
+                    continue
                 data = self._read(Path(dep), dep)
                 out.append(b"\0missing" if isinstance(data, Unreadable) else data)
             return out
@@ -473,6 +724,9 @@ class FileSource:
     def resolve(self, parent: LocationSpec, target: LocationTarget) -> LocationSpec | CatalogError:
         raw = target.target
         if re.match(r"^https?://", raw) or target.type == "url":
+            listed = url_glob_problem(raw, strip_userinfo(raw))
+            if listed is not None:
+                return CatalogError(file=parent.target, location=parent.key, message=listed)
             return LocationSpec(type="url", target=raw, presence=target.presence)
         if target.type in self.other_types:
             return LocationSpec(type=target.type, target=raw, presence=target.presence)
@@ -483,17 +737,33 @@ class FileSource:
                 location=parent.key,
                 message=f'Location target type "{target.type}" is not supported ({readable} are)',
             )
+        if "\0" in raw:
+            return CatalogError(file=parent.target, location=parent.key, message=_nul(f"Location target {raw}"))
+        if _is_file_glob(target):
+            # expanded where the Location was read (``_expand_targets``); one that comes here
+            # matched nothing, or may not be searched
+            base = Path(parent.target).parent
+            problem = glob_problem(base, raw, self._root_paths)
+            if problem is not None:
+                return CatalogError(file=parent.target, location=parent.key, message=problem)
+            searched = ", ".join(expand_glob(base, raw, self._root_paths).searched)
+            return CatalogError(file=parent.target, location=parent.key, name="NotFoundError",
+                                message=f"No file matches the Location target pattern {raw} (searched {searched})")
+        shown = raw if target.pattern is None else f"{raw} (matched by {target.pattern})"
         try:
             path = (Path(parent.target).parent / raw).resolve()
         except ValueError:  # a NUL in the target
             return CatalogError(file=parent.target, location=parent.key, message=_nul(f"Location target {raw}"))
+        except RuntimeError:  # a symlink loop (Python < 3.13 says so this way)
+            return CatalogError(file=parent.target, location=parent.key,
+                                message=f"Location target {shown} is a symlink loop; refused")
         if not _inside(path, [Path(r) for r in self.roots]):
             return CatalogError(
                 file=parent.target,
                 location=parent.key,
-                message=_outside(f"Location target {raw}", path, [Path(r) for r in self.roots])
+                message=_outside(f"Location target {shown}", path, [Path(r) for r in self.roots])
                 if _in_git(path, [Path(r) for r in self.roots]) else
-                f"Location target {raw} resolves to {path}, outside the catalog root "
+                f"Location target {shown} resolves to {path}, outside the catalog root "
                 f"({', '.join(self.roots)}); register a folder that holds both",
             )
         return LocationSpec(type="file", target=str(path), presence=target.presence)

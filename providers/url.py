@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from callboard.catalog.globs import url_glob_problem
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
 from callboard.catalog.process import PlaceholderError, decode, process_documents, split_documents
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
@@ -149,6 +150,9 @@ class UrlSource:
         if not re.match(r"^https?://", url):
             return CatalogError(file=strip_userinfo(parent.target), location=parent.key,
                                 message=f"Location target {strip_userinfo(target.target)} is not an http(s) URL")
+        listed = url_glob_problem(url, _printable(strip_userinfo(url)))
+        if listed is not None:
+            return CatalogError(file=strip_userinfo(parent.target), location=parent.key, message=listed)
         return LocationSpec(type="url", target=url, presence=target.presence)
 
 
