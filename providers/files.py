@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -39,7 +40,15 @@ from callboard.catalog.globs import (
     url_glob_problem,
 )
 from callboard.catalog.model import CatalogError, LocationTarget, ProcessedEntity, UnchangedDocument
-from callboard.catalog.process import Document, PlaceholderError, decode, process_documents, split_documents
+from callboard.catalog.process import (
+    Document,
+    ParsedDocument,
+    PlaceholderError,
+    decode,
+    parse_documents,
+    process_documents,
+    split_documents,
+)
 from callboard.catalog.urls import strip_userinfo
 from callboard.catalog.sync import LocationSpec, ReadOutcome, digest, fingerprint
 
@@ -57,6 +66,8 @@ __all__ = [
     "expand_glob",
     "read_regular_file",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _PARALLEL_FROM = 4 * 1024 * 1024
@@ -228,7 +239,8 @@ def _linked_folder(link: Path, root: Path) -> list[LocationSpec]:
 
 
 def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
-    """Root locations for one ``--catalog`` path."""
+    """Root locations for one ``--catalog`` path: the path itself, or every ``catalog-info.yaml``
+    under a folder but those of Software Template skeletons (see :func:`_skeletons`)."""
     p = Path(path).expanduser()
     try:
         p = p.resolve(strict=True)
@@ -247,6 +259,7 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
             + "; pass a catalog-info.yaml file or a folder that holds some",
         )
     found: list[LocationSpec] = []
+    templates: list[Path] = []  # files that may hold Template entities: their skeletons are skipped
     for dirpath, dirnames, filenames in os.walk(p):
         here = Path(dirpath)
         scanned = []
@@ -261,13 +274,112 @@ def discover(path: str | os.PathLike[str]) -> list[LocationSpec] | CatalogError:
         for name in sorted(filenames):
             if name in _CATALOG_NAMES:
                 found.append(_discovered(here / name, p))
+            elif name in _TEMPLATE_NAMES:
+                templates.append(here / name)
+    skipped = _skeletons(found, templates, p)
+    if skipped:
+        found = [spec for spec in found if spec.target not in skipped]
+        log.info("catalog_scan root=%s skipped_template_skeletons=%d first=%s", p, len(skipped), min(skipped))
     if not found:
+        hint = (f" ({len(skipped)} found belong to Software Template skeletons, which are not catalog entities "
+                "until the template runs)") if skipped else ""
         return CatalogError(
             file=str(p),
             name="NotFoundError",
-            message=f"No catalog-info.yaml found under {p}; pass the file itself if it has another name",
+            message=f"No catalog-info.yaml found under {p}{hint}; pass the file itself if it has another name",
         )
     return found
+
+
+# --- Software Template skeletons in a folder scan -------------------------------------------------
+#
+# A repository of Software Templates holds, beside each template.yaml, a skeleton folder whose
+# catalog-info.yaml is a Nunjucks template (``name: ${{ values.name | dump }}``): not an entity
+# until the template runs. Backstage never reads it (nobody registers it); a folder scan would, and
+# report the placeholder as a bad name. So the scan leaves out the folders a Template's fetch steps
+# copy from (``fetch:template``, ``fetch:plain``, ``fetch:cookiecutter``, ... with a relative
+# ``url``), and any catalog file whose name fields hold a template placeholder.
+
+_TEMPLATE_NAMES = ("template.yaml", "template.yml")
+#: what a scan reads of a file to decide (skeletons and templates are small)
+_HEAD_BYTES = 256 * 1024
+_TEMPLATE_KIND = re.compile(rb"^kind:[ \t]*[\"']?Template\b", re.MULTILINE)
+#: a name field (kind, name, namespace) whose value holds ${{ }}, {{ }} or {% %}: Nunjucks,
+#: cookiecutter or Jinja, as skeletons are written
+_PLACEHOLDER_NAME = re.compile(rb"^[ \t]*(?:kind|name|namespace)[ \t]*:[^\n#]*(?:\$\{\{|\{\{|\{%)", re.MULTILINE)
+
+
+def _head(path: Path) -> bytes | None:
+    """The start of the regular file at ``path`` (never waiting on a FIFO), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, _HEAD_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _skeleton_folders(path: Path, head: bytes, root: Path) -> list[Path]:
+    """The folders (or files) the Template entities in ``head`` fetch their skeletons from."""
+    if not _TEMPLATE_KIND.search(head):
+        return []
+    text = head.decode("utf-8", "replace")
+    out: list[Path] = []
+    for doc in parse_documents(text, str(path)):
+        if not isinstance(doc, ParsedDocument) or not isinstance(doc.doc, dict) or doc.doc.get("kind") != "Template":
+            continue
+        spec = doc.doc.get("spec")
+        steps = spec.get("steps") if isinstance(spec, dict) else None
+        for step in steps if isinstance(steps, list) else []:
+            if not isinstance(step, dict) or not str(step.get("action", "")).startswith("fetch:"):
+                continue
+            inputs = step.get("input")
+            url = inputs.get("url") if isinstance(inputs, dict) else None
+            if not isinstance(url, str) or not url or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", url) or "${{" in url:
+                continue
+            try:
+                target = (path.parent / url).resolve()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if _inside(target, [root]):
+                out.append(target)
+    return out
+
+
+def _skeletons(found: Sequence[LocationSpec], templates: Sequence[Path], root: Path) -> set[str]:
+    """The targets of ``found`` that are Software Template skeleton files (blocking: the scan
+    runs in a thread). Only files inside ``root`` are looked into."""
+    heads: dict[str, bytes] = {}
+    folders: list[Path] = []
+    for spec in found:
+        target = Path(spec.target)
+        if not _inside(target, [root]):
+            continue  # a link out of the root: reading it is refused later, with the reason
+        head = _head(target)
+        if head is not None:
+            heads[spec.target] = head
+            folders.extend(_skeleton_folders(target, head, root))
+    for template in templates:
+        try:
+            real = template.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if _inside(real, [root]) and (head := _head(real)) is not None:
+            folders.extend(_skeleton_folders(real, head, root))
+    skipped: set[str] = set()
+    for spec in found:
+        target = Path(spec.target)
+        if any(target == f or f in target.parents for f in folders):
+            skipped.add(spec.target)
+        elif (head := heads.get(spec.target)) is not None and _PLACEHOLDER_NAME.search(head):
+            skipped.add(spec.target)
+    return skipped
 
 
 # --- glob targets --------------------------------------------------------------------------------

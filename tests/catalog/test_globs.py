@@ -7,6 +7,7 @@ outside the catalog root."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ import pytest
 from callboard.catalog.globs import expand_braces, has_magic, parse_pattern, segment_matches
 from callboard.catalog.model import CatalogError, LocationTarget
 from callboard.catalog.sync import LocationSpec
-from callboard.providers.files import FileSource, expand_glob
+from callboard.providers.files import FileSource, discover, expand_glob
 from callboard.providers.http import Fetcher
 from callboard.providers.url import UrlSource
 
+from ..conftest import REFERENCE
 from .test_bad_input import GOOD, TEAM
 
 ANN = "backstage.io/managed-by-location"
@@ -207,3 +209,66 @@ def test_url_patterns_are_refused_with_what_to_do(tmp_path: Path) -> None:
     plain = url_source.resolve(LocationSpec(type="url", target="https://example.com/c/all.yaml"),
                                LocationTarget(type="url", target="./svc/catalog-info.yaml?x=*"))
     assert isinstance(plain, LocationSpec)  # a * in the query is not a pattern
+
+
+# --- a folder scan leaves Software Template skeletons out ------------------------------------------
+
+def _reference_templates(tmp_path: Path) -> Path:
+    source = REFERENCE / "templates"
+    root = tmp_path / "repo"
+    shutil.copytree(source, root / "templates")
+    return root
+
+
+@pytest.mark.reference
+def test_a_folder_scan_skips_template_skeletons(tmp_path: Path) -> None:
+    """backstage/software-templates and create-app's example template: each template.yaml's
+    ``fetch:template``/``fetch:cookiecutter`` step copies a skeleton folder whose catalog-info.yaml
+    is a Nunjucks (or cookiecutter) template. None of them is a catalog file; the repository's own
+    catalog-info.yaml is."""
+    root = _reference_templates(tmp_path)
+    own = _write(root / "catalog-info.yaml", GOOD.format(name="templates-repo"))
+    # a skeleton whose catalog-info.yaml has no placeholder at all: left out for being a skeleton
+    _write(root / "mine" / "template.yaml", """apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: mine
+spec:
+  owner: team-a
+  type: service
+  steps:
+    - id: fetch
+      action: fetch:plain
+      input:
+        url: ./files
+""")
+    _write(root / "mine" / "files" / "catalog-info.yaml", GOOD.format(name="not-yet"))
+    # a placeholder in a name field, with no template in sight: left out too
+    _write(root / "loose" / "catalog-info.yaml", GOOD.format(name="${{ values.name }}"))
+    # a placeholder elsewhere (a description) is only text: kept
+    kept = _write(root / "svc" / "catalog-info.yaml",
+                  GOOD.format(name="svc").replace("metadata:\n", "metadata:\n  description: uses ${{ not a name }}\n"))
+    found = discover(root)
+    assert not isinstance(found, CatalogError)
+    assert sorted(spec.target for spec in found) == sorted([str(own), str(kept)])
+
+
+@pytest.mark.reference
+def test_a_folder_of_skeletons_only_says_why_it_found_nothing(tmp_path: Path) -> None:
+    root = _reference_templates(tmp_path)
+    err = discover(root)
+    assert isinstance(err, CatalogError) and err.name == "NotFoundError"
+    assert "Software Template skeletons" in err.message
+
+
+@pytest.mark.reference
+async def test_syncing_a_template_repository_reports_no_placeholder_names(tmp_path: Path, make_app, sqlite_url: str) -> None:
+    root = _reference_templates(tmp_path)
+    _write(root / "catalog-info.yaml", GOOD.format(name="templates-repo"))
+    app = await make_app(sqlite_url)
+    try:
+        summary = await app.sync((str(root),))
+        assert summary.errors == (), [str(e) for e in summary.errors]
+        assert set(app.catalog.index.keys()) == {"component:default/templates-repo"}
+    finally:
+        await app.close()
