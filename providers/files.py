@@ -310,7 +310,8 @@ _PLACEHOLDER_NAME = re.compile(rb"^[ \t]*(?:kind|name|namespace)[ \t]*:[^\n#]*(?
 
 
 def _head(path: Path) -> bytes | None:
-    """The start of the regular file at ``path`` (never waiting on a FIFO), or None."""
+    """The start of the regular file at ``path`` (never waiting on a FIFO), or None when it
+    cannot be read here: not a skeleton then; the sync reads it and says what is wrong."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -319,7 +320,7 @@ def _head(path: Path) -> bytes | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         return os.read(fd, _HEAD_BYTES)
-    except OSError:
+    except (OSError, MemoryError):  # then the sync reads it, and reports why it could not
         return None
     finally:
         os.close(fd)
