@@ -1,7 +1,9 @@
 """``oncall <entity|group> [next]``: who is on call now (each escalation level, until when), or
 next; ``oncall mine``: my shifts. The answer says which step of the chain answered (the entity's
-own annotation, its system, its owner, a parent group), and when every source fails it says so
-and gives the owner's contacts instead — never an empty answer."""
+own annotation, its owner user, its system, its owner group or its owner's team, a parent
+group — see ``providers.oncall.service``), and when every source fails it says so and gives the
+owner's contacts instead — never an empty answer. ``data`` carries every shift as the text shows
+it (name, email, role, schedule, catalog user)."""
 
 from __future__ import annotations
 
@@ -166,9 +168,8 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
                      summary=f"No on-call answer for {name_of(entity.ref.key)}; contact "
                      + (", ".join(name_of(k) for k in resolution.fallback) or "its owner"), data=data,
                      subject=entity.ref.key)
-    first = resolution.answer.shifts[0] if resolution.answer.shifts else None
-    summary = (f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first.name if first else 'nobody'}"
-               f" (via {resolution.via})")
+    first = data["shifts"][0]["display_name"] if data["shifts"] else "nobody"  # as the text names them
+    summary = f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first} (via {resolution.via})"
     return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary, data=data, subject=entity.ref.key)
 
 

@@ -294,6 +294,7 @@ async def test_the_json_carries_every_field_the_text_shows(rig: Rig) -> None:
     first = reply.data["shifts"][0]
     assert first["display_name"] == "Ana Lima" and first["user"] == "user:default/ana"
     assert first["email"] == "ana@example.com" and first["role"] == "Primary"
+    assert "Ana Lima" in reply.summary  # the one-line fallback names them as the text does
     charges = await rig.app.ask("oncall charges")  # PagerDuty gives emails; schedules and levels too
     text = render_text(charges)
     for shift in charges.data["shifts"][:2]:
