@@ -79,7 +79,7 @@ async def listing_blocks(
                 email = person_email(person)
                 parts = [email, how, None if known else "not in the catalog"]
                 items.append(Item(label=label, ref=key, detail=" · ".join(p for p in parts if p) or None,
-                                  person=Person(ref=key, name=label, email=email)))
+                                  person=Person(ref=key, name=label, email=email) if person is not None else None))
                 continue
             parts = [kind_of(key) if listing.show_kind or listing.people else None, how,
                      None if known else "not in the catalog"]
@@ -89,7 +89,8 @@ async def listing_blocks(
             "title": listing.title,
             "total": len(items),
             "items": [{"ref": i.ref, "label": i.label, "detail": i.detail,
-                       **({"email": i.person.email} if i.person is not None else {})} for i in items],
+                       **({"email": i.person.email if i.person else None} if listing.people else {})}
+                      for i in items],
         }
         if not items and not listing.always:
             continue
