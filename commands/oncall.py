@@ -1,23 +1,27 @@
 """``oncall <entity|group> [next]``: who is on call now (each escalation level, until when), or
 next; ``oncall mine``: my shifts. The answer says which step of the chain answered (the entity's
-own annotation, its system, its owner, a parent group), and when every source fails it says so
-and gives the owner's contacts instead — never an empty answer."""
+own annotation, its owner user, its system, its owner group or its owner's team, a parent
+group — see ``providers.oncall.service``), and when every source fails it says so and gives the
+owner's contacts instead — never an empty answer. ``data`` carries every shift as the text shows
+it (name, email, role, schedule, catalog user)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callboard.catalog.model import Entity
 from callboard.providers.oncall.model import Shift, by_level
 from callboard.providers.oncall.service import Resolution
 
+from ._cards import fields_data, person_email
 from ._lookup import describe_ref, find_entity, name_of, typo_note
 from .api import Person, Block, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Links, Notice, Reply, Status
 from .owner import contact_fields
 
-__all__ = ["SPEC", "oncall_blocks", "run"]
+__all__ = ["SPEC", "oncall_answer", "oncall_blocks", "run"]
 
 _LEVELS = {1: "Primary", 2: "Secondary"}
 
@@ -61,28 +65,54 @@ async def _people(deps: Deps, shifts: Sequence[Shift]) -> dict[int, Entity]:
 
 async def oncall_blocks(deps: Deps, resolution: Resolution, tz: str | None, *, upcoming: bool = False) -> list[Block]:
     """The on-call part of an answer (also shown on runbooks and entity cards)."""
+    return (await oncall_answer(deps, resolution, tz, upcoming=upcoming))[0]
+
+
+async def oncall_answer(deps: Deps, resolution: Resolution, tz: str | None, *,
+                        upcoming: bool = False) -> tuple[list[Block], dict[str, Any]]:
+    """The on-call part of an answer and its ``data``: every shift (with the name, email and
+    catalog user the text shows), where the answer came from, and the contacts when none did."""
     blocks: list[Block] = []
+    data: dict[str, Any] = {
+        "entity": resolution.entity,
+        "via": resolution.via,
+        "via_entity": resolution.via_key,
+        "checked": list(resolution.checked),
+        "source": None,
+        "target": None,
+        "link": None,
+        "cached_age_s": resolution.age_s,
+        "shifts": [],
+        "failures": list(resolution.failures),
+        "fallback": list(resolution.fallback),
+        "contacts": [],
+    }
     answer = resolution.answer
     if answer is None:
         reason = "; ".join(resolution.failures) if resolution.failures else "no on-call source knows this entity, its system or its owners"
         blocks.append(Notice(level="warning", text=f"Nobody could be found on call: {reason}."))
         owners = await deps.catalog.get_many(resolution.fallback)
         for key in resolution.fallback:
-            fields = [("Contact instead", name_of(key)), *(contact_fields(owners[key]) if key in owners else [])]
-            blocks.append(Fields(pairs=tuple(fields)))
-        return blocks
+            contact = contact_fields(owners[key]) if key in owners else []
+            blocks.append(Fields(pairs=(("Contact instead", name_of(key)), *contact)))
+            data["contacts"].append({"ref": key, "name": name_of(key), "in_catalog": key in owners,
+                                     **fields_data(contact)})
+        return blocks, data
     shifts = list(answer.shifts)
     people = await _people(deps, shifts)
+    rows = []
+    for i, shift in enumerate(shifts):
+        person = people.get(i)
+        label = person.display_name if person else shift.name
+        email = shift.email or person_email(person)
+        rows.append((shift, person, label, email))
     items = []
     for level, group in by_level(shifts).items():
         for shift in group[: 3 if upcoming else 2]:
-            i = shifts.index(shift)
-            person = people.get(i)
-            label = person.display_name if person else shift.name
+            _, person, label, email = rows[shifts.index(shift)]
             role = _LEVELS.get(level, f"Level {level}")
             span = (f"from {when(shift.start, tz)} to {when(shift.end, tz)}" if upcoming
                     else f"until {when(shift.end, tz)}")
-            email = shift.email or (person.spec.get("profile", {}).get("email") if person and isinstance(person.spec.get("profile"), dict) else None)
             detail = " · ".join(x for x in (role, span, shift.schedule, email) if x)
             items.append(Item(label=label, ref=person.ref.key if person else None, detail=detail,
                               person=Person(ref=person.ref.key, name=label, email=email) if person else None))
@@ -96,7 +126,15 @@ async def oncall_blocks(deps: Deps, resolution: Resolution, tz: str | None, *, u
         blocks.append(Notice(level="warning", text="Not answered by: " + "; ".join(resolution.failures)))
     if answer.link:
         blocks.append(Links(links=((f"Open in {answer.source}", answer.link),)))
-    return blocks
+    data.update(source=answer.source, target=answer.target, link=answer.link, shifts=[
+        {"name": shift.name, "display_name": label, "user": person.ref.key if person else None,
+         "level": shift.level, "role": _LEVELS.get(shift.level, f"Level {shift.level}"),
+         "email": email, "schedule": shift.schedule,
+         "start": shift.start.isoformat() if shift.start else None,
+         "end": shift.end.isoformat() if shift.end else None}
+        for shift, person, label, email in rows
+    ])
+    return blocks, data
 
 
 async def run(inv: Invocation, deps: Deps) -> Reply:
@@ -120,35 +158,19 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     note = typo_note(entity, query)
     if note:
         blocks.append(Notice(level="info", text=note))
-    blocks.extend(await oncall_blocks(deps, resolution, inv.tz, upcoming=upcoming))
-    data = _data(resolution)
+    oncall, data = await oncall_answer(deps, resolution, inv.tz, upcoming=upcoming)
+    blocks.extend(oncall)
+    data["upcoming"] = upcoming
+    if note:
+        data["note"] = note
     if resolution.answer is None:
         return Reply(status=Status.ERROR, blocks=tuple(blocks),
                      summary=f"No on-call answer for {name_of(entity.ref.key)}; contact "
                      + (", ".join(name_of(k) for k in resolution.fallback) or "its owner"), data=data,
                      subject=entity.ref.key)
-    first = resolution.answer.shifts[0] if resolution.answer.shifts else None
-    summary = (f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first.name if first else 'nobody'}"
-               f" (via {resolution.via})")
+    first = data["shifts"][0]["display_name"] if data["shifts"] else "nobody"  # as the text names them
+    summary = f"{'Next' if upcoming else 'On call'} for {name_of(entity.ref.key)}: {first} (via {resolution.via})"
     return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary, data=data, subject=entity.ref.key)
-
-
-def _data(resolution: Resolution) -> dict[str, object]:
-    answer = resolution.answer
-    return {
-        "entity": resolution.entity,
-        "via": resolution.via,
-        "via_entity": resolution.via_key,
-        "source": answer.source if answer else None,
-        "cached_age_s": resolution.age_s,
-        "shifts": [
-            {"name": s.name, "level": s.level, "email": s.email, "schedule": s.schedule,
-             "start": s.start.isoformat() if s.start else None, "end": s.end.isoformat() if s.end else None}
-            for s in (answer.shifts if answer else ())
-        ],
-        "failures": list(resolution.failures),
-        "fallback": list(resolution.fallback),
-    }
 
 
 async def _mine(inv: Invocation, deps: Deps) -> Reply:
@@ -181,7 +203,9 @@ async def _mine(inv: Invocation, deps: Deps) -> Reply:
     return Reply(status=Status.OK, blocks=tuple(blocks),
                  summary=f"{me.display_name}: {len(mine)} on-call shift(s) now or in the next two weeks",
                  data={"user": me.ref.key, "shifts": [{"group": g, "start": s.start.isoformat() if s.start else None,
-                                                       "end": s.end.isoformat() if s.end else None, "level": s.level}
+                                                       "end": s.end.isoformat() if s.end else None, "level": s.level,
+                                                       "role": _LEVELS.get(s.level, f"Level {s.level}"),
+                                                       "schedule": s.schedule}
                                                       for g, s in mine]})
 
 

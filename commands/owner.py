@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from callboard.catalog.model import Entity
 
+from ._cards import fields_data
 from ._lookup import describe_ref, kind_of, name_of, resolve, typo_note
 from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
 
@@ -96,7 +97,7 @@ async def _owned_by(entity: Entity, deps: Deps, note: str | None) -> Reply:
         blocks=tuple(blocks),
         summary=f"{name_of(entity.ref.key)} owns {len(owned)} entities",
         subject=entity.ref.key,
-        data={"entity": entity.ref.key, "owns": owned},
+        data={"entity": entity.ref.key, "owns": owned, "fields": fields_data(contact)},
     )
 
 

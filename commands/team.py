@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from ._lookup import describe_ref, entity_from, kind_of, name_of, typo_note
-from .api import Person, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
+from typing import Any
+
+from ._cards import Listing, fields_data, listing_blocks
+from ._lookup import describe_ref, entity_from, name_of, typo_note
+from .api import Block, CommandSpec, Deps, Fields, Header, Invocation, Notice, Reply, Status
 from .owner import contact_fields
 
 __all__ = ["SPEC", "run"]
@@ -14,42 +17,32 @@ _LIMIT = 500
 async def run(inv: Invocation, deps: Deps) -> Reply:
     g, query = await entity_from(inv, deps, usage=SPEC.usage, kinds=("group",))
     members = g.related("hasMember")
-    children = g.related("parentOf")
     owned = g.related("ownerOf")
-    people = await deps.catalog.get_many(members[:_LIMIT])
-    blocks: list = [Header(text=g.display_name, subtitle=describe_ref(g.ref.key))]
+    blocks: list[Block] = [Header(text=g.display_name, subtitle=describe_ref(g.ref.key))]
+    data: dict[str, Any] = {"entity": g.ref.key}
     note = typo_note(g, query)
     if note:
         blocks.append(Notice(level="info", text=note))
+        data["note"] = note
     contact = contact_fields(g)
     if contact:
         blocks.append(Fields(pairs=tuple(contact)))
-    member_items = []
-    for key in members[:_LIMIT]:
-        person = people.get(key)
-        email = None
-        if person is not None and isinstance(person.spec.get("profile"), dict):
-            email = person.spec["profile"].get("email")
-        label = person.display_name if person else name_of(key)
-        email = email if isinstance(email, str) else None
-        member_items.append(Item(label=label, ref=key, detail=email,
-                                 person=Person(ref=key, name=label, email=email) if key.startswith("user:") else None))
-    blocks.append(ItemList(title="Members", items=tuple(member_items), total=len(members)))
-    if children:
-        blocks.append(
-            ItemList(title="Sub-teams", items=tuple(Item(label=name_of(k), ref=k) for k in children[:_LIMIT]),
-                     total=len(children))
-        )
-    blocks.append(
-        ItemList(title="Owns", items=tuple(Item(label=name_of(k), ref=k, detail=kind_of(k)) for k in owned[:_LIMIT]),
-                 total=len(owned), empty="nothing in the catalog")
-    )
+    data["fields"] = fields_data(contact)
+    data["parent"] = g.related("childOf")
+    lists, lists_data = await listing_blocks(deps, [
+        Listing(key="members", title="Members", entries=tuple((k, None) for k in members), people=True),
+        Listing(key="sub_teams", title="Sub-teams", entries=tuple((k, None) for k in g.related("parentOf")),
+                show_kind=False, always=False),
+        Listing(key="owns", title="Owns", entries=tuple((k, None) for k in owned), empty="nothing in the catalog"),
+    ], limit=_LIMIT)
+    blocks.extend(lists)
+    data.update(lists_data)
     return Reply(
         status=Status.OK,
         blocks=tuple(blocks),
         summary=f"{name_of(g.ref.key)}: {len(members)} members, owns {len(owned)}",
         subject=g.ref.key,
-        data={"entity": g.ref.key, "members": members, "sub_teams": children, "owns": owned},
+        data=data,
     )
 
 

@@ -1,7 +1,10 @@
-"""Who is on call for an entity: its own annotation, then its system's, then its owner group's,
-then the owner's parent groups' — the first source that names someone answers, and the
-answer says which step it came from. Answers are cached briefly (their age is shown); every
-source has a time limit; when all fail, the answer says so and names the owner's contacts."""
+"""Who is on call for an entity: its own annotation, then (when a person owns it) that user's,
+then its system's, then its owner groups' (or its owner's teams', or its system's owners'), then
+their parent groups' — the first source that names someone answers, and the answer says which
+step it came from, named as it is related to the entity ("its owner user jdoe", "its system
+payments", "platform, parent of its owner payments"). Answers are cached briefly (their age is
+shown); every source has a time limit; when all fail, the answer says so and names the owner's
+contacts."""
 
 from __future__ import annotations
 
@@ -79,25 +82,61 @@ class OnCall:
         return answer, None
 
     async def _steps(self, catalog: Catalog, entity: Entity) -> list[tuple[Entity, str]]:
-        """The chain, in order: (entity whose annotations count, how the reply names the step)."""
-        steps: list[tuple[Entity, str]] = [(entity, "its own on-call annotation" if entity.kind != "Group"
-                                            else f"the group {entity.ref.name}")]
-        systems = [k for k in entity.related("partOf") if k.startswith("system:")]
-        owners = entity.related("ownedBy") if entity.kind != "Group" else []
-        found = await catalog.get_many([*systems, *owners], relations=True)
-        for key in systems:
-            if key in found:
-                steps.append((found[key], f"its system {found[key].ref.name}"))
-                for owner in found[key].related("ownedBy"):
-                    if owner not in owners:
-                        owners.append(owner)
-        missing = [o for o in owners if o not in found]
-        if missing:
-            found.update(await catalog.get_many(missing, relations=True))
-        seen: set[str] = {entity.ref.key}
-        frontier = [(found[o], f"its owner {found[o].ref.name}") for o in owners if o in found]
+        """The chain, in order: (entity whose annotations count, how the reply names the step).
+
+        The entity's own annotations; for an entity, its owners that are users (a person's own
+        annotations), then its systems; then groups: its owner groups, the teams of its owner
+        users, the owners of its systems (a user among them counts as a user does); then each
+        group's parents, nearest first. A Group starts with itself and goes to its parents; a
+        User with itself and goes to its teams. Each label names the step as it is related to
+        the entity asked about, so "via ..." says exactly which one answered."""
+        name = entity.ref.name
         if entity.kind == "Group":
-            frontier = [(p, f"its parent group {p.ref.name}") for p in (await catalog.get_many(entity.related("childOf"), relations=True)).values()]
+            steps: list[tuple[Entity, str]] = [(entity, f"the group {name}")]
+            parents = await catalog.get_many(entity.related("childOf"), relations=True)
+            return steps + await self._parents(catalog, [(p, f"its parent group {p.ref.name}") for p in parents.values()],
+                                               seen={entity.ref.key})
+        steps = [(entity, "its own on-call annotation")]
+        if entity.kind == "User":
+            teams = await catalog.get_many(entity.related("memberOf"), relations=True)
+            return steps + await self._parents(catalog, [(t, f"their team {t.ref.name}") for t in teams.values()],
+                                               seen={entity.ref.key})
+        systems = [k for k in entity.related("partOf") if k.startswith("system:")]
+        found = await catalog.get_many([*entity.related("ownedBy"), *systems], relations=True)
+        # (owner, how it is named): the entity's own owners first, then its systems' owners
+        own = [(found[k], "") for k in entity.related("ownedBy") if k in found]
+        of_systems = [(o, f"owner of its system {found[k].ref.name}") for k in systems if k in found
+                      for o in found[k].related("ownedBy")]
+        more = await catalog.get_many([o for o, _ in of_systems if o not in found], relations=True)
+        found.update(more)
+        system_owners = [(found[o], role) for o, role in of_systems if o in found]
+        users = [(u, f"its owner user {u.ref.name}") for u, _ in own if u.kind == "User"]
+        system_users = [(u, f"{u.ref.name}, {role}") for u, role in system_owners if u.kind == "User"]
+        steps.extend(users)
+        steps.extend((found[k], f"its system {found[k].ref.name}") for k in systems if k in found)
+        steps.extend(system_users)
+        once: dict[str, tuple[Entity, str]] = {}
+        for step, label in steps:  # a person who owns both the entity and its system: asked once
+            once.setdefault(step.ref.key, (step, label))
+        steps = list(once.values())
+        teams = await catalog.get_many([t for u, _ in [*users, *system_users] for t in u.related("memberOf")],
+                                       relations=True)
+
+        def teams_of(people: list[tuple[Entity, str]]) -> list[tuple[Entity, str]]:
+            return [(teams[t], f"{teams[t].ref.name}, team of {label}") for u, label in people
+                    for t in u.related("memberOf") if t in teams]
+
+        groups = [(g, f"its owner {g.ref.name}") for g, _ in own if g.kind != "User"]
+        groups += teams_of(users)
+        groups += [(g, f"{g.ref.name}, {role}") for g, role in system_owners if g.kind != "User"]
+        groups += teams_of(system_users)
+        return steps + await self._parents(catalog, groups, seen={entity.ref.key})
+
+    async def _parents(self, catalog: Catalog, frontier: list[tuple[Entity, str]], *,
+                       seen: set[str]) -> list[tuple[Entity, str]]:
+        """``frontier``'s groups, then their parents level by level (each labelled "parent of"
+        the step it comes from), each group once."""
+        steps: list[tuple[Entity, str]] = []
         depth = 0
         while frontier and depth < 6:
             nxt: list[tuple[Entity, str]] = []
@@ -107,7 +146,7 @@ class OnCall:
                 seen.add(group.ref.key)
                 steps.append((group, label))
                 parents = await catalog.get_many(group.related("childOf"), relations=True)
-                nxt.extend((p, f"{group.ref.name}'s parent group {p.ref.name}") for p in parents.values())
+                nxt.extend((p, f"{p.ref.name}, parent of {label}") for p in parents.values())
             frontier, depth = nxt, depth + 1
         return steps
 

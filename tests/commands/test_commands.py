@@ -63,7 +63,9 @@ async def test_info_deps_team_help(demo_app) -> None:
     for label in ("Owner", "System", "Lifecycle", "Consumes APIs", "Source"):
         assert label in text
     deps = await demo_app.ask("deps payment-service")
-    assert set(deps.data["depends_on"]) == {"resource:default/payments-db", "component:default/fraud-detector"}
+    assert set(deps.data["depends_on"]) == {"resource:default/payments-db", "component:default/fraud-detector",
+                                            "api:default/identity-api"}  # the API it consumes too
+    assert deps.data["consumes_apis"] == ["api:default/identity-api"]
     dependents = await demo_app.ask("what depends on payments-db?")
     assert "component:default/payment-service" in dependents.data["dependency_of"]
     team = await demo_app.ask("team sre-team")

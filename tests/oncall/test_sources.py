@@ -53,6 +53,62 @@ spec:
   memberOf: [payments]
 ---
 apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: ben
+  annotations:
+    opsgenie.com/team: reporting
+spec:
+  profile:
+    email: ben@example.com
+  memberOf: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: cleo
+spec:
+  profile:
+    email: cleo@example.com
+  memberOf: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: ledger
+spec:
+  owner: payments
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: ledger-cron
+spec:
+  type: service
+  lifecycle: production
+  owner: user:cleo
+  system: ledger
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: ana-tool
+spec:
+  type: tool
+  lifecycle: experimental
+  owner: user:ana
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: ben-job
+spec:
+  type: service
+  lifecycle: production
+  owner: user:ben
+  system: billing
+---
+apiVersion: backstage.io/v1alpha1
 kind: System
 metadata:
   name: billing
@@ -196,8 +252,57 @@ async def test_chain_system_integration_key_and_parent_group(rig: Rig) -> None:
     assert reply.data["via"] == "its system billing" and reply.data["shifts"][0]["name"] == "Ben Okoro"
     assert rig.pd.calls_to("/services")  # found by integration key through the services list
     group = await rig.app.ask("oncall payments")  # a group without rotations: its parent's
-    assert group.status is Status.OK and "parent group platform" in group.data["via"]
+    assert group.status is Status.OK and group.data["via"] == "its parent group platform"
     assert group.data["source"] == "schedule file"
+
+
+async def test_an_entity_owned_by_a_user_is_answered_through_that_user_then_its_system_then_groups(rig: Rig) -> None:
+    # the owner's own annotation answers first, before the system's (billing's would answer too)
+    ben = await rig.app.ask("oncall ben-job")
+    assert ben.data["via"] == "its owner user ben" and ben.data["via_entity"] == "user:default/ben"
+    assert ben.data["source"] == "Opsgenie"
+    assert ben.data["checked"] == ["its own on-call annotation", "its owner user ben"]
+    # a person without annotations or teams: their system (no annotation), then the system's
+    # owner, then its parent — each named as what it is to the component, not "its owner"
+    cleo = await rig.app.ask("oncall ledger-cron")
+    assert cleo.status is Status.OK
+    assert cleo.data["via"] == "platform, parent of payments, owner of its system ledger"
+    assert cleo.data["checked"] == ["its own on-call annotation", "its owner user cleo", "its system ledger",
+                                    "payments, owner of its system ledger", cleo.data["via"]]
+    assert "its owner payments" not in render_text(cleo)
+    # a person's teams stand in for the owner groups an entity owned by a group would have
+    ana = await rig.app.ask("oncall ana-tool")
+    assert ana.data["via"] == "platform, parent of payments, team of its owner user ana"
+    assert ana.data["checked"][:3] == ["its own on-call annotation", "its owner user ana",
+                                       "payments, team of its owner user ana"]
+    # a user asked about directly: their own annotation, then their teams
+    person = await rig.app.ask("oncall ana")
+    assert person.data["via"] == "platform, parent of their team payments"
+    # nobody at all: the owner user is the contact given
+    rig.app.oncall.sources = []
+    alone = await rig.app.ask("oncall ledger-cron")
+    assert alone.status is Status.ERROR and alone.data["fallback"] == ["user:default/cleo"]
+    assert alone.data["contacts"][0]["email"] == "cleo@example.com" and "cleo@example.com" in render_text(alone)
+
+
+async def test_the_json_carries_every_field_the_text_shows(rig: Rig) -> None:
+    reply = await rig.app.ask("oncall reports")  # Opsgenie names people by email; the catalog has the rest
+    text = render_text(reply)
+    for shift in reply.data["shifts"]:
+        if shift["display_name"] in text:
+            assert shift["email"] and shift["email"] in text
+    first = reply.data["shifts"][0]
+    assert first["display_name"] == "Ana Lima" and first["user"] == "user:default/ana"
+    assert first["email"] == "ana@example.com" and first["role"] == "Primary"
+    assert "Ana Lima" in reply.summary  # the one-line fallback names them as the text does
+    charges = await rig.app.ask("oncall charges")  # PagerDuty gives emails; schedules and levels too
+    text = render_text(charges)
+    for shift in charges.data["shifts"][:2]:
+        assert shift["display_name"] in text and shift["email"] in text and shift["schedule"] in text
+    assert charges.data["target"] in text and charges.data["source"] in text
+    schedule = await rig.app.ask("oncall payments")  # the schedule file names catalog users: email from the catalog
+    assert schedule.data["shifts"][0]["email"] == "ana@example.com"
+    assert "ana@example.com" in render_text(schedule)
 
 
 async def test_opsgenie_team_and_deleted_schedule(rig: Rig) -> None:
@@ -211,7 +316,7 @@ async def test_opsgenie_team_and_deleted_schedule(rig: Rig) -> None:
 
 async def test_unknown_service_id_falls_back_along_the_chain(rig: Rig) -> None:
     reply = await rig.app.ask("oncall ghost")
-    assert reply.status is Status.OK and "parent group platform" in reply.data["via"]
+    assert reply.status is Status.OK and reply.data["via"] == "platform, parent of its owner payments"
     assert any("PDELETED" in f and "not found" in f for f in reply.data["failures"])
     assert "Not answered by" in render_text(reply)
 
