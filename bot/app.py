@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import inspect
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callboard.catalog.model import CatalogError, SyncSummary
 from callboard.catalog.service import Catalog
-from callboard.catalog.urls import redact_error
+from callboard.catalog.urls import redact_error, strip_userinfo
 from callboard.catalog.sync import LocationSpec, SyncEngine, SyncProgress
 from callboard.commands.api import Deps, Reply
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
@@ -41,6 +42,7 @@ from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.storage import repo
+from callboard.storage.sync_settings import ever_synced, load_sync_settings, save_sync_settings
 from callboard.storage.engine import (
     DatabaseProbe,
     DatabaseUnavailable,
@@ -49,7 +51,7 @@ from callboard.storage.engine import (
     open_database,
 )
 
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, mask_url, remembered, with_remembered
 
 __all__ = ["Callboard", "demo_catalog_path"]
 
@@ -66,10 +68,17 @@ def demo_catalog_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to sync before answering: the root paths/URLs, or None for 'answer as is'."""
+    """What to sync before answering: the root paths/URLs, or None for 'answer as is' (``sync``:
+    re-sync what the database has registered)."""
 
     catalog: tuple[str, ...] | None
+    #: the catalog is the bundled demo
     demo: bool = False
+    #: the run named no catalog and no database: the default database's own catalog, and the demo
+    #: only into a database that was never synced (``Callboard.settle`` decides)
+    unnamed: bool = False
+    #: the demo is being loaded into a database that was never synced (say so)
+    first: bool = False
 
 
 def plan_for(settings: Settings, *, command: str) -> Plan:
@@ -81,12 +90,46 @@ def plan_for(settings: Settings, *, command: str) -> Plan:
             return Plan(settings.catalog)
         if settings.database_url:
             return Plan(None)  # re-sync what that database has registered
-        return Plan((str(demo_catalog_path()),), demo=True)
+        return Plan((str(demo_catalog_path()),), demo=True, unnamed=True)
     if settings.database_url:
         return Plan(None)
     if settings.catalog:
         return Plan(settings.catalog)
-    return Plan((str(demo_catalog_path()),), demo=True)
+    return Plan((str(demo_catalog_path()),), demo=True, unnamed=True)
+
+
+#: ``github:owner/repo``: a location another entity provider reads (``Callboard.sync``)
+_PROVIDER_ITEM = re.compile(r"[a-z][a-z0-9_-]+:(?!//)")
+
+
+def _given(catalog: tuple[str, ...]) -> list[str]:
+    """A catalog as a sync records it: paths absolute, URLs without credentials, in order."""
+    out = []
+    for item in catalog:
+        if "://" in item:
+            out.append(mask_url(item))
+        elif _PROVIDER_ITEM.match(item) and not Path(item).expanduser().exists():
+            out.append(item)
+        else:
+            out.append(str(Path(item).expanduser().resolve()))
+    return out
+
+
+def _is_demo(roots: list[str]) -> bool:
+    demo = demo_catalog_path().resolve()
+    return bool(roots) and all(Path(r) == demo or demo in Path(r).parents for r in roots)
+
+
+def _settled(settings: Settings, record: Mapping[str, Any]) -> Settings:
+    """``settings`` with the on-call settings the database recorded filled in where this run sets
+    none itself, unless this run names another catalog than the sync that recorded them (that
+    catalog's own settings are this run's)."""
+    oncall = record.get("oncall")
+    if not isinstance(oncall, dict):
+        return settings
+    if settings.catalog and _given(settings.catalog) != (record.get("catalog") or {}).get("given"):
+        return settings
+    return with_remembered(settings, oncall)
 
 
 def _providers(group: str, sections: Mapping[str, Any], key: str) -> dict[str, LoadedProvider[Any, Any]]:
@@ -132,6 +175,8 @@ class Callboard:
         self._file_roots: list[str] | None = None  # the folders the last sync read files under
         self.last_docs: DocsSummary | None = None  # what the last TechDocs pass did
         self._shell: Any = None  # the terminal surface ``ask`` answers through
+        self._record: dict[str, Any] = {}  # what the syncs that filled the database recorded (storage/sync_settings.py)
+        self._synced = False  # had the database ever been synced when it was opened
         self.docs = TechDocs(
             engine,
             Path(settings.effective_docs_store),
@@ -174,9 +219,15 @@ class Callboard:
         url = settings.effective_database_url
         engine = await open_database(url)
         try:
-            app = cls(settings, engine, registry or CommandRegistry.from_entry_points())
-        except BaseException:
+            async with engine.connect() as conn:
+                record = await load_sync_settings(conn)
+                synced = bool(record) or await ever_synced(conn)
+            app = cls(_settled(settings, record), engine, registry or CommandRegistry.from_entry_points())
+            app._record, app._synced = record, synced
+        except BaseException as exc:
             await asyncio.shield(engine.dispose())
+            if isinstance(exc, Exception) and is_unavailable(exc) and not isinstance(exc, DatabaseUnavailable):
+                raise DatabaseUnavailable(describe_failure(exc, url)) from exc
             raise
         try:
             await app._load(resident=resident, answering=answering)
@@ -186,6 +237,25 @@ class Callboard:
                 raise DatabaseUnavailable(describe_failure(exc, url)) from exc
             raise
         return app
+
+    @property
+    def synced_before(self) -> bool:
+        """Had a sync ever registered a catalog in this database when it was opened?"""
+        return self._synced
+
+    async def settle(self, plan: Plan) -> Plan:
+        """``plan`` for this database: a run that named no catalog works on the database's own
+        catalog (``Plan(None)``), refreshes the demo when that is what the database holds, and
+        loads the demo only into a database that was never synced (``first``: say so)."""
+        if not plan.unnamed:
+            return plan
+        if not self._synced:
+            return dataclasses.replace(plan, first=True)
+        given = (self._record.get("catalog") or {}).get("given")
+        if not isinstance(given, list):  # synced before the database kept its record: its registered files
+            async with self.engine.connect() as conn:
+                given = [str(r["target"]) for r in await repo.root_locations(conn) if r["type"] == "file"]
+        return plan if _is_demo([str(g) for g in given]) else Plan(None)
 
     async def _load(self, *, resident: bool, answering: bool) -> None:
         app, engine = self, self.engine
@@ -244,12 +314,10 @@ class Callboard:
                 file_roots.append(item)
                 roots.extend(found)
             if errors and not roots:
-                return SyncSummary(errors=tuple(errors))
+                return SyncSummary(errors=tuple(errors), unread=tuple(e.file for e in errors))
         else:
-            # re-sync what the database has registered: its files' folders are the roots
-            async with self.engine.connect() as conn:
-                registered = await repo.root_locations(conn)
-            file_roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+            # re-sync what the database has registered, under the folders its sync was given
+            file_roots = await self._database_roots()
         self._file_roots = file_roots
         await self.oncall.reload()
         engine = SyncEngine(
@@ -263,16 +331,40 @@ class Callboard:
             if self._catalog_version is not None:  # a long-lived process (serve, chat)
                 await self._follow_other_writers()
             summary = await engine.sync(roots, keep_under=unreadable)
+            await self._remember(catalog, file_roots)
             if self._catalog_version is not None:
                 async with self.engine.connect() as conn:
                     self._catalog_version = await repo.catalog_version(conn)
         if errors:
-            summary = SyncSummary(
-                added=summary.added, updated=summary.updated, removed=summary.removed,
-                unchanged=summary.unchanged, locations=summary.locations, errors=tuple(errors) + summary.errors,
-            )
+            summary = dataclasses.replace(summary, errors=tuple(errors) + summary.errors,
+                                          unread=tuple(e.file for e in errors) + summary.unread)
         # what is shown: URLs without their credentials (the sync engine quotes location keys)
-        return dataclasses.replace(summary, errors=tuple(redact_error(e) for e in summary.errors))
+        return dataclasses.replace(summary, errors=tuple(redact_error(e) for e in summary.errors),
+                                   unread=tuple(strip_userinfo(u) for u in summary.unread))
+
+    async def _remember(self, catalog: tuple[str, ...] | None, file_roots: list[str]) -> None:
+        """Record with the database what this sync was given: its catalog (or, re-syncing, the one
+        recorded before) and the on-call settings it ran with, never a credential."""
+        record: dict[str, Any] = {"oncall": remembered(self.settings)}
+        if catalog is not None:
+            record["catalog"] = {"given": _given(catalog),
+                                 "roots": [str(Path(r).expanduser().resolve()) for r in file_roots]}
+        elif isinstance(self._record.get("catalog"), dict):
+            record["catalog"] = self._record["catalog"]
+        if record != self._record:
+            async with self.engine.begin() as conn:
+                await save_sync_settings(conn, record)
+            self._record = record
+
+    async def _database_roots(self) -> list[str]:
+        """The folders a run that names no catalog reads under (files, schedule file, docs): those
+        the sync that filled the database was given, else its registered files' folders."""
+        roots = (self._record.get("catalog") or {}).get("roots")
+        if isinstance(roots, list) and roots and all(isinstance(r, str) for r in roots):
+            return list(roots)
+        async with self.engine.connect() as conn:
+            registered = await repo.root_locations(conn)
+        return [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
 
     async def _follow_other_writers(self) -> None:
         """Reload the in-memory index when another process (a replica, a ``callboard sync``)
@@ -293,9 +385,7 @@ class Callboard:
         (credentials present, a schedule file found), in the order they are asked."""
         roots = self._file_roots
         if roots is None:
-            async with self.engine.connect() as conn:
-                registered = await repo.root_locations(conn)
-            roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+            roots = await self._database_roots()
         ctx = self._context(roots)
         sources: list[Any] = []
         problems: list[str] = []
@@ -313,9 +403,7 @@ class Callboard:
         """Build the TechDocs of every entity whose docs sources changed since the last build."""
         roots = self._file_roots
         if roots is None:
-            async with self.engine.connect() as conn:
-                registered = await repo.root_locations(conn)
-            roots = [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+            roots = await self._database_roots()
         async with repo.sync_lease(self.engine):
             self.last_docs = await self.docs.sync(roots, on_progress=on_progress)
         return self.last_docs

@@ -19,6 +19,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text as RichText
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from callboard import __version__
@@ -29,8 +30,8 @@ from callboard.commands.api import Status
 from callboard.storage.engine import DatabaseURLError, DatabaseUnavailable, async_url, describe_failure, is_unavailable
 
 from .app import Callboard, plan_for
-from .config import ConfigError, Settings, load_settings
-from .shell.render import clean, render_json, render_rich, render_text
+from .config import ConfigError, Settings, load_settings, mask_url
+from .shell.render import clean, render_json, render_text
 
 __all__ = ["main"]
 
@@ -128,6 +129,9 @@ async def _sync(app: Callboard, catalog: tuple[str, ...] | None, console: Consol
 
 
 _SHOWN_ERRORS = 50
+#: What ``ask`` and ``chat`` say when they load the demo into a database never synced.
+_FIRST_DEMO = ("This database was never synced: loading the demo catalog into it to answer from "
+               "(callboard sync --catalog PATH loads yours instead).")
 
 
 def _print_docs_summary(docs: DocsSummary | None, console: Console) -> None:
@@ -156,16 +160,30 @@ def cli() -> None:
 @_options
 @click.option("--strict", is_flag=True, help="Exit 1 when the sync reports any error.")
 def sync(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], strict: bool) -> None:
-    """Sync catalog files into the database (incremental: only changes are written)."""
+    """Sync catalog files into the database (incremental: only changes are written).
+
+    Exits 1 when a location could not be read at all (missing, unreachable, not found, not YAML):
+    the rest is synced and what could not be read is named. --strict: 1 on any catalog error.
+    """
     settings = _settings(config_file, database_url, catalog)
     console = Console(stderr=False)
 
     async def go() -> int:
-        plan = plan_for(settings, command="sync")
         async with await Callboard.open(settings, answering=False) as app:
+            plan = await app.settle(plan_for(settings, command="sync"))
+            if plan.first:
+                console.print("This database was never synced and no catalog was named: syncing the demo catalog "
+                              "(callboard sync --catalog PATH syncs yours).", highlight=False, soft_wrap=True)
             summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
         _print_summary(summary, console)
         _print_docs_summary(app.last_docs, console)
+        if summary.unread:
+            # the rest was synced; what could not be read at all is named, and the exit says so
+            console.print(f"Could not read {len(summary.unread)} location(s) at all; their entities, if any, "
+                          "were kept from the last sync:", highlight=False, soft_wrap=True)
+            for where in summary.unread:
+                console.print(f"  {escape(clean(where))}", highlight=False, soft_wrap=True)
+            return 1
         if summary.errors and (strict or (summary.locations == 0)):
             return 1
         if strict and app.last_docs is not None and app.last_docs.failed:
@@ -187,8 +205,14 @@ def ask(config_file: str | None, database_url: str | None, catalog: tuple[str, .
     err_console = Console(stderr=True)
 
     async def go() -> int:
-        plan = plan_for(settings, command="ask")
         async with await Callboard.open(settings) as app:
+            plan = await app.settle(plan_for(settings, command="ask"))
+            if plan.first:
+                err_console.print(_FIRST_DEMO, highlight=False, soft_wrap=True)
+            elif plan.catalog is None and not app.synced_before:
+                err_console.print(f"The database {escape(mask_url(settings.effective_database_url))} was never "
+                                  "synced: there is nothing to answer from (callboard sync --database-url URL "
+                                  "--catalog PATH fills it).", highlight=False, soft_wrap=True)
             if plan.catalog is not None:
                 summary = await _sync(app, plan.catalog, err_console, progress=err_console.is_terminal)
                 if summary.errors and not plan.demo:
@@ -206,7 +230,7 @@ def ask(config_file: str | None, database_url: str | None, catalog: tuple[str, .
 @cli.command()
 @_options
 def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, ...]) -> None:
-    """Talk to Callboard in your terminal (history, colours; Ctrl-D to leave)."""
+    """Talk to Callboard in your terminal (history, colours; Ctrl-C clears the line, Ctrl-D leaves)."""
     settings = _settings(config_file, database_url, catalog)
     console = Console()
 
@@ -214,38 +238,33 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-        plan = plan_for(settings, command="chat")
+        from .shell.chat import answer_lines, converse
+
         async with await Callboard.open(settings, resident=True) as app:
+            plan = await app.settle(plan_for(settings, command="chat"))
+            if plan.first:
+                console.print(_FIRST_DEMO, highlight=False, soft_wrap=True)
             if plan.catalog is not None:
                 summary = await _sync(app, plan.catalog, console, progress=console.is_terminal)
                 if summary.errors:
                     console.print(f"[yellow]{len(summary.errors)} catalog error(s); "
                                   "`callboard sync` lists them.[/yellow]")
             counts = await app.catalog.counts()
-            source = "the demo catalog" if plan.demo else "your catalog"
-            console.print(f"[bold]Callboard[/bold] {__version__} — {sum(counts.values())} entities from {source}. "
-                          'Ask "who owns payment-service?" or type help. Ctrl-D quits.')
+            source = ("the demo catalog" if plan.demo else "your catalog" if plan.catalog is not None
+                      else f"the database {mask_url(settings.effective_database_url)}")
+            console.print(RichText.assemble(
+                ("Callboard", "bold"), f" {__version__} — {sum(counts.values())} entities from {source}. "
+                'Ask "who owns payment-service?" or type help. Ctrl-C clears the line, Ctrl-D quits.'))
+            if not sys.stdin.isatty():
+                return await answer_lines(app, console, sys.stdin)
             history_dir = Path(settings.data_dir)
             try:
                 history_dir.mkdir(parents=True, exist_ok=True)
                 history: Any = FileHistory(str(history_dir / "chat_history"))
             except OSError:
                 history = InMemoryHistory()
-            if not sys.stdin.isatty():
-                for line in sys.stdin:
-                    if line.strip():
-                        console.print(render_rich(await app.ask(line.strip())))
-                return 0
             session: PromptSession[str] = PromptSession(history=history)
-            while True:
-                try:
-                    line = await session.prompt_async("you> ")
-                except (EOFError, KeyboardInterrupt):
-                    return 0
-                if line.strip() in ("exit", "quit"):
-                    return 0
-                if line.strip():
-                    console.print(render_rich(await app.ask(line.strip())))
+            return await converse(app, console, session)
 
     sys.exit(_run(go(), settings.effective_database_url))
 
@@ -279,10 +298,24 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
         local = "localhost" if host in ("0.0.0.0", "::", "") else host
         settings = dataclasses.replace(settings, public_url=f"http://{local}:{port}")
 
+    plan = plan_for(settings, command="sync")
+
+    async def open_app() -> Callboard:
+        app = await Callboard.open(settings, resident=True)
+        if plan.unnamed:  # the default database's own catalog; the demo only into one never synced
+            settled = await app.settle(plan)
+            if settled.catalog is not None:
+                try:
+                    await app.sync(settled.catalog)
+                except BaseException:
+                    await app.close()
+                    raise
+        return app
+
     async def go() -> int:
-        plan = plan_for(settings, command="sync")
-        # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile
-        web_app = create_server(lambda: Callboard.open(settings, resident=True), catalog=plan.catalog,
+        # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile;
+        # with no catalog named it re-syncs what the database has registered
+        web_app = create_server(open_app, catalog=None if plan.unnamed else plan.catalog,
                                 sync_interval=settings.sync_interval, slack=slack)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -298,6 +331,25 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
         return 0
 
     sys.exit(_run(go()))
+
+
+@cli.command("help")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Show this help, or one command's: callboard help sync."""
+    parent = ctx.parent
+    assert parent is not None and isinstance(parent.command, click.Group)
+    group = parent.command
+    if not command:
+        click.echo(group.get_help(parent))
+        return
+    sub = group.get_command(parent, command[0])
+    if sub is None or len(command) > 1:
+        raise click.UsageError(f"No such command {' '.join(command)!r}; the commands are: "
+                               f"{', '.join(group.list_commands(parent))}.")
+    with sub.make_context(command[0], [], parent=parent, resilient_parsing=True) as sub_ctx:
+        click.echo(sub.get_help(sub_ctx))
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from platformdirs import user_data_dir
 
-__all__ = ["ConfigError", "Settings", "default_database_url", "load_settings", "mask_url"]
+__all__ = ["REMEMBERED", "ConfigError", "Settings", "default_database_url", "load_settings", "mask_url", "remembered",
+           "with_remembered"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _KNOWN = {
@@ -96,6 +97,9 @@ class Settings:
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     #: ``oncall.<name>`` for on-call providers other than the built-in ones, as written
     oncall_providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: which of the ``REMEMBERED`` fields this run sets itself (config file, environment, options, or
+    #: what the database remembered), as opposed to leaving them at their defaults
+    explicit: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         """Every field, with passwords in URLs masked and secrets shown only as set or not."""
@@ -122,6 +126,52 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url(self.data_dir)
+
+
+#: The on-call sources' settings a sync records with its database (``storage/sync_settings.py``), so
+#: a run that names only that database asks the same sources: the schedule file, the time limit, the
+#: PagerDuty and Opsgenie API addresses. Never a credential: tokens stay in the environment.
+REMEMBERED = ("oncall_schedule_file", "oncall_timeout", "pagerduty_api_url", "opsgenie_api_url")
+
+
+def remembered(settings: Settings) -> dict[str, Any]:
+    """What a sync records of ``settings``: the ``REMEMBERED`` fields this run set (left at their
+    default, nothing is recorded). A URL holding a credential (user info, ``?token=``) is not kept."""
+    out: dict[str, Any] = {}
+    for name in REMEMBERED:
+        value = getattr(settings, name)
+        if name not in settings.explicit or value is None:
+            continue
+        if isinstance(value, str) and mask_url(value) != value:
+            continue
+        out[name] = value
+    return out
+
+
+def _remembered_value(name: str, value: Any) -> Any:
+    """``value`` if it is what field ``name`` holds, else None (a record from another version, or edited)."""
+    if name == "oncall_timeout":
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if name.endswith("_api_url") and not value.startswith(("http://", "https://")):
+        return None
+    return value
+
+
+def with_remembered(settings: Settings, values: Mapping[str, Any]) -> Settings:
+    """``settings`` with what a database remembered filled in where this run set nothing itself:
+    the config file, the environment and options win over the record, the record over defaults."""
+    changes: dict[str, Any] = {}
+    for name in REMEMBERED:
+        if name in settings.explicit or name not in values:
+            continue
+        value = _remembered_value(name, values[name])
+        if value is not None:
+            changes[name] = value
+    if not changes:
+        return settings
+    return replace(settings, explicit=settings.explicit | frozenset(changes), **changes)
 
 
 def default_database_url(data_dir: str) -> str:
@@ -260,6 +310,7 @@ def load_settings(
             loc = str((base / loc).resolve())
         paths.append(loc)
     settings_kwargs: dict[str, Any] = {}
+    explicit: set[str] = set()
     if "max_file_bytes" in cat:
         settings_kwargs["max_file_bytes"] = _positive(cat["max_file_bytes"], "catalog.max_file_bytes", int)
     if "sync_interval" in cat:
@@ -298,8 +349,10 @@ def load_settings(
         if not isinstance(oncall["schedule_file"], str) or not oncall["schedule_file"].strip():
             raise ConfigError(f"{path}: oncall.schedule_file must be a file path")
         settings_kwargs["oncall_schedule_file"] = str((base / Path(oncall["schedule_file"]).expanduser()).resolve())
+        explicit.add("oncall_schedule_file")
     if "timeout" in oncall:
         settings_kwargs["oncall_timeout"] = _positive(oncall["timeout"], "oncall.timeout", float)
+        explicit.add("oncall_timeout")
     if "cache_seconds" in oncall:
         settings_kwargs["oncall_cache_seconds"] = _positive(oncall["cache_seconds"], "oncall.cache_seconds", float)
     for name, secret_var, url_var, default_url in (
@@ -324,6 +377,8 @@ def load_settings(
             raise ConfigError(f"{path}: oncall.{name} is configured but {secret_var} is not set "
                               f"(Callboard reads the {name} credential only from the environment)")
         settings_kwargs[f"{name}_api_url"] = url.rstrip("/")
+        if env.get(url_var) or section.get("api_url"):
+            explicit.add(f"{name}_api_url")
         if secret:
             settings_kwargs["pagerduty_token" if name == "pagerduty" else "opsgenie_api_key"] = secret
     for section, key, field_name, env_var in (
@@ -368,5 +423,6 @@ def load_settings(
         catalog=tuple(catalog) or tuple(paths),
         catalog_from_option=bool(catalog),
         config_file=str(path) if path else None,
+        explicit=frozenset(explicit),
         **settings_kwargs,
     )

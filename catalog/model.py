@@ -277,6 +277,9 @@ class SyncSummary:
     unchanged: int = 0
     locations: int = 0
     errors: tuple[CatalogError, ...] = field(default=())
+    #: locations nothing could be read from in this sync (unreachable, missing, refused, no document
+    #: parsed), as the errors name them: the rest of the catalog was synced without them
+    unread: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

@@ -139,6 +139,7 @@ class _Totals:
     unchanged: int = 0
     locations: int = 0
     errors: list[CatalogError] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
 
 
 def digest(content: bytes) -> str:
@@ -332,6 +333,7 @@ class SyncEngine:
             unchanged=totals.unchanged,
             locations=totals.locations,
             errors=tuple(totals.errors),
+            unread=tuple(totals.unread),
         )
 
     def _follow(
@@ -464,6 +466,7 @@ class SyncEngine:
                 location=spec.key,
             )
             totals.errors.append(err)
+            totals.unread.append(err.file)
             await self._record_failure(spec, is_root, state, err)
             return []
         prev_deps: list[str] = json.loads(state["deps"]) if state and state.get("deps") else []
@@ -497,6 +500,7 @@ class SyncEngine:
                     message=f"{outcome.error.message} (a target of the Location in {parent})",
                 )
             totals.errors.append(outcome.error)
+            totals.unread.append(outcome.error.file)
             await self._record_failure(spec, is_root, state, outcome.error)
             return await self._known_children(spec)
         if state and state["status"] == "ok" and state["content_hash"] == outcome.fingerprint:
@@ -683,6 +687,8 @@ class SyncEngine:
         totals.updated += updated
         totals.unchanged += unchanged
         totals.errors.extend(errors)
+        if parse_failed and not seen and not keep:  # not one document of it could be parsed
+            totals.unread.append(errors[0].file if errors else spec.target)
         self._emit(IndexChange(upserted=tuple(upserted), relations=tuple(emitted)))
         return children
 

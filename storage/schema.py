@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "chat_state", "docs_sites"]
+__all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "chat_state", "docs_sites",
+           "sync_settings"]
 
 metadata = MetaData()
 
@@ -105,4 +106,14 @@ docs_sites = Table(
     Column("sections", Integer, nullable=False, default=0),
     Column("built_at", DateTime(timezone=True), nullable=True),
     Column("checked_at", DateTime(timezone=True), nullable=True),
+)
+
+#: What the syncs that filled this database were given (catalog roots, on-call settings; never a
+#: credential), one JSON value per key: runs naming only the database answer as those syncs did.
+sync_settings = Table(
+    "sync_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
 )

@@ -15,6 +15,7 @@ from callboard.bot.surface import Answer, Asked, Profile
 from callboard.commands.api import Reply
 from callboard.commands.forms import Form
 
+from .refs import short_commands
 from .render import render_form_text, render_json, render_rich, render_text
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class ShellSurface:
     page_size: int | None = None
 
     def __init__(self, app: Callboard, *, email: str | None = None, out: Callable[[str], Any] = print) -> None:
+        self.app = app
         self.email = email
         self.out = out
         self.conversation = Conversation(self, app, set())
@@ -44,15 +46,16 @@ class ShellSurface:
         return {}  # a terminal has no mentions
 
     async def send(self, to: Any, answer: Answer) -> None:
-        self.out(render_text(answer.reply))
+        self.out(render_text(short_commands(answer.reply, self.app.catalog.search)))
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         self.out(render_form_text(form))
 
     async def ask(self, text: str) -> Reply:
-        """Answer one line as the terminal's person."""
+        """Answer one line as the terminal's person; suggested commands name entities as briefly as
+        the catalog allows (``bot/shell/refs.py``)."""
         answer = await self.conversation.answer(Asked(text=text, user=TERMINAL_USER if self.email else None))
-        return answer.reply
+        return short_commands(answer.reply, self.app.catalog.search)
 
 
 class Shell:

@@ -18,8 +18,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-from rich.console import Group, RenderableType
-from rich.panel import Panel
+from rich.console import Console, Group, RenderableType
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text as RichText
@@ -44,7 +43,7 @@ from callboard.commands.api import (
 )
 from callboard.commands.forms import Field, FieldType, Form
 
-__all__ = ["action_text", "clean", "render_form_text", "render_json", "render_rich", "render_text"]
+__all__ = ["action_text", "clean", "print_rich", "render_form_text", "render_json", "render_rich", "render_text"]
 
 _MARK = {"info": "i", "warning": "!", "error": "x"}
 _TEXT_LIST = 25
@@ -85,7 +84,7 @@ def render_text(reply: Reply) -> str:
     out: list[str] = []
     for block in reply.blocks:
         if isinstance(block, Header):
-            out.append(c(block.text) + (f"  ({c(block.subtitle)})" if block.subtitle else ""))
+            out.append(_capped(c(block.text)) + (f"  ({c(block.subtitle)})" if block.subtitle else ""))
         elif isinstance(block, Text):
             out.append(f"## {c(block.text)}" if block.strong else c(block.text))
         elif isinstance(block, Steps):
@@ -105,15 +104,15 @@ def render_text(reply: Reply) -> str:
                 if hit.url:
                     out.append(f"   {c(hit.url)}")
         elif isinstance(block, Notice):
-            out.append(f"[{_MARK.get(block.level, '-')}] {c(block.text)}")
+            out.append(f"[{_MARK.get(block.level, '-')}] {_capped(c(block.text))}")
         elif isinstance(block, Fields):
             pairs = [(c(k), c(v)) for k, v in block.pairs]
             width = max((len(k) for k, _ in pairs), default=0)
             out.extend(f"  {k.ljust(width)}  {v}" for k, v in pairs)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            out.append(f"{c(block.title)} ({count}){_page(block)}:" if block.items
-                       else f"{c(block.title)}: {c(block.empty)}")
+            out.append(f"{_capped(c(block.title))} ({count}){_page(block)}:" if block.items
+                       else f"{_capped(c(block.title))}: {c(block.empty)}")
             for entry in block.items[:_TEXT_LIST]:
                 out.append(f"  - {c(entry.label)}" + (f"  ({c(entry.detail)})" if entry.detail else ""))
             more = _more(block, count)
@@ -123,10 +122,31 @@ def render_text(reply: Reply) -> str:
             out.append("Links:")
             out.extend(f"  - {c(title)}: {c(url)}" for title, url in block.links)
         elif isinstance(block, Actions):
-            shown = [action_text(a) for a in block.actions]
-            if any(shown):
-                out.append("Next: " + " | ".join(s for s in shown if s))
+            shown = [s for s in map(action_text, block.actions) if s]
+            if shown:  # one per line, nothing around a command: it copies as it is
+                out.append("Next:")
+                out.extend(f"  {s}" for s in shown)
     return "\n".join(out)
+
+
+#: Quoted text longer than this (the asker's own question, echoed back) is shortened in the middle.
+QUOTE_LIMIT = 80
+_QUOTED = re.compile(r'"([^"\n]{%d,})"' % (QUOTE_LIMIT + 1))
+
+
+def _capped(text: str) -> str:
+    """``text`` with every quoted stretch over ``QUOTE_LIMIT`` characters cut in the middle: a
+    pasted paragraph is not printed back whole in a one-line answer."""
+    def cut(m: re.Match[str]) -> str:
+        quoted = m[1]
+        return f'"{quoted[:QUOTE_LIMIT - 20].rstrip()} … {quoted[-12:].lstrip()}" ({len(quoted):,} characters)'
+
+    return _QUOTED.sub(cut, text)
+
+
+def _one_line(text: str) -> str:
+    """A command or URL as one line: cleaned, a line break a space."""
+    return re.sub(r"[ \t]*[\r\n]+[ \t]*", " ", clean(text)).strip()
 
 
 def _page(block: ItemList) -> str:
@@ -141,11 +161,11 @@ def _more(block: ItemList, count: int) -> int:
 def action_text(action: Action) -> str:
     """An action as the terminal offers it: a command to type, a URL to open (cleaned)."""
     if isinstance(action, RunCommand):
-        return f"`{clean(action.command)}`"
+        return _one_line(action.command)
     if isinstance(action, OpenUrl):
-        return f"{clean(action.label)}: {clean(action.url)}"
+        return f"{_one_line(action.label)}: {_one_line(action.url)}"
     if isinstance(action, OpenForm):
-        return f"`create {clean(action.form)}`"
+        return f"create {_one_line(action.form)}"
     if isinstance(action, ShowPage):
         return ""  # the terminal shows whole lists; nothing to page
     raise TypeError(f"no terminal rendering for action {type(action).__name__}")
@@ -211,17 +231,24 @@ def render_json(reply: Reply) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _verbatim(text: str, style: str = "") -> RichText:
+    """Text to copy (a command, code, a URL): never wrapped or cut by rich, so a long line reaches
+    the terminal whole and the terminal's own soft wrap copies back as the one line it is."""
+    return RichText(text, style=style, no_wrap=True, overflow="ignore", end="\n")
+
+
 def render_rich(reply: Reply) -> RenderableType:
     """Colour and hyperlinks for ``callboard chat``. Only ``RichText`` objects reach rich (a plain
-    ``str`` would be read as markup), each string ``clean``ed."""
+    ``str`` would be read as markup), each string ``clean``ed. Nothing is drawn around the answer:
+    commands, code and URLs are printed unwrapped and unframed, so they copy cleanly."""
     c = clean
     parts: list[RenderableType] = []
-    title: RichText | None = None
     for block in reply.blocks:
         if isinstance(block, Header):
-            title = RichText(c(block.text))
+            title = RichText(_capped(c(block.text)), style="bold")
             if block.subtitle:
-                title.append(f" ({c(block.subtitle)})", style="dim")
+                title.append(f"  ({c(block.subtitle)})", style="dim")
+            parts.append(title)
         elif isinstance(block, Text):
             parts.append(RichText(c(block.text), style="bold" if block.strong else ""))
         elif isinstance(block, Steps):
@@ -229,11 +256,11 @@ def render_rich(reply: Reply) -> RenderableType:
                 marker = f"{i}." if block.ordered else "•"
                 first, *rest = c(item).split("\n")
                 parts.append(RichText(f"  {marker} {first}"))
-                if rest:
-                    parts.append(RichText("\n".join(f"     {line}" for line in rest if not line.startswith("```")),
-                                          style="green"))
+                for code_line in rest:
+                    if not code_line.startswith("```"):
+                        parts.append(_verbatim(f"     {code_line}", style="green"))
         elif isinstance(block, Code):
-            parts.append(RichText(c(block.text), style="green"))
+            parts.extend(_verbatim(code_line, style="green") for code_line in c(block.text).split("\n"))
         elif isinstance(block, Hits):
             for i, hit in enumerate(block.hits, 1):
                 line = RichText(f"{i}. ")
@@ -246,18 +273,18 @@ def render_rich(reply: Reply) -> RenderableType:
                 parts.append(snippet)
         elif isinstance(block, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "bold red"}.get(block.level, "")
-            parts.append(RichText(c(block.text), style=style))
+            parts.append(RichText(_capped(c(block.text)), style=style))
         elif isinstance(block, Fields):
             table = Table.grid(padding=(0, 2))
-            table.add_column(style="bold")
+            table.add_column(style="bold", no_wrap=True)
             table.add_column()
             for k, v in block.pairs:
                 table.add_row(RichText(c(k)), RichText(c(v)))
             parts.append(table)
         elif isinstance(block, ItemList):
             count = block.total if block.total is not None else len(block.items)
-            parts.append(RichText(f"{c(block.title)} ({count}){_page(block)}" if block.items
-                                  else f"{c(block.title)}: {c(block.empty)}", style="bold"))
+            parts.append(RichText(f"{_capped(c(block.title))} ({count}){_page(block)}" if block.items
+                                  else f"{_capped(c(block.title))}: {c(block.empty)}", style="bold"))
             for entry in block.items[:_TEXT_LIST]:
                 line = RichText("  • " + c(entry.label))
                 if entry.detail:
@@ -268,12 +295,19 @@ def render_rich(reply: Reply) -> RenderableType:
                 parts.append(RichText(f"  … and {more} more", style="dim"))
         elif isinstance(block, Links):
             for t, url in block.links:
-                line = RichText(c(t), style=Style(link=url) if _linkable(url) else "")
-                line.append(f" {c(url)}", style="dim")
+                line = _verbatim("", "")
+                line.append(c(t), style=Style(link=url) if _linkable(url) else "")
+                line.append(f" {_one_line(url)}", style="dim")
                 parts.append(line)
         elif isinstance(block, Actions):
-            shown = [action_text(a) for a in block.actions]
-            if any(shown):
-                parts.append(RichText("Next: " + "  ".join(s for s in shown if s), style="dim"))
-    body = Group(*parts) if parts else RichText("")
-    return Panel(body, title=title, title_align="left", expand=False) if title else body
+            shown = [s for s in map(action_text, block.actions) if s]
+            if shown:
+                parts.append(RichText("Next:", style="dim"))
+                parts.extend(_verbatim(f"  {s}", style="cyan") for s in shown)
+    return Group(*parts) if parts else RichText("")
+
+
+def print_rich(console: Console, reply: Reply) -> None:
+    """Print ``render_rich(reply)`` as ``callboard chat`` does: prose wraps at the terminal's width,
+    while lines to copy (commands, code, URLs) go out whole, not cut at the edge (``crop=False``)."""
+    console.print(render_rich(reply), crop=False)
