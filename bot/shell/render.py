@@ -101,7 +101,10 @@ def render_text(reply: Reply) -> str:
         elif isinstance(block, Hits):
             for i, hit in enumerate(block.hits, 1):
                 out.append(f"{i}. {c(hit.title)}  ({c(hit.where)})")
-                out.append("   " + "".join(f"**{c(t)}**" if marked else c(t) for t, marked in hit.runs))
+                # matched words are marked in prose only: the index never marks code, so a
+                # command in a snippet (a code line, a `span`) copies as written
+                snippet = "".join(f"**{c(t)}**" if marked else c(t) for t, marked in hit.runs)
+                out.extend(f"   {line}" for line in snippet.split("\n"))
                 if hit.url:
                     out.append(f"   {c(hit.url)}")
         elif isinstance(block, Notice):
@@ -242,8 +245,10 @@ def render_rich(reply: Reply) -> RenderableType:
                 parts.append(line)
                 snippet = RichText("   ")
                 for t, marked in hit.runs:
-                    snippet.append(c(t), style="bold yellow" if marked else "")
+                    snippet.append(c(t).replace("\n", "\n   "), style="bold yellow" if marked else "")
                 parts.append(snippet)
+                if hit.url:  # shown whole, not only behind the title: a URL to copy
+                    parts.append(RichText(f"   {c(hit.url)}", style=Style(dim=True, link=hit.url if _linkable(hit.url) else None)))
         elif isinstance(block, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "bold red"}.get(block.level, "")
             parts.append(RichText(c(block.text), style=style))
