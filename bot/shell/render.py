@@ -214,6 +214,31 @@ def render_json(reply: Reply) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+_FENCE = re.compile(r"`{3,}[\w+#.-]*")
+
+
+def _rich_snippet(runs: tuple[tuple[str, bool], ...]) -> list[RichText]:
+    """A snippet's lines as the steps show code: a code block's lines in green without their
+    fences, matched words (in prose only) in bold yellow."""
+    lines: list[list[tuple[str, bool]]] = [[]]
+    for text, marked in runs:
+        first, *rest = clean(text).split("\n")
+        lines[-1].append((first, marked))
+        lines.extend([(line, marked)] for line in rest)
+    out = []
+    in_code = False
+    for pieces in lines:
+        whole = "".join(t for t, _ in pieces)
+        if _FENCE.fullmatch(whole.strip()):
+            in_code = not in_code
+            continue
+        line = RichText("   ")
+        for t, marked in pieces:
+            line.append(t, style="green" if in_code else "bold yellow" if marked else "")
+        out.append(line)
+    return out
+
+
 def render_rich(reply: Reply) -> RenderableType:
     """Colour and hyperlinks for ``callboard chat``. Only ``RichText`` objects reach rich (a plain
     ``str`` would be read as markup), each string ``clean``ed."""
@@ -243,10 +268,7 @@ def render_rich(reply: Reply) -> RenderableType:
                 line.append(c(hit.title), style=Style(bold=True, link=hit.url if _linkable(hit.url) else None))
                 line.append(f"  {c(hit.where)}", style="dim")
                 parts.append(line)
-                snippet = RichText("   ")
-                for t, marked in hit.runs:
-                    snippet.append(c(t).replace("\n", "\n   "), style="bold yellow" if marked else "")
-                parts.append(snippet)
+                parts.extend(_rich_snippet(hit.runs))
                 if hit.url:  # shown whole, not only behind the title: a URL to copy
                     parts.append(RichText(f"   {c(hit.url)}", style=Style(dim=True, link=hit.url if _linkable(hit.url) else None)))
         elif isinstance(block, Notice):

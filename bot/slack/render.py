@@ -215,7 +215,8 @@ def _block(block: Block, view: View) -> Sequence[SlackBlock]:
             title = link(hit.url, hit.title) if hit.url else hit.title
             # bold in prose only: the index never marks a word inside code, where * would show
             snippet = [part for t, marked in hit.runs for part in (_marked(t) if marked else (_fences(t),))]
-            url = [Raw("\n"), link(hit.url)] if hit.url else []  # the page's URL shown whole
+            # the page's URL shown whole (one that cannot be a link is already beside the title)
+            url = [Raw("\n"), link(hit.url)] if hit.url and linkable(hit.url) else []
             out.append(_section(Raw("*"), title, Raw("*  _"), hit.where, Raw("_\n"), *snippet, *url))
         return out
     if isinstance(block, Notice):

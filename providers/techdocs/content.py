@@ -402,6 +402,8 @@ class _PageParser(HTMLParser):
             if _plain(runs).strip(" |"):
                 self._buf = list(runs)
                 self._flush()
+        elif tag == "label":  # tab labels (pymdownx.tabbed) stand side by side: words apart
+            self._data(" ")
         elif tag in ("li", *_BLOCKS):
             self._flush()
 
