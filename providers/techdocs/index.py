@@ -457,8 +457,12 @@ def _matches(word: str, tokens: set[str]) -> bool:
     return any(t.startswith(stem) for t in tokens)
 
 
-#: A code span shorter than this is never cut by a snippet: the snippet grows to hold it whole.
+#: Inline code (a code block) shorter than this is never cut by a snippet: it grows to hold it whole.
 _WHOLE_CODE = 400
+_WHOLE_BLOCK = 160
+_CHUNK_END = ".,;:!?)]}'\""
+_CHUNK_START = "([{'\""
+_UNMARKABLE = re.compile(r"[/:=@\\$<>|&~%#?]")
 _SNIPPET_CHARS = 220
 
 
@@ -479,10 +483,12 @@ def snippet_runs(
 ) -> tuple[tuple[str, bool], ...]:
     """``text[start:end]`` as (text, matched) runs, with ``marks`` (character ranges) matched.
 
-    Code is never cut inside a line and never marked: the window grows to hold a code span
-    shorter than ``_WHOLE_CODE`` whole; a longer one is cut at a line end and its marks
-    (backticks, fences) are put back around what is shown. A word is never cut either. "…" says
-    where text was left out."""
+    Nothing is cut inside a word or a line of code, and nothing is marked where a mark would
+    break what a person copies: code, and words of a URL, a path or an assignment in prose (a
+    word joined by ``-`` ``.`` ``_`` is marked whole: **blob-gateway**). The window grows to hold
+    inline code whole (up to ``_WHOLE_CODE`` characters) and a small code block whole; a longer
+    one is cut at line ends and its fences are put back around the lines shown. "…" says where
+    text was left out."""
     start, end = max(0, start), min(len(text), end)
     if 0 < start < len(text) and not text[start - 1].isspace():  # a cut inside a word: back to its start
         start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
@@ -491,23 +497,25 @@ def snippet_runs(
         end = min(ends) if ends else len(text)
     lead = trail = ""
     for outer, inner, inner_end, outer_end in code:
+        block = text[inner - 1 : inner] == "\n"
+        whole = outer_end - outer <= (_WHOLE_BLOCK if block else _WHOLE_CODE)
         if outer < start < outer_end:
-            if outer_end - outer <= _WHOLE_CODE or start <= inner or start >= inner_end:
+            if whole or start <= inner or start >= inner_end:
                 start = outer
             else:
-                line = text.rfind("\n", inner, start)
-                start = line + 1 if line >= 0 else inner
+                line = text.rfind("\n", inner, start) if block else -1
+                start = line + 1 if line >= 0 else inner if block else start
                 lead = text[outer:inner]
         if outer < end < outer_end:
-            if outer_end - outer <= _WHOLE_CODE or end <= inner or end >= inner_end:
+            if whole or end <= inner or end >= inner_end:
                 end = outer_end
             else:
-                line = text.find("\n", end, inner_end)
-                end = line if line >= 0 else inner_end
+                line = text.find("\n", end, inner_end) if block else -1
+                end = line if line >= 0 else inner_end if block else end
                 trail = text[inner_end:outer_end]
     spans = [(outer, outer_end) for outer, _, _, outer_end in code]
-    shown = sorted((max(a, start), min(b, end)) for a, b in marks
-                   if a < end and b > start and not any(o < b and a < oe for o, oe in spans))
+    shown = _prose_marks(text, spans, [(max(a, start), min(b, end)) for a, b in marks if a < end and b > start])
+    shown = [(max(a, start), min(b, end)) for a, b in shown]
     runs: list[tuple[str, bool]] = []
     if lead:
         runs.append((lead, False))
@@ -537,3 +545,29 @@ def snippet_runs(
         fence = trail.startswith("\n") or any(oe == end and text[o:].startswith("```") for o, oe in spans)
         runs.append(("\n…" if fence else " …", False))
     return tuple((t, m) for t, m in runs if t)
+
+
+def _prose_marks(text: str, spans: list[tuple[int, int]], marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The marks to show: none in code; none in a word of a URL, a path, an assignment or an
+    option; a word joined by ``-`` ``.`` ``_`` marked whole."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(marks):
+        if any(o < b and a < oe for o, oe in spans):
+            continue
+        left, right = a, b
+        while left > 0 and not text[left - 1].isspace() and text[left - 1] != "`":
+            left -= 1
+        while right < len(text) and not text[right].isspace() and text[right] != "`":
+            right += 1
+        while right > b and text[right - 1] in _CHUNK_END:
+            right -= 1
+        while left < a and text[left] in _CHUNK_START:
+            left += 1
+        chunk = text[left:right]
+        if chunk.startswith("-") or _UNMARKABLE.search(chunk):
+            continue  # --flag, a/path, https://…, key=value, user@host: copied as written
+        if out and out[-1][1] >= left:
+            out[-1] = (out[-1][0], max(out[-1][1], right))
+        else:
+            out.append((left, right))
+    return out
