@@ -272,7 +272,7 @@ class _Answer:
         parts = await docs.parts(key, section.location, own=own)
         blocks.extend(_blocks(parts) if parts else [Text(text=section.text)] if section.text else [])
         listed = [s for s in topics or [] if s.location != section.location]
-        if topics and list_topics:
+        if listed and list_topics:  # (a runbook of one topic has no list)
             blocks.append(ItemList(title="Topics", items=tuple(
                 Item(label=s.title, detail=("shown above" if s.location == section.location else None)) for s in topics)))
         blocks.extend(await self.tail())
