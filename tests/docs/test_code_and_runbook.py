@@ -348,3 +348,56 @@ def test_prose_marks_never_break_what_is_copied() -> None:
     runs = snippet_runs(text, (), 0, len(text), words)
     assert [t for t, m in runs if m] == ["blob-gateway", "Stripe"]  # the name whole; no mark in a URL, path, option
     assert "".join(t for t, _ in runs) == text
+
+
+RICH_PAGE = '''# Recovery
+
+## Rebalancing
+
+=== "CLI"
+
+    ```bash
+    blobctl rebalance --from=node-7 --to=node-9 --rate-limit=50MiB
+    ```
+
+=== "API"
+
+    ```http
+    POST /v1/rebalance?from=node-7&to=node-9 HTTP/1.1
+    ```
+
+??? warning "If a node will not drain"
+    Force it: `kubectl delete pod blob-0 --grace-period=0 --force`
+
+    ```bash
+    kubectl get pods -o name | xargs -n1 kubectl delete --wait=false
+    ```
+
+| Flag | Meaning |
+|---|---|
+| `--rate-limit=50MiB` | bytes per second |
+'''
+RICH_EXTENSIONS = ("  - pymdownx.details\n  - pymdownx.tabbed:\n      alternate_style: true\n"
+                   "  - pymdownx.highlight:\n      linenums: true\n")
+
+
+async def test_tabs_details_and_tables_keep_their_code(tmp_path: Path) -> None:
+    app = await built(tmp_path, {"blobs": ({"index.md": "# Blobs\n", "recovery.md": RICH_PAGE}, RICH_EXTENSIONS)})
+    try:
+        (section,) = [s for s in await app.docs.sections("component:default/blobs") if s.title == "Rebalancing"]
+        assert section.text.startswith("CLI API\n```bash\nblobctl rebalance --from=node-7 --to=node-9 --rate-limit=50MiB\n```")
+        for code in ("POST /v1/rebalance?from=node-7&to=node-9 HTTP/1.1",
+                     "kubectl get pods -o name | xargs -n1 kubectl delete --wait=false"):
+            assert f"\n{code}\n" in section.text
+        assert "Force it: `kubectl delete pod blob-0 --grace-period=0 --force`" in section.text
+        assert "`--rate-limit=50MiB` | bytes per second" in section.text
+        assert [section.text[i:e] for _, i, e, _ in section.code] == [
+            "blobctl rebalance --from=node-7 --to=node-9 --rate-limit=50MiB",
+            "POST /v1/rebalance?from=node-7&to=node-9 HTTP/1.1",
+            "kubectl delete pod blob-0 --grace-period=0 --force",
+            "kubectl get pods -o name | xargs -n1 kubectl delete --wait=false",
+            "--rate-limit=50MiB"]
+        reply = await app.ask("runbook blobs rebalance")
+        assert "blobctl rebalance --from=node-7 --to=node-9 --rate-limit=50MiB" in _code_lines(render_text(reply))
+    finally:
+        await app.close()
