@@ -271,10 +271,11 @@ class _Answer:
         blocks += [b for b in (self.failed,) if b is not None]
         parts = await docs.parts(key, section.location, own=own)
         blocks.extend(_blocks(parts) if parts else [Text(text=section.text)] if section.text else [])
-        listed = [s for s in topics or [] if s.location != section.location]
+        every = topics or []
+        listed = [s for s in every if s.location != section.location]
         if listed and list_topics:  # (a runbook of one topic has no list)
             blocks.append(ItemList(title="Topics", items=tuple(
-                Item(label=s.title, detail=("shown above" if s.location == section.location else None)) for s in topics)))
+                Item(label=s.title, detail=("shown above" if s.location == section.location else None)) for s in every)))
         blocks.extend(await self.tail())
         blocks.append(Links(links=(("Full page", url), *self.link_books)))
         if listed:
