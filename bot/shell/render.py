@@ -100,7 +100,10 @@ def render_text(reply: Reply) -> str:
         elif isinstance(block, Hits):
             for i, hit in enumerate(block.hits, 1):
                 out.append(f"{i}. {c(hit.title)}  ({c(hit.where)})")
-                out.append("   " + "".join(f"**{c(t)}**" if marked else c(t) for t, marked in hit.runs))
+                # matched words are marked in prose only: the index never marks code, so a
+                # command in a snippet (a code line, a `span`) copies as written
+                snippet = "".join(f"**{c(t)}**" if marked else c(t) for t, marked in hit.runs)
+                out.extend(f"   {line}" for line in snippet.split("\n"))
                 if hit.url:
                     out.append(f"   {c(hit.url)}")
         elif isinstance(block, Notice):
@@ -231,10 +234,35 @@ def render_json(reply: Reply) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _verbatim(text: str, style: str = "") -> RichText:
+def _verbatim(text: str, style: str | Style = "") -> RichText:
     """Text to copy (a command, code, a URL): never wrapped or cut by rich, so a long line reaches
     the terminal whole and the terminal's own soft wrap copies back as the one line it is."""
     return RichText(text, style=style, no_wrap=True, overflow="ignore", end="\n")
+
+
+_FENCE = re.compile(r"`{3,}[\w+#.-]*")
+
+
+def _rich_snippet(runs: tuple[tuple[str, bool], ...]) -> list[RichText]:
+    """A snippet's lines as the steps show code: a code block's lines in green without their
+    fences, matched words (in prose only) in bold yellow."""
+    lines: list[list[tuple[str, bool]]] = [[]]
+    for text, marked in runs:
+        first, *rest = clean(text).split("\n")
+        lines[-1].append((first, marked))
+        lines.extend([(line, marked)] for line in rest)
+    out = []
+    in_code = False
+    for pieces in lines:
+        whole = "".join(t for t, _ in pieces)
+        if _FENCE.fullmatch(whole.strip()):
+            in_code = not in_code
+            continue
+        line = _verbatim("   ") if in_code else RichText("   ")  # code copies as one line
+        for t, marked in pieces:
+            line.append(t, style="green" if in_code else "bold yellow" if marked else "")
+        out.append(line)
+    return out
 
 
 def render_rich(reply: Reply) -> RenderableType:
@@ -267,10 +295,9 @@ def render_rich(reply: Reply) -> RenderableType:
                 line.append(c(hit.title), style=Style(bold=True, link=hit.url if _linkable(hit.url) else None))
                 line.append(f"  {c(hit.where)}", style="dim")
                 parts.append(line)
-                snippet = RichText("   ")
-                for t, marked in hit.runs:
-                    snippet.append(c(t), style="bold yellow" if marked else "")
-                parts.append(snippet)
+                parts.extend(_rich_snippet(hit.runs))
+                if hit.url:  # shown whole, not only behind the title: a URL to copy
+                    parts.append(_verbatim(f"   {c(hit.url)}", style=Style(dim=True, link=hit.url if _linkable(hit.url) else None)))
         elif isinstance(block, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "bold red"}.get(block.level, "")
             parts.append(RichText(_capped(c(block.text)), style=style))

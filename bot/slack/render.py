@@ -205,15 +205,19 @@ def _block(block: Block, view: View) -> Sequence[SlackBlock]:
     if isinstance(block, Text):
         return [_section(Raw("*"), block.text, Raw("*")) if block.strong else _section(block.text)]
     if isinstance(block, Steps):
-        return _sections([[Raw(f"{i}. " if block.ordered else "• "), item] for i, item in enumerate(block.items, 1)])
+        return _sections([[Raw(f"{i}. " if block.ordered else "• "), _fences(item)]
+                          for i, item in enumerate(block.items, 1)])
     if isinstance(block, Code):
         return _sections([[Raw("```"), block.text, Raw("```")]])
     if isinstance(block, Hits):
         out = []
         for hit in block.hits:
             title = link(hit.url, hit.title) if hit.url else hit.title
-            snippet = [part for t, marked in hit.runs for part in (_marked(t) if marked else (t,))]
-            out.append(_section(Raw("*"), title, Raw("*  _"), hit.where, Raw("_\n"), *snippet))
+            # bold in prose only: the index never marks a word inside code, where * would show
+            snippet = [part for t, marked in hit.runs for part in (_marked(t) if marked else (_fences(t),))]
+            # the page's URL shown whole (one that cannot be a link is already beside the title)
+            url = [Raw("\n"), link(hit.url)] if hit.url and linkable(hit.url) else []
+            out.append(_section(Raw("*"), title, Raw("*  _"), hit.where, Raw("_\n"), *snippet, *url))
         return out
     if isinstance(block, Notice):
         return [_context(Raw(_ICONS.get(block.level, "") + " "), block.text)]
@@ -223,7 +227,9 @@ def _block(block: Block, view: View) -> Sequence[SlackBlock]:
     if isinstance(block, ItemList):
         return [_list_section(block, view.mentions)]
     if isinstance(block, Links):
-        return _sections([[link(url, title)] for title, url in block.links])
+        # the URL itself shown too (as text: one link per line), so it can be read and copied
+        return _sections([[link(url, title), *((" (", url, ")") if linkable(url) and " ".join(title.split()) != url else ())]
+                          for title, url in block.links])
     if isinstance(block, Actions):
         buttons = [b for i, a in enumerate(block.actions[:25]) if (b := _action_button(a, i, view)) is not None]
         return [ActionsBlock(elements=buttons)] if buttons else []
@@ -281,6 +287,14 @@ def render(reply: Reply, view: View | None = None, *, shareable: bool = False) -
         b.validate_json()
         out.append(b.to_dict())
     return SlackMessage(text=_cut(reply.summary or "Callboard", _FALLBACK_TEXT), blocks=out)
+
+
+_FENCE_LANGUAGE = re.compile(r"^(```+)[\w+#.-]+$", re.MULTILINE)
+
+
+def _fences(text: str) -> str:
+    """Code fences as Slack reads them: it has no language hint and would show ``bash`` as code."""
+    return _FENCE_LANGUAGE.sub(r"\1", text)
 
 
 def _marked(text: str) -> tuple[str, ...]:

@@ -33,15 +33,29 @@ from typing import Any
 import tantivy
 from rapidfuzz.distance import DamerauLevenshtein
 
-__all__ = ["DocsIndex", "DocHit", "Section", "SYNONYMS"]
+__all__ = ["SCHEMA_VERSION", "CodeSpan", "DocsIndex", "DocHit", "Section", "SYNONYMS", "snippet_runs"]
 
-_SCHEMA_VERSION = 2
+#: The index's layout and the format of its texts (content.py's): a change to either bumps it. An
+#: index of another version is emptied when opened, and the version is part of what a site was
+#: built from (service.py), so every site is built and indexed again.
+SCHEMA_VERSION = 3
 _PATH_SEP = " \u203a "
 _BOOSTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
 _PHRASE = re.compile(r'"([^"]+)"')
 _MAX_CORRECTIONS = 3
 _MAX_PREFIX_EXPANSIONS = 8
+#: the shortest words a compound is split into ("roll back", "set up", "log in")
+_MIN_PART = 3
+_MIN_TAIL = 2
+#: the analyzer of the stemmed fields (tantivy's en_stem), to ask the index for a word's stem
+_STEMMER = (
+    tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    .filter(tantivy.Filter.remove_long(40))
+    .filter(tantivy.Filter.lowercase())
+    .filter(tantivy.Filter.stemmer("english"))
+    .build()
+)
 
 #: Words that say nothing about which section is meant ("how do I ...", "is there a ...").
 STOPWORDS = frozenset(
@@ -107,6 +121,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Where a piece of code lies in a section's text, in characters: (start of its opening mark,
+#: start of the code, end of the code, end of its closing mark). Inline code is marked with
+#: backticks, a code block with fences on lines of their own (```bash ... ```).
+CodeSpan = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """One searchable unit of a built site."""
@@ -116,6 +136,7 @@ class Section:
     title: str
     text: str
     path: tuple[str, ...] = ()  # the headings above this one on its page, outermost first
+    code: tuple[CodeSpan, ...] = ()  # the code in ``text``, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +160,7 @@ def _schema() -> Any:
     b.add_text_field("path", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_text_field("text", stored=True, tokenizer_name="en_stem")
     b.add_text_field("words", stored=False, tokenizer_name="default", index_option="freq")
+    b.add_unsigned_field("code", stored=True, indexed=False)  # the CodeSpans, flattened
     return b.build()
 
 
@@ -147,7 +169,13 @@ def _document(entity: str, s: Section) -> Any:
     return tantivy.Document(
         entity=entity, location=s.location, page_title=s.page_title, title=s.title, heading=headings,
         path=_PATH_SEP.join(s.path), text=s.text, words=f"{headings} {s.text}",
+        code=[n for span in s.code for n in span],
     )
+
+
+def _code(doc: Any) -> tuple[CodeSpan, ...]:
+    flat = [int(n) for n in doc.get_all("code")]
+    return tuple((flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat) - 3, 4))
 
 
 def _path(doc: Any) -> tuple[str, ...]:
@@ -171,13 +199,13 @@ class DocsIndex:
                 version = json.loads(marker.read_text()).get("schema")
             except (OSError, ValueError):
                 version = None
-            if version != _SCHEMA_VERSION:  # an index from another release: start over, sites are rebuilt
+            if version != SCHEMA_VERSION:  # an index from another release: start over, sites are rebuilt
                 for child in path.iterdir():
                     if child.is_file():
                         child.unlink()
         self.schema = _schema()
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
-        marker.write_text(json.dumps({"schema": _SCHEMA_VERSION}))
+        marker.write_text(json.dumps({"schema": SCHEMA_VERSION}))
         self._lock = threading.Lock()
         #: (stamp, words -> document count, words by length): replaced whole, never changed in
         #: place, so searches in several threads each read one consistent snapshot
@@ -229,6 +257,7 @@ class DocsIndex:
                     title=doc.get_first("title") or "",
                     text=doc.get_first("text") or "",
                     path=_path(doc),
+                    code=_code(doc),
                 )
             )
         return out
@@ -270,14 +299,28 @@ class DocsIndex:
                     title=doc.get_first("title") or "",
                     path=_path(doc),
                     score=score,
-                    snippet=_runs(snippets.snippet_from_doc(doc), doc.get_first("text") or ""),
+                    snippet=_runs(snippets.snippet_from_doc(doc), doc.get_first("text") or "", _code(doc)),
                 )
             )
         return hits
 
     def _term_groups(self, query: str, searcher: Any) -> list[set[str]]:
         """Per query term, the words that count as finding it (itself, corrections, synonyms)."""
-        return [{term, *(w for w, _ in self._alternatives(term, searcher))} for term in _content_terms(query)]
+        joins = self._joins(query, searcher)
+        return [{term, *(w for w, _ in self._alternatives(term, searcher, joins))} for term in _content_terms(query)]
+
+    def _joins(self, text: str, searcher: Any) -> dict[str, list[str]]:
+        """Two words of the query that some section writes as one ("roll back" -> "rollback",
+        "log in" -> "login"): each of the two gets the joined word as an alternative."""
+        vocab, _ = self._vocabulary(searcher)
+        words = _TOKEN.findall(text.lower())
+        out: dict[str, list[str]] = {}
+        for first, second in zip(words, words[1:]):
+            joined = first + second
+            if len(first) >= 2 and len(second) >= 2 and self._indexed(joined, vocab, searcher):
+                out.setdefault(first, []).append(joined)
+                out.setdefault(second, []).append(joined)
+        return out
 
     # --- query building ---------------------------------------------------------------------
 
@@ -295,8 +338,9 @@ class DocsIndex:
                 text += " " + words[0]
         rest = _PHRASE.sub(" ", text)
         terms = _content_terms(rest)
+        joins = self._joins(rest, searcher)
         for term in terms:
-            alternatives = self._alternatives(term, searcher)
+            alternatives = self._alternatives(term, searcher, joins)
             if not alternatives:
                 continue
             parts = [
@@ -311,17 +355,36 @@ class DocsIndex:
     def _term_query(self, word: str, fields: list[str]) -> Any:
         return self.index.parse_query(f'"{_escape(word)}"', fields, field_boosts=_BOOSTS)
 
-    def _alternatives(self, term: str, searcher: Any) -> list[tuple[str, float]]:
-        """The words to search for one query term, each with a weight."""
+    def _indexed(self, word: str, vocab: dict[str, int], searcher: Any) -> bool:
+        """True when some section has ``word`` in any form the stemmed fields take as the same
+        (restart ~ restarting ~ restarts)."""
+        if word in vocab:
+            return True
+        stem = _stem(word)
+        return any(searcher.doc_freq(field, stem) for field in _BOOSTS)
+
+    def _alternatives(
+        self, term: str, searcher: Any, joins: dict[str, list[str]] | None = None
+    ) -> list[tuple[str, float]]:
+        """The words to search for one query term, each with a weight: the term in any word form,
+        its synonyms, the two words it joins ("rollback" finds "rolling back"), then corrections
+        and completions of a term no section has."""
         vocab, by_len = self._vocabulary(searcher)
         out: dict[str, float] = {}
-        if term in vocab:
+        found = self._indexed(term, vocab, searcher)
+        if found:
             out[term] = 1.0
         for synonym in SYNONYMS.get(term, ()):
             for word in _TOKEN.findall(synonym.lower()):
-                if word in vocab:
+                if self._indexed(word, vocab, searcher):
                     out.setdefault(word, 0.9)
-        if term in vocab:
+        for word in (joins or {}).get(term, ()):
+            out.setdefault(word, 0.9)
+        for split in range(_MIN_PART, len(term) - _MIN_TAIL + 1):
+            head, tail = term[:split], term[split:]
+            if self._indexed(head, vocab, searcher) and self._indexed(tail, vocab, searcher):
+                out.setdefault(f"{head} {tail}", 0.9)  # a phrase: the two words side by side
+        if found:
             return list(out.items())
         if len(term) >= 4:
             for word in self._corrections(term, vocab, by_len):
@@ -355,6 +418,11 @@ class DocsIndex:
         return vocab, by_len
 
 
+def _stem(word: str) -> str:
+    tokens = _STEMMER.analyze(word)
+    return str(tokens[0]) if tokens else word
+
+
 def _content_terms(text: str) -> list[str]:
     """The query's words without stop words (all of them when that would leave nothing)."""
     words = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(text)))
@@ -379,6 +447,8 @@ def _coverage(groups: list[set[str]], doc: Any) -> float:
 
 
 def _matches(word: str, tokens: set[str]) -> bool:
+    if " " in word:  # the words a compound was split into
+        return all(_matches(part, tokens) for part in word.split())
     if word in tokens:
         return True
     if len(word) < 4:
@@ -387,20 +457,117 @@ def _matches(word: str, tokens: set[str]) -> bool:
     return any(t.startswith(stem) for t in tokens)
 
 
-def _runs(snippet: Any, text: str) -> tuple[tuple[str, bool], ...]:
+#: Inline code (a code block) shorter than this is never cut by a snippet: it grows to hold it whole.
+_WHOLE_CODE = 400
+_WHOLE_BLOCK = 160
+_CHUNK_END = ".,;:!?)]}'\""
+_CHUNK_START = "([{'\""
+_UNMARKABLE = re.compile(r"[/:=@\\$<>|&~%#?]")
+_SNIPPET_CHARS = 220
+
+
+def _runs(snippet: Any, text: str, code: tuple[CodeSpan, ...]) -> tuple[tuple[str, bool], ...]:
     """A snippet as (text, matched) runs; the section's opening words when nothing matched the body."""
     fragment = snippet.fragment()
-    if not fragment:
-        return ((text[:200] + ("…" if len(text) > 200 else ""), False),)
+    start = text.find(fragment) if fragment else -1
+    if start < 0:
+        return snippet_runs(text, code, 0, min(len(text), _SNIPPET_CHARS - 20), ())
     raw = fragment.encode()
+    marks = [(start + len(raw[: r.start].decode(errors="replace")), start + len(raw[: r.end].decode(errors="replace")))
+             for r in snippet.highlighted()]
+    return snippet_runs(text, code, start, start + len(fragment), marks)
+
+
+def snippet_runs(
+    text: str, code: Sequence[CodeSpan], start: int, end: int, marks: Sequence[tuple[int, int]]
+) -> tuple[tuple[str, bool], ...]:
+    """``text[start:end]`` as (text, matched) runs, with ``marks`` (character ranges) matched.
+
+    Nothing is cut inside a word or a line of code, and nothing is marked where a mark would
+    break what a person copies: code, and words of a URL, a path or an assignment in prose (a
+    word joined by ``-`` ``.`` ``_`` is marked whole: **blob-gateway**). The window grows to hold
+    inline code whole (up to ``_WHOLE_CODE`` characters) and a small code block whole; a longer
+    one is cut at line ends and its fences are put back around the lines shown. "…" says where
+    text was left out."""
+    start, end = max(0, start), min(len(text), end)
+    if 0 < start < len(text) and not text[start - 1].isspace():  # a cut inside a word: back to its start
+        start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    if 0 < end < len(text) and not text[end].isspace():
+        ends = [i for i in (text.find(" ", end), text.find("\n", end)) if i >= 0]
+        end = min(ends) if ends else len(text)
+    lead = trail = ""
+    for outer, inner, inner_end, outer_end in code:
+        block = text[inner - 1 : inner] == "\n"
+        whole = outer_end - outer <= (_WHOLE_BLOCK if block else _WHOLE_CODE)
+        if outer < start < outer_end:
+            if whole or start <= inner or start >= inner_end:
+                start = outer
+            else:
+                line = text.rfind("\n", inner, start) if block else -1
+                start = line + 1 if line >= 0 else inner if block else start
+                lead = text[outer:inner]
+        if outer < end < outer_end:
+            if whole or end <= inner or end >= inner_end:
+                end = outer_end
+            else:
+                line = text.find("\n", end, inner_end) if block else -1
+                end = line if line >= 0 else inner_end if block else end
+                trail = text[inner_end:outer_end]
+    spans = [(outer, outer_end) for outer, _, _, outer_end in code]
+    shown = _prose_marks(text, spans, [(max(a, start), min(b, end)) for a, b in marks if a < end and b > start])
+    shown = [(max(a, start), min(b, end)) for a, b in shown]
     runs: list[tuple[str, bool]] = []
-    pos = 0
-    for rng in snippet.highlighted():
-        start, end = rng.start, rng.end
-        if start > pos:
-            runs.append((raw[pos:start].decode(errors="replace"), False))
-        runs.append((raw[start:end].decode(errors="replace"), True))
-        pos = end
-    if pos < len(raw):
-        runs.append((raw[pos:].decode(errors="replace"), False))
-    return tuple(runs)
+    if lead:
+        runs.append((lead, False))
+    pos = start
+    for a, b in shown:
+        if a < pos:
+            continue
+        if a > pos:
+            runs.append((text[pos:a], False))
+        runs.append((text[a:b], True))
+        pos = b
+    if pos < end:
+        runs.append((text[pos:end], False))
+    if trail:
+        runs.append((trail, False))
+    runs = [(t, m) for t, m in runs if t]
+    if not runs:
+        return ()
+    if not runs[0][1]:
+        runs[0] = (runs[0][0].lstrip(), False)
+    if not runs[-1][1]:
+        runs[-1] = (runs[-1][0].rstrip(), False)
+    # "…" where text was left out, on a line of its own beside a code block's fence
+    if start > 0:
+        runs.insert(0, ("…\n" if runs[0][0].startswith("```") or lead.endswith("\n") else "… ", False))
+    if end < len(text):
+        fence = trail.startswith("\n") or any(oe == end and text[o:].startswith("```") for o, oe in spans)
+        runs.append(("\n…" if fence else " …", False))
+    return tuple((t, m) for t, m in runs if t)
+
+
+def _prose_marks(text: str, spans: list[tuple[int, int]], marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The marks to show: none in code; none in a word of a URL, a path, an assignment or an
+    option; a word joined by ``-`` ``.`` ``_`` marked whole."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(marks):
+        if any(o < b and a < oe for o, oe in spans):
+            continue
+        left, right = a, b
+        while left > 0 and not text[left - 1].isspace() and text[left - 1] != "`":
+            left -= 1
+        while right < len(text) and not text[right].isspace() and text[right] != "`":
+            right += 1
+        while right > b and text[right - 1] in _CHUNK_END:
+            right -= 1
+        while left < a and text[left] in _CHUNK_START:
+            left += 1
+        chunk = text[left:right]
+        if chunk.startswith("-") or _UNMARKABLE.search(chunk):
+            continue  # --flag, a/path, https://…, key=value, user@host: copied as written
+        if out and out[-1][1] >= left:
+            out[-1] = (out[-1][0], max(out[-1][1], right))
+        else:
+            out.append((left, right))
+    return out

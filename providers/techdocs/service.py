@@ -36,7 +36,7 @@ from callboard.storage import repo
 from .build import BuildJob, BuildResult, source_files
 from .content import Part, section_parts, sections_from_site
 from .errors import DocsError
-from .index import DocHit, DocsIndex, Section
+from .index import SCHEMA_VERSION, DocHit, DocsIndex, Section
 from .remote import GitHubDocs, GitHubTree, parse_github_url, relative_tree
 from .worker import BuildPool
 
@@ -106,6 +106,7 @@ def _builder_version() -> str:
             parts.append(f"{dist}={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist}=?")
+    parts.append(f"index={SCHEMA_VERSION}")  # a new index format: every site is indexed again
     return ";".join(parts)
 
 
@@ -239,8 +240,9 @@ class TechDocs:
     async def sections(self, key: str) -> list[Section]:
         return await asyncio.to_thread(self._sections, key)
 
-    async def parts(self, key: str, location: str) -> list[Part]:
-        return await asyncio.to_thread(section_parts, self.site_dir(key), location)
+    async def parts(self, key: str, location: str, *, own: bool = False) -> list[Part]:
+        """A section's content (``own``: without the sections under it)."""
+        return await asyncio.to_thread(functools.partial(section_parts, self.site_dir(key), location, own=own))
 
     def _has_index(self) -> bool:
         return (self.store / "index").exists() and self.index.count() > 0

@@ -123,7 +123,7 @@ async def test_builds_search_and_runbook(tmp_path: Path) -> None:
         assert "runbook/index.html#cache-stampede-on-sessions-cache" in text
 
         reply = await app.ask("runbook orders")  # no topic: the runbook's beginning and its topics
-        assert reply.status is Status.OK and "Cache stampede on sessions-cache" in reply.data["topics"]
+        assert reply.status is Status.OK and "Cache stampede on sessions-cache" in [t["title"] for t in reply.data["topics"]]
 
         hits = (await app.ask("docs reconcilation")).data["hits"]  # a typo
         assert hits[0]["entity"] == "component:default/ledger" and hits[0]["location"] == "#month-end-close"
