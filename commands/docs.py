@@ -154,11 +154,26 @@ def _hit_data(docs: TechDocs, h: DocHit) -> dict[str, object]:
     }
 
 
+from .api import Grammar  # noqa: E402  (beside SPEC: the grammar is part of it)
+
 SPEC = CommandSpec(
     name="docs",
     summary="Search TechDocs (typos welcome), or open one entity's docs",
     usage="docs <query> | docs <entity> [query]",
-    examples=("docs stripe webhook backlog", "docs payment-service", "docs checkout-api cache"),
+    examples=("docs stripe webhook backlog", "docs payment-service", "docs checkout-api cache",
+              "where are the docs for payment-service?"),
     run=run,
     aliases=("doc", "techdocs"),
+    grammar=Grammar(
+        phrasings=(
+            "(docs|doc|documentation|techdocs|documents) (for|of|on|about) {entity} {topic?}",
+            "(where|what) (is|are) (docs|doc|documentation|techdocs) (for|of|on|about) {entity} {topic?}",
+            "where (can|do|could|should) (I|we) (find|read|see|get) (docs|documentation|doc) (for|of|on|about) "
+            "{entity} {topic?}",
+            "(show|open|find|give|get) [me|us] (docs|documentation|doc|techdocs) (for|of|on|about) {entity} {topic?}",
+            "{entity} 's (docs|documentation|techdocs)",
+            "{entity} (docs|documentation|techdocs)",
+        ),
+        args=("{entity}", "{topic}"),
+    ),
 )

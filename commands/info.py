@@ -78,11 +78,29 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     )
 
 
+from .api import Grammar, Phrasing  # noqa: E402  (beside SPEC: the grammar is part of it)
+
 SPEC = CommandSpec(
     name="info",
     summary="Everything about one entity: owner, system, APIs, dependencies, links, source",
     usage="info <entity>",
-    examples=("info payment-service", "what is checkout-api?"),
+    examples=("info payment-service", "what is checkout-api?", "what is part of the payments system?", "fraud-detector"),
     run=run,
     aliases=("show", "describe"),
+    grammar=Grammar(
+        phrasings=(
+            Phrasing(pattern="what (is|are) (part of|in|inside|under|within) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="what (belongs|belong) (to|in) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="(what|which) (components|services|apis|resources|parts|systems|things|entities) (are|is) "
+                             "(in|part of|under|inside|within) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="(parts|components) of {entity}", kinds=("system", "domain")),
+            "(tell|tell me|tell us) about {entity}",
+            "(what|who) (is|are) {entity}",
+            "(describe|explain) {entity}",
+            "show me {entity}",
+            "what (does|do) {entity} do",
+            "what do (you|we) know about {entity}",
+            "(info|details|information|card) (on|about|for|of) {entity}",
+        ),
+    ),
 )

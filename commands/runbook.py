@@ -234,11 +234,28 @@ async def _pick(
     return chosen[0], f'Nothing in the runbook matches "{topic}"; here is its beginning.'
 
 
+from .api import Grammar  # noqa: E402  (beside SPEC: the grammar is part of it)
+
 SPEC = CommandSpec(
     name="runbook",
     summary="The runbook's steps, inline, with the owner and a link to the full page",
     usage="runbook <entity> [topic]",
-    examples=("runbook payment-service", "runbook payment-service webhook backlog", "runbook checkout-api cache stampede"),
+    examples=("runbook payment-service", "runbook payment-service webhook backlog", "runbook checkout-api cache stampede",
+              "runbook for payment-service", "how do I fix the webhook backlog on payment-service?"),
     run=run,
     aliases=("playbook",),
+    grammar=Grammar(
+        phrasings=(
+            "(runbook|runbooks|playbook|playbooks) (for|of|on|about) {entity} {topic?}",
+            "(where is|where are|what is|what are|show me|give me|open|find|get) (runbook|runbooks|playbook|playbooks) "
+            "(for|of|on|about) {entity} {topic?}",
+            "{entity} 's (runbook|runbooks|playbook|playbooks) {topic?}",
+            "{entity} (runbook|runbooks|playbook|playbooks) {topic?}",
+            "how (do|can|should|would|could) (I|we|you|one) {topic} (on|for|in|with|of|at) {entity}",
+            "how to {topic} (on|for|in|with|of|at) {entity}",
+            "(steps|procedure) (to|for) {topic} (on|for|in|with|of|at) {entity}",
+        ),
+        args=("{entity}", "{topic}"),
+        stop_words=("for", "of"),
+    ),
 )

@@ -53,11 +53,25 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     )
 
 
+from .api import Grammar  # noqa: E402  (beside SPEC: the grammar is part of it)
+
 SPEC = CommandSpec(
     name="team",
     summary="A team's members, sub-teams and what it owns",
     usage="team <group>",
-    examples=("team payments-team", "who is on sre-team?"),
+    examples=("team payments-team", "who is on sre-team?", "who's in the payments team?"),
     run=run,
     aliases=("group",),
+    grammar=Grammar(
+        phrasings=(
+            "who (is|are) (on|in|part of|a member of|members of|with) {entity}",
+            "(members|people|folks|engineers|the people) (of|in|on) {entity}",
+            "who (works|work) (in|for) {entity}",
+            "(list|show|who are) [me] [the] (members|people) (of|in|on) {entity}",
+            "who (belongs|belong) to {entity}",
+            "{entity} 's (members|people|team members)",
+            "{entity} (members|team members)",
+        ),
+        kinds=("group",),
+    ),
 )
