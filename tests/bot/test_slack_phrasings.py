@@ -8,8 +8,6 @@ import json
 
 import pytest
 
-from callboard.commands.api import Invocation, Reply
-
 from ..commands.test_phrasings import Case, Recorder, check, demo_cases
 from .test_slack_real_shapes import BOT, Rig, fake, rig  # noqa: F401  (fixtures)
 
@@ -35,16 +33,6 @@ def _sample() -> list[Case]:
 async def test_labelled_phrasings_in_slack(rig: Rig, shape: str) -> None:  # noqa: F811
     recorder = Recorder(rig.app)
     rig.app.dispatcher = recorder.dispatcher
-    asked: list[tuple[Reply, Invocation | None]] = []
-    dispatch = recorder.dispatcher.dispatch
-
-    async def answered(text: str, **kw: object) -> Reply:
-        recorder.asked.clear()
-        reply = await dispatch(text, **kw)  # type: ignore[arg-type]
-        asked.append((reply, recorder.asked[0] if recorder.asked else None))
-        return reply
-
-    recorder.dispatcher.dispatch = answered  # type: ignore[method-assign]
     misses = []
     sample = _sample()
     for i, case in enumerate(sample):
@@ -60,7 +48,7 @@ async def test_labelled_phrasings_in_slack(rig: Rig, shape: str) -> None:  # noq
                             event_id=f"Ev0PHRASE{shape}{i}")
             calls = await rig.fake.wait_for("chat.postMessage", count=i + 1)
             shown = json.dumps(calls[-1].params)
-        reply, inv = asked[-1]
+        reply, inv = recorder.answers[-1]
         problem = check(case, reply, inv, rig.app)
         if problem is None and case.ref is not None and case.expect == "OK":
             name = case.ref.split("/", 1)[1]
@@ -70,5 +58,5 @@ async def test_labelled_phrasings_in_slack(rig: Rig, shape: str) -> None:  # noq
             problem = "Slack was told the question is an unknown command"
         if problem:
             misses.append(f"{case.q!r}: {problem}")
-    assert len(asked) == len(sample)
+    assert len(recorder.answers) == len(sample)
     assert not misses, f"{len(misses)}/{len(sample)} wrong in Slack ({shape}):\n" + "\n".join(misses)

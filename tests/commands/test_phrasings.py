@@ -19,6 +19,7 @@ import yaml
 
 from callboard.bot.app import Callboard, demo_catalog_path
 from callboard.bot.config import Settings
+from callboard.bot.shell import Shell
 from callboard.catalog.search import normalize
 from callboard.commands.api import Deps, Invocation, ItemList, Reply, Status
 from callboard.commands.dispatch import CommandRegistry, Dispatcher
@@ -55,12 +56,23 @@ def demo_cases() -> list[Case]:
 
 
 class Recorder:
-    """The app's commands, each recording what it was asked (command and arguments) before it runs."""
+    """The app's commands, each recording what it was asked (command and arguments) before it runs,
+    behind a dispatcher that keeps every answer with the invocation that made it (``answers``)."""
 
     def __init__(self, app: Callboard) -> None:
         self.asked: list[Invocation] = []
+        self.answers: list[tuple[Reply, Invocation | None]] = []
         specs = [dataclasses.replace(s, run=self._recording(s.run)) for s in app.dispatcher.registry.specs]
         self.dispatcher = Dispatcher(CommandRegistry(specs), app.dispatcher.deps)
+        dispatch = self.dispatcher.dispatch
+
+        async def answered(text: str, **kw: Any) -> Reply:
+            self.asked.clear()
+            reply = await dispatch(text, **kw)
+            self.answers.append((reply, self.asked[0] if self.asked else None))
+            return reply
+
+        self.dispatcher.dispatch = answered  # type: ignore[method-assign]
 
     def _recording(self, run: Any) -> Any:
         async def recorded(inv: Invocation, deps: Deps) -> Reply:
@@ -70,9 +82,8 @@ class Recorder:
         return recorded
 
     async def ask(self, q: str) -> tuple[Reply, Invocation | None]:
-        self.asked.clear()
-        reply = await self.dispatcher.dispatch(q, user_ref=ASKER)
-        return reply, (self.asked[0] if self.asked else None)
+        await self.dispatcher.dispatch(q, user_ref=ASKER)
+        return self.answers[-1]
 
 
 def offered(reply: Reply) -> list[str]:
@@ -132,6 +143,25 @@ async def test_labelled_phrasings_over_the_demo_catalog(demo_app: Callboard) -> 
     assert len(cases) >= 120
     misses = await run_cases(demo_app, cases)
     assert not misses, f"{len(misses)}/{len(cases)} wrong:\n" + "\n".join(misses)
+
+
+async def test_a_sample_in_the_terminal(demo_app: Callboard) -> None:
+    """The shell surface asks the same dispatcher: a sample of the demo set, rendered as text."""
+    recorder = Recorder(demo_app)
+    demo_app.dispatcher = recorder.dispatcher
+    shell = Shell(demo_app)
+    misses = []
+    sample = demo_cases()[1::4]
+    for case in sample:
+        shown = await shell.exec(case.q)
+        reply, inv = recorder.answers[-1]
+        problem = check(case, reply, inv, demo_app)
+        if problem is None and case.ref is not None and case.expect == "OK" and case.ref.split("/", 1)[1] not in shown:
+            problem = f"the terminal's answer does not name {case.ref}"
+        if problem:
+            misses.append(f"{case.q!r}: {problem}")
+    assert len(recorder.answers) == len(sample)
+    assert not misses, f"{len(misses)}/{len(sample)} wrong in the terminal:\n" + "\n".join(misses)
 
 
 # --- a generated catalog -------------------------------------------------------------------------
