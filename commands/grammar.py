@@ -23,7 +23,9 @@ __all__ = [
     "Matcher",
     "Word",
     "compile_grammar",
+    "openings",
     "pattern_text",
+    "text_of",
     "trim",
     "words",
 ]
@@ -308,8 +310,6 @@ class Matcher:
         found: list[Match] = []
         if not ws:
             return found
-        # a question may start with stop words (``the owner of x``): phrasings are tried from each
-        # start a run of them allows
         hops: dict[tuple[tuple[str, ...], ...], list[tuple[int, ...]]] = {}
         for p in self._candidates(ws):
             if wanted is not None and p.command not in wanted:
@@ -321,9 +321,11 @@ class Matcher:
         return found
 
     def _candidates(self, ws: Sequence[Word]) -> list[CompiledPhrasing]:
+        """The phrasings whose first word is in ``ws`` (it may follow stop words: ``the owner of x``),
+        and those that begin with a slot or an optional word."""
         firsts = {w.word for w in ws}
         out = list(self._by_first.get(None, ()))
-        for word in firsts:  # a phrasing can start only at a word of the question (after stop words)
+        for word in firsts:
             out.extend(self._by_first.get(word, ()))
         return sorted(set(out), key=lambda p: p.order)
 
