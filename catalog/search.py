@@ -16,6 +16,14 @@ How a query is answered:
    it alone has the smallest edit distance and that distance is within what a
    typo explains, or the query is a part of exactly one name. Otherwise the
    result is ambiguous and the caller offers the alternatives.
+4. **Similarity threshold**: a fuzzy candidate is offered only when it is
+   *close* to the query (``close``): within a typo of it (whole, or a run of
+   its words), the query starting one of its words (``pay`` → ``payments-team``),
+   the whole name standing in the query as words (``is payment-service down``),
+   or one of the query's own words (not a kind word like ``service``) found,
+   typos allowed, among its words. A score alone never offers one: trigram and
+   ``WRatio`` overlap puts unrelated names at the top of a list when nothing
+   matches, and "not found" must then say so.
 """
 
 from __future__ import annotations
@@ -49,6 +57,14 @@ def _grams(norm: str) -> set[str]:
 
 def _sorted_words(norm: str) -> str:
     return " ".join(sorted(norm.split()))
+
+
+#: Words that say what kind of thing a name is, not which one: sharing only these is no likeness.
+_GENERIC_WORDS = frozenset({
+    "service", "services", "team", "teams", "api", "apis", "system", "systems", "component", "components", "group",
+    "domain", "resource", "web", "app", "worker", "db", "database", "the", "for", "and", "with", "this", "that",
+    "what", "who", "owner", "owns",
+})
 
 
 def allowed_typos(length: int) -> int:
@@ -269,11 +285,13 @@ class SearchIndex:
                 best[slot] = (float(score), d, pd)
             else:
                 best[slot] = (max(prev[0], float(score)), min(prev[1], d), min(prev[2], pd))
+        allowance = allowed_typos(len(q))
+        q_words = [w for w in q.split(" ") if len(w) >= 4 and w not in _GENERIC_WORDS]
+        best = {s: v for s, v in best.items() if self._close(s, q, q_words, v[1], v[2], allowance)}
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], self._norms[kv[0]]))
         cands = [self._candidate(s, sc, d, False) for s, (sc, d, _pd) in ranked]
         partial = {self._keys[s]: pd for s, (_sc, _d, pd) in ranked}
         confident = False
-        allowance = allowed_typos(len(q))
         chosen: Candidate | None = None
         if cands:
             min_d = min(c.distance for c in cands)
@@ -296,6 +314,25 @@ class SearchIndex:
             cands.remove(chosen)
             cands.insert(0, chosen)
         return SearchResult(query, tuple(cands[:limit]), confident)
+
+    def _close(self, slot: int, q: str, q_words: list[str], distance: int, partial: int, allowance: int) -> bool:
+        """Whether the entity in ``slot`` is like enough to ``q`` to be offered (see the module's point 4)."""
+        if distance <= allowance or partial <= allowance:
+            return True
+        for text in (self._norms[slot], self._title_norms[slot]):
+            if not text:
+                continue
+            if len(q) >= 3 and _contains_words(q, text):
+                return True
+            if len(text) >= 3 and f" {text} " in f" {q} ":
+                return True
+            words = text.split(" ")
+            for qw in q_words:
+                typos = allowed_typos(len(qw))
+                if any(w.startswith(qw) or (len(w) >= 4 and DamerauLevenshtein.distance(qw, w, score_cutoff=typos) <= typos)
+                       for w in words if w not in _GENERIC_WORDS):
+                    return True
+        return False
 
     def _more_contain(self, q: str, found: Candidate, kinds: frozenset[str] | None) -> bool:
         """Whether names outside the candidate list also contain the query (then it is not unique)."""

@@ -78,22 +78,27 @@ def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, comma
         what = "/".join(_KIND_TITLES.get(k, k) for k in kinds) if kinds else "entity"
         raise Unanswered(Reply.notice(
             Status.NOT_FOUND,
-            f'No {what} matches "{query}". Try `find {query}` for a wider search.',
+            f'No {what} matches "{query}": nothing in the catalog is named like it. '
+            f"`find <part of a name>` lists what is there.",
             data={"query": query, "candidates": []},
         ))
     items = tuple(candidate_item(c) for c in result.candidates)
+    names = ", ".join(name_of(c.key) for c in result.candidates[:5])
+    if len(result.candidates) == 1:
+        title = f'No entity is named "{query}"; did you mean this one?'
+        summary = f'No entity is named "{query}"; did you mean {names}?'
+    else:
+        title = f'"{query}" could mean several entities; which one?'
+        summary = f'"{query}" is ambiguous: {names}'
     actions = tuple(RunCommand(label=name_of(c.key), command=f"{command} {c.key}") for c in result.candidates[:5])
     raise Unanswered(Reply(
         status=Status.AMBIGUOUS,
         command=command,
         blocks=(
-            ItemList(
-                title=f'"{query}" could mean several entities; which one?',
-                items=items,
-            ),
+            ItemList(title=title, items=items),
             Actions(actions=actions),
         ),
-        summary=f'"{query}" is ambiguous: ' + ", ".join(name_of(c.key) for c in result.candidates[:5]),
+        summary=summary,
         data={
             "query": query,
             "candidates": [

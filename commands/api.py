@@ -26,6 +26,7 @@ __all__ = [
     "CommandSpec",
     "Deps",
     "Fields",
+    "Grammar",
     "Header",
     "Hit",
     "Hits",
@@ -37,6 +38,7 @@ __all__ = [
     "OpenForm",
     "OpenUrl",
     "Person",
+    "Phrasing",
     "Reply",
     "RunCommand",
     "ShowPage",
@@ -265,6 +267,46 @@ class Deps:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Phrasing:
+    """One way people ask for a command, word by word: ``who owns {entity}``.
+
+    ``(a|b c)`` is one of several words or runs of words, ``[a|b]`` the same but optional,
+    ``{name}`` a slot (one word or more), ``{name?}`` a slot that may be empty. Words are matched
+    without case; ``who's``/``whos`` read as ``who is``, ``what's`` as ``what is``, ``oncall`` and
+    ``on-call`` as ``on call``, and a possessive ``'s`` is a word of its own (``{entity} 's owner``).
+    Two slots side by side must begin with the entity slot: the catalog says where its name ends.
+    """
+
+    pattern: str
+    #: the command's arguments: ``{slot}`` or a literal word; empty slots are left out. None: the grammar's
+    args: tuple[str, ...] | None = None
+    #: the kinds the entity slot means here, tried first (``what is part of {entity}``: a system). None: the grammar's
+    kinds: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grammar:
+    """How a command is asked in words: its phrasings, the slot that names an entity, and the words
+    that carry no meaning for it (dropped between a phrasing's words and around a slot's value).
+
+    The dispatcher tries a typed command first (``owner x``, ``/owner x``, an alias), then every
+    command's phrasings (the one matching the most words wins; then the one whose entity the catalog
+    knows), then a bare entity name. Plugins declare theirs the same way, in their ``CommandSpec``.
+    """
+
+    phrasings: tuple[Phrasing | str, ...]
+    args: tuple[str, ...] = ("{entity}",)
+    #: the slot resolved against the catalog (articles dropped, a trailing ``team``/``service``/...
+    #: tried with and without); None when no slot names an entity (``find {query}``)
+    entity: str | None = "entity"
+    #: the kinds the entity slot prefers, tried first (``team``: groups)
+    kinds: tuple[str, ...] = ()
+    #: words or runs of words that mean nothing here (``for``, ``right now``), beside the common ones
+    #: (``the``, ``please``, ...)
+    stop_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandSpec:
     name: str
     summary: str
@@ -272,3 +314,5 @@ class CommandSpec:
     examples: tuple[str, ...]
     run: Callable[[Invocation, Deps], Awaitable[Reply]]
     aliases: tuple[str, ...] = ()
+    #: the questions in words this command answers (``who owns {entity}``), beside its typed form
+    grammar: Grammar | None = None

@@ -17,7 +17,7 @@ from callboard.catalog.model import Entity
 
 from ._cards import Listing, listing_blocks
 from ._lookup import describe_ref, entity_from, name_of, typo_note
-from .api import Block, CommandSpec, Deps, Header, Invocation, Notice, Reply, Status, Text
+from .api import Block, CommandSpec, Deps, Grammar, Header, Invocation, Notice, Reply, Status, Text
 
 __all__ = ["SPEC", "run"]
 
@@ -164,7 +164,23 @@ SPEC = CommandSpec(
     name="deps",
     summary="What an entity depends on, and what depends on it",
     usage="deps <entity>",
-    examples=("deps payment-service", "what depends on payments-db?"),
+    examples=("deps payment-service", "what depends on payments-db?", "what does payment-service depend on?"),
     run=run,
     aliases=("dependencies",),
+    grammar=Grammar(
+        phrasings=(
+            "(what|who|which services|which components|what services|what components|anything|anyone) "
+            "(depends|depend|relies|rely|is built|are built) on {entity}",
+            "(what|who|which services|which components) (uses|use|calls|call|consumes|consume|needs|need) {entity}",
+            "what (does|do|did) {entity} (depend|rely|build) on",
+            "what (does|do) {entity} (use|need|call|consume|require)",
+            "(dependencies|dependency|deps|dependents|dependants) (of|for|on) {entity}",
+            "(what|which) (are|is) {entity} 's (dependencies|deps|dependents|dependants)",
+            "{entity} 's (dependencies|deps|dependents|dependants)",
+            "{entity} (dependencies|deps|dependents|dependants)",
+            "what (breaks|would break|will break|could break|is affected|would be affected|goes down) (if|when) "
+            "{entity} (goes down|is down|fails|breaks|dies|is broken|is slow)",
+            "(does|is) (anything|anyone) (depend|depends|rely|relies|depending|relying) on {entity}",
+        ),
+    ),
 )

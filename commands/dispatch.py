@@ -1,5 +1,12 @@
 """From a line of text to a ``Reply``: parse, route (commands or plain questions), run.
 
+Routing, in order: a typed command (``owner x``, ``/owner x``, an alias; its own phrasings read its
+arguments when they match, ``runbook for x``); a question in words, read by the phrasings every
+command declares in its ``Grammar`` (the phrasing matching the most words wins, then the one whose
+entity the catalog knows); a bare entity name (its card when the catalog is sure which one, the
+candidates when it is not). An entity slot is looked up as asked, then without a kind word around it
+(``the payments team``, ``the payment-service service``), that kind preferred.
+
 One error boundary: a command that raises is logged with a reference id and the
 user gets "failed (ref …)" — never the exception text. When the failure is the database
 (unreachable, or not answering while an answer waits on it), the user gets "temporarily
@@ -17,15 +24,18 @@ import secrets
 import shlex
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from rapidfuzz import process as fuzz_process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from .api import Actions, CommandSpec, Deps, Invocation, Reply, RunCommand, Status, Unanswered
+from .grammar import COMMON_STOP_WORDS, GrammarError, Match, Matcher, Word, compile_grammar, openings, text_of, \
+    trim, words
 
-__all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "StartupError", "Unavailable", "loggable", "parse",
-           "unavailable_reply"]
+__all__ = ["BUILTIN_COMMANDS", "ENTITY_ACTIONS", "Availability", "CommandRegistry", "Dispatcher", "Route", "StartupError",
+           "Unavailable", "loggable", "parse", "unavailable_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +46,6 @@ ENTITY_ACTIONS = (("Owner", "owner"), ("On-call", "oncall"), ("Runbook", "runboo
 _DOCS_COMMANDS = frozenset({"runbook", "docs"})
 
 _SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "-"})
-
-#: Plain questions and the command that answers them.
-_QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), cmd)
-    for p, cmd in (
-        (r"^what\s+(?:do|does)\s+(?:my\s+teams?|i)\s+own$", "mine"),
-        (r"^(?:who|whom)\s+(?:owns|maintains|runs|is\s+responsible\s+for)\s+(?:the\s+)?(?P<q>.+)$", "owner"),
-        (r"^who(?:'s|\s+is|\s+are)\s+(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
-        (r"^(?:the\s+)?owners?\s+of\s+(?:the\s+)?(?P<q>.+)$", "owner"),
-        (r"^what\s+(?:does|do|is)\s+(?P<q>.+?)\s+own(?:ing)?$", "owner"),
-        (r"^what\s+(?:depends|relies)\s+on\s+(?:the\s+)?(?P<q>.+)$", "deps"),
-        (r"^what\s+does\s+(?P<q>.+?)\s+depend\s+on$", "deps"),
-        (r"^(?:dependencies|deps)\s+(?:of|for)\s+(?P<q>.+)$", "deps"),
-        (r"^(?:who(?:'s|\s+is|\s+are)\s+(?:in|on)|members\s+of)\s+(?:team\s+)?(?P<q>.+)$", "team"),
-        (r"^(?:find|search(?:\s+for)?|look\s+for|where\s+is)\s+(?P<q>.+)$", "find"),
-        (r"^(?:what|who)\s+is\s+(?:the\s+)?(?P<q>.+)$", "info"),
-        (r"^(?:tell\s+me\s+about|describe|show\s+me)\s+(?:the\s+)?(?P<q>.+)$", "info"),
-    )
-)
-
 
 class StartupError(Exception):
     """The command set is broken (duplicate names, a run that is not a coroutine, ...)."""
@@ -109,25 +99,39 @@ def parse(text: str) -> tuple[str, tuple[str, ...]]:
     return words[0].lower().lstrip("/"), tuple(words[1:])
 
 
-#: A plain question longer than this is not one (and is never run through the question patterns).
+#: A plain question longer than this (in characters, or in words) is not one, and is never read by
+#: the phrasings (reading is quadratic in the words at worst: long runs of stop words)
 _QUESTION_MAX = 500
+_QUESTION_WORDS = 40
+#: Phrasing matches whose entity is looked up, at most, among those matching the most words.
+_MATCHES_TRIED = 8
+#: Words an entity slot may end (or begin) with that say its kind: tried with and without.
+_KIND_WORDS = {
+    "team": "group", "teams": "group", "group": "group", "squad": "group", "org": "group",
+    "service": "component", "component": "component", "app": "component", "application": "component",
+    "library": "component", "website": "component", "system": "system", "api": "api", "domain": "domain",
+    "resource": "resource", "database": "resource", "user": "user", "person": "user",
+}
+#: Words an entity's name may be split at, at most (``runbook for <entity> <topic>``).
+_ENTITY_WORDS = 6
 
 
-def _question(text: str) -> tuple[str, str] | None:
-    # one space between words: patterns like ``what does <q> own`` backtrack over every way to split
-    # a run of whitespace, cubically (a DM of "what does" and 2,000 spaces held the server for 50 s)
-    cleaned = " ".join(_clean(text).split()).strip("\"'`").rstrip("?!. ").strip()
-    if len(cleaned) > _QUESTION_MAX:
-        return None
-    for pattern, command in _QUESTIONS:
-        m = pattern.match(cleaned)
-        if m:
-            if "q" not in pattern.groupindex:
-                return command, ""
-            q = m.group("q").strip().strip("\"'`").strip()
-            if q:
-                return command, q
-    return None
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a line of text asks for: the command (None: none) and its arguments."""
+
+    spec: CommandSpec | None
+    args: tuple[str, ...]
+    name: str  # the first word as typed (for logs and "did you mean")
+    how: str  # command | question | entity | unknown
+    suggestion: str | None = None  # a command name the first word is a typo of
+    query: str = ""  # for unknown: the words looked up in the catalog
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    arg: str  # what to pass the command: the words as asked, or the entity's ref when a kind decided it
+    level: int  # 3: exactly one entity by name; 2: one, through a typo; 1: candidates; 0: nothing
 
 
 class CommandRegistry:
@@ -145,6 +149,10 @@ class CommandRegistry:
                 if name in self._by_name:
                     raise StartupError(f'Command name "{name}" is registered twice')
                 self._by_name[name] = spec
+        try:
+            self.matcher = Matcher(p for order, spec in enumerate(self.specs) for p in compile_grammar(spec, order))
+        except GrammarError as exc:
+            raise StartupError(str(exc)) from None
 
     @classmethod
     def from_entry_points(cls, group: str = "callboard.commands", only: Sequence[str] | None = None) -> CommandRegistry:
@@ -176,16 +184,142 @@ class Dispatcher:
         self.deps = deps
         self.availability = availability
 
-    def route(self, text: str) -> tuple[CommandSpec | None, tuple[str, ...], str]:
+    def route(self, text: str) -> Route:
+        """What ``text`` asks for (no command runs here; the catalog's index is asked about names)."""
         name, args = parse(text)
         spec = self.registry.get(name)
+        cleaned = _clean(text)
+        if len(cleaned) > _QUESTION_MAX:
+            return Route(spec, args, name, "command") if spec is not None else Route(None, args, name, "unknown")
+        asked_words = words(cleaned)
+        if len(asked_words) > _QUESTION_WORDS:
+            return Route(spec, args, name, "command") if spec is not None else Route(None, args, name, "unknown")
+        tried: list[Word] = []
+        for opening in openings(asked_words):
+            tried = opening
+            asked = self._question(opening, only=spec.name if spec is not None else None)
+            if asked is not None:
+                return Route(asked[0], asked[1], name, "question")
         if spec is not None:
-            return spec, args, name
-        asked = _question(text)
-        if asked is not None:
-            command, query = asked
-            return self.registry.get(command), ((query,) if query else ()), name
-        return None, args, name
+            return Route(spec, args, name, "command")
+        return self._bare(trim(tried, _COMMON_STOP), args, name)
+
+    def _question(self, ws: list[Word], only: str | None) -> tuple[CommandSpec, tuple[str, ...]] | None:
+        """The command and arguments of the phrasing that reads ``ws`` best (of ``only``'s phrasings)."""
+        matches = self.registry.matcher.match(ws, commands=None if only is None else (only,))
+        if not matches:
+            return None
+        top = [m for m in matches if m.literals == matches[0].literals][:_MATCHES_TRIED]
+        best: tuple[int, int, tuple[str, ...]] | None = None
+        for i, m in enumerate(top):
+            level, args = self._arguments(m)
+            if best is None or level > best[0]:
+                best = (level, i, args)
+            if level >= 3:
+                break
+        assert best is not None
+        spec = self.registry.get(top[best[1]].phrasing.command)
+        return (spec, best[2]) if spec is not None else None
+
+    def _arguments(self, m: Match) -> tuple[int, tuple[str, ...]]:
+        """How surely the catalog knows ``m``'s entity (see ``_Resolved.level``; 3 without one), and the
+        command's arguments."""
+        p = m.phrasing
+        values: dict[str, str] = {name: text_of(ws) for name, ws in m.slots}
+        level = 3
+        if p.entity is not None and m.slot(p.entity):
+            entity_words = list(m.slot(p.entity))
+            if m.joined is not None:
+                resolved, rest = self._split(entity_words, p.kinds, optional=m.joined[2], stop=p.stop)
+                values[m.joined[1]] = text_of(rest)
+            else:
+                resolved = self._resolve(entity_words, p.kinds)
+            values[p.entity] = resolved.arg
+            level = resolved.level
+        args: list[str] = []
+        for arg in p.args:
+            if arg.startswith("{"):
+                value = values.get(arg.strip("{}?"), "")
+                if value:
+                    args.append(value)
+            else:
+                args.append(arg)
+        return level, tuple(args)
+
+    def _split(self, ws: list[Word], kinds: tuple[str, ...], *, optional: bool,
+               stop: tuple[tuple[str, ...], ...]) -> tuple[_Resolved, list[Word]]:
+        """Where an entity's name ends and the next slot begins (``payment service rollback``): the
+        longest start naming exactly one entity, else the shortest naming one through a typo, else the
+        shortest with candidates, else the first word."""
+        best: tuple[tuple[int, int], _Resolved, list[Word]] | None = None
+        last = min(len(ws), _ENTITY_WORDS)
+        for i in range(1, last + 1):
+            rest = trim(ws[i:], stop)
+            if not rest and not optional:
+                continue
+            head = trim(ws[:i], stop)
+            if not head:
+                continue
+            resolved = self._resolve(head, kinds)
+            rank = (resolved.level, i if resolved.level == 3 else -i)
+            if best is None or rank > best[0]:
+                best = (rank, resolved, rest)
+        if best is None:
+            return _Resolved(text_of(ws[:1]), 0), list(ws[1:])
+        return best[1], best[2]
+
+    def _resolve(self, ws: Sequence[Word], kinds: tuple[str, ...]) -> _Resolved:
+        """The entity ``ws`` names: as asked; then as the kinds the phrasing prefers; then without a
+        kind word at its end or start (``payments team``, ``service payment``), that kind preferred."""
+        catalog = self.deps.catalog
+        text = text_of(ws)
+        variants: list[tuple[str, tuple[str, ...] | None]] = [(text, None)]
+        if kinds:
+            variants.append((text, kinds))
+        if len(ws) >= 2:
+            for kind_word, rest in ((ws[-1].word, ws[:-1]), (ws[0].word, ws[1:])):
+                kind = _KIND_WORDS.get(kind_word)
+                if kind is not None:
+                    bare = text_of(rest)
+                    variants.extend(((bare, None), (bare, (kind,))) if not kinds else
+                                    ((bare, None), (bare, (kind,)), (bare, kinds)))
+        first_close: str | None = None
+        for query, kind_filter in dict.fromkeys(variants):
+            if not query:
+                continue
+            result = catalog.search(query, kinds=kind_filter)
+            match = result.match
+            if match is not None and (kind_filter is None or match.exact or _nothing_exact(catalog, query)):
+                level = 3 if match.exact else 2
+                return _Resolved(query if kind_filter is None else match.key, level)
+            if first_close is None and kind_filter is None and result.candidates:
+                first_close = query
+        if first_close is not None:
+            return _Resolved(first_close, 1)
+        return _Resolved(text, 0)
+
+    def _bare(self, ws: list[Word], args: tuple[str, ...], name: str) -> Route:
+        """Text that is no command and no question: an entity's name (its card, or the candidates),
+        a command mistyped (``ownr x``), or nothing the catalog knows."""
+        if not ws:
+            return Route(None, args, name, "unknown")
+        info = self.registry.get("info")
+        resolved = self._resolve(ws, ())
+        if info is not None and resolved.level >= 2:
+            return Route(info, (resolved.arg,), name, "entity")
+        first = ws[0].text or ws[0].word
+        suggestion = self._command_like(ws[0].word)
+        # "ownr payment-service" is a mistyped command, though a name stands in it; "pay" is a name
+        if info is not None and resolved.level == 1 and not (suggestion and len(ws) > 1):
+            return Route(info, (resolved.arg,), first, "entity")
+        return Route(None, args, first, "unknown", suggestion=suggestion, query=text_of(ws))
+
+    def _command_like(self, word: str) -> str | None:
+        """The command ``word`` is a typo of (``ownr``: owner; one edit, two in a long name), if any."""
+        if len(word) < 3:
+            return None
+        scored = sorted((DamerauLevenshtein.distance(word, n), n) for n in self.registry.names())
+        return next((n for d, n in scored if d <= (1 if len(n) <= 5 else 2)), None)
 
     async def dispatch(self, text: str, *, platform: str = "shell", user: str | None = None,
                        user_ref: str | None = None, channel: str | None = None, tz: str | None = None,
@@ -193,29 +327,33 @@ class Dispatcher:
         """Answer ``text`` asked by ``user`` (a platform id; ``user_ref`` their catalog User) on
         ``platform``. Every path, a bare entity name included, runs inside the same guard."""
         started = time.perf_counter()
-        spec, args, name = self.route(text)
-        command = spec.name if spec is not None else loggable(name) or "-"
-        inv = Invocation(command=spec.name if spec is not None else "", args=args, text=text, platform=platform,
-                         user=user, user_ref=user_ref, channel=channel, tz=tz, identified=identified)
+        spec: CommandSpec | None = None
+        name = how = ""
         try:
+            route = self.route(text)
+            spec, name, how = route.spec, route.name, route.how
+            inv = Invocation(command=spec.name if spec is not None else "", args=route.args, text=text,
+                             platform=platform, user=user, user_ref=user_ref, channel=channel, tz=tz,
+                             identified=identified)
             if spec is None:
-                reply = await self._patiently(self._unknown(inv, name))
+                reply = self._unknown(route)
             else:
                 reply = await self._patiently(self._run(spec, inv))
         except Exception as exc:
             ref = secrets.token_hex(3)
+            command = spec.name if spec is not None else loggable(name) or "-"
             if isinstance(exc, Unavailable) or (self.availability is not None and self.availability.failed(exc)):
                 log.warning("command unavailable command=%s platform=%s user=%s ref=%s error=%s", command, platform,
                             user, ref, exc if isinstance(exc, Unavailable) else type(exc).__name__)
                 reply = unavailable_reply(ref)
-            elif spec is None:
-                raise
             else:
-                log.exception("command failed command=%s platform=%s user=%s ref=%s", spec.name, platform, user, ref)
-                reply = Reply.notice(Status.ERROR, f"Sorry, {spec.name} failed (ref {ref}). The error is in the log.")
+                log.exception("command failed command=%s platform=%s user=%s ref=%s", command, platform, user, ref)
+                reply = Reply.notice(Status.ERROR, f"Sorry, {spec.name if spec is not None else 'that'} failed "
+                                                   f"(ref {ref}). The error is in the log.")
         log.info(
-            "command=%s platform=%s user=%s status=%s duration_ms=%.1f",
-            command, platform, user, reply.status.value, (time.perf_counter() - started) * 1000,
+            "command=%s asked_as=%s platform=%s user=%s status=%s duration_ms=%.1f",
+            spec.name if spec is not None else loggable(name) or "-", how or "-", platform, user, reply.status.value,
+            (time.perf_counter() - started) * 1000,
         )
         return reply
 
@@ -266,23 +404,31 @@ class Dispatcher:
                 wanted = [(label, cmd) for label, cmd in wanted if cmd not in _DOCS_COMMANDS]
         return tuple(RunCommand(label=label, command=f"{cmd} {key}") for label, cmd in wanted)
 
-    async def _unknown(self, inv: Invocation, name: str) -> Reply:
-        text = inv.text
-        if not name:
+    def _unknown(self, route: Route) -> Reply:
+        if not route.name:
             return Reply.notice(Status.USAGE, "Ask me something, e.g. `owner payment-service` or `help`.")
-        # A bare entity name: show its card when the catalog is sure which one.
-        result = self.deps.catalog.search(_clean(text).rstrip("?"))
-        if result.match is not None:
-            info = self.registry.get("info")
-            if info is not None:
-                return await self._run(info, dataclasses.replace(inv, command="info", args=(result.match.key,)))
-        best = fuzz_process.extractOne(name, self.registry.names(), score_cutoff=70)
-        hint = f' Did you mean "{best[0]}"?' if best else ""
+        if route.suggestion is not None:
+            return Reply.notice(
+                Status.USAGE,
+                f'I don\'t know the command "{route.name}". Did you mean "{route.suggestion}"? '
+                f"Type `help` for the list of commands.",
+                data={"command": route.name, "suggestion": route.suggestion},
+            )
+        query = route.query or route.name
         return Reply.notice(
             Status.USAGE,
-            f'I don\'t know the command "{name}".{hint} Type `help` for the list of commands.',
-            data={"command": name, "suggestion": best[0] if best else None},
+            f'I don\'t know "{query}": it is no command or question I know, and nothing in the catalog is named '
+            f"like it. Ask e.g. `who owns payment-service?`, or type `help`.",
+            data={"command": route.name, "suggestion": None, "query": query, "candidates": []},
         )
+
+
+_COMMON_STOP = tuple(tuple(w.word for w in words(s)) for s in COMMON_STOP_WORDS)
+
+
+def _nothing_exact(catalog: Any, query: str) -> bool:
+    """No entity of any kind is named ``query`` exactly (then a typo-match among preferred kinds may answer)."""
+    return not any(c.exact for c in catalog.search(query).candidates)
 
 
 def loggable(word: str) -> str:

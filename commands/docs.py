@@ -10,6 +10,7 @@ from ._lookup import describe_ref, name_of
 from .api import (
     CommandSpec,
     Deps,
+    Grammar,
     Header,
     Hit,
     Hits,
@@ -158,7 +159,20 @@ SPEC = CommandSpec(
     name="docs",
     summary="Search TechDocs (typos welcome), or open one entity's docs",
     usage="docs <query> | docs <entity> [query]",
-    examples=("docs stripe webhook backlog", "docs payment-service", "docs checkout-api cache"),
+    examples=("docs stripe webhook backlog", "docs payment-service", "docs checkout-api cache",
+              "where are the docs for payment-service?"),
     run=run,
     aliases=("doc", "techdocs"),
+    grammar=Grammar(
+        phrasings=(
+            "(docs|doc|documentation|techdocs|documents) (for|of|on|about) {entity} {topic?}",
+            "(where|what) (is|are) (docs|doc|documentation|techdocs) (for|of|on|about) {entity} {topic?}",
+            "where (can|do|could|should) (I|we) (find|read|see|get) (docs|documentation|doc) (for|of|on|about) "
+            "{entity} {topic?}",
+            "(show|open|find|give|get) [me|us] (docs|documentation|doc|techdocs) (for|of|on|about) {entity} {topic?}",
+            "{entity} 's (docs|documentation|techdocs)",
+            "{entity} (docs|documentation|techdocs)",
+        ),
+        args=("{entity}", "{topic}"),
+    ),
 )

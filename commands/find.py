@@ -5,7 +5,7 @@ from __future__ import annotations
 from callboard.catalog.service import Catalog
 
 from ._lookup import candidate_item, kind_of
-from .api import CommandSpec, Deps, Invocation, ItemList, Reply, Status, Unanswered
+from .api import CommandSpec, Grammar, Deps, Invocation, ItemList, Reply, Status, Unanswered
 
 __all__ = ["SPEC", "picker_options", "run"]
 
@@ -70,7 +70,17 @@ SPEC = CommandSpec(
     name="find",
     summary="Search the catalog by name or title (typos are fine)",
     usage="find <query> [--kind component|api|group|...]",
-    examples=("find payment", "find checkout --kind api"),
+    examples=("find payment", "find checkout --kind api", "search for checkout"),
     run=run,
     aliases=("search",),
+    grammar=Grammar(
+        phrasings=(
+            "(search|look|hunt) for {query}",
+            "look up {query}",
+            "where is {query}",
+            "(is there|are there|do we have) (a|an|any) {query}",
+        ),
+        args=("{query}",),
+        entity=None,
+    ),
 )

@@ -20,7 +20,7 @@ from callboard.catalog.urls import strip_userinfo, without_userinfo
 
 from ._cards import Listing, fields_data, listing_blocks, related
 from ._lookup import describe_ref, entity_from, name_of, typo_note
-from .api import Block, CommandSpec, Deps, Fields, Header, Invocation, Links, Notice, Reply, Status, Text
+from .api import Block, CommandSpec, Deps, Fields, Grammar, Header, Invocation, Links, Notice, Phrasing, Reply, Status, Text
 from .oncall import oncall_answer
 from .owner import contact_fields
 
@@ -296,7 +296,23 @@ SPEC = CommandSpec(
     name="info",
     summary="Everything about one entity: owner, system, APIs, dependencies, links, source",
     usage="info <entity>",
-    examples=("info payment-service", "what is checkout-api?"),
+    examples=("info payment-service", "what is checkout-api?", "what is part of the payments system?", "fraud-detector"),
     run=run,
     aliases=("show", "describe"),
+    grammar=Grammar(
+        phrasings=(
+            Phrasing(pattern="what (is|are) (part of|in|inside|under|within) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="what (belongs|belong) (to|in) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="(what|which) (components|services|apis|resources|parts|systems|things|entities) (are|is) "
+                             "(in|part of|under|inside|within) {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="(parts|components) of {entity}", kinds=("system", "domain")),
+            "(tell|tell me|tell us) about {entity}",
+            "(what|who) (is|are) {entity}",
+            "(describe|explain) {entity}",
+            "show me {entity}",
+            "what (does|do) {entity} do",
+            "what do (you|we) know about {entity}",
+            "(info|details|information|card) (on|about|for|of) {entity}",
+        ),
+    ),
 )

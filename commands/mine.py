@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._lookup import kind_of, name_of
-from .api import CommandSpec, Deps, Header, Invocation, Item, ItemList, Reply, Status
+from .api import CommandSpec, Grammar, Deps, Header, Invocation, Item, ItemList, Reply, Status
 
 __all__ = ["SPEC", "run"]
 
@@ -53,6 +53,15 @@ SPEC = CommandSpec(
     name="mine",
     summary="What my teams own",
     usage="mine",
-    examples=("mine", "what do my teams own?"),
+    examples=("mine", "what do my teams own?", "what do I own?"),
     run=run,
+    grammar=Grammar(
+        phrasings=(
+            "what (do|does) (I|we|my team|my teams|our team|our teams|me) own",
+            "what (am I|are we|is my team|is our team|are my teams) (responsible for|owning|on the hook for)",
+            "what (is|are) (mine|ours)",
+            "(show|list) [me] (my|our) (stuff|services|components|entities|things)",
+        ),
+        args=(),
+    ),
 )

@@ -18,7 +18,7 @@ from callboard.providers.oncall.service import Resolution
 
 from ._cards import fields_data, person_email
 from ._lookup import describe_ref, find_entity, name_of, typo_note
-from .api import Person, Block, CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Links, Notice, Reply, Status
+from .api import Block, CommandSpec, Deps, Fields, Grammar, Header, Invocation, Item, ItemList, Links, Notice, Person, Phrasing, Reply, Status
 from .owner import contact_fields
 
 __all__ = ["SPEC", "oncall_answer", "oncall_blocks", "run"]
@@ -213,7 +213,28 @@ SPEC = CommandSpec(
     name="oncall",
     summary="Who is on call for an entity or team now (each escalation level, until when), or next; your shifts",
     usage="oncall <entity|group> [next] | oncall mine",
-    examples=("oncall payment-service", "oncall payments-team next", "oncall mine"),
+    examples=("oncall payment-service", "oncall payments-team next", "oncall mine",
+              "who is on call for payment-service right now?", "who gets paged for checkout-api?"),
     run=run,
     aliases=("on-call", "pager"),
+    grammar=Grammar(
+        phrasings=(
+            "(who|anyone|somebody|someone) (is|are|will be|would be) on call [for|of|at|in|on|with] {entity}",
+            Phrasing(pattern="(who|anyone) (is|are) on call", args=()),
+            "(who|anyone) (gets|will get|is getting|is|would be|should be|will be) (paged|pageable) "
+            "[for|about|by|on] {entity}",
+            "who (do|should|can|must) (I|we) (page|call|ping|escalate to|wake up) [for|about|on|regarding] {entity}",
+            "(on call|pager|oncall) (for|of|on|at) {entity}",
+            "(who|what) is {entity} 's on call",
+            "{entity} 's on call",
+            "{entity} on call",
+            "is (anyone|anybody|someone|somebody) on call [for] {entity}",
+            Phrasing(pattern="who is (next on call|on call next) [for|of|at] {entity}", args=("{entity}", "next")),
+            Phrasing(pattern="who is on call [for|of|at] {entity} (next|later|after that)", args=("{entity}", "next")),
+            Phrasing(pattern="(am I|when am I|when is my|when is my next) on call [shift|duty]", args=("mine",)),
+            Phrasing(pattern="my (on call|pager) (shifts|shift|schedule|duty)", args=("mine",)),
+        ),
+        stop_words=("for", "right now", "now", "currently", "at the moment", "at this moment", "today", "tonight",
+                    "at present", "presently", "this week", "this weekend"),
+    ),
 )

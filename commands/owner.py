@@ -6,7 +6,7 @@ from callboard.catalog.model import Entity
 
 from ._cards import fields_data
 from ._lookup import describe_ref, kind_of, name_of, resolve, typo_note
-from .api import CommandSpec, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
+from .api import CommandSpec, Grammar, Deps, Fields, Header, Invocation, Item, ItemList, Notice, Reply, Status
 
 __all__ = ["SPEC", "run", "contact_fields"]
 
@@ -105,7 +105,23 @@ SPEC = CommandSpec(
     name="owner",
     summary="Who owns an entity, and how to reach them (for a team or person: what they own)",
     usage="owner <entity>",
-    examples=("owner payment-service", "who owns checkout-api?", "what does payments-team own?"),
+    examples=("owner payment-service", "who owns checkout-api?", "what does payments-team own?",
+              "who is the owner of the payment-service service?"),
     run=run,
     aliases=("owners",),
+    grammar=Grammar(
+        phrasings=(
+            "(who|which team|what team|which group|which person) (owns|own|maintains|runs|supports|looks after|"
+            "is responsible for|are responsible for|is in charge of|takes care of) {entity}",
+            "[who is|who are|what is|what are] (owner|owners|owning team|maintainer|maintainers) (of|for) {entity}",
+            "(who|what) (is|are) {entity} 's (owner|owners|owning team|maintainer|maintainers)",
+            "(who|what) (is|are) {entity} (owner|owners|owning team|maintainers)",
+            "{entity} 's (owner|owners|owning team|maintainer|maintainers)",
+            "{entity} (owner|owners)",
+            "who (do|should|can) (I|we) (ask|contact|talk to|reach) (about|for|regarding) {entity}",
+            "what (does|do|did) {entity} (own|maintain)",
+            "what is {entity} (owning|responsible for)",
+        ),
+        stop_words=("currently", "right now", "now", "these days", "today"),
+    ),
 )

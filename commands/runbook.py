@@ -30,6 +30,7 @@ from .api import (
     CommandSpec,
     Deps,
     Fields,
+    Grammar,
     Header,
     Invocation,
     Item,
@@ -39,9 +40,9 @@ from .api import (
     Reply,
     RunCommand,
     Status,
-    Unanswered,
     Steps,
     Text,
+    Unanswered,
 )
 from .docs import failed_notice
 from .oncall import oncall_blocks
@@ -375,7 +376,22 @@ SPEC = CommandSpec(
     name="runbook",
     summary="The runbook's steps, inline, with the owner and a link to the full page",
     usage="runbook <entity> [topic]",
-    examples=("runbook payment-service", "runbook payment-service webhook backlog", "runbook checkout-api cache stampede"),
+    examples=("runbook payment-service", "runbook payment-service webhook backlog", "runbook checkout-api cache stampede",
+              "runbook for payment-service", "how do I fix the webhook backlog on payment-service?"),
     run=run,
     aliases=("playbook",),
+    grammar=Grammar(
+        phrasings=(
+            "(runbook|runbooks|playbook|playbooks) (for|of|on|about) {entity} {topic?}",
+            "(where is|where are|what is|what are|show me|give me|open|find|get) (runbook|runbooks|playbook|playbooks) "
+            "(for|of|on|about) {entity} {topic?}",
+            "{entity} 's (runbook|runbooks|playbook|playbooks) {topic?}",
+            "{entity} (runbook|runbooks|playbook|playbooks) {topic?}",
+            "how (do|can|should|would|could) (I|we|you|one) {topic} (on|for|in|with|of|at) {entity}",
+            "how to {topic} (on|for|in|with|of|at) {entity}",
+            "(steps|procedure) (to|for) {topic} (on|for|in|with|of|at) {entity}",
+        ),
+        args=("{entity}", "{topic}"),
+        stop_words=("for", "of"),
+    ),
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ._cards import Listing, fields_data, listing_blocks
 from ._lookup import describe_ref, entity_from, name_of, typo_note
-from .api import Block, CommandSpec, Deps, Fields, Header, Invocation, Notice, Reply, Status
+from .api import Block, CommandSpec, Deps, Fields, Grammar, Header, Invocation, Notice, Reply, Status
 from .owner import contact_fields
 
 __all__ = ["SPEC", "run"]
@@ -50,7 +50,19 @@ SPEC = CommandSpec(
     name="team",
     summary="A team's members, sub-teams and what it owns",
     usage="team <group>",
-    examples=("team payments-team", "who is on sre-team?"),
+    examples=("team payments-team", "who is on sre-team?", "who's in the payments team?"),
     run=run,
     aliases=("group",),
+    grammar=Grammar(
+        phrasings=(
+            "who (is|are) (on|in|part of|a member of|members of|with) {entity}",
+            "(members|people|folks|engineers|the people) (of|in|on) {entity}",
+            "who (works|work) (in|for) {entity}",
+            "(list|show|who are) [me] [the] (members|people) (of|in|on) {entity}",
+            "who (belongs|belong) to {entity}",
+            "{entity} 's (members|people|team members)",
+            "{entity} (members|team members)",
+        ),
+        kinds=("group",),
+    ),
 )

@@ -90,3 +90,20 @@ def test_removals_are_cheap_and_compaction_keeps_answers() -> None:
     assert len(idx) == 14_000
     assert idx.search("payments-service-00042").match is None
     assert idx.search("paymnets-service-12345").match.key == "component:default/payments-service-12345"  # type: ignore[union-attr]
+
+
+def test_candidates_only_when_like_the_query() -> None:
+    """Not found means not found: a name sharing a few trigrams with the query is no candidate, but a
+    typo, a start of a word, a name standing in the query or a word shared (not a kind word) is."""
+    idx = _index()
+    for key in ("user:default/mei.lin", "user:default/tom.becker", "component:default/storefront-web"):
+        idx.add(key, key.split("/", 1)[1])
+    for nothing in ("nothing-like-this-xyz", "kubernetes", "zzzz-qqqq-xxxx", "the nothing service", "zebra crossing", "tomato"):
+        assert idx.search(nothing).candidates == (), (nothing, idx.search(nothing).candidates)
+    assert idx.search("paymnets-gatewy").match.key == "component:default/payments-gateway"  # type: ignore[union-attr]
+    assert {c.key for c in idx.search("pay").candidates} >= {"component:default/payment-service",
+                                                              "component:default/payments-gateway"}
+    assert [c.key for c in idx.search("is fraud-detector down").candidates] == ["component:default/fraud-detector"]
+    assert "component:default/payments-gateway" in {c.key for c in idx.search("gatewya for payments").candidates}
+    assert idx.search("service").candidates  # a kind word alone still lists what has it in its name
+    assert "component:default/storefront-web" not in {c.key for c in idx.search("checkout web").candidates}
