@@ -53,6 +53,8 @@ __all__ = ["SPEC", "run", "runbook_location", "topics"]
 ANNOTATION = "callboard.io/runbook"
 _RUNBOOK = re.compile(r"run-?books?|play-?books?", re.IGNORECASE)
 _MAX_PARTS = 40
+#: Sections of an entity's docs listed when it has no runbook page.
+_DOCS_TOPICS = 10
 _MAX_TOPIC_BUTTONS = 10
 _WORD = re.compile(r"[^\W_]+")
 _UNQUOTED = re.compile(r"[\"'`\\\u2018\u2019\u201c\u201d]")
@@ -219,10 +221,19 @@ async def run(inv: Invocation, deps: Deps) -> Reply:
     blocks: list[Block] = [b for b in (answer.failed,) if b is not None]
     if contact:
         blocks.append(Fields(pairs=tuple(contact)))
+    topics: list[dict[str, str]] = []
     if sections:
+        # what its docs cover, each a command away: at 3 a.m. a list to pick from beats a search to type
+        titled = [s for s in sections if "#" in s.location and s.title][:_DOCS_TOPICS]
         text += f" Its docs have {len(sections)} section(s): ask `runbook {name_of(key)} <topic>` for the closest one."
-        blocks.append(Actions(actions=(RunCommand(label="Its docs", command=f"docs {key}"),)))
-    return Reply.notice(Status.NOT_FOUND, text, *blocks, data={"entity": key, "section": None}, subject=key)
+        if titled:
+            blocks.append(ItemList(title="Sections of its docs", total=len(sections), items=tuple(
+                Item(label=s.title, detail=s.page_title if s.page_title != s.title else None) for s in titled)))
+            topics = [{"title": s.title, "section": s.location, "command": f"runbook {key} {s.title}"} for s in titled]
+        blocks.append(Actions(actions=(*(RunCommand(label=t["title"][:70], command=t["command"]) for t in topics[:5]),
+                                       RunCommand(label="Its docs", command=f"docs {key}"))))
+    return Reply.notice(Status.NOT_FOUND, text, *blocks, data={"entity": key, "section": None, "topics": topics},
+                        subject=key)
 
 
 class _Answer:

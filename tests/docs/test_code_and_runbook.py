@@ -212,6 +212,12 @@ async def test_runbook_falls_back_to_the_closest_docs_section(tmp_path: Path) ->
         assert 'has no runbook page, and nothing in its docs matches "kafka partitions"' in nothing.summary
         bare = await app.ask("runbook checkout-web")
         assert bare.status is Status.NOT_FOUND and "runbook checkout-web <topic>" in bare.summary
+        # ...and lists what its docs cover, each section a command away that answers with it
+        (listed,) = [b for b in bare.blocks if isinstance(b, ItemList) and b.title == "Sections of its docs"]
+        assert "Rolling back a release" in [i.label for i in listed.items]
+        (rollback,) = [t for t in bare.data["topics"] if t["title"] == "Rolling back a release"]
+        picked = await app.ask(rollback["command"])
+        assert picked.status is Status.OK and picked.data["section"] == "operations/#rolling-back-a-release"
     finally:
         await app.close()
 
