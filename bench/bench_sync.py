@@ -170,7 +170,7 @@ def code_fingerprint(command: list[str]) -> dict[str, Any]:
     where = subprocess.run(
         [str(python if python.exists() else sys.executable), "-c",
          "import callboard, pathlib; print(pathlib.Path(callboard.__file__).resolve().parent.parent)"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, cwd="/",  # not this checkout's callboard/ folder
     ).stdout.strip()
     root = Path(where) if where else ROOT
     h = hashlib.sha1()
