@@ -831,6 +831,9 @@ class FileSource:
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
+            # the fork server imports the parse code once; each worker starts as a fork of it
+            # (it takes effect when the fork server starts: the first pool of the process)
+            ctx.set_forkserver_preload([__name__])
             self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=self._workers, mp_context=ctx)
         return self._pool
 

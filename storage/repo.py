@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .schema import catalog_errors, chat_events, docs_sites, entities, locations, relations
 
 __all__ = [
+    "DocsRefRow",
     "EntityRow",
     "EntityState",
     "IndexRow",
@@ -91,6 +92,16 @@ class EntityState(NamedTuple):
     source_hash: str | None  # of the document's text as read (None: not recorded)
     line: int | None
     has_raw: bool  # it read placeholders ($text, $json, $yaml): its text alone does not decide
+
+
+class DocsRefRow(NamedTuple):
+    """An entity with a techdocs-ref annotation: where it was read from, and the annotation."""
+
+    key: str
+    name: str
+    file: str | None
+    location_key: str
+    ref: str
 
 
 class IndexRow(NamedTuple):
@@ -529,8 +540,9 @@ async def create_bulk_indexes(conn: AsyncConnection) -> None:
 TECHDOCS_REF = "backstage.io/techdocs-ref"
 
 
-async def entities_with_docs(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """key, name, file, location_key and the techdocs-ref of every entity that has one."""
+async def entities_with_docs(conn: AsyncConnection) -> list[DocsRefRow]:
+    """Every entity that has a techdocs-ref annotation, in no particular order: a table scan
+    (in key order the database would read the table row by row through the key's index)."""
     if conn.dialect.name == "postgresql":
         ref = literal_column(f"(data::json -> 'metadata' -> 'annotations' ->> '{TECHDOCS_REF}')", String)
     else:
@@ -539,9 +551,8 @@ async def entities_with_docs(conn: AsyncConnection) -> list[dict[str, Any]]:
         select(entities.c.key, entities.c.name, entities.c.file, entities.c.location_key, ref.label("ref"))
         # a plain substring test first: most entities have no docs, and it is far cheaper than JSON
         .where(entities.c.data.contains(TECHDOCS_REF, autoescape=True), ref.is_not(None))
-        .order_by(entities.c.key)
     )
-    return [dict(r._mapping) for r in rows]
+    return [DocsRefRow(*r) for r in rows]
 
 
 async def docs_sites_all(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

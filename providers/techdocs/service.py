@@ -45,6 +45,56 @@ __all__ = ["DocsError", "DocsProgress", "DocsSummary", "SiteState", "TechDocs", 
 log = logging.getLogger(__name__)
 
 _INDEX_BATCH = 200
+#: the entities with a techdocs-ref, as last read from the catalog (see ``TechDocs._groups``)
+_REFS_FILE = "refs.json"
+_REFS_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DocsGroup:
+    """Entities whose docs are found the same way: one reference, read from one file (and, for
+    a location that is a URL, that URL), so resolved once."""
+
+    ref: str
+    file: str | None
+    url_location: str  # the location key when it is a URL (relative references resolve against it), else ""
+    entities: Sequence[Sequence[str]]  # (key, name) pairs
+
+
+def _group(rows: Sequence[repo.DocsRefRow]) -> list[DocsGroup]:
+    groups: dict[tuple[str, str | None, str], list[tuple[str, str]]] = {}
+    for row in rows:
+        url_location = row.location_key if row.location_key.startswith("url:") else ""
+        groups.setdefault((row.ref, row.file, url_location), []).append((row.key, row.name))
+    return [DocsGroup(ref, file, url, entities) for (ref, file, url), entities in groups.items()]
+
+
+def _read_groups(path: Path, version: str) -> list[DocsGroup] | None:
+    """The groups kept at ``path`` if they were read from catalog ``version``; else None."""
+    try:
+        kept = json.loads(path.read_bytes())
+        if kept.get("format") != _REFS_FORMAT or kept.get("catalog") != version:
+            return None
+        groups = [DocsGroup(ref, file, url, entities) for ref, file, url, entities in kept["groups"]]
+        if not all(isinstance(g.ref, str) and isinstance(g.entities, list) for g in groups):
+            return None
+        return groups
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # missing, or not ours: read the catalog again
+
+
+def _write_groups(path: Path, version: str, groups: Sequence[DocsGroup]) -> None:
+    """Keep ``groups`` (atomically: a reader sees the old file or the new one)."""
+    data = {"format": _REFS_FORMAT, "catalog": version,
+            "groups": [[g.ref, g.file, g.url_location, g.entities] for g in groups]}
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, path)
+    except OSError as exc:  # a store that cannot be written: the next pass reads the catalog again
+        log.warning("could not keep the list of entities with docs in %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,26 +350,57 @@ class TechDocs:
         return target
 
     def _locate_all(
-        self, wanted: Sequence[dict[str, Any]], roots: Sequence[Path]
-    ) -> list[tuple[Path | GitHubTree | DocsError | None, str | None]]:
-        """Resolve and hash every entity's docs in one pass; entities that share a folder (one
-        catalog file listing many components with ``dir:.``) share one read of it. None: the folder
-        has nothing to build (no docs, which is not an error)."""
-        out: list[tuple[Path | GitHubTree | DocsError | None, str | None]] = []
+        self, groups: Sequence[DocsGroup], roots: Sequence[Path]
+    ) -> tuple[int, list[tuple[dict[str, Any], Path | GitHubTree | DocsError, str | None]]]:
+        """Resolve and hash every entity's docs in one pass: each group (entities read from one
+        file with one reference, as a catalog file listing many components with ``dir:.``) is
+        resolved once, and groups whose docs share a folder share one read of it.
+
+        Returns how many entities have a folder with nothing to build (no docs, which is not an
+        error), and every other entity, in key order, with where its docs are and the hash of the
+        local ones."""
+        nothing = 0
+        out: list[tuple[dict[str, Any], Path | GitHubTree | DocsError, str | None]] = []
         digests: dict[Path, str] = {}
         repositories: dict[Path, Path] = {}
-        for row in wanted:
-            resolved = self._resolve(row, roots, repositories)
-            digest = None
+        for group in groups:
+            resolved = self._resolve({"ref": group.ref, "file": group.file, "location_key": group.url_location},
+                                     roots, repositories)
             if isinstance(resolved, Path):
                 if resolved not in digests:
                     digests[resolved] = _files_digest(resolved)
                 if not digests[resolved]:  # no worker needed to say so
-                    out.append((None, None))
+                    nothing += len(group.entities)
                     continue
-                digest = _hash_sources(resolved, row["name"], self.build_policy, digests[resolved])
-            out.append((resolved, digest))
-        return out
+            for key, name in group.entities:
+                row = {"key": key, "name": name, "file": group.file, "location_key": group.url_location,
+                       "ref": group.ref}
+                digest = None
+                if isinstance(resolved, Path):
+                    digest = _hash_sources(resolved, name, self.build_policy, digests[resolved])
+                out.append((row, resolved, digest))
+        out.sort(key=lambda located: str(located[0]["key"]))
+        return nothing, out
+
+    async def _groups(self) -> list[DocsGroup]:
+        """Every entity with a techdocs-ref, grouped by where its docs are read from.
+
+        Finding them reads every entity's JSON, so what was found is kept in the store
+        (``refs.json``) with the version of the catalog it was read from
+        (``repo.catalog_version``, which changes with every write of a sync); while the catalog
+        is unchanged, the next pass reads that file instead of the database."""
+        cache = self.store / _REFS_FILE
+        async with self.engine.connect() as conn:
+            version = await repo.catalog_version(conn)
+            kept = await asyncio.to_thread(_read_groups, cache, version)
+            if kept is not None:
+                return kept
+            rows = await repo.entities_with_docs(conn)
+            again = await repo.catalog_version(conn)
+        groups = _group(rows)
+        if again == version:  # a sync in between: the rows may be of either version; not kept
+            await asyncio.to_thread(_write_groups, cache, version, groups)
+        return groups
 
     async def sync(
         self, roots: Sequence[str], on_progress: Callable[[DocsProgress], None] | None = None
@@ -328,10 +409,10 @@ class TechDocs:
         summary = DocsSummary()
         root_paths = [Path(r).expanduser().resolve() for r in roots]
         root_paths = [p if p.is_dir() else p.parent for p in root_paths]
+        groups = await self._groups()
         async with self.engine.connect() as conn:
-            wanted = await repo.entities_with_docs(conn)
             states = await repo.docs_sites_all(conn)
-        wanted_keys = {w["key"] for w in wanted}
+        wanted_keys = {key for group in groups for key, _ in group.entities} if states else set()
         gone = [key for key in states if key not in wanted_keys]
         if gone:
             await asyncio.to_thread(self._remove_sites, gone)
@@ -341,16 +422,12 @@ class TechDocs:
         todo: list[tuple[dict[str, Any], Path, str]] = []
         now = datetime.now(timezone.utc)
         failures: list[dict[str, Any]] = []
-        nothing: list[str] = []  # entities that had docs (or a failure) stored and now have nothing to build
         # where every entity's docs are, and the hash of the local ones: one pass in a thread
-        located = await asyncio.to_thread(self._locate_all, wanted, root_paths)
-        for row, (resolved, source_hash) in zip(wanted, located):
+        summary.nothing, located = await asyncio.to_thread(self._locate_all, groups, root_paths)
+        # entities that had docs (or a failure) stored and now have nothing to build
+        nothing = sorted(wanted_keys.intersection(states).difference(row["key"] for row, _, _ in located))
+        for row, resolved, source_hash in located:
             state = states.get(row["key"])
-            if resolved is None:
-                summary.nothing += 1
-                if state is not None:
-                    nothing.append(row["key"])
-                continue
             if isinstance(resolved, GitHubTree):
                 fetched = self.remote_dir(row["key"])
                 fetched.parent.mkdir(parents=True, exist_ok=True)
