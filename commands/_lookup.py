@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from callboard.catalog.model import Entity
-from callboard.catalog.search import Candidate
+from callboard.catalog.search import Candidate, normalize
 
 from .api import Actions, Deps, Invocation, Item, ItemList, Reply, RunCommand, Status, Unanswered
 
@@ -111,10 +111,10 @@ def resolve(deps: Deps, query: str, *, kinds: Iterable[str] | None = None, comma
 
 def typo_note(entity: Entity, query: str) -> str | None:
     """A note when the entity was found by a fuzzy match, so the asker can check it."""
-    q = query.strip().lower()
-    names = {entity.ref.name.lower(), entity.ref.key, f"{entity.ref.namespace}/{entity.ref.name}".lower()}
+    q = normalize(query)
+    names = {normalize(n) for n in (entity.ref.name, entity.ref.key, f"{entity.ref.namespace}/{entity.ref.name}")}
     if entity.title:
-        names.add(entity.title.lower())
-    if q in names or q.split(":", 1)[-1] in names:
-        return None
+        names.add(normalize(entity.title))
+    if q in names or normalize(query.split(":", 1)[-1]) in names:
+        return None  # as typed, but for case and separators ("edge gateway" for edge-gateway)
     return f'Showing {describe_ref(entity.ref.key)} for "{query}".'

@@ -306,6 +306,10 @@ SPEC = CommandSpec(
             Phrasing(pattern="(what|which) (components|services|apis|resources|parts|systems|things|entities) (are|is) "
                              "(in|part of|under|inside|within) {entity}", kinds=("system", "domain")),
             Phrasing(pattern="(parts|components) of {entity}", kinds=("system", "domain")),
+            Phrasing(pattern="(what|which) (team|teams|group|groups) (is|are) {entity} (in|on|part of|a member of)",
+                     kinds=("user",)),
+            Phrasing(pattern="(what|which) (team|teams|group|groups) (does|do) {entity} (belong to|work in|work on|work for)",
+                     kinds=("user",)),
             "(tell|tell me|tell us) about {entity}",
             "(what|who) (is|are) {entity}",
             "(describe|explain) {entity}",
