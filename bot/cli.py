@@ -227,6 +227,17 @@ def ask(config_file: str | None, database_url: str | None, catalog: tuple[str, .
     sys.exit(_run(go(), settings.effective_database_url))
 
 
+def _example_question(app: Callboard) -> str:
+    """A first question about the catalog being answered from (a name it holds, not the demo's)."""
+    keys = sorted(app.catalog.index.keys())
+    for kind in ("component:", "api:", "system:", "resource:", "group:"):
+        for key in [k for k in keys if k.startswith(kind)][:20]:  # a few lookups, whatever the catalog's size
+            name = key.split("/", 1)[-1]
+            if app.catalog.search(name).match is not None:
+                return f'"who owns {clean(name)[:60]}?"'
+    return '"help"' if not keys else f'"who owns {clean(keys[0].split("/", 1)[-1])[:60]}?"'
+
+
 @cli.command()
 @_options
 def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, ...]) -> None:
@@ -254,7 +265,7 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
                       else f"the database {mask_url(settings.effective_database_url)}")
             console.print(RichText.assemble(
                 ("Callboard", "bold"), f" {__version__} — {sum(counts.values())} entities from {source}. "
-                'Ask "who owns payment-service?" or type help. Ctrl-C clears the line, Ctrl-D quits.'))
+                f"Ask {_example_question(app)} or type help. Ctrl-C clears the line, Ctrl-D quits."))
             if not sys.stdin.isatty():
                 return await answer_lines(app, console, sys.stdin)
             history_dir = Path(settings.data_dir)

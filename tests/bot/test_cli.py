@@ -138,6 +138,24 @@ def test_chat_reads_questions_from_a_pipe(tmp_path: Path) -> None:
     assert "checkout-team" in done.stdout.lower() and "entities from the demo catalog" in done.stdout
 
 
+def test_chat_suggests_a_first_question_about_the_catalog_it_answers_from(tmp_path: Path) -> None:
+    """Not the demo's payment-service: a name the user's own catalog holds, which then answers."""
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: ledger-team}\n"
+                       "spec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\n"
+                       "metadata: {name: ledger-service}\nspec: {type: service, lifecycle: production, owner: ledger-team}\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    environ["CALLBOARD_DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run(
+        [sys.executable, "-m", "callboard.bot.cli", "chat", "--catalog", str(catalog)], input="who owns ledger-service?\n",
+        capture_output=True, text=True, env=environ, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    banner = " ".join(done.stdout.split())  # rich wraps the line at the pipe's 80 columns
+    assert 'Ask "who owns ledger-service?"' in banner and "payment-service" not in banner
+    assert "is owned by ledger-team" in banner
+
+
 def test_mine_in_the_terminal_uses_the_configured_email(tmp_path: Path) -> None:
     done = _run(["ask", "mine"], tmp_path, CALLBOARD_USER_EMAIL="priya.raman@acme.example.com")
     assert done.returncode == 0, done.stdout + done.stderr
