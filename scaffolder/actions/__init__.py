@@ -1,0 +1,1 @@
+"""Scaffolder actions: each registered through the ``callboard.actions`` entry point group."""
