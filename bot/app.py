@@ -315,6 +315,11 @@ class Callboard:
                 roots.extend(found)
             if errors and not roots:
                 return SyncSummary(errors=tuple(errors), unread=tuple(e.file for e in errors))
+            # locations registered at run time (``register``) are part of every catalog
+            for spec, folder in self._registered():
+                roots.append(spec)
+                if folder is not None:
+                    file_roots.append(folder)
         else:
             # re-sync what the database has registered, under the folders its sync was given
             file_roots = await self._database_roots()
@@ -346,6 +351,10 @@ class Callboard:
         """Record with the database what this sync was given: its catalog (or, re-syncing, the one
         recorded before) and the on-call settings it ran with, never a credential."""
         record: dict[str, Any] = {"oncall": remembered(self.settings)}
+        async with self.engine.connect() as conn:  # registered by another process meanwhile: kept
+            registered = (await load_sync_settings(conn)).get("registered")
+        if registered:
+            record["registered"] = registered
         if catalog is not None:
             record["catalog"] = {"given": _given(catalog),
                                  "roots": [str(Path(r).expanduser().resolve()) for r in file_roots]}
@@ -361,10 +370,85 @@ class Callboard:
         the sync that filled the database was given, else its registered files' folders."""
         roots = (self._record.get("catalog") or {}).get("roots")
         if isinstance(roots, list) and roots and all(isinstance(r, str) for r in roots):
-            return list(roots)
+            return list(roots) + [f for _, f in self._registered() if f is not None and f not in roots]
         async with self.engine.connect() as conn:
             registered = await repo.root_locations(conn)
         return [str(Path(r["target"]).parent) for r in registered if r["type"] == "file"]
+
+    def _registered(self) -> list[tuple[LocationSpec, str | None]]:
+        """The locations ``register`` added (a later sync of the configured catalog keeps them),
+        each with the folder its files may be read under (None for a URL)."""
+        out = []
+        for item in self._record.get("registered") or []:
+            if isinstance(item, dict) and isinstance(item.get("type"), str) and isinstance(item.get("target"), str):
+                folder = item.get("folder")
+                out.append((LocationSpec(type=item["type"], target=item["target"]),
+                            folder if isinstance(folder, str) else None))
+        return out
+
+    async def register(self, target: str, *, folder: str | None = None) -> tuple[str, SyncSummary]:
+        """Add one catalog file (a path) or an http(s) URL to the catalog at once, as Backstage's
+        catalog:register does: read now (only it; the rest of the catalog is not read again),
+        answerable as soon as this returns, and kept by later syncs, including those of the
+        configured catalog, until ``unregister``. ``folder``: the folder a file's references may
+        be read under (default: the file's own folder). Returns the location key and what the
+        sync did (its errors name what was wrong with the file).
+
+        A URL is fetched as the operator's own (trusted): the caller checks it first."""
+        if target.startswith(("http://", "https://")):
+            spec, root = LocationSpec(type="url", target=target), None
+        else:
+            path = Path(target).expanduser().resolve()
+            spec = LocationSpec(type="file", target=str(path))
+            root = str(Path(folder).expanduser().resolve()) if folder is not None else str(path.parent)
+        async with repo.sync_lease(self.engine):
+            if self._catalog_version is not None:
+                await self._follow_other_writers()
+            file_roots = list(self._file_roots if self._file_roots is not None else await self._database_roots())
+            if root is not None and root not in file_roots:
+                file_roots.append(root)
+            await self._reload_record()
+            registered = [r for r in self._record.get("registered") or [] if r.get("target") != spec.target]
+            record = {**self._record, "registered": [*registered, {"type": spec.type, "target": spec.target,
+                                                                   "folder": root}]}
+            async with self.engine.begin() as conn:  # first, so a sync of the catalog meanwhile keeps it
+                await save_sync_settings(conn, record)
+            self._record = record
+            self._file_roots = file_roots
+            engine = SyncEngine(self.engine, await self._entity_sources(file_roots), on_change=self.catalog.apply,
+                                feed_relations=self.catalog.graph is not None)
+            summary = await engine.sync([spec], add=True)
+            if self._catalog_version is not None:
+                async with self.engine.connect() as conn:
+                    self._catalog_version = await repo.catalog_version(conn)
+        return spec.key, dataclasses.replace(summary, errors=tuple(redact_error(e) for e in summary.errors))
+
+    async def _reload_record(self) -> None:
+        """The record as the database has it now (another replica may have registered since)."""
+        async with self.engine.connect() as conn:
+            self._record = await load_sync_settings(conn)
+
+    async def unregister(self, key: str) -> int:
+        """Forget a location ``register`` added, with its entities (answers stop at once);
+        returns how many entities went. A key that is not registered is left alone (0)."""
+        async with repo.sync_lease(self.engine):
+            if self._catalog_version is not None:
+                await self._follow_other_writers()
+            await self._reload_record()
+            kept = [r for r in self._record.get("registered") or [] if f"{r.get('type')}:{r.get('target')}" != key]
+            if len(kept) == len(self._record.get("registered") or []):
+                return 0
+            record = {**self._record, "registered": kept}
+            async with self.engine.begin() as conn:
+                await save_sync_settings(conn, record)
+            self._record = record
+            engine = SyncEngine(self.engine, {}, on_change=self.catalog.apply,
+                                feed_relations=self.catalog.graph is not None)
+            removed = await engine.forget([key])
+            if self._catalog_version is not None:
+                async with self.engine.connect() as conn:
+                    self._catalog_version = await repo.catalog_version(conn)
+        return removed
 
     async def _follow_other_writers(self) -> None:
         """Reload the in-memory index when another process (a replica, a ``callboard sync``)

@@ -246,9 +246,13 @@ class SyncEngine:
         self._run = _Run()
 
     async def sync(
-        self, roots: Sequence[LocationSpec] | None = None, *, keep_under: Sequence[str] = ()
+        self, roots: Sequence[LocationSpec] | None = None, *, keep_under: Sequence[str] = (),
+        add: bool = False,
     ) -> SyncSummary:
         """Sync ``roots`` (and what they lead to). ``None`` re-syncs the registered roots.
+
+        ``add``: ``roots`` join the registered roots (a location registered at run time, such
+        as a scaffolded repository's ``catalog-info.yaml``); no other root is read or forgotten.
 
         Registered roots that are not in ``roots`` are forgotten with their entities, except
         those under a path in ``keep_under`` (a catalog path that could not be read this time:
@@ -274,6 +278,8 @@ class SyncEngine:
                 _retired_error(s) for s in sorted(states.values(), key=lambda s: s["key"])
                 if s["is_root"] and s["status"] == _RETIRED
             )
+        elif add:
+            stale = []
         else:
             wanted = {r.key for r in roots}
             stale = sorted(
@@ -814,6 +820,24 @@ class SyncEngine:
             async with self._write_txn() as conn:
                 removed = await repo.delete_location_tree(conn, key, keep=run.visited)
             self._removed(removed, totals)
+
+    async def forget(self, keys: Sequence[str]) -> int:
+        """Forget registered root locations, the locations they registered and their entities
+        (the undo of ``sync(roots, add=True)``); returns how many entities went."""
+        totals = _Totals()
+        async with self._engine.connect() as conn:
+            states = await repo.location_states(conn)
+        self._run = _Run(states=states)
+        try:
+            for key in keys:
+                if key not in states or not states[key]["is_root"]:
+                    continue
+                async with self._write_txn() as conn:
+                    removed = await repo.delete_location_tree(conn, key)
+                self._removed(removed, totals)
+        finally:
+            self._run = _Run()
+        return totals.removed
 
     def _removed(self, keys: list[str], totals: _Totals) -> None:
         self._forget(keys)
