@@ -57,3 +57,8 @@ class Action:
     description: str = ""
     supports_dry_run: bool = False  # False: skipped in a dry-run, its outputs are ``example_outputs``
     example_outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: takes back what a step that succeeded did, when a later step of the same run fails (the
+    #: runner calls it with that step's own context, outputs filled, newest step first; an undo
+    #: that fails is logged and the others still run). None: nothing to take back (a published
+    #: repository stays, as in Backstage; catalog:register's entity does not).
+    undo: Callable[[ActionContext], Awaitable[None]] | None = None
