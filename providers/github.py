@@ -71,6 +71,7 @@ class CreatedRepository:
     html_url: str
     default_branch: str
     commit: str | None = None  # the commit pushed, when files were
+    clone_url: str = ""  # https clone URL, as GitHub answered it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +145,11 @@ class GitHub:
             raise GitHubError(f"{what} is not a file (it is a {got.get('type')}).", 200)
         return _decoded(got)
 
+    async def account_type(self, login: str) -> str:
+        """``Organization`` or ``User``: what ``login`` is (where a repository for it is created)."""
+        got = await self.get_json(f"/users/{_path(login)}", f"The GitHub account {login}")
+        return str(got.get("type") or "User")
+
     # --- writing --------------------------------------------------------------------------------
 
     async def _write(self, method: str, path: str, body: Any, what: str, ok: Sequence[int]) -> Any:
@@ -201,7 +207,8 @@ class GitHub:
                               {"permission": person.permission},
                               f"add {person.username} to {full} as a collaborator", (201, 204))
         return CreatedRepository(owner=owner, name=name, html_url=str(created.get("html_url") or ""),
-                                 default_branch=spec.default_branch, commit=commit)
+                                 default_branch=spec.default_branch, commit=commit,
+                                 clone_url=str(created.get("clone_url") or ""))
 
     async def push(self, owner: str, repo: str, branch: str, files: Sequence[FileToPush], *, message: str,
                    start_from: str | None = None) -> str:

@@ -8,6 +8,10 @@ Created repositories (``POST /user/repos``, ``POST /orgs/{org}/repos``) live in 
 commits, trees and blobs as the git data API makes them; ``fake.files(owner, repo, branch)``
 reads a branch back.
 
+``GET /users/{username}`` answers the token's user (``type: User``) and the organizations
+(``type: Organization``). ``fake.faults`` makes chosen requests fail (a status, or no answer in
+time) to test how callers report it.
+
 Repositories are local folders: ``fake.add_repo("acme", "svc", {"main": path})``. Hashes are
 computed the way git computes them (``sha1("blob <size>\\0" + content)``), so an unchanged file
 keeps its sha across commits. A repository added with ``private=True`` answers 404 unless
@@ -16,6 +20,7 @@ the request carries the fake's token, as GitHub does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
@@ -26,7 +31,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-__all__ = ["GitHubFake"]
+__all__ = ["Fault", "GitHubFake"]
 
 
 def blob_sha(content: bytes) -> str:
@@ -66,6 +71,18 @@ class _Created:
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> permission
 
 
+@dataclass
+class Fault:
+    """Requests whose method and path match answer ``status`` (with GitHub's error body), or are
+    held ``delay`` seconds first; ``times`` requests in all (None: every one)."""
+
+    method: str
+    path_prefix: str
+    status: int | None = None
+    delay: float = 0.0
+    times: int | None = None
+
+
 _ids = itertools.count(1000)
 
 
@@ -81,6 +98,7 @@ class GitHubFake:
     calls: list[str] = field(default_factory=list)
     exchanges: list[Exchange] = field(default_factory=list)
     created: dict[tuple[str, str], _Created] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
     _repos: dict[tuple[str, str], _Repo] = field(default_factory=dict)
     _blobs: dict[str, bytes] = field(default_factory=dict)
     _trees: dict[str, list[dict[str, object]]] = field(default_factory=dict)
@@ -108,8 +126,9 @@ class GitHubFake:
         return str(self._server.make_url("")).rstrip("/")
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(middlewares=[self._faulty])
         app.add_routes([
+            web.get("/users/{username}", self._user),
             web.get("/repos/{owner}/{repo}/branches/{branch}", self._branch),
             web.get("/repos/{owner}/{repo}/git/trees/{sha}", self._tree),
             web.get("/repos/{owner}/{repo}/git/blobs/{sha}", self._blob),
@@ -130,6 +149,37 @@ class GitHubFake:
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
         return self.url
+
+    @web.middleware
+    async def _faulty(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        for fault in self.faults:
+            if request.method == fault.method and request.path.startswith(fault.path_prefix) and fault.times != 0:
+                if fault.times is not None:
+                    fault.times -= 1
+                self.calls.append(f"{request.method} {request.path_qs} (fault)")
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.status is not None:
+                    return web.json_response({"message": "Server Error" if fault.status >= 500 else "Fault",
+                                              "documentation_url": "https://docs.github.com/rest"},
+                                             status=fault.status)
+                break
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _user(self, request: web.Request) -> web.Response:
+        self.calls.append(f"{request.method} {request.path_qs}")
+        login = request.match_info["username"]
+        given = request.headers.get("Authorization")
+        if given is not None and given != f"Bearer {self.token}":
+            return self._error(request, "/users/{username}", None, 401, "Bad credentials")
+        if login != self.user and login not in self.orgs:
+            return self._error(request, "/users/{username}", None, 404, "Not Found")
+        user = {**self._user_json(login, "Organization" if login in self.orgs else "User"),
+                "user_view_type": "public", "name": None, "company": None, "blog": "", "location": None,
+                "email": None, "hireable": None, "bio": None, "public_repos": 0, "public_gists": 0, "followers": 0,
+                "following": 0, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+        return self._answer(request, "/users/{username}", None, 200, user)
 
     async def stop(self) -> None:
         if self._server is not None:
