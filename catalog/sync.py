@@ -267,20 +267,18 @@ class SyncEngine:
         self._children = None
         async with self._engine.connect() as conn:
             states = await repo.location_states(conn)
+        stale: list[str] = []  # registered roots no longer synced
         if roots is None:
             roots = [
                 LocationSpec(type=s["type"], target=s["target"])
                 for s in sorted(states.values(), key=lambda s: s["key"])
                 if s["is_root"] and s["status"] != _RETIRED
             ]
-            stale = []
             totals.errors.extend(
                 _retired_error(s) for s in sorted(states.values(), key=lambda s: s["key"])
                 if s["is_root"] and s["status"] == _RETIRED
             )
-        elif add:
-            stale = []
-        else:
+        elif not add:
             wanted = {r.key for r in roots}
             stale = sorted(
                 k

@@ -82,7 +82,7 @@ def _app(deps: ActionDeps) -> CatalogRegistry:
     app = deps.app
     if app is None or not callable(getattr(app, "register", None)):
         raise ActionError(f"{ACTION}: no catalog to register into (the run has no Callboard app)")
-    return app  # type: ignore[no-any-return]
+    return app
 
 
 def _registered_dir(deps: ActionDeps) -> Path:
@@ -126,13 +126,13 @@ def location_of(url: str, ctx: ActionContext) -> Location:
         segments = [unquote(s) for s in parts.path.split("/") if s]
         if len(segments) < 5 or segments[2] not in ("blob", "raw") or parts.query or parts.fragment:
             raise ActionError(f"{ACTION}: {shown} is not a GitHub file URL (https://{host}/<owner>/<repo>/blob/<branch>/<path>)")
-        owner, name, ref, path = segments[0], segments[1], segments[3], segments[4:]
-        for part in (owner, name, *path):
+        owner, name, ref, names = segments[0], segments[1], segments[3], segments[4:]
+        for part in (owner, name, *names):
             if not _NAME.fullmatch(part) or part in (".", ".."):
                 raise ActionError(f"{ACTION}: {shown}: {part!r} is not a plain name; refused")
         folder = _registered_dir(ctx.deps) / host.replace(":", "_") / owner / name
-        return Location(target=str(folder.joinpath(*path)), folder=str(folder),
-                        github=(api_url, owner, name, ref, "/".join(path)))
+        return Location(target=str(folder.joinpath(*names)), folder=str(folder),
+                        github=(api_url, owner, name, ref, "/".join(names)))
     http = getattr(ctx.deps.app, "http", None)
     policy = getattr(http, "policy", None)
     if policy is None or not policy.allows_host(parts.hostname, parts.port):

@@ -329,7 +329,7 @@ async def test_publish_github_bad_inputs(tmp_path: Path, fake: GitHubFake, http:
     workspace = tmp_path / "ws"
     skeleton(workspace)
     app = github_app(fake, http, tmp_path)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"repoVisibility": "internal"}, "repoVisibility must be private or public"),
         ({"topics": ["Not Valid"]}, "topic 'Not Valid' must be lowercase"),
         ({"collaborators": [{"team": "core", "access": "push"}]}, r"collaborators\[0\]: team collaborators"),
