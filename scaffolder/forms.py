@@ -662,7 +662,7 @@ def _message(error: jsonschema.ValidationError, spec: FieldSpec | None) -> str:
     if v == "uniqueItems":
         return "Each item may appear once"
     if v == "enum":
-        labels = [c.label for c in spec.field.choices] if spec and spec.field.choices else [_text(x) for x in want]
+        labels = [c.label for c in spec.field.choices] if spec and spec.field.choices else [_text(x) for x in (want if isinstance(want, list) else [])]
         return "Choose one of: " + ", ".join(labels[:12]) + ("…" if len(labels) > 12 else "")
     if v == "const":
         return f"Must be {_text(want)}"

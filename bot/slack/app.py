@@ -398,7 +398,7 @@ class SlackSurface:
 
     async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         query = str(body.get("value") or "")
-        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        view: dict[str, Any] = body["view"] if isinstance(body.get("view"), dict) else {}
         if view.get("callback_id") == CALLBACK_ID and view.get("private_metadata"):
             # a form's picker: its owner knows the field's rules and who asks (their teams first)
             choices = await self.conversation.form_options(

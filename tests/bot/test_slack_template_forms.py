@@ -216,7 +216,7 @@ async def test_every_field_type_through_slack(fake: SlackFake, tmp_path: Path) -
         assert await _suggest(rig, page2, "parent", "") == ["component:default/web-app"]
 
         # choosing go and public turns fields on: the same page, grown
-        page2_values = {"replicas": {"type": "number_input", "value": "3"},
+        page2_values: dict[str, dict[str, Any]] = {"replicas": {"type": "number_input", "value": "3"},
                         "language": {"type": "static_select", "selected_option": {"value": "go"}},
                         "public": {"type": "checkboxes", "selected_options": [{"value": "true"}]},
                         "tags": _text("web, python")}
