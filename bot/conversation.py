@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.dispatch import loggable, unavailable_reply
-from callboard.commands.forms import Form, FormHandler, FormStep, FormSubmission
+from callboard.commands.forms import Choice, FieldOptions, Form, FormHandler, FormStep, FormSubmission
 from callboard.commands.paging import paginate
 from callboard.storage import chat, repo
 from callboard.storage.engine import within
@@ -310,6 +310,22 @@ class Conversation:
             new_key = await self._keep("form", _form_state(step, asked.user))
             return (new_key or key), step
         return key, step
+
+    async def form_options(self, key: str, field: str, query: str, asked: Asked) -> list[Choice] | None:
+        """A form field's options as the person types (its owner's ``FieldOptions``); ``None`` when
+        the form is not theirs or not kept any more, or its owner offers none."""
+        if self.forms is None or not isinstance(self.forms, FieldOptions):
+            return None
+        state = await self._load(key, "form")
+        if not isinstance(state, dict) or state.get("user") != asked.user:
+            return None
+        _, user_ref, _ = await self.who(asked)
+        try:
+            opened = await self.forms.open(str(state["form"]), state.get("values") or {}, user_ref)
+        except Unanswered:
+            return None
+        form = dataclasses.replace(opened, page=int(state.get("page") or 0), values=state.get("values") or {})
+        return await self.forms.options(form, field, query, user_ref)
 
     # --- state kept in the database -------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 from .api import Reply
 
@@ -22,6 +22,7 @@ __all__ = [
     "FieldError",
     "FieldType",
     "Form",
+    "FieldOptions",
     "FormHandler",
     "FormPage",
     "FormStep",
@@ -89,6 +90,9 @@ class FormPage:
     title: str
     fields: tuple[Field, ...]
     description: str | None = None
+    #: a review page: (label, value as shown) for everything filled in, secrets already masked;
+    #: submitting it confirms the form
+    review: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,4 +140,13 @@ class FormHandler(Protocol):
         ...
 
     async def submit(self, form: Form, submission: FormSubmission) -> FormStep:
+        ...
+
+
+@runtime_checkable
+class FieldOptions(Protocol):
+    """A form owner that suggests a field's options as the person types (entity pickers): a
+    surface asks it with the form as it stands, the field's name and what was typed so far."""
+
+    async def options(self, form: Form, field: str, query: str, user_ref: str | None) -> list[Choice]:
         ...

@@ -218,6 +218,7 @@ def render_form_text(form: Form) -> str:
     for error in form.errors:
         errors.setdefault(error.field, []).append(error.message)
     out.extend(f"[x] {c(m)}" for m in errors.get("", []))
+    out.extend(f"  {c(label)}: {c(value)}" for label, value in page.review)
     for field in page.fields:
         out.append("  " + field_text(field, form.values.get(field.name)).replace("\n", "\n  "))
         out.extend(f"  [x] {c(m)}" for m in errors.get(field.name, []))

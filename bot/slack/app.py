@@ -53,7 +53,7 @@ from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
 
-from .forms import form_errors, form_values, picker_kinds, render_form
+from .forms import CALLBACK_ID, FormTooBig, form_errors, form_values, notice_view, picker_kinds, render_form
 from .render import escape, render
 
 __all__ = ["SLASH_COMMANDS", "SlackSettings", "SlackSurface", "slack_text"]
@@ -253,8 +253,13 @@ class SlackSurface:
                 await self._tell(asker, _INVITE.format(where=where))
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
-        """Open ``form`` as a modal: ``to`` is the trigger id of the click that asked for it."""
-        await self.client.views_open(trigger_id=to, view=render_form(form, key))
+        """Open ``form`` as a modal: ``to`` is the trigger id of the click that asked for it (a page
+        Slack cannot show opens as a modal saying so)."""
+        try:
+            view = render_form(form, key)
+        except FormTooBig as too_big:
+            view = notice_view(form.title, str(too_big))
+        await self.client.views_open(trigger_id=to, view=view)
 
     async def _tell(self, user: str, text: str) -> None:
         """A direct message to ``user`` (Slack opens the DM when the channel is a user id)."""
@@ -393,6 +398,15 @@ class SlackSurface:
 
     async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         query = str(body.get("value") or "")
+        view: dict[str, Any] = body["view"] if isinstance(body.get("view"), dict) else {}
+        if view.get("callback_id") == CALLBACK_ID and view.get("private_metadata"):
+            # a form's picker: its owner knows the field's rules and who asks (their teams first)
+            choices = await self.conversation.form_options(
+                str(view["private_metadata"]), str(body.get("block_id") or ""), query, Asked(text="", user=_user(body)))
+            if choices is not None:
+                await ack(options=[{"text": {"type": "plain_text", "text": " ".join(c.label.split())[:75] or "-"},
+                                    "value": c.value[:150]} for c in choices[:100]])
+                return
         kinds = picker_kinds(str(body.get("action_id") or ""))  # a form's entity field offers its kinds only
         app = self.app
         options = [
@@ -443,10 +457,15 @@ class SlackSurface:
         user = _user(body)
         key, step = await self.conversation.submit_form(key, values, Asked(text="", user=user))
         if isinstance(step, Form):
-            if step.errors:
-                await ack(response_action="errors", errors=form_errors(step))
-            else:
+            shown = {b.get("block_id") for b in view.get("blocks") or () if isinstance(b, dict)}
+            errors = form_errors(step)
+            if step.errors and set(errors) <= shown:  # each error under its field, the person's input kept
+                await ack(response_action="errors", errors=errors)
+                return
+            try:  # the next page, or this one grown by the fields its answers turned on
                 await ack(response_action="update", view=render_form(step, key))
+            except FormTooBig as too_big:
+                await ack(response_action="update", view=notice_view(step.title, str(too_big)))
             return
         await ack(response_action="clear")
         if user:

@@ -31,9 +31,10 @@ from slack_sdk.models.views import View as SlackView
 
 from callboard.commands.forms import Field, FieldType, Form
 
-from .render import md
+from .render import Raw, md
 
-__all__ = ["CALLBACK_ID", "form_errors", "form_values", "picker_action", "picker_kinds", "render_form"]
+__all__ = ["CALLBACK_ID", "MAX_BLOCKS", "FormTooBig", "form_errors", "form_values", "notice_view", "picker_action",
+           "picker_kinds", "render_form"]
 
 CALLBACK_ID = "callboard_form"
 _TITLE = 24
@@ -42,6 +43,14 @@ _OPTIONS = 100
 _OPTION_TEXT = 75
 _ACTION = "value"
 _TRUE = "true"
+#: Slack shows at most 100 blocks in one view.
+MAX_BLOCKS = 100
+_SECTION_FIELDS = 10
+_FIELD_TEXT = 2000
+
+
+class FormTooBig(ValueError):
+    """A page Slack cannot show in one view; the message says which and why, for the person."""
 
 
 def _plain(text: str, limit: int) -> PlainTextObject:
@@ -103,7 +112,8 @@ def _element(field: Field, value: Any) -> InputInteractiveElement:
     if kind is FieldType.ENTITY:
         initial_option = Option(value=str(current)[:150], text=_plain(str(current), _OPTION_TEXT)) if current else None
         # the kinds ride in the action id: the options request names it, and nothing else of the form
-        return ExternalDataSelectElement(action_id=picker_action(field.kinds), min_query_length=1,
+        # nothing typed yet already offers something (the person's own teams)
+        return ExternalDataSelectElement(action_id=picker_action(field.kinds), min_query_length=0,
                                          initial_option=initial_option,
                                          placeholder=placeholder or _plain("Search the catalog", 150),
                                          focus_on_load=field.autofocus)
@@ -131,6 +141,21 @@ def render_form(form: Form, key: str) -> dict[str, Any]:
     if len(form.pages) > 1:
         blocks.append(ContextBlock(elements=[PlainTextObject(text=f"Step {form.page + 1} of {len(form.pages)}: "
                                                                    f"{' '.join(page.title.split())[:100]}")]))
+    if form.errors:  # shown in the view too: errors on another page's fields come with a page change
+        labels = {f.name: f.label for p in form.pages for f in p.fields}
+        lines = [f"{labels.get(e.field, e.field)}: {e.message}" if e.field else e.message for e in form.errors]
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=md(Raw(":warning: "), "\n".join(" ".join(line.split()) for line in lines), limit=2900), verbatim=True)))
+    pairs = list(page.review)
+    for i in range(0, len(pairs), _SECTION_FIELDS):  # a review: what will be submitted, label over value
+        blocks.append(SectionBlock(fields=[
+            MarkdownTextObject(text=md(Raw("*"), _one_line(label)[:200], Raw("*\n"), value or "-", limit=_FIELD_TEXT),
+                               verbatim=True)
+            for label, value in pairs[i:i + _SECTION_FIELDS]]))
+    if len(blocks) + len(page.fields) > MAX_BLOCKS:
+        raise FormTooBig(f"The page \"{' '.join(page.title.split())[:100]}\" of {' '.join(form.title.split())[:100]} "
+                         f"has {len(page.fields)} fields, more than Slack shows in one dialog ({MAX_BLOCKS} blocks); "
+                         "fill it in in the terminal with `callboard create`.")
     for field in page.fields:
         blocks.append(InputBlock(
             block_id=field.name[:255], label=_plain(field.label, _LABEL), element=_element(field, form.values.get(field.name)),
@@ -142,6 +167,18 @@ def render_form(form: Form, key: str) -> dict[str, Any]:
         title=_plain(form.title, _TITLE), submit=_plain("Create" if form.last_page else form.submit_label, _TITLE),
         close=_plain("Cancel", _TITLE), blocks=blocks,
     )
+    view.validate_json()
+    return view.to_dict()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "-"
+
+
+def notice_view(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (a form that cannot go on), with a Close button."""
+    view = SlackView(type="modal", title=_plain(title, _TITLE), close=_plain("Close", _TITLE),
+                     blocks=[SectionBlock(text=MarkdownTextObject(text=md(text, limit=2900), verbatim=True))])
     view.validate_json()
     return view.to_dict()
 
