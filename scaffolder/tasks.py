@@ -314,9 +314,14 @@ class TaskRunner:
 
     @property
     def execute(self) -> Execute:
+        """The engine's ``execute`` unless another was given."""
         if self._execute is None:
             self._execute = _default_execute()
         return self._execute
+
+    @execute.setter
+    def execute(self, execute: Execute) -> None:
+        self._execute = execute
 
     # --- life cycle ---------------------------------------------------------------------------
 
