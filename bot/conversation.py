@@ -34,10 +34,12 @@ from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.dispatch import loggable, unavailable_reply
 from callboard.commands.forms import Form, FormHandler, FormStep, FormSubmission
 from callboard.commands.paging import paginate
+from callboard.scaffolder.tasks import Notify
 from callboard.storage import chat, repo
 from callboard.storage.engine import within
 
 from .surface import Answer, Asked, Profile, Surface, SurfaceError, View
+from .tasks_notify import surface_notify
 
 if TYPE_CHECKING:
     from .app import Callboard
@@ -310,6 +312,11 @@ class Conversation:
             new_key = await self._keep("form", _form_state(step, asked.user))
             return (new_key or key), step
         return key, step
+
+    def task_notify(self, to: Any) -> Notify:
+        """The ``notify`` of a template run started in this conversation: each step's end and the
+        final message with the output's links, posted through this surface where ``to`` says."""
+        return surface_notify(self.surface, to)
 
     # --- state kept in the database -------------------------------------------------------------
 

@@ -22,7 +22,6 @@ with the output's links and text); a failing ``notify`` is logged and never fail
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import importlib
 import logging
 import os
@@ -226,6 +225,16 @@ def _default_execute() -> Execute:
     engine = importlib.import_module("callboard.scaffolder.engine")
     execute: Execute = engine.execute
     return execute
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A step as the person is told of it (its log with the secrets masked)."""
+
+    step_id: str
+    name: str
+    status: str
+    log: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -502,7 +511,8 @@ class TaskRunner:
             async with self.engine.begin() as conn:
                 await store.update_steps(conn, task.id, self.runner_id, steps.rows(), self.clock())
             if event.status != "started" and notify is not None:
-                shown = dataclasses.replace(event, log=lines) if dataclasses.is_dataclass(event) else event
+                shown = _Step(step_id=str(event.step_id), name=steps.by_id[str(event.step_id)]["name"],
+                              status=str(event.status), log=lines)
                 await _tell(notify, StepFinished(task_id=task.id, title=title, step=shown), task.id)
 
         workspace: Path | None = None

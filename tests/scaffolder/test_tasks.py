@@ -234,17 +234,17 @@ async def test_a_crash_in_callboard_is_a_failed_task_with_a_reference(engine: As
 async def test_a_restart_fails_what_the_stopped_process_held(engine: AsyncEngine, tmp_path: Path) -> None:
     now = datetime.now(timezone.utc)
     long_ago = now - timedelta(minutes=10)
-    common = dict(template_ref=TEMPLATE.ref, template_title=TEMPLATE.title, values={}, user_ref=ANA.ref,
+    common: dict[str, Any] = dict(template_ref=TEMPLATE.ref, template_title=TEMPLATE.title, values={}, user_ref=ANA.ref,
                   platform="slack", user_id="U1", who={})
     async with engine.begin() as conn:
         # running in a process that stopped beating ten minutes ago
-        await store.insert_task(conn, id="running0dead", runner=None, now=long_ago, **common)  # type: ignore[arg-type]
+        await store.insert_task(conn, id="running0dead", runner=None, now=long_ago, **common)
         assert (await store.claim_task(conn, "dead-host:1:aa", long_ago)) is not None
         # held (its secrets were in that process) but never started
         await store.insert_task(conn, id="waiting0dead", runner="dead-host:1:aa", now=long_ago,
-                                **common)  # type: ignore[arg-type]
+                                **common)
         # running in a live process (beat just now)
-        await store.insert_task(conn, id="running0live", runner="live:2:bb", now=now, **common)  # type: ignore[arg-type]
+        await store.insert_task(conn, id="running0live", runner="live:2:bb", now=now, **common)
         await conn.execute(text("UPDATE tasks SET status = 'processing' WHERE id = 'running0live'"))
     (tmp_path / "data" / "tasks" / "running0dead-abc").mkdir(parents=True)
     fake = Engine()
