@@ -339,7 +339,11 @@ class TaskRunner:
         if self._opened:
             return []
         self._opened = True
-        failed = await self.reap()
+        try:
+            failed = await self.reap()
+        except Exception:  # noqa: BLE001 - the database is down: the heartbeat reaps once it answers
+            log.warning("could not check for interrupted tasks at start; the heartbeat will", exc_info=True)
+            failed = []
         self._loops = [asyncio.create_task(self._work(), name="tasks-worker"),
                        asyncio.create_task(self._beat(), name="tasks-heartbeat")]
         return failed

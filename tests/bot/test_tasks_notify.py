@@ -136,3 +136,28 @@ def test_what_is_worth_a_message() -> None:
     assert done is not None
     actions = next(b for b in done.blocks if isinstance(b, Actions)).actions
     assert RunCommand(label="Open in catalog", command="info component:default/x") in actions
+
+
+async def test_serve_fails_runs_a_stopped_process_left_and_starts_the_worker(make_app: Callable[..., Any],
+                                                                              tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from callboard.storage import tasks as store
+
+    from ..serving import served
+
+    app = await make_app(f"sqlite:///{tmp_path / 'cb.db'}", resident=True)
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    async with app.engine.begin() as conn:
+        await store.insert_task(conn, id="leftrunning", template_ref="template:default/python-service",
+                                template_title="Python service", values={}, user_ref=None, platform="slack",
+                                user_id="U1", who={}, runner="old-process:1:aa", now=long_ago)
+    async with served(app, catalog=write_org(tmp_path / "org")):
+        task = await app.tasks.get("leftrunning")
+        assert task is not None and task.status == "failed"
+        assert (task.error or "").startswith("interrupted by a restart of Callboard at ")
+        assert isinstance(app.tasks.notifier, TaskNotifier)
+        app.tasks.execute = Engine()
+        template = await app.template("template:default/docs-site")
+        task_id = await app.tasks.start(template, {"name": "d"}, {}, Runner())
+        assert (await finished(app.tasks, task_id)).status == "completed"
