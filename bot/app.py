@@ -41,6 +41,10 @@ from callboard.providers.http import Fetcher
 from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
+from callboard.scaffolder.actions.api import ActionDeps
+from callboard.scaffolder.model import TemplateDef, TemplateError, template_from_document
+from callboard.scaffolder.permissions import Permissions
+from callboard.scaffolder.tasks import TaskRunner
 from callboard.storage import repo
 from callboard.storage.sync_settings import ever_synced, load_sync_settings, save_sync_settings
 from callboard.storage.engine import (
@@ -195,8 +199,15 @@ class Callboard:
                              timeout=settings.oncall_timeout + 1.0)
         #: is the database answering? (``/readyz``, and answers that wait too long on it)
         self.probe = DatabaseProbe(engine)
+        #: who may run which Software Template (``scaffolder.permissions``)
+        self.permissions = Permissions(settings.scaffolder_permissions, self.catalog)
+        #: runs of templates, as tasks in the database (a surface sets ``tasks.notifier`` for runs
+        #: started by other replicas; the worker starts with the first run, or ``tasks.open()``)
+        self.tasks = TaskRunner(engine, data_dir=settings.data_dir, deps=ActionDeps(app=self), resolve=self.template,
+                                allowed=self.permissions.may_run)
         self.dispatcher = Dispatcher(
-            registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall),
+            registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall,
+                           permissions=self.permissions, tasks=self.tasks),
             self.probe,
         )
 
@@ -272,7 +283,22 @@ class Callboard:
         else:
             app.catalog.following = False
 
+    async def template(self, ref: str) -> TemplateDef | None:
+        """The catalog's Template entity ``ref`` as a template (None: none, or one that cannot run).
+        The scaffolder's listing (``scaffolder/catalog.py``) replaces this once merged."""
+        entity = await self.catalog.get(ref.lower())
+        if entity is None or entity.kind != "Template":
+            return None
+        source = entity.file or ""
+        remote = "://" in source
+        try:
+            return template_from_document(entity.data, base_dir=Path(source).parent if source and not remote else None,
+                                          base_url=source if remote else None, where=source or ref)
+        except TemplateError:
+            return None
+
     async def close(self) -> None:
+        await self.tasks.close()
         if self.catalog.graph is not None:
             gc.unfreeze()  # what open() froze may be collected again
         await self.probe.close()

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from platformdirs import user_data_dir
 
+from callboard.scaffolder.permissions import PermissionRule, rules_from_config
+
 __all__ = ["REMEMBERED", "ConfigError", "Settings", "default_database_url", "load_settings", "mask_url", "remembered",
            "with_remembered"]
 
@@ -32,6 +34,7 @@ _KNOWN = {
     "server": {"public_url"},
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
     "providers": set(),  # one section per entity provider, checked when the app starts (providers.api)
+    "scaffolder": {"permissions"},
 }
 #: top-level keys whose sub-keys name plugins: any name, each a mapping (its section)
 _PLUGIN_SECTIONS = {"providers"}
@@ -97,6 +100,8 @@ class Settings:
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     #: ``oncall.<name>`` for on-call providers other than the built-in ones, as written
     oncall_providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: ``scaffolder.permissions``: who may run which template (scaffolder/permissions.py; none: everyone all)
+    scaffolder_permissions: tuple[PermissionRule, ...] = ()
     #: which of the ``REMEMBERED`` fields this run sets itself (config file, environment, options, or
     #: what the database remembered), as opposed to leaving them at their defaults
     explicit: frozenset[str] = frozenset()
@@ -392,6 +397,10 @@ def load_settings(
             raise ConfigError(f"{path}: {section}.{key} must be an http(s) URL, got "
                               f"{mask_url(value) if isinstance(value, str) else value!r}")
         settings_kwargs[field_name] = value.rstrip("/")
+    try:
+        settings_kwargs["scaffolder_permissions"] = rules_from_config((data.get("scaffolder") or {}).get("permissions"))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     level = (data.get("log") or {}).get("level")
     if level is not None:
         if str(level).lower() not in ("debug", "info", "warning", "error"):

@@ -34,10 +34,12 @@ from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.dispatch import loggable, unavailable_reply
 from callboard.commands.forms import Choice, FieldOptions, Form, FormHandler, FormStep, FormSubmission
 from callboard.commands.paging import paginate
+from callboard.scaffolder.tasks import Notify
 from callboard.storage import chat, repo
 from callboard.storage.engine import within
 
 from .surface import Answer, Asked, Profile, Surface, SurfaceError, View
+from .tasks_notify import surface_notify
 
 if TYPE_CHECKING:
     from .app import Callboard
@@ -326,6 +328,11 @@ class Conversation:
             return None
         form = dataclasses.replace(opened, page=int(state.get("page") or 0), values=state.get("values") or {})
         return await self.forms.options(form, field, query, user_ref)
+
+    def task_notify(self, to: Any) -> Notify:
+        """The ``notify`` of a template run started in this conversation: each step's end and the
+        final message with the output's links, posted through this surface where ``to`` says."""
+        return surface_notify(self.surface, to)
 
     # --- state kept in the database -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -30,7 +30,8 @@ from callboard.storage.engine import DatabaseUnavailable, DatabaseURLError
 from .app import Callboard
 from .config import ConfigError, Settings, mask_url
 from .slack.app import SlackSettings, SlackSurface
-from .surface import Mounted
+from .surface import Mounted, Surface
+from .tasks_notify import TaskNotifier
 
 __all__ = ["ServerState", "create_server", "slack_settings"]
 
@@ -131,7 +132,18 @@ async def _serve_database(state: ServerState) -> None:
         for surface in state.surfaces:
             surface.attach(app)
         log.info("database open")
+    await _start_tasks(state, state.app)
     await _sync_loop(state, state.app)
+
+
+async def _start_tasks(state: ServerState, app: Callboard) -> None:
+    """Template runs: tasks a stopped process left unfinished are failed now, and runs other
+    replicas started are reported through this server's surfaces when this one claims them."""
+    app.tasks.notifier = TaskNotifier({s.name: cast(Surface, s) for s in state.surfaces
+                                       if callable(getattr(s, "send", None))})
+    failed = await app.tasks.open()
+    if failed:
+        log.warning("%d template run(s) were interrupted by a restart and are marked failed", len(failed))
 
 
 async def _sync_loop(state: ServerState, app: Callboard) -> None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from callboard.catalog.service import Catalog
     from callboard.providers.oncall.service import OnCall
     from callboard.providers.techdocs.service import TechDocs
+    from callboard.scaffolder.permissions import Permissions
+    from callboard.scaffolder.tasks import TaskRunner
 
 __all__ = [
     "ACTION_TYPES",
@@ -264,6 +266,9 @@ class Deps:
     commands: tuple[CommandSpec, ...] = ()
     docs: TechDocs | None = None
     oncall: OnCall | None = None
+    #: Software Templates: who may run which (``create`` lists only those), and the runs as tasks
+    permissions: Permissions | None = None
+    tasks: TaskRunner | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

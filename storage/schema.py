@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 __all__ = ["metadata", "locations", "entities", "relations", "catalog_errors", "chat_events", "chat_state", "docs_sites",
-           "sync_settings"]
+           "sync_settings", "tasks"]
 
 metadata = MetaData()
 
@@ -116,4 +116,33 @@ sync_settings = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("saved_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Scaffolder tasks (``storage/tasks.py``): one per run of a template. ``template_values`` has the
+#: secrets masked (secrets are never stored); ``runner`` is the process that holds the task (its
+#: secrets live in that process's memory) and ``heartbeat_at`` says it is still alive.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("template_ref", String(512), nullable=False),
+    Column("template_title", Text, nullable=False),
+    Column("template_values", Text, nullable=False),  # JSON, secrets masked
+    Column("user_ref", String(512), nullable=True),  # the catalog User who ran it
+    Column("platform", String(32), nullable=False),  # where it was started from (slack, shell, cli, ...)
+    Column("user_id", String(128), nullable=False),  # the platform's user id ("" when none)
+    Column("who", Text, nullable=False),  # JSON: where to notify, the runner's groups
+    Column("status", String(16), nullable=False),  # open | processing | completed | failed | cancelled
+    Column("runner", String(64), nullable=True),
+    Column("steps", Text, nullable=False),  # JSON list: each step's id, name, status, log lines
+    Column("output", Text, nullable=True),  # JSON: the rendered spec.output
+    Column("error", Text, nullable=True),
+    Column("failed_step", String(256), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Index("ix_tasks_status_created_at", "status", "created_at"),
+    Index("ix_tasks_user_ref_created_at", "user_ref", "created_at"),
+    Index("ix_tasks_platform_user_id_created_at", "platform", "user_id", "created_at"),
 )
