@@ -57,3 +57,6 @@ class Action:
     description: str = ""
     supports_dry_run: bool = False  # False: skipped in a dry-run, its outputs are ``example_outputs``
     example_outputs: Mapping[str, Any] = field(default_factory=dict)
+    # JSON Schema of the rendered input, checked by the engine before the action runs (as Backstage
+    # does: "Invalid input passed to action <id>, instance.<key> is not of a type(s) string")
+    input_schema: Mapping[str, Any] | None = None
