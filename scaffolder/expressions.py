@@ -39,7 +39,7 @@ from jinja2.utils import Cycler, Joiner
 
 __all__ = [
     "ExpressionError", "ExpressionSecurityError", "WorkLimitExceeded", "Limits", "Templater",
-    "UNDEFINED", "render_value", "is_truthy", "js_json", "js_string", "DEFAULT_INTEGRATIONS",
+    "UNDEFINED", "render_value", "is_truthy", "js_json", "js_string", "js_text", "DEFAULT_INTEGRATIONS",
     "parse_repo_url", "parse_entity_ref",
 ]
 
@@ -183,6 +183,11 @@ def _to_text(value: Any) -> str:
     if isinstance(value, _JsFunction):
         return f"function {value.name}() {{ [native code] }}"
     return str(value)
+
+
+def js_text(value: Any) -> str:
+    """What ``value`` prints as inside template text (null and undefined print nothing)."""
+    return _to_text(value)
 
 
 def _json_str(text: str) -> str:
