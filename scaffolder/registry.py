@@ -96,7 +96,8 @@ class ActionRegistry:
         return action_id in self._actions
 
     def __iter__(self) -> Iterator[Action]:
-        return iter(sorted(self._actions.values(), key=lambda a: a.id))
+        """The actions Callboard provides (not the Backstage-only placeholders), by id."""
+        return iter(sorted((a for a in self._actions.values() if a.id not in self._placeholders), key=lambda a: a.id))
 
     def ids(self) -> list[str]:
         return sorted(a for a in self._actions if a not in self._placeholders)
