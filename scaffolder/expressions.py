@@ -20,6 +20,7 @@ nothing is dropped.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import math
 import re
@@ -516,13 +517,13 @@ def _f_string(value: Any) -> str:
     return _to_text(value) if not (value is None or _is_undef(value)) else js_string(value)
 
 
-def _capped(name: str, index: int, cap: int = 10_000) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A Jinja filter whose ``index``-th argument (a width or count) is capped so it cannot fill memory."""
+def _capped(name: str, cap: int = 10_000) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A Jinja filter whose numeric arguments (widths, counts) are capped so it cannot fill memory."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)  # keeps Jinja's pass_context/pass_eval_context marks
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            values = list(args[index:index + 1]) + list(kwargs.values())
-            for v in values:
+            for v in [*args[1:], *kwargs.values()]:
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > cap:
                     raise WorkLimitExceeded(f"filter {name}: {v} is larger than a template may ask for ({cap})")
             return _check_size(func(*args, **kwargs))
@@ -539,12 +540,9 @@ def _nunjucks_filters() -> dict[str, Callable[..., Any]]:
             "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "striptags", "sum", "title",
             "trim", "truncate", "upper", "urlencode", "urlize", "wordcount")
     filters: dict[str, Callable[..., Any]] = {name: JINJA_FILTERS[name] for name in take}
-    filters["center"] = _capped("center", 1)(JINJA_FILTERS["center"])
-    filters["indent"] = _capped("indent", 1)(JINJA_FILTERS["indent"])
-    filters["batch"] = _capped("batch", 1)(JINJA_FILTERS["batch"])
-    filters["slice"] = _capped("slice", 1)(JINJA_FILTERS["slice"])
-    filters["truncate"] = _capped("truncate", 1, 1_000_000)(JINJA_FILTERS["truncate"])
-    filters["replace"] = _capped("replace", 3, 1_000_000)(JINJA_FILTERS["replace"])
+    for name, cap in (("center", 10_000), ("indent", 10_000), ("batch", 10_000), ("slice", 10_000),
+                      ("truncate", 1_000_000), ("replace", 1_000_000)):
+        filters[name] = _capped(name, cap)(JINJA_FILTERS[name])
     filters.update({
         "dump": _f_dump, "join": _f_join, "length": _f_length, "default": _f_default, "d": _f_default,
         "string": _f_string, "nl2br": lambda v: _to_text(v).replace("\r\n", "<br />\n").replace("\n", "<br />\n"),
