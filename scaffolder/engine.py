@@ -139,7 +139,7 @@ async def execute(template: TemplateDef, values: Mapping[str, Any], *, secrets: 
     """Run ``template``'s steps in ``workspace`` with the submitted ``values``."""
     registry = registry or default_registry()
     integrations = deps.config.get("integrations") if isinstance(deps.config, Mapping) else None
-    templater = templater or Templater(integrations=integrations if isinstance(integrations, Mapping) else None)
+    templater = templater or Templater.shared(integrations=integrations if isinstance(integrations, Mapping) else None)
     mask = Masker(secrets)
     entries: list[LogEntry] = []
     events: list[StepEvent] = []

@@ -743,6 +743,14 @@ class Templater:
         self._cache: dict[str, Any] = {}
         self.filter_names = frozenset(n for n in env.filters if not n.startswith("_"))
 
+    @staticmethod
+    def shared(*, cookiecutter_compat: bool = False, integrations: Mapping[str, str] | None = None,
+               trim_blocks: bool = False, lstrip_blocks: bool = False) -> Templater:
+        """A process-wide templater for these settings, so compiled templates are reused across runs
+        (compiling is most of a dry-run's time). Rendering state lives in the call, not here."""
+        return _shared_templater(cookiecutter_compat, tuple(sorted((integrations or DEFAULT_INTEGRATIONS).items())),
+                                 trim_blocks, lstrip_blocks)
+
     def _compile(self, source: str) -> Any:
         compiled = self._cache.get(source)
         if compiled is not None:
@@ -817,6 +825,13 @@ class Templater:
         if isinstance(node, nodes.Output):
             return len(node.nodes) == 1 and not isinstance(node.nodes[0], nodes.TemplateData)
         return True
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_templater(cookiecutter_compat: bool, integrations: tuple[tuple[str, str], ...], trim_blocks: bool,
+                      lstrip_blocks: bool) -> Templater:
+    return Templater(cookiecutter_compat=cookiecutter_compat, integrations=dict(integrations),
+                     trim_blocks=trim_blocks, lstrip_blocks=lstrip_blocks)
 
 
 _SINGLE = re.compile(r"\$\{\{(.+)\}\}")

@@ -121,7 +121,7 @@ async def _fetch_template(ctx: ActionContext) -> None:
     ctx.log(f"Processing {len(entries)} template files/directories with input values"
             + (f" {shown}" if shown else ""))
     integrations = ctx.deps.config.get("integrations") if isinstance(ctx.deps.config, Mapping) else None
-    templater = Templater(cookiecutter_compat=compat, trim_blocks=bool(inp.get("trimBlocks")),
+    templater = Templater.shared(cookiecutter_compat=compat, trim_blocks=bool(inp.get("trimBlocks")),
                           lstrip_blocks=bool(inp.get("lstripBlocks")),
                           integrations=integrations if isinstance(integrations, Mapping) else None)
     replace_existing = bool(inp.get("replace"))
