@@ -247,9 +247,12 @@ async def execute(template: TemplateDef, values: Mapping[str, Any], *, secrets: 
                     emit(f"info: {verb} step each: {_each_text(it['each'])}", step_id)
                     if not should_run:
                         continue
+                def step_log(line: str, sid: str = step_id) -> None:
+                    emit(f"info: {line}", sid)
+
                 ctx = ActionContext(step_id=step_id, workspace=workspace, input=rendered, secrets=dict(secrets),
                                     user=user, template=template_for_actions, dry_run=dry_run, deps=deps,
-                                    log=lambda line, sid=step_id: emit(f"info: {line}", sid))
+                                    log=step_log)
                 await action.run(ctx)
                 for key, value in ctx.outputs.items():
                     if "each" in it:

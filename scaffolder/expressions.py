@@ -396,7 +396,8 @@ def parse_repo_url(url: Any, integrations: Mapping[str, str] = DEFAULT_INTEGRATI
         raise ExpressionError(f"No matching integration configuration for host {host}, "
                               "please check your integrations config")
     query = parse_qs(parts.query, keep_blank_values=True)
-    got = {k: query[k][0].strip("/") for k in ("owner", "organization", "workspace", "project", "repo") if k in query}
+    got: dict[str, str] = {k: query[k][0].strip("/") for k in ("owner", "organization", "workspace", "project", "repo")
+                           if k in query}
 
     def need(*names: str) -> None:
         for name in names:
