@@ -344,6 +344,47 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
     sys.exit(_run(go()))
 
 
+@cli.command()
+@_options
+@click.option("--value", "value_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A parameter's value (a.b=c for a nested one). Repeatable; overrides --values.")
+@click.option("--values", "values_file", type=click.Path(dir_okay=False), default=None,
+              help="A YAML or JSON file of parameter values (nested values allowed).")
+@click.option("--secret", "secret_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A secret (${{ secrets.KEY }}), never printed. Repeatable.")
+@click.option("--as", "user_ref", default=None, metavar="USER_REF", help="Run as this catalog user (user:default/ana).")
+@click.option("--dry-run", is_flag=True, help="Run every step that does not publish; write nothing anywhere else.")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Leave the resulting files in this (empty or new) folder.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("template")
+def create(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], value_pairs: tuple[str, ...],
+           values_file: str | None, secret_pairs: tuple[str, ...], user_ref: str | None, dry_run: bool,
+           workspace: Path | None, fmt: str, template: str) -> None:
+    """Run a Software Template: a Template's name or ref, or a path to a template.yaml.
+
+    Exit codes: 0 done, 1 the task failed, 2 invalid values or usage."""
+    from .create import CreateRequest, UsageProblem, parse_assignments, read_values_file, run_create
+
+    settings = _settings(config_file, database_url, catalog)
+    try:
+        values = read_values_file(values_file) if values_file else {}
+        secrets = {k: str(v) for k, v in parse_assignments(secret_pairs, None, what="--secret").items()}
+    except UsageProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    request = CreateRequest(template=template, values=values, value_pairs=value_pairs, secrets=secrets,
+                            user_ref=user_ref, dry_run=dry_run, workspace=workspace, fmt=fmt)
+
+    async def open_app() -> Callboard:
+        app = await Callboard.open(settings)
+        if catalog:
+            await app.sync(catalog)
+        await app.catalog.load_index()
+        return app
+
+    sys.exit(_run(run_create(request, open_app=open_app), settings.effective_database_url))
+
+
 @cli.command("help")
 @click.argument("command", nargs=-1)
 @click.pass_context

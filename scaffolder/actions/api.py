@@ -62,3 +62,6 @@ class Action:
     #: that fails is logged and the others still run). None: nothing to take back (a published
     #: repository stays, as in Backstage; catalog:register's entity does not).
     undo: Callable[[ActionContext], Awaitable[None]] | None = None
+    # JSON Schema of the rendered input, checked by the engine before the action runs (as Backstage
+    # does: "Invalid input passed to action <id>, instance.<key> is not of a type(s) string")
+    input_schema: Mapping[str, Any] | None = None
