@@ -18,7 +18,7 @@ from callboard.bot.slack.render import render
 from callboard.bot.surface import View
 from callboard.commands.api import Actions, OpenForm, Reply, Status
 from callboard.commands.forms import Choice
-from callboard.scaffolder.form_handler import REVIEW_TITLE, TemplateForms
+from callboard.commands.template_forms import REVIEW_TITLE, TemplateForms
 from callboard.scaffolder.forms import FieldSpec
 from callboard.scaffolder.model import TemplateDef, template_from_document
 from callboard.scaffolder.pickers import CatalogPickers

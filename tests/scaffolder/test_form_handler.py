@@ -12,7 +12,7 @@ import yaml
 
 from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.forms import Choice, FieldOptions, Form, FormHandler, FormSubmission
-from callboard.scaffolder.form_handler import REVIEW_TITLE, SECRET_TTL_S, TemplateForms
+from callboard.commands.template_forms import REVIEW_TITLE, SECRET_TTL_S, TemplateForms
 from callboard.scaffolder.forms import FieldSpec
 from callboard.scaffolder.model import TemplateDef, template_from_document
 

@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from callboard.commands.api import Reply, Status, Unanswered
-from callboard.commands.forms import Choice, FieldError, Form, FormPage, FormStep, FormSubmission
+from .api import Reply, Status, Unanswered
+from .forms import Choice, FieldError, Form, FormPage, FormStep, FormSubmission
 
-from . import forms as f
-from .model import TemplateDef
+from callboard.scaffolder import forms as f
+from callboard.scaffolder.model import TemplateDef
 
 __all__ = ["FindTemplate", "MayRun", "PickerOptions", "SECRET_TTL_S", "StartRun", "TemplateForms", "REVIEW_TITLE"]
 
