@@ -34,8 +34,9 @@ __all__ = ["FindTemplate", "MayRun", "PickerOptions", "SECRET_TTL_S", "StartRun"
 FindTemplate = Callable[[str], Awaitable[TemplateDef | None]]
 #: Whether the person (their catalog User ref, ``None`` when unknown) may run the template.
 MayRun = Callable[[str | None, TemplateDef], "bool | Awaitable[bool]"]
-#: Start a run: (template, values, secrets, user ref) -> the answer to show (the TASKS runner).
-StartRun = Callable[[TemplateDef, Mapping[str, Any], Mapping[str, str], str | None], Awaitable[Reply]]
+#: Start a run: (template, values, secrets, the confirming submission: who, on which platform) ->
+#: the answer to show (the task runner's start, through the surface the form came from).
+StartRun = Callable[[TemplateDef, Mapping[str, Any], Mapping[str, str], FormSubmission], Awaitable[Reply]]
 #: A picker's options: (field, what was typed, user ref) -> choices (``pickers.CatalogPickers.options``).
 PickerOptions = Callable[[f.FieldSpec, str, str | None], Awaitable[list[Choice]]]
 
@@ -200,7 +201,7 @@ class TemplateForms:
                 secrets[spec.path[-1]] = held
         if token:
             self._secrets.pop(token, None)
-        return await self._start(template, values, secrets, submission.user_ref)
+        return await self._start(template, values, secrets, submission)
 
     # --- secrets in memory ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import yaml
 from callboard.bot.slack.render import render
 from callboard.bot.surface import View
 from callboard.commands.api import Actions, OpenForm, Reply, Status
-from callboard.commands.forms import Choice
+from callboard.commands.forms import FormSubmission, Choice
 from callboard.commands.template_forms import REVIEW_TITLE, TemplateForms
 from callboard.scaffolder.forms import FieldSpec
 from callboard.scaffolder.model import TemplateDef, template_from_document
@@ -65,8 +65,8 @@ class Harness:
             return self.templates.get(ref)
 
         async def start(template: TemplateDef, values: Mapping[str, Any], secrets: Mapping[str, str],
-                        user_ref: str | None) -> Reply:
-            self.runs.append((template.ref, dict(values), dict(secrets), user_ref))
+                        submission: FormSubmission) -> Reply:
+            self.runs.append((template.ref, dict(values), dict(secrets), submission.user_ref))
             return Reply.notice(Status.OK, f"Creating {values.get('name')} with {template.title}.")
 
         async def options(spec: FieldSpec, query: str, user_ref: str | None) -> list[Choice]:

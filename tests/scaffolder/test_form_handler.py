@@ -28,8 +28,8 @@ class Started:
     runs: list[tuple[str, dict[str, Any], dict[str, str], str | None]] = field(default_factory=list)
 
     async def __call__(self, template: TemplateDef, values: Mapping[str, Any], secrets: Mapping[str, str],
-                       user_ref: str | None) -> Reply:
-        self.runs.append((template.ref, dict(values), dict(secrets), user_ref))
+                       submission: FormSubmission) -> Reply:
+        self.runs.append((template.ref, dict(values), dict(secrets), submission.user_ref))
         return Reply.notice(Status.OK, f"Started {template.name}")
 
 
