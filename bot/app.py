@@ -42,7 +42,8 @@ from callboard.providers.oncall.schedule import ScheduleFileError
 from callboard.providers.oncall.service import OnCall
 from callboard.providers.techdocs.service import DocsProgress, DocsSummary, TechDocs
 from callboard.scaffolder.actions.api import ActionDeps
-from callboard.scaffolder.model import TemplateDef, TemplateError, template_from_document
+from callboard.scaffolder.catalog import find_template
+from callboard.scaffolder.model import TemplateDef, TemplateError
 from callboard.scaffolder.permissions import Permissions
 from callboard.scaffolder.tasks import TaskRunner
 from callboard.storage import repo
@@ -284,16 +285,10 @@ class Callboard:
             app.catalog.following = False
 
     async def template(self, ref: str) -> TemplateDef | None:
-        """The catalog's Template entity ``ref`` as a template (None: none, or one that cannot run).
-        The scaffolder's listing (``scaffolder/catalog.py``) replaces this once merged."""
-        entity = await self.catalog.get(ref.lower())
-        if entity is None or entity.kind != "Template":
-            return None
-        source = entity.file or ""
-        remote = "://" in source
+        """The template ``ref`` names (a catalog Template entity, else a built-in); None when there
+        is none, or it cannot be run."""
         try:
-            return template_from_document(entity.data, base_dir=Path(source).parent if source and not remote else None,
-                                          base_url=source if remote else None, where=source or ref)
+            return await find_template(ref, self.catalog) if ref.lower().startswith("template:") else None
         except TemplateError:
             return None
 

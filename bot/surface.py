@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import runtime_checkable, Any, Protocol
 
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from .app import Callboard
 
-__all__ = ["Answer", "Asked", "Mounted", "Profile", "Surface", "SurfaceError", "View"]
+__all__ = ["DirectMessages", "Answer", "Asked", "Mounted", "Profile", "Surface", "SurfaceError", "View"]
 
 
 class SurfaceError(Exception):
@@ -87,6 +87,15 @@ class Surface(Protocol):
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         """Show ``form``; its submission comes back with ``key`` (the form's server-side state)."""
+        ...
+
+
+@runtime_checkable
+class DirectMessages(Protocol):
+    """A surface that can write to a person on their own (a template run's progress goes there)."""
+
+    def direct(self, user: str) -> Any:
+        """Where ``send`` posts to reach ``user`` (the platform's id) directly."""
         ...
 
 

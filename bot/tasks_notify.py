@@ -13,11 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from callboard.commands.api import (Actions, Block, Header, Links, Notice, Reply, RunCommand, Status, Text)
-from callboard.scaffolder.tasks import Notify, StepFinished, TaskFinished, TaskNote, Who
+from callboard.commands.forms import FormSubmission
+from callboard.commands.template_forms import TemplateForms
+from callboard.scaffolder.model import Runner, TemplateDef
+from callboard.scaffolder.pickers import CatalogPickers
+from callboard.scaffolder.tasks import NotAllowed, Notify, StepFinished, TaskFinished, TaskNote, Who
 
-from .surface import Answer, Surface, View
+from .surface import Answer, DirectMessages, Surface, View
 
-__all__ = ["TaskNotifier", "surface_notify", "task_reply"]
+__all__ = ["TaskNotifier", "surface_notify", "task_reply", "template_forms"]
 
 
 def task_reply(note: TaskNote) -> Reply | None:
@@ -86,3 +90,30 @@ class TaskNotifier:
             return None
         to = tuple(who.to) if isinstance(who.to, list) else who.to  # stored as JSON: a tuple comes back a list
         return surface_notify(surface, to)
+
+
+def template_forms(app: Any, surface: Surface) -> TemplateForms:
+    """The forms of the Software Templates of ``app`` (a Callboard) as ``surface`` shows them: a
+    confirmed form starts a task, whose progress is posted to the person directly."""
+    pickers = CatalogPickers(app.catalog)
+
+    async def start(template: TemplateDef, values: Mapping[str, Any], secrets: Mapping[str, str],
+                    submission: FormSubmission) -> Reply:
+        entity = await app.catalog.get(submission.user_ref) if submission.user_ref else None
+        runner = Runner(ref=submission.user_ref, entity=entity.data if entity else None,
+                        groups=tuple(entity.related("memberOf")) if entity else ())
+        to = surface.direct(submission.user) if isinstance(surface, DirectMessages) and submission.user else None
+        try:
+            task_id = await app.tasks.start(template, values, secrets, runner,
+                                            surface_notify(surface, to) if to is not None else None,
+                                            who=Who(platform=surface.name, user=submission.user, to=to))
+        except NotAllowed as refused:
+            return Reply.notice(Status.ERROR, str(refused))
+        where = "I will post each step here as it finishes." if to is not None else "Ask `create status` for its progress."
+        text = f"Creating with {template.title}: task {task_id}. {where}"
+        return Reply(status=Status.OK, blocks=(Text(text=text), Actions(actions=(
+            RunCommand(label="Status", command=f"create status {task_id}"),))), summary=text, command="create",
+            data={"task": task_id, "template": template.ref})
+
+    return TemplateForms(templates=app.template, start=start, may_run=app.permissions.may_run,
+                         options=pickers.options, known=pickers.known)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
 
 from callboard.catalog.search import allowed_typos
 from callboard.catalog.service import Catalog
-from callboard.scaffolder.model import TemplateDef, TemplateError, template_from_document
+from callboard.scaffolder.catalog import list_templates
+from callboard.scaffolder.model import TemplateDef
 from callboard.scaffolder.permissions import Permissions
 from callboard.scaffolder.tasks import Task, TaskRunner, Who, output_links, output_texts
 
@@ -45,25 +45,11 @@ _STATUS_WORDS = {"open": "waiting to run", "processing": "running", "completed":
 _STEP_MARKS = {"done": "done", "skipped": "skipped", "failed": "FAILED", "started": "running"}
 
 
-async def _catalog_templates(catalog: Catalog) -> tuple[list[TemplateDef], list[tuple[str, str]]]:
-    """The catalog's Template entities as templates, and (ref, problem) for those that cannot be run.
-
-    The scaffolder's own listing (``scaffolder/catalog.py``: built-ins, paths) replaces this."""
-    keys = [k for k in catalog.index.keys() if k.startswith("template:")]
-    found = await catalog.get_many(keys)
-    templates: list[TemplateDef] = []
-    broken: list[tuple[str, str]] = []
-    for key in sorted(found):
-        entity = found[key]
-        source = entity.file or ""
-        remote = "://" in source
-        try:
-            templates.append(template_from_document(
-                entity.data, base_dir=Path(source).parent if source and not remote else None,
-                base_url=source if remote else None, where=source or key))
-        except TemplateError as exc:
-            broken.append((key, str(exc)))
-    return templates, broken
+async def _templates(catalog: Catalog) -> tuple[list[TemplateDef], list[str]]:
+    """The templates one may pick: the catalog's Template entities, then the built-ins not
+    overridden by one of the same ref; and what is wrong with those that cannot be run."""
+    listing = await list_templates(catalog)
+    return sorted(listing.templates, key=lambda t: t.ref), list(listing.errors)
 
 
 def _tokens(template: TemplateDef) -> list[str]:
@@ -107,7 +93,7 @@ def _detail(template: TemplateDef) -> str | None:
 
 async def _list(inv: Invocation, deps: Deps, parts: Sequence[str]) -> Reply:
     query = [w.word for w in words(" ".join(parts)) if w.word not in _FILLER]
-    templates, broken = await _catalog_templates(deps.catalog)
+    templates, broken = await _templates(deps.catalog)
     permissions = deps.permissions or Permissions((), deps.catalog)
     runnable = await permissions.runnable(inv.user_ref, templates)
     shown = _filtered(runnable, query)
@@ -132,8 +118,8 @@ async def _list(inv: Invocation, deps: Deps, parts: Sequence[str]) -> Reply:
         blocks.append(Text(text=f"Buttons for the first {_ACTIONS_MAX}: type `create <words>` to narrow the list."))
     if broken and not query:
         blocks.append(Notice(level="warning", text=f"{len(broken)} template(s) in the catalog cannot be run: "
-                             + "; ".join(f"{ref}: {problem}" for ref, problem in broken[:5])))
-        data["broken"] = [{"ref": ref, "problem": problem} for ref, problem in broken]
+                             + "; ".join(broken[:5])))
+        data["broken"] = list(broken)
     count = len(shown)
     return Reply(status=Status.OK, blocks=tuple(blocks), data=data,
                  summary=f"{count} template{'' if count == 1 else 's'} you can run" + (f' matching "{asked}"'

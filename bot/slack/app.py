@@ -49,6 +49,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import Conversation
 from callboard.bot.surface import Answer, Asked, Profile, SurfaceError, View
+from callboard.bot.tasks_notify import template_forms
 from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
@@ -143,6 +144,8 @@ class SlackSurface:
             ],
         )
         self.conversation = Conversation(self, app, tasks, forms=forms)
+        if forms is None and app is not None:  # the Software Templates, as modals
+            self.conversation.forms = template_forms(app, self)
         self._socket: Any = None
         self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret.strip() else None
         # process_before_response: bolt returns the HTTP response when the listener returns
@@ -251,6 +254,10 @@ class SlackSurface:
             if error in _NOT_THERE and asker:
                 where = f"<#{channel}>" if isinstance(channel, str) and _CHANNEL_ID.fullmatch(channel) else "that channel"
                 await self._tell(asker, _INVITE.format(where=where))
+
+    def direct(self, user: str) -> Any:
+        """A direct message to ``user``: ``chat.postMessage`` to a user id opens the app's DM with them."""
+        return (user, None, user)
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         """Open ``form`` as a modal: ``to`` is the trigger id of the click that asked for it (a page
