@@ -68,6 +68,7 @@ SLASH_COMMANDS = {
     "/oncall": "oncall",
     "/docs": "docs",
     "/runbook": "runbook",
+    "/create": "create",
     "/callboard": "",
 }
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -289,7 +290,7 @@ class SlackSurface:
         app.action(re.compile(r"^url:\d+(\.\d+)?$"))(self._on_url_button)
         app.action(re.compile(r"^page:(next|prev)$"))(self._on_page)
         app.action("share")(self._on_share)
-        app.action("form:open")(self._on_open_form)
+        app.action(re.compile(r"^form:open(\.\d+)?$"))(self._on_open_form)  # .N: the Nth such button of a message
         app.action("entity_pick")(self._on_pick)
         app.options("entity_pick")(self._on_options)
         app.options(re.compile(r"^pick:"))(self._on_options)
