@@ -5,6 +5,8 @@ can take part in a dry-run. Built-ins and plugins register the same way, through
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 from ..model import Runner, TemplateDef
 
-__all__ = ["Action", "ActionContext", "ActionDeps", "ActionError"]
+__all__ = ["Action", "ActionContext", "ActionDeps", "ActionError", "in_thread"]
 
 
 class ActionError(Exception):
@@ -65,3 +67,14 @@ class Action:
     # JSON Schema of the rendered input, checked by the engine before the action runs (as Backstage
     # does: "Invalid input passed to action <id>, instance.<key> is not of a type(s) string")
     input_schema: Mapping[str, Any] | None = None
+
+
+def in_thread(work: Callable[[ActionContext], None]) -> Callable[[ActionContext], Awaitable[None]]:
+    """An action's ``run`` for blocking work (reading, rendering and writing files): done in a
+    thread, so a template run never holds the event loop that answers chat while it works."""
+
+    async def run(ctx: ActionContext) -> None:
+        await asyncio.to_thread(work, ctx)
+
+    run.__name__ = run.__qualname__ = getattr(work, "__name__", "run")
+    return run

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..expressions import js_number
 from ..paths import safe_child
-from .api import Action, ActionContext, ActionError
+from .api import Action, ActionContext, ActionError, in_thread
 
 __all__ = ["ACTIONS", "CATALOG_WRITE", "yaml_stringify", "SOURCE_TEMPLATE"]
 
@@ -141,7 +141,7 @@ def yaml_stringify(value: Any) -> str:
     return "\n".join(_block(value, 0)) + "\n"
 
 
-async def _write(ctx: ActionContext) -> None:
+def _write(ctx: ActionContext) -> None:
     entity = ctx.input.get("entity")
     if not isinstance(entity, Mapping):
         raise ActionError(f"{ctx.step_id}: input entity must be an object (the entity to write)")
@@ -161,7 +161,7 @@ async def _write(ctx: ActionContext) -> None:
 
 
 CATALOG_WRITE = Action(
-    id="catalog:write", run=_write, supports_dry_run=True,
+    id="catalog:write", run=in_thread(_write), supports_dry_run=True,
     description="Writes the catalog-info.yaml for your template.",
     input_schema={"type": "object", "properties": {"filePath": {"type": "string"}, "entity": {"type": "object"}}},
 )

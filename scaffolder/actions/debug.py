@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..expressions import js_json
 from ..paths import walk_workspace
-from .api import Action, ActionContext
+from .api import Action, ActionContext, in_thread
 
 __all__ = ["ACTIONS", "DEBUG_LOG"]
 
 
-async def _log(ctx: ActionContext) -> None:
+def _log(ctx: ActionContext) -> None:
     ctx.log(js_json(dict(ctx.input), 2) or "{}")
     message = ctx.input.get("message")
     if message:
@@ -20,7 +20,7 @@ async def _log(ctx: ActionContext) -> None:
 
 
 DEBUG_LOG = Action(
-    id="debug:log", run=_log, supports_dry_run=True,
+    id="debug:log", run=in_thread(_log), supports_dry_run=True,
     description="Writes a message into the log or lists all files in the workspace.",
     input_schema={"type": "object", "properties": {"message": {"type": "string"},
                                                    "listWorkspace": {"type": ["boolean", "string"]}}},

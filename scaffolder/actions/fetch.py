@@ -20,7 +20,7 @@ from typing import Any
 
 from ..expressions import Templater, js_json
 from ..paths import PathRefused, glob_matches, safe_child, walk_breadth_first
-from .api import Action, ActionContext, ActionError
+from .api import Action, ActionContext, ActionError, in_thread
 
 __all__ = ["ACTIONS", "FETCH_TEMPLATE", "FETCH_PLAIN", "FETCH_PLAIN_FILE", "skeleton_source"]
 
@@ -83,7 +83,7 @@ def _sorted_json(value: Any) -> Any:
     return value
 
 
-async def _fetch_template(ctx: ActionContext) -> None:
+def _fetch_template(ctx: ActionContext) -> None:
     inp = ctx.input
     ctx.log("Fetching template content from remote URL")
     output_dir = _target(ctx)
@@ -187,7 +187,7 @@ def _copy_tree(ctx: ActionContext, source: Path, target: Path) -> None:
         os.chmod(out, stat.S_IMODE(_git_mode(src)))
 
 
-async def _fetch_plain(ctx: ActionContext) -> None:
+def _fetch_plain(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
     target = _target(ctx)
     source = skeleton_source(ctx, ctx.input.get("url"))
@@ -197,7 +197,7 @@ async def _fetch_plain(ctx: ActionContext) -> None:
     _copy_tree(ctx, source, target)
 
 
-async def _fetch_plain_file(ctx: ActionContext) -> None:
+def _fetch_plain_file(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
     target = _target(ctx, default=None)
     source = skeleton_source(ctx, ctx.input.get("url"))
@@ -213,7 +213,7 @@ _STR_ARRAY = {"type": "array", "items": {"type": "string"}}
 
 FETCH_TEMPLATE = Action(
     id="fetch:template",
-    run=_fetch_template,
+    run=in_thread(_fetch_template),
     description="Renders a skeleton folder (contents and file names) into the workspace, or into targetPath.",
     supports_dry_run=True,
     input_schema={
@@ -237,7 +237,7 @@ FETCH_TEMPLATE = Action(
 
 FETCH_PLAIN = Action(
     id="fetch:plain",
-    run=_fetch_plain,
+    run=in_thread(_fetch_plain),
     description="Copies a folder from the template into the workspace, or into targetPath, without rendering.",
     supports_dry_run=True,
     input_schema={"type": "object", "required": ["url"],
@@ -247,7 +247,7 @@ FETCH_PLAIN = Action(
 
 FETCH_PLAIN_FILE = Action(
     id="fetch:plain:file",
-    run=_fetch_plain_file,
+    run=in_thread(_fetch_plain_file),
     description="Copies one file from the template to targetPath in the workspace, without rendering.",
     supports_dry_run=True,
     input_schema={"type": "object", "required": ["url", "targetPath"],

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..paths import glob_matches, safe_child, walk_breadth_first
-from .api import Action, ActionContext, ActionError
+from .api import Action, ActionContext, ActionError, in_thread
 
 __all__ = ["ACTIONS", "FS_DELETE", "FS_RENAME"]
 
@@ -20,7 +20,7 @@ def _matches(ctx: ActionContext, pattern: str) -> list[Path]:
     return [safe_child(ctx.workspace, e.rstrip("/"), what=f"{ctx.step_id}: input files entry") for e in found]
 
 
-async def _delete(ctx: ActionContext) -> None:
+def _delete(ctx: ActionContext) -> None:
     files = ctx.input.get("files")
     if not isinstance(files, list):
         raise ActionError("files must be an Array")
@@ -37,7 +37,7 @@ async def _delete(ctx: ActionContext) -> None:
             ctx.log(f"File {path.relative_to(ctx.workspace.resolve())} deleted successfully")
 
 
-async def _rename(ctx: ActionContext) -> None:
+def _rename(ctx: ActionContext) -> None:
     files = ctx.input.get("files")
     if not isinstance(files, list):
         raise ActionError("rename action requires an array of files")
@@ -62,14 +62,14 @@ async def _rename(ctx: ActionContext) -> None:
 
 
 FS_DELETE = Action(
-    id="fs:delete", run=_delete, supports_dry_run=True,
+    id="fs:delete", run=in_thread(_delete), supports_dry_run=True,
     description="Deletes files and folders (paths or globs) from the workspace.",
     input_schema={"type": "object", "required": ["files"],
                   "properties": {"files": {"type": "array", "items": {"type": "string"}}}},
 )
 
 FS_RENAME = Action(
-    id="fs:rename", run=_rename, supports_dry_run=True,
+    id="fs:rename", run=in_thread(_rename), supports_dry_run=True,
     description="Renames files and folders in the workspace.",
     input_schema={"type": "object", "required": ["files"], "properties": {"files": {
         "type": "array", "items": {"type": "object", "required": ["from", "to"], "properties": {
