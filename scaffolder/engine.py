@@ -11,6 +11,7 @@ line and error, in a real run too. Failures end the run with a ``RunResult`` nam
 from __future__ import annotations
 
 import json
+import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,10 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .actions.api import ActionContext, ActionDeps, ActionError
+from .actions.api import Action, ActionContext, ActionDeps, ActionError
 from .expressions import UNDEFINED, ExpressionError, Templater, is_truthy, js_json, js_string, js_text, render_value
 from .model import Runner, TemplateDef
 from .registry import ActionRegistry, default_registry
+
+log = logging.getLogger(__name__)
 
 __all__ = ["execute", "StepEvent", "RunResult", "LogEntry", "Masker", "check_input", "normalized_steps",
            "DRY_RUN_TEMPLATE_REF"]
@@ -186,6 +189,20 @@ async def execute(template: TemplateDef, values: Mapping[str, Any], *, secrets: 
     emit(f"Starting up task with {len(steps) + (1 if dry_run else 0)} steps")
     template_for_actions = replace(template, ref=DRY_RUN_TEMPLATE_REF) if dry_run else template
 
+    done: list[tuple[Action, ActionContext]] = []  # steps that may take back what they did
+
+    async def rollback() -> None:
+        """A step failed: the steps before it that can take back their work do, newest first (a
+        catalog:register's entity goes; a published repository stays, as in Backstage)."""
+        for did, ctx_done in reversed(done):
+            assert did.undo is not None
+            try:
+                await did.undo(ctx_done)
+                emit(f"info: Took back step {ctx_done.step_id} ({did.id}) after the failure", ctx_done.step_id)
+            except Exception as exc:  # noqa: BLE001 - the others still run; the failure is reported
+                log.warning("undo of step %s (%s) failed: %s", ctx_done.step_id, did.id, type(exc).__name__)
+                emit(f"warning: Could not take back step {ctx_done.step_id} ({did.id}): {exc}", ctx_done.step_id)
+
     for step in steps:
         step_id, name, action_id = step["id"], step["name"], step["action"]
         step_lines.clear()
@@ -254,6 +271,8 @@ async def execute(template: TemplateDef, values: Mapping[str, Any], *, secrets: 
                                     user=user, template=template_for_actions, dry_run=dry_run, deps=deps,
                                     log=step_log)
                 await action.run(ctx)
+                if action.undo is not None and not dry_run:
+                    done.append((action, ctx))
                 for key, value in ctx.outputs.items():
                     if "each" in it:
                         step_output.setdefault(key, []).append(value)
@@ -265,13 +284,18 @@ async def execute(template: TemplateDef, values: Mapping[str, Any], *, secrets: 
         except (ActionError, ExpressionError) as exc:
             message = str(exc)
             emit(message, step_id, "failed")
+            await rollback()
             await event(step_id, name, "failed")
             return result(False, error=message, failed_step=step_id)
         except OSError as exc:
             message = f"step {step_id!r} ({action_id}): {exc.strerror or exc}"
             emit(message, step_id, "failed")
+            await rollback()
             await event(step_id, name, "failed")
             return result(False, error=message, failed_step=step_id)
+        except BaseException:
+            await rollback()  # a bug or a cancel: still no half-registered entity
+            raise
 
     try:
         output = render_value(dict(template.output), context, templater, where="spec.output")

@@ -153,3 +153,36 @@ async def test_create_in_slack_to_owner_answering(fake: SlackFake, tmp_path: Pat
         every = json.dumps([answer] + [c.params for c in fake.calls if c.method == "response_url"])
         assert "web-team" in every and "ledger-lite" in every
         assert time.monotonic() - started < 10
+
+
+async def test_a_step_failing_after_the_registration_leaves_no_entity(fake: SlackFake, tmp_path: Path,
+                                                                      database_url: str) -> None:
+    """The run fails after catalog:register: the entity it registered is taken back (no
+    half-created service answering `owner`), the person is told which step failed and why."""
+    catalog = _catalog(tmp_path / "catalog")
+    (tmp_path / "catalog" / "template.yaml").write_text(TEMPLATE.replace("""  output:""", """    - id: docs
+      name: Fetch docs
+      action: fetch:plain
+      input: {url: ./no-such-folder, targetPath: docs}
+  output:"""))
+    async with serving(fake, tmp_path, catalog=catalog, database_url=database_url) as rig:
+        listed = await rig.slash("/create", "tiny")
+        await rig.settled()
+        blocks = [b for a in [listed] + [c.params for c in fake.calls if c.method == "response_url"]
+                  for b in a.get("blocks") or []]
+        (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
+        await rig.click(opener["value"], action_id=opener["action_id"], name="open")
+        view = (await fake.wait_for("views.open"))[-1].params["view"]
+        owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
+                                                                 "text": {"type": "plain_text", "text": "Web"}}}
+        review = await _submit(rig, view, {"name": _text("half-done"), "owner": owner})
+        await _submit(rig, review["view"], {})
+
+        texts = await _dms(fake, ("Tiny service: done", "Tiny service failed"))
+        (failed,) = [t for t in texts if "Tiny service failed" in t]
+        assert "docs" in failed and "no-such-folder" in failed, failed
+        assert await rig.app.catalog.get("component:default/half-done") is None
+        answer = await rig.slash("/owner", "half-done")
+        await rig.settled()
+        every = json.dumps([answer] + [c.params for c in fake.calls if c.method == "response_url"][-1:])
+        assert "No entity matches" in every or "nothing in the catalog" in every, every
