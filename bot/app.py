@@ -204,7 +204,7 @@ class Callboard:
         self.permissions = Permissions(settings.scaffolder_permissions, self.catalog)
         #: runs of templates, as tasks in the database (a surface sets ``tasks.notifier`` for runs
         #: started by other replicas; the worker starts with the first run, or ``tasks.open()``)
-        self.tasks = TaskRunner(engine, data_dir=settings.data_dir, deps=ActionDeps(app=self), resolve=self.template,
+        self.tasks = TaskRunner(engine, data_dir=settings.data_dir, deps=ActionDeps(app=self, config=settings.scaffolder_actions), resolve=self.template,
                                 allowed=self.permissions.may_run)
         self.dispatcher = Dispatcher(
             registry, Deps(catalog=self.catalog, commands=registry.specs, docs=self.docs, oncall=self.oncall,

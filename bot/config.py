@@ -34,7 +34,8 @@ _KNOWN = {
     "server": {"public_url"},
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
     "providers": set(),  # one section per entity provider, checked when the app starts (providers.api)
-    "scaffolder": {"permissions"},
+    "scaffolder": {"permissions", "publish_dir", "github_hosts", "github_timeout", "max_publish_bytes",
+                   "default_author", "registered_dir"},
 }
 #: top-level keys whose sub-keys name plugins: any name, each a mapping (its section)
 _PLUGIN_SECTIONS = {"providers"}
@@ -102,6 +103,9 @@ class Settings:
     oncall_providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     #: ``scaffolder.permissions``: who may run which template (scaffolder/permissions.py; none: everyone all)
     scaffolder_permissions: tuple[PermissionRule, ...] = ()
+    #: the rest of ``scaffolder``: what its actions read (publish_dir, github_hosts, ...; see
+    #: scaffolder/actions/publish.py), checked here for shape, given to every action as ActionDeps.config
+    scaffolder_actions: Mapping[str, Any] = field(default_factory=dict)
     #: which of the ``REMEMBERED`` fields this run sets itself (config file, environment, options, or
     #: what the database remembered), as opposed to leaving them at their defaults
     explicit: frozenset[str] = frozenset()
@@ -401,6 +405,7 @@ def load_settings(
         settings_kwargs["scaffolder_permissions"] = rules_from_config((data.get("scaffolder") or {}).get("permissions"))
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    settings_kwargs["scaffolder_actions"] = _scaffolder_actions(data.get("scaffolder") or {}, path or "settings", base)
     level = (data.get("log") or {}).get("level")
     if level is not None:
         if str(level).lower() not in ("debug", "info", "warning", "error"):
@@ -435,3 +440,36 @@ def load_settings(
         explicit=frozenset(explicit),
         **settings_kwargs,
     )
+
+
+def _scaffolder_actions(section: Mapping[str, Any], path: str, base: Path) -> dict[str, Any]:
+    """``scaffolder``'s settings for its actions, checked: folders made absolute (relative to the
+    config file), ``github_hosts`` a mapping of host to an http(s) API URL, numbers positive."""
+    out: dict[str, Any] = {}
+    for key in ("publish_dir", "registered_dir"):
+        value = section.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: scaffolder.{key} must be a folder path, got {value!r}")
+        out[key] = str((base / Path(value).expanduser()).resolve())
+    hosts = section.get("github_hosts")
+    if hosts is not None:
+        if not isinstance(hosts, Mapping) or not all(
+                isinstance(h, str) and isinstance(u, str) and u.startswith(("http://", "https://")) for h, u in hosts.items()):
+            raise ConfigError(f"{path}: scaffolder.github_hosts must map a host to its API URL, "
+                              "e.g. {ghe.example.com: https://ghe.example.com/api/v3}")
+        out["github_hosts"] = {h: u.rstrip("/") for h, u in hosts.items()}
+    for key in ("github_timeout", "max_publish_bytes"):
+        value = section.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{path}: scaffolder.{key} must be a positive number, got {value!r}")
+        out[key] = value
+    author = section.get("default_author")
+    if author is not None:
+        if not isinstance(author, Mapping) or not all(isinstance(author.get(k), str) for k in ("name", "email")):
+            raise ConfigError(f"{path}: scaffolder.default_author must be {{name: ..., email: ...}}")
+        out["default_author"] = {"name": author["name"], "email": author["email"]}
+    return out

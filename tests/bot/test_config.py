@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from callboard.bot.config import REMEMBERED, Settings, load_settings, remembered, with_remembered
 
 
@@ -31,3 +33,25 @@ def test_what_this_run_sets_wins_over_the_record_and_the_record_over_defaults() 
     assert merged.opsgenie_api_url == "https://api.opsgenie.com"  # not a URL it could use: the default stays
     assert remembered(merged)["oncall_schedule_file"] == "/srv/rota.yaml"  # recorded again by its next sync
     assert with_remembered(Settings(), {"oncall_timeout": -1, "oncall_schedule_file": 3}) == Settings()
+
+
+def test_the_scaffolder_actions_settings_are_checked_and_reach_the_actions(tmp_path: Path) -> None:
+    """scaffolder.publish_dir (relative to the config file), github_hosts, github_timeout,
+    default_author: checked at start with the key named, given to every action."""
+    from callboard.bot.config import ConfigError, load_settings
+
+    cfg = tmp_path / "callboard.yaml"
+    cfg.write_text("scaffolder:\n  publish_dir: ./repos\n  github_hosts: {ghe.example.com: 'https://ghe.example.com/api/v3/'}\n"
+                   "  github_timeout: 10\n  default_author: {name: Platform, email: platform@example.com}\n")
+    settings = load_settings(config_file=str(cfg), env={})
+    assert settings.scaffolder_actions == {
+        "publish_dir": str(tmp_path / "repos"), "github_hosts": {"ghe.example.com": "https://ghe.example.com/api/v3"},
+        "github_timeout": 10, "default_author": {"name": "Platform", "email": "platform@example.com"}}
+    for bad, named in [("github_hosts: [ghe.example.com]", "scaffolder.github_hosts"),
+                       ("github_timeout: -1", "scaffolder.github_timeout"),
+                       ("publish_dir: ''", "scaffolder.publish_dir"),
+                       ("default_author: {name: x}", "scaffolder.default_author"),
+                       ("publish_dri: ./x", "publish_dri")]:
+        cfg.write_text(f"scaffolder:\n  {bad}\n")
+        with pytest.raises(ConfigError, match=named):
+            load_settings(config_file=str(cfg), env={})
