@@ -363,7 +363,11 @@ def create(config_file: str | None, database_url: str | None, catalog: tuple[str
            workspace: Path | None, fmt: str, template: str) -> None:
     """Run a Software Template: a Template's name or ref, or a path to a template.yaml.
 
-    Exit codes: 0 done, 1 the task failed, 2 invalid values or usage."""
+    A real run is a task in the database, run here; each step is printed as it ends, then the
+    output's links. Missing or invalid values are asked for at a terminal.
+
+    Exit codes: 0 done; 1 the task failed, or you may not run the template
+    (scaffolder.permissions); 2 invalid values (each field error listed) or usage."""
     from .create import CreateRequest, UsageProblem, parse_assignments, read_values_file, run_create
 
     settings = _settings(config_file, database_url, catalog)

@@ -2,14 +2,26 @@
 
 The values come from ``--values FILE`` (YAML or JSON, nested allowed) and ``--value KEY=VALUE``
 (``a.b=c`` for a nested key; each value read as its parameter's JSON-Schema type says). What the
-web form would do first is done here too: parameter defaults are applied, missing required values
-are asked for at a terminal (an error elsewhere), and the values are validated through the
-``validate`` seam before anything runs. Exit codes: 0 done, 1 the task failed, 2 invalid values
-or usage.
+web form does first is done here too, by the same code as the Slack modal
+(``scaffolder.forms``): the parameters' defaults are applied as Backstage's form applies them,
+and the values are validated (JSON Schema plus the pickers' rules) before anything runs. At a
+terminal, what is missing or invalid is asked for as prompts (``bot/shell/forms.py``: the same
+validation, completion for pickers); elsewhere each field error is listed and nothing runs.
+
+A real run is a task (``scaffolder.tasks``): stored in the database, run by this process only
+(an unshared runner: it never takes a server's task), each step printed as it ends, then the
+output's links and text. ``--dry-run`` runs the engine directly and stores nothing.
+
+Who may run a template (``scaffolder.permissions``) is checked before any value is asked for, and
+again when the task is submitted. A refusal is not a value error: it exits 1, with the reason.
+
+Exit codes: 0 done; 1 the task failed (a render error, a refused expression or path, an action
+error) or the person may not run the template; 2 invalid values (each field error listed) or usage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sys
@@ -22,20 +34,24 @@ from typing import Any
 import click
 import yaml
 
+from callboard.commands.forms import FieldError
+from callboard.scaffolder import forms
 from callboard.scaffolder.actions.api import ActionDeps
 from callboard.scaffolder.catalog import find_template
-from callboard.scaffolder.engine import RunResult, StepEvent, execute
+from callboard.scaffolder.engine import StepEvent, execute
 from callboard.scaffolder.model import Runner, TemplateDef, TemplateError
 from callboard.scaffolder.paths import walk_workspace
+from callboard.scaffolder.pickers import CatalogPickers
+from callboard.storage.tasks import FINISHED
+from callboard.scaffolder.tasks import NotAllowed, StepFinished, TaskFinished, TaskNote, Who
 
+from .shell.forms import Complete, FormAborted, Question, ask_values, catalog_complete, terminal_prompt
 from .shell.render import clean
 
-__all__ = ["CreateRequest", "Validator", "required_values", "parse_assignments", "apply_defaults", "run_create",
-           "UsageProblem"]
+__all__ = ["CreateRequest", "UsageProblem", "parse_assignments", "read_values_file", "run_create"]
 
-#: Checks submitted values against a template's parameters; one message per field error, naming the
-#: field. The default checks ``required`` only; the forms module's full validation plugs in here.
-Validator = Callable[[TemplateDef, Mapping[str, Any]], Sequence[str]]
+#: How often a real run's task is read back while waiting (a missed notice never hangs the CLI).
+POLL_S = 1.0
 
 
 class UsageProblem(Exception):
@@ -61,21 +77,6 @@ def _properties(template: TemplateDef) -> dict[str, Mapping[str, Any]]:
             if isinstance(schema, Mapping):
                 props.setdefault(str(name), schema)
     return props
-
-
-def _required(template: TemplateDef) -> list[tuple[str, Mapping[str, Any]]]:
-    props = _properties(template)
-    out = []
-    for page in template.parameters:
-        for name in page.get("required") or []:
-            out.append((str(name), props.get(str(name), {})))
-    return out
-
-
-def required_values(template: TemplateDef, values: Mapping[str, Any]) -> list[str]:
-    """The default ``Validator``: every required parameter has a value."""
-    return [f"{name}: {schema.get('title') or name} is required" for name, schema in _required(template)
-            if values.get(name) in (None, "", [])]
 
 
 def _typed(raw: str, schema: Mapping[str, Any], key: str) -> Any:
@@ -150,29 +151,6 @@ def read_values_file(path: str) -> dict[str, Any]:
     return data
 
 
-def apply_defaults(template: TemplateDef, values: Mapping[str, Any]) -> dict[str, Any]:
-    """What Backstage's web form submits for parameters left empty: their JSON-Schema ``default``."""
-    out = dict(values)
-    for name, schema in _properties(template).items():
-        if name not in out and "default" in schema:
-            out[name] = schema["default"]
-    return out
-
-
-def _ask_missing(template: TemplateDef, values: dict[str, Any], interactive: bool) -> None:
-    missing = [(n, s) for n, s in _required(template) if values.get(n) in (None, "", [])]
-    if not missing or not interactive:
-        return
-    for name, schema in missing:
-        label = str(schema.get("title") or name)
-        hint = f" ({schema['description']})" if schema.get("description") else ""
-        choices = schema.get("enum")
-        raw = click.prompt(clean(f"{label}{hint}"), type=click.Choice([str(c) for c in choices]) if choices else str,
-                           hide_input=schema.get("ui:field") == "Secret" or schema.get("ui:widget") == "password",
-                           err=True)
-        values[name] = _typed(raw, schema, name)
-
-
 async def _runner(app: Any, ref: str | None) -> Runner:
     if ref is None:
         return Runner()
@@ -185,87 +163,207 @@ async def _runner(app: Any, ref: str | None) -> Runner:
     return Runner(ref=key, entity=entity.data, groups=tuple(entity.related("memberOf")))
 
 
-def _print_text(result: RunResult, request: CreateRequest, files: list[str], workspace: Path | None) -> None:
-    echo = lambda s: click.echo(clean(s))  # noqa: E731 (template-controlled text: no escape sequences)
-    if result.ok:
-        echo("Dry-run done." if request.dry_run else "Done.")
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    click.echo(clean(text), err=err)  # template-controlled text: no escape sequences reach the terminal
+
+
+def _with_secrets(template: TemplateDef, values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple[
+        dict[str, Any], dict[str, Any]]:
+    """(values to validate, values to run with): a Secret field given by ``--secret NAME=…`` holds
+    the secret in the first (its rules apply to the real value) and its mask in the second, as
+    Backstage's SecretInput submits it."""
+    real, masked = forms.copy_values(values), forms.copy_values(values)
+    for page in template.parameters:
+        for spec in forms.field_specs(page, real):
+            name = spec.path[-1]
+            if spec.secret and name in secrets:
+                forms.set_path(real, spec.path, secrets[name])
+                forms.set_path(masked, spec.path, forms.mask_secret(secrets[name]))
+    return real, masked
+
+
+def _list_errors(template: TemplateDef, errors: Sequence[FieldError]) -> int:
+    _echo(f"Invalid values for {template.name} ({len(errors)}):", err=True)
+    for e in errors:
+        _echo(f"  {e.field}: {e.message}" if e.field else f"  {e.message}", err=True)
+    return 2
+
+
+def _refusal(template: TemplateDef, user: Runner) -> str:
+    who = user.ref if user.ref else "someone the catalog does not know (run as your catalog user: --as USER_REF)"
+    return (f"Refused: {who} may not run the template {template.title} ({template.ref}); it is kept for some "
+            "teams (scaffolder.permissions).")
+
+
+def _print_outcome(*, ok: bool, dry_run: bool, output: Mapping[str, Any] | None, error: str | None,
+                   failed_step: str | None, task_id: str | None = None) -> None:
+    if ok:
+        _echo("Dry-run done." if dry_run else f"Done (task {task_id}).")
     else:
-        where = f" at step {result.failed_step}" if result.failed_step else ""
-        click.echo(clean(f"Failed{where}: {result.error}"), err=True)
-    for link in result.output.get("links") or []:
+        where = f" at step {failed_step}" if failed_step else ""
+        task = f" (task {task_id})" if task_id else ""
+        _echo(f"Failed{where}{task}: {error}", err=True)
+    output = output or {}
+    links = output.get("links")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, Mapping):
-            target = link.get("url") or link.get("entityRef") or ""
-            echo(f"  {link.get('title') or target}" + (f": {target}" if target and link.get("title") else ""))
-    for text in result.output.get("text") or []:
+            target = str(link.get("url") or link.get("entityRef") or "")
+            title = str(link.get("title") or "")
+            _echo(f"  {title or target}" + (f": {target}" if target and title else ""))
+    texts = output.get("text")
+    for text in texts if isinstance(texts, list) else []:
         if isinstance(text, Mapping):
-            echo(f"  {text.get('title') or ''}\n    " + str(text.get("content") or "").replace("\n", "\n    ").rstrip())
-    if request.dry_run and result.ok:
-        shown = f" (in {workspace})" if workspace is not None else ""
-        echo(f"Files{shown}:")
-        for f in files:
-            echo(f"  {f}")
+            _echo(f"  {text.get('title') or ''}\n    " + str(text.get("content") or "").replace("\n", "\n    ").rstrip())
+
+
+async def _ask(template: TemplateDef, values: Mapping[str, Any], secrets: Mapping[str, str], *,
+               prompt: Callable[[Question], str], complete: Complete | None,
+               known: Callable[[str], bool] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's fields asked at the terminal (off the event loop: reading stdin blocks)."""
+    answers = await asyncio.to_thread(ask_values, template, values, prompt=prompt, complete=complete,
+                                      secrets=secrets, known=known)
+    return answers.values, {**secrets, **answers.secrets}
 
 
 async def run_create(request: CreateRequest, *, open_app: Callable[[], Awaitable[Any]] | None,
-                     validate: Validator = required_values, interactive: bool | None = None,
-                     deps_config: Mapping[str, Any] | None = None) -> int:
+                     interactive: bool | None = None, prompt: Callable[[Question], str] | None = None) -> int:
     """Run ``request``; prints the result; returns the exit code. ``open_app`` opens the Callboard
-    app (needed for catalog templates, ``--as`` and real runs); the caller closes nothing."""
+    app (needed for catalog templates, ``--as`` and real runs); ``prompt`` asks one field at a
+    terminal (prompt_toolkit's, unless a test scripts it)."""
     interactive = sys.stdin.isatty() if interactive is None else interactive
     app = None
     is_path = Path(request.template).expanduser().exists() or request.template.endswith((".yaml", ".yml"))
     try:
+        if not request.dry_run and request.workspace is not None:
+            raise UsageProblem("--workspace is for --dry-run (a real run's files go where its publish step puts them)")
         if open_app is not None and (not is_path or request.user_ref or not request.dry_run):
             app = await open_app()
+        if app is None and not request.dry_run:
+            raise UsageProblem("a real run needs the database (tasks are stored there); try --dry-run")
         try:
             template = await find_template(request.template, app.catalog if app is not None else None)
         except TemplateError as exc:
             raise UsageProblem(str(exc)) from None
-        values = apply_defaults(template, _merge(request.values, parse_assignments(request.value_pairs, template)))
-        _ask_missing(template, values, interactive)
-        problems = list(validate(template, values))
-        if problems:
-            click.echo(f"Invalid values for {template.name} ({len(problems)}):", err=True)
-            for p in problems:
-                click.echo(clean(f"  {p}"), err=True)
-            return 2
         user = await _runner(app, request.user_ref)
-        if request.workspace is not None:
-            workspace = request.workspace
-            if workspace.exists() and (not workspace.is_dir() or any(workspace.iterdir())):
-                raise UsageProblem(f"--workspace {workspace}: must be an empty folder (or not exist yet)")
-            temp = None
-        else:
-            temp = Path(tempfile.mkdtemp(prefix="callboard-create-"))
-            workspace = temp / "workspace"
-
-        async def progress(event: StepEvent) -> None:
-            if request.fmt == "text" and event.status != "started":
-                click.echo(clean(f"  {event.status:<7} {event.name}"), err=True)
-
-        try:
-            result = await execute(template, values, secrets=request.secrets, user=user, workspace=workspace,
-                                   deps=ActionDeps(app=app, config=deps_config or {}), dry_run=request.dry_run,
-                                   on_step=progress)
-            files = list(walk_workspace(workspace)) if workspace.is_dir() else []
-        finally:
-            if temp is not None:
-                shutil.rmtree(temp, ignore_errors=True)
-        if request.fmt == "json":
-            click.echo(json.dumps({
-                "ok": result.ok, "template": template.ref, "dry_run": request.dry_run, "output": result.output,
-                "error": result.error, "failed_step": result.failed_step,
-                "steps": [{"id": e.step_id, "name": e.name, "status": e.status} for e in result.steps
-                          if e.status != "started"],
-                "log": list(result.log), "files": files,
-                "workspace": str(request.workspace) if request.workspace is not None else None,
-            }, indent=2, ensure_ascii=False))
-        else:
-            _print_text(result, request, files, request.workspace)
-        return 0 if result.ok else 1
+        if app is not None and not await app.permissions.may_run(user.ref, template):
+            _echo(_refusal(template, user), err=True)
+            return 1
+        unshowable = forms.unsupported(template)
+        if unshowable:
+            return _list_errors(template, [FieldError(field="", message=f"This template cannot be run: {p}")
+                                           for p in unshowable])
+        given = _merge(request.values, parse_assignments(request.value_pairs, template))
+        values = forms.apply_defaults(template, given)
+        secrets = dict(request.secrets)
+        pickers = CatalogPickers(app.catalog) if app is not None else None
+        known = pickers.known if pickers is not None else None
+        real, values = _with_secrets(template, values, secrets)
+        errors = forms.validate(template, real, known=known)
+        if errors and interactive:
+            complete = catalog_complete(app.catalog, await pickers.teams(user.ref)) \
+                if app is not None and pickers is not None else None
+            try:
+                values, secrets = await _ask(template, values, secrets, prompt=prompt or terminal_prompt,
+                                             complete=complete, known=known)
+            except FormAborted as exc:
+                return _list_errors(template, exc.errors)
+            real, values = _with_secrets(template, values, secrets)
+            errors = forms.validate(template, real, known=known)
+        if errors:
+            return _list_errors(template, errors)
+        if request.dry_run:
+            return await _dry_run(request, template, values, secrets, user, app)
+        return await _real_run(request, template, values, secrets, user, app)
     except UsageProblem as exc:
-        click.echo(clean(f"Error: {exc}"), err=True)
+        _echo(f"Error: {exc}", err=True)
         return 2
     finally:
         if app is not None:
             await app.close()
+
+
+async def _dry_run(request: CreateRequest, template: TemplateDef, values: Mapping[str, Any],
+                   secrets: Mapping[str, str], user: Runner, app: Any) -> int:
+    if request.workspace is not None:
+        workspace = request.workspace
+        if workspace.exists() and (not workspace.is_dir() or any(workspace.iterdir())):
+            raise UsageProblem(f"--workspace {workspace}: must be an empty folder (or not exist yet)")
+        temp = None
+    else:
+        temp = Path(tempfile.mkdtemp(prefix="callboard-create-"))
+        workspace = temp / "workspace"
+
+    async def progress(event: StepEvent) -> None:
+        if request.fmt == "text" and event.status != "started":
+            _echo(f"  {event.status:<7} {event.name}", err=True)
+
+    try:
+        result = await execute(template, values, secrets=secrets, user=user, workspace=workspace,
+                               deps=app.tasks.deps if app is not None else ActionDeps(), dry_run=True, on_step=progress)
+        files = list(walk_workspace(workspace)) if workspace.is_dir() else []
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+    if request.fmt == "json":
+        click.echo(json.dumps({
+            "ok": result.ok, "template": template.ref, "dry_run": True, "output": result.output,
+            "error": result.error, "failed_step": result.failed_step,
+            "steps": [{"id": e.step_id, "name": e.name, "status": e.status} for e in result.steps
+                      if e.status != "started"],
+            "log": list(result.log), "files": files,
+            "workspace": str(request.workspace) if request.workspace is not None else None,
+        }, indent=2, ensure_ascii=False))
+    else:
+        _print_outcome(ok=result.ok, dry_run=True, output=result.output, error=result.error,
+                       failed_step=result.failed_step)
+        if result.ok:
+            _echo(f"Files{f' (in {request.workspace})' if request.workspace is not None else ''}:")
+            for f in files:
+                _echo(f"  {f}")
+    return 0 if result.ok else 1
+
+
+async def _real_run(request: CreateRequest, template: TemplateDef, values: Mapping[str, Any],
+                    secrets: Mapping[str, str], user: Runner, app: Any) -> int:
+    """The run as a task of this process; each step printed as it ends; the outcome read back from
+    the database (what it stored: secrets masked)."""
+    ended = asyncio.Event()
+
+    async def notify(note: TaskNote) -> None:
+        if isinstance(note, StepFinished):
+            if request.fmt == "text":
+                _echo(f"  {note.step.status:<7} {note.step.name}", err=True)
+        elif isinstance(note, TaskFinished):
+            ended.set()
+
+    app.tasks.shared = False  # this process runs its own task and nobody else's
+    try:
+        task_id = await app.tasks.start(template, values, secrets, user, notify,
+                                        who=Who(platform="cli", user=user.ref))
+    except NotAllowed as exc:
+        _echo(f"Refused: {exc}", err=True)
+        return 1
+    if request.fmt == "text":
+        _echo(f"Task {task_id}: running {template.title} ({template.ref})", err=True)
+    while True:
+        try:
+            await asyncio.wait_for(ended.wait(), POLL_S)
+        except asyncio.TimeoutError:
+            pass
+        task = await app.tasks.get(task_id)
+        if task is not None and task.status in FINISHED:
+            break
+    ok = task.status == "completed"
+    if request.fmt == "json":
+        click.echo(json.dumps({
+            "ok": ok, "task": task.id, "template": template.ref, "dry_run": False, "status": task.status,
+            "output": task.output or {}, "error": task.error, "failed_step": task.failed_step,
+            "steps": [{"id": s.get("id"), "name": s.get("name"), "status": s.get("status"), "log": s.get("log")}
+                      for s in task.steps],
+        }, indent=2, ensure_ascii=False))
+    else:
+        _print_outcome(ok=ok, dry_run=False, output=task.output, error=task.error or task.status,
+                       failed_step=task.failed_step, task_id=task.id)
+    return 0 if ok else 1

@@ -83,6 +83,9 @@ DEFAULT_INTEGRATIONS: Mapping[str, str] = {
     "bitbucket.org": "bitbucketCloud",
     "www.bitbucket.org": "bitbucket",
     "dev.azure.com": "azure",
+    # Callboard's own: a git repository on the Callboard host (publish:file), so the golden path
+    # needs no GitHub; `local?owner=<owner>&repo=<repo>` as a RepoUrlPicker value
+    "local": "file",
 }
 
 _REFUSED_NAMES = frozenset({"constructor", "__proto__", "prototype", "__defineGetter__", "__defineSetter__",

@@ -288,6 +288,10 @@ class TaskRunner:
     did not start (built from its ``Who``), None for no progress messages; ``allowed`` is asked
     before a task is stored (``NotAllowed`` when the person may not run the template), so every
     way of starting a run is checked when it is submitted.
+
+    ``shared=False`` (a short-lived process such as ``callboard create``): this runner runs only the
+    tasks it started, and those only here; it never claims a server's tasks (it would cut them off
+    when it exits), and no server claims its tasks (it waits for them to end).
     """
 
     def __init__(self, engine: AsyncEngine, *, data_dir: str | Path, deps: ActionDeps | None = None,
@@ -296,7 +300,7 @@ class TaskRunner:
                  notifier: Callable[[Who], Notify | None] | None = None,
                  allowed: Callable[[str | None, TemplateDef], Awaitable[bool]] | None = None,
                  concurrency: int = 4, heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
-                 poll_s: float = 2.0, clock: Callable[[], datetime] = _now) -> None:
+                 poll_s: float = 2.0, clock: Callable[[], datetime] = _now, shared: bool = True) -> None:
         if concurrency < 1:
             raise ValueError("a task runner runs at least one task at a time (concurrency >= 1)")
         if stale_after_s <= heartbeat_s:
@@ -313,6 +317,7 @@ class TaskRunner:
         self.stale_after = timedelta(seconds=stale_after_s)
         self.poll_s = poll_s
         self.clock = clock
+        self.shared = shared
         self.runner_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{token.token_hex(4)}"
         self._held: dict[str, _Held] = {}
         self._running: dict[str, _Run] = {}
@@ -394,7 +399,7 @@ class TaskRunner:
             raise NotAllowed(f"You may not run the template {template.title} ({template.ref}): it is kept for "
                              "some teams (scaffolder.permissions).")
         masked = mask_values(values, secrets, template)
-        portable = (not secrets and masked == dict(values) and self.resolve is not None
+        portable = (self.shared and not secrets and masked == dict(values) and self.resolve is not None
                     and await self.resolve(template.ref) is not None)
         task_id = token.token_hex(6)
         stored_who = {"to": _json_safe(who.to), "user": who.user,
@@ -450,7 +455,7 @@ class TaskRunner:
             try:
                 while len(self._running) < self.concurrency:
                     async with self.engine.begin() as conn:
-                        claimed = await store.claim_task(conn, self.runner_id, self.clock())
+                        claimed = await store.claim_task(conn, self.runner_id, self.clock(), shared=self.shared)
                     if claimed is None:
                         break
                     self._launch(claimed)

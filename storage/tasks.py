@@ -111,14 +111,16 @@ async def insert_task(conn: AsyncConnection, *, id: str, template_ref: str, temp
     ))
 
 
-async def claim_task(conn: AsyncConnection, runner: str, now: datetime) -> StoredTask | None:
-    """Claim the oldest open task ``runner`` may run (one any runner may run, or one held by it):
-    it becomes ``processing`` under ``runner``. None when there is none free.
+async def claim_task(conn: AsyncConnection, runner: str, now: datetime, *, shared: bool = True) -> StoredTask | None:
+    """Claim the oldest open task ``runner`` may run (one any runner may run, or one held by it;
+    with ``shared=False`` only one held by it): it becomes ``processing`` under ``runner``. None
+    when there is none free.
 
     Call inside a transaction (``engine.begin()``): on PostgreSQL the row stays locked until it
     commits, and other replicas skip it rather than wait.
     """
-    claimable = and_(tasks.c.status == "open", or_(tasks.c.runner.is_(None), tasks.c.runner == runner))
+    mine = tasks.c.runner == runner
+    claimable = and_(tasks.c.status == "open", or_(tasks.c.runner.is_(None), mine) if shared else mine)
     oldest = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at, tasks.c.id).limit(1)
     postgres = conn.dialect.name == "postgresql"
     if postgres:

@@ -1,9 +1,10 @@
 """``callboard create``, run as a person runs it (the installed CLI in a subprocess): values from
---values/--value, secrets never shown, missing values asked at a terminal, the exit codes."""
+--values/--value, secrets never shown, missing values asked at a terminal, the exit codes, and
+the golden path without GitHub: a built-in template published as a local git repository,
+registered, and answered by ``ask`` at once."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -15,14 +16,19 @@ import pytest
 import yaml
 
 from callboard.bot.create import CreateRequest, run_create
+from callboard.bot.shell.forms import Question
 from tests.conftest import REFERENCE, SHARED
 
 
-def _create(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
     env.update({"CALLBOARD_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "100"})
-    return subprocess.run([sys.executable, "-m", "callboard", "create", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "callboard.bot.cli", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def _create(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _cli(tmp_path, "create", *args)
 
 
 def _template(tmp_path: Path, steps: list[dict[str, Any]], parameters: list[dict[str, Any]] | None = None,
@@ -75,31 +81,44 @@ def test_missing_required_values_are_an_error_without_a_terminal(tmp_path: Path)
     template = _template(tmp_path, [FETCH])
     run = _create(tmp_path, str(template), "--dry-run")
     assert run.returncode == 2
-    assert "Invalid values for t (1):" in run.stderr and "name: Name is required" in run.stderr
+    assert "Invalid values for t (1):" in run.stderr and "name: Required" in run.stderr
 
 
-async def test_missing_required_values_are_asked_at_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    template = _template(tmp_path, [FETCH])
-    monkeypatch.setattr("sys.stdin", io.StringIO("asked\n"))
-    code = await run_create(CreateRequest(template=str(template), dry_run=True, workspace=tmp_path / "ws"),
-                            open_app=None, interactive=True)
-    assert code == 0
-    assert (tmp_path / "ws" / "asked.txt").is_file()
-    assert "Name" in capsys.readouterr().err
+async def test_missing_and_invalid_values_are_asked_at_a_terminal(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal form asks the required field left out and, with the reason, the one that fails
+    its rules; the run then goes on with the answers."""
+    template = _template(tmp_path, [FETCH], parameters=[{"required": ["name", "size"], "properties": {
+        "name": {"type": "string", "title": "Name", "pattern": "^[a-z]+$"},
+        "size": {"type": "integer", "title": "Size", "maximum": 10}}}])
+    asked: list[str] = []
+    answers = {"Name": iter(["Bad1", "good"]), "Size": iter(["3"])}
+
+    def prompt(question: Question) -> str:
+        asked.append(question.message)
+        return next(answers[question.field.label])
+
+    code = await run_create(CreateRequest(template=str(template), value_pairs=("size=99",), dry_run=True,
+                                          workspace=tmp_path / "ws"), open_app=None, interactive=True, prompt=prompt)
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "ws" / "good.txt").read_text()) == {"name": "good", "size": 3}
+    assert asked[0].startswith("Name") and "Must match the pattern ^[a-z]+$" in asked[1]
+    assert "Must be 10 or less" in asked[2]
 
 
-async def test_the_validation_seam_reports_each_field_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    template = _template(tmp_path, [FETCH])
-
-    def validate(t: Any, values: Any) -> list[str]:
-        return ["name: must match ^[a-z]+$", "tags: at least one"]
-
-    code = await run_create(CreateRequest(template=str(template), value_pairs=("name=X1",), dry_run=True),
-                            open_app=None, validate=validate, interactive=False)
-    assert code == 2
-    err = capsys.readouterr().err
-    assert "name: must match ^[a-z]+$" in err and "tags: at least one" in err
+def test_each_invalid_value_is_listed_and_nothing_runs(tmp_path: Path) -> None:
+    """The built-in's own rules (a name's pattern, the picker's hosts, a required owner), each
+    named with its field, exit 2, and no repository made."""
+    run = _create(tmp_path, "python-service", "--value", "name=Bad_Name",
+                  "--value", "repoUrl=gitlab.com?owner=a&repo=b", "--database-url", f"sqlite:///{tmp_path / 'cb.db'}")
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        "Invalid values for python-service (3):",
+        "  name: Must match the pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        "  owner: Required",
+        "  repoUrl: Host gitlab.com is not allowed here (allowed: github.com, local)",
+    ]
+    assert not (tmp_path / "data" / "repos").exists()
 
 
 def test_a_failed_task_exits_1_and_secrets_are_never_printed(tmp_path: Path) -> None:
@@ -140,3 +159,74 @@ def test_a_builtin_by_name(tmp_path: Path) -> None:
                   "--value", "repoUrl=github.com?owner=acme&repo=orders", "--dry-run")
     assert run.returncode == 0, run.stderr
     assert "src/orders/app.py" in run.stdout and ".github/workflows/ci.yml" in run.stdout
+
+
+async def test_the_golden_path_without_github(tmp_path: Path, database_url: str) -> None:
+    """A built-in template run for real: a task that publishes a local git repository with the
+    skeleton's files and registers it, after which ``ask`` answers who owns the new service."""
+    name = "orders-api"
+    run = _create(tmp_path, "python-service", "--value", f"name={name}", "--value", "owner=group:default/payments",
+                  "--value", "description=Takes orders", "--value", f"repoUrl=local?owner=acme&repo={name}",
+                  "--database-url", database_url)
+    assert run.returncode == 0, run.stderr
+    repo = tmp_path / "data" / "repos" / "acme" / name
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith("Task ") and "running Python service (template:default/python-service)" in lines[0]
+    assert lines[1:] == ["  done    Render the skeleton", "  skipped Publish to GitHub",
+                         "  done    Publish as a local git repository", "  done    Register in the catalog"]
+    assert run.stdout.splitlines()[:3] == [f"Done (task {lines[0].split()[1].rstrip(':')}).",
+                                           f"  Repository: {repo.as_uri()}",
+                                           f"  Open in catalog: component:default/{name}"]
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True, check=True)
+    assert log.stdout == f"Initial commit from the {name} template\n"
+    tracked = subprocess.run(["git", "-C", str(repo), "ls-files"], capture_output=True, text=True, check=True)
+    assert set(tracked.stdout.split()) >= {".github/workflows/ci.yml", "Dockerfile", "catalog-info.yaml",
+                                           "src/orders_api/app.py", "tests/test_app.py", "mkdocs.yml", "docs/index.md"}
+    info = yaml.safe_load((repo / "catalog-info.yaml").read_text())
+    assert "github.com/project-slug" not in info["metadata"]["annotations"]  # not a GitHub repository
+    ask = _cli(tmp_path, "ask", "--database-url", database_url, f"who owns {name}?")
+    assert ask.returncode == 0, ask.stderr
+    assert ask.stdout.splitlines()[0] == f"Component {name} is owned by payments"
+    # the same name again: the repository exists, the task fails and says so (exit 1)
+    again = _create(tmp_path, "python-service", "--value", f"name={name}", "--value", "owner=group:default/payments",
+                    "--value", f"repoUrl=local?owner=acme&repo={name}", "--database-url", database_url)
+    assert again.returncode == 1
+    assert "Failed at step publish-local" in again.stderr and "already exists" in again.stderr
+
+
+def _org(tmp_path: Path) -> tuple[Path, Path]:
+    catalog = tmp_path / "org.yaml"
+    catalog.write_text(yaml.safe_dump_all([
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "platform-team"},
+         "spec": {"type": "team", "children": []}},
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "payments"},
+         "spec": {"type": "team", "children": []}},
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": "ana"},
+         "spec": {"memberOf": ["platform-team"]}},
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": "bob"},
+         "spec": {"memberOf": ["payments"]}},
+    ]))
+    config = tmp_path / "callboard.yaml"
+    config.write_text(yaml.safe_dump({"scaffolder": {"permissions": [
+        {"templates": ["python-service"], "groups": ["platform-team"]}]}}))
+    return catalog, config
+
+
+def test_a_template_the_person_may_not_run_is_refused(tmp_path: Path) -> None:
+    """Refused before any value is asked or checked, exit 1 (not a value error), nothing made; the
+    person the rule allows runs the same template."""
+    catalog, config = _org(tmp_path)
+    db = f"sqlite:///{tmp_path / 'cb.db'}"
+    args = ("python-service", "--value", "name=svc", "--value", "owner=group:default/payments",
+            "--value", "repoUrl=local?owner=acme&repo=svc", "--database-url", db, "--config", str(config),
+            "--catalog", str(catalog))
+    for who in ("user:default/bob", None):
+        run = _create(tmp_path, *args, *(("--as", who) if who else ()))
+        assert run.returncode == 1, run.stderr
+        assert run.stderr.startswith(f"Refused: {who or 'someone the catalog does not know'}")
+        assert "may not run the template Python service (template:default/python-service)" in run.stderr
+        assert "scaffolder.permissions" in run.stderr and "Invalid values" not in run.stderr
+    assert not (tmp_path / "data" / "repos").exists()
+    run = _create(tmp_path, *args, "--as", "ana")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "data" / "repos" / "acme" / "svc" / ".git").is_dir()

@@ -429,6 +429,30 @@ async def test_a_task_held_by_a_replica_is_claimed_only_by_it(engine: AsyncEngin
         assert await store.claim_task(conn, "r1", now) is None
 
 
+async def test_an_unshared_runner_runs_only_its_own_tasks(engine: AsyncEngine, tmp_path: Path) -> None:
+    """``callboard create`` (shared=False) never takes a server's open task, and its own task,
+    though portable by its contents, is pinned to it (no server runs it while the CLI waits)."""
+    now = datetime.now(timezone.utc)
+    async with engine.begin() as conn:
+        await store.insert_task(conn, id="server1", template_ref=TEMPLATE.ref, template_title="T", values={},
+                                user_ref=None, platform="slack", user_id="U1", who={}, runner=None, now=now)
+        assert await store.claim_task(conn, "cli", now, shared=False) is None
+
+    async def resolve(ref: str) -> TemplateDef | None:
+        return TEMPLATE
+
+    cli = make_runner(engine, tmp_path, Engine(), resolve=resolve, shared=False)
+    try:
+        task_id = await cli.start(TEMPLATE, {"name": "x"}, {}, ANA)
+        assert (await finished(cli, task_id)).status == "completed"
+        stored = await cli.get(task_id)
+        assert stored is not None and stored.runner == cli.runner_id
+        server = await cli.get("server1")
+        assert server is not None and server.status == "open"  # left for a server to run
+    finally:
+        await cli.close()
+
+
 async def test_the_table_is_the_migrations(engine: AsyncEngine) -> None:
     def columns(sync_conn: Any) -> set[str]:
         from sqlalchemy import inspect
