@@ -167,8 +167,10 @@ def action_text(action: Action) -> str:
         return _one_line(action.command)
     if isinstance(action, OpenUrl):
         return f"{_one_line(action.label)}: {_one_line(action.url)}"
-    if isinstance(action, OpenForm):
-        return f"create {_one_line(action.form)}"
+    if isinstance(action, OpenForm):  # the terminal's forms are asked by the create command of the shell
+        form = action.form.split(":", 1)[-1]
+        form = form.split("/", 1)[1] if form.startswith("default/") else form
+        return f"callboard create {_one_line(form)}   (in your shell: its questions one by one)"
     if isinstance(action, ShowPage):
         return ""  # the terminal shows whole lists; nothing to page
     raise TypeError(f"no terminal rendering for action {type(action).__name__}")

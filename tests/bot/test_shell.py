@@ -203,3 +203,14 @@ async def test_ctrl_c_while_answering_abandons_the_answer_only() -> None:
         return Reply(status=Status.OK, blocks=(), summary="done")
 
     assert (await _interruptible(quick())) is not None
+
+
+def test_a_form_is_offered_in_the_terminal_as_the_shell_command_that_asks_it() -> None:
+    """In the terminal a template's button is `callboard create <name>` (the shell asks its
+    questions one by one); `create template:...` typed in the chat would only list it again."""
+    from callboard.bot.shell.render import action_text
+    from callboard.commands.api import OpenForm
+
+    assert action_text(OpenForm(label="Python service", form="template:default/python-service")).startswith(
+        "callboard create python-service ")
+    assert action_text(OpenForm(label="x", form="template:platform/svc")).startswith("callboard create platform/svc ")
