@@ -529,7 +529,8 @@ async def tag_counts(conn: AsyncConnection, *, kinds: Sequence[str] = (), contai
            + (f" WHERE {' AND '.join(where)}" if where else "")
            + f" GROUP BY {tag} ORDER BY n DESC, {tag}{collate} LIMIT {mark()}")
     result = await conn.exec_driver_sql(sql, tuple(params))
-    return [(str(row[0]), int(row[1])) for row in result.all()]
+    rows: Sequence[Any] = result.all()
+    return [(str(row[0]), int(row[1])) for row in rows]
 
 
 async def user_key_by_email(conn: AsyncConnection, email: str) -> str | None:
