@@ -35,7 +35,7 @@ _KNOWN = {
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
     "providers": set(),  # one section per entity provider, checked when the app starts (providers.api)
     "scaffolder": {"permissions", "publish_dir", "github_hosts", "github_timeout", "max_publish_bytes",
-                   "default_author", "registered_dir"},
+                   "max_skeleton_files", "max_skeleton_bytes", "default_author", "registered_dir"},
 }
 #: top-level keys whose sub-keys name plugins: any name, each a mapping (its section)
 _PLUGIN_SECTIONS = {"providers"}
@@ -460,7 +460,7 @@ def _scaffolder_actions(section: Mapping[str, Any], path: str, base: Path) -> di
             raise ConfigError(f"{path}: scaffolder.github_hosts must map a host to its API URL, "
                               "e.g. {ghe.example.com: https://ghe.example.com/api/v3}")
         out["github_hosts"] = {h: u.rstrip("/") for h, u in hosts.items()}
-    for key in ("github_timeout", "max_publish_bytes"):
+    for key in ("github_timeout", "max_publish_bytes", "max_skeleton_files", "max_skeleton_bytes"):
         value = section.get(key)
         if value is None:
             continue

@@ -147,6 +147,11 @@ class Catalog:
         async with self.engine.connect() as conn:
             return await repo.user_key_by_email(conn, email)
 
+    async def tags(self, *, kinds: Sequence[str] = (), contains: str = "", limit: int = 50) -> list[tuple[str, int]]:
+        """The tags in use as (tag, entities carrying it), most used first (``storage.repo.tag_counts``)."""
+        async with self.engine.connect() as conn:
+            return await repo.tag_counts(conn, kinds=kinds, contains=contains, limit=limit)
+
     async def counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             return await repo.counts(conn)

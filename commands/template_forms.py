@@ -91,7 +91,7 @@ class TemplateForms:
             return []
         spec = next((s for s in f.field_specs(template.parameters[form.page], form.values, hosts=self.hosts)
                      if s.name == field), None)
-        if spec is None or spec.picker not in ("EntityPicker", "OwnerPicker", "OwnedEntityPicker"):
+        if spec is None or spec.picker not in ("EntityPicker", "OwnerPicker", "OwnedEntityPicker", "EntityTagsPicker"):
             return []
         return await self._options(spec, query, user_ref)
 

@@ -116,7 +116,7 @@ class GitHub:
             if isinstance(data, dict):
                 return data
             raise GitHubError(f"{what}: unexpected answer from GitHub", got.status)
-        body = got.body[:200].decode("utf-8", "replace")
+        body = _said(got)
         if got.status == 404:
             hint = "" if self.has_token else " (a private repository needs GITHUB_TOKEN)"
             raise GitHubError(f"{what} was not found on GitHub{hint}.", got.status)
@@ -246,6 +246,15 @@ class GitHub:
             await self._write("POST", f"{base}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha},
                               f"create the branch {branch} in {full}", (201,))
         return sha
+
+
+def _said(got: Answer) -> str:
+    """What GitHub said in an error answer: its JSON ``message`` (``Bad credentials``), else the
+    start of the body as text."""
+    data = got.json()
+    if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
+        return str(data["message"])[:200]
+    return got.body[:200].decode("utf-8", "replace")
 
 
 def _decoded(data: Mapping[str, Any]) -> bytes:

@@ -3,7 +3,8 @@
 ``EntityPicker`` and ``OwnerPicker`` search the catalog (the fuzzy index) among the field's kinds
 (``allowedKinds``, or the kinds its ``catalogFilter`` names; ``OwnerPicker``: groups and users),
 keeping only entities that pass its ``catalogFilter``; ``OwnedEntityPicker`` offers what the
-person or their teams own. In every picker the person's own teams come first. A pure helper
+person or their teams own; ``EntityTagsPicker`` the tags entities already carry, most used first
+(counted in the database). In every picker the person's own teams come first. A pure helper
 (``rank``) orders and labels; the catalog reads are the only I/O.
 """
 
@@ -118,6 +119,16 @@ class CatalogPickers:
         groups = await self.catalog.get_many(me.related("memberOf"))
         return [(key, groups[key].title if key in groups else None) for key in me.related("memberOf")]
 
+    async def tags(self, spec: FieldSpec, query: str, *, limit: int = 50) -> list[Choice]:
+        """EntityTagsPicker: the tags the catalog already uses, most used first, of the entities
+        of ``ui:options.kinds`` (all when not given), holding what was typed; labelled with their
+        count when ``showCounts`` is set, as Backstage's picker does."""
+        raw = spec.options.get("kinds")
+        kinds = [str(k) for k in raw] if isinstance(raw, list) else []
+        counted = await self.catalog.tags(kinds=kinds, contains=query.strip(), limit=limit)
+        show = spec.options.get("showCounts") is True
+        return [Choice(value=tag, label=f"{tag} ({n})" if show else tag) for tag, n in counted]
+
     async def options(self, spec: FieldSpec, query: str, user_ref: str | None, *, limit: int = 50) -> list[Choice]:
         kinds = spec.field.kinds
         catalog_filter = spec.options.get("catalogFilter")
@@ -125,6 +136,8 @@ class CatalogPickers:
         if catalog_filter:
             team_docs = await self.catalog.get_many([k for k, _ in teams])
             teams = [(k, t) for k, t in teams if k in team_docs and matches_filter(team_docs[k].data, catalog_filter)]
+        if spec.picker == "EntityTagsPicker":
+            return await self.tags(spec, query, limit=limit)
         if spec.picker == "OwnedEntityPicker":
             owners = [user_ref] if user_ref else []
             owners += [k for k, _ in await self.teams(user_ref)]

@@ -34,6 +34,7 @@ __all__ = [
     "docs_sites_all",
     "entities_with_docs",
     "save_docs_site",
+    "tag_counts",
     "claim_event",
     "prune_events",
     "sync_lease",
@@ -491,6 +492,45 @@ async def prune_events(conn: AsyncConnection, older_than: datetime) -> int:
     """Forget event ids received before ``older_than`` (Slack stops retrying after minutes)."""
     result = await conn.execute(delete(chat_events).where(chat_events.c.received_at < older_than))
     return int(result.rowcount or 0)
+
+
+async def tag_counts(conn: AsyncConnection, *, kinds: Sequence[str] = (), contains: str = "",
+                     limit: int = 50) -> list[tuple[str, int]]:
+    """The tags entities carry (``metadata.tags``), most used first, then by name: at most
+    ``limit``, of entities of ``kinds`` (any case; empty: all), holding ``contains`` (any case).
+    Counted in the database: one row per tag comes back, never the entities."""
+    pg = conn.dialect.name == "postgresql"
+    params: list[Any] = []
+
+    def mark() -> str:
+        return f"${len(params)}" if pg else "?"
+
+    tag = "t.tag" if pg else "t.value"
+    where: list[str] = []
+    if kinds:
+        marks = []
+        for kind in kinds:
+            params.append(kind.lower())
+            marks.append(mark())
+        where.append(f"lower(e.kind) IN ({', '.join(marks)})")
+    if contains:
+        params.append(contains.lower())
+        where.append(f"strpos(lower({tag}), {mark()}) > 0" if pg else f"instr(lower({tag}), {mark()}) > 0")
+    params.append(max(1, int(limit)))
+    if pg:
+        source = ("entities e CROSS JOIN LATERAL json_array_elements_text(CASE WHEN json_typeof("
+                  "e.data::json -> 'metadata' -> 'tags') = 'array' THEN e.data::json -> 'metadata' -> 'tags' "
+                  "ELSE '[]'::json END) AS t(tag)")
+    else:
+        source = "entities e, json_each(e.data, '$.metadata.tags') AS t"
+        where.append("t.type = 'text'")
+    collate = ' COLLATE "C"' if pg else ""  # ties by code point, as SQLite orders them
+    sql = (f"SELECT {tag}, count(*) AS n FROM {source}"
+           + (f" WHERE {' AND '.join(where)}" if where else "")
+           + f" GROUP BY {tag} ORDER BY n DESC, {tag}{collate} LIMIT {mark()}")
+    result = await conn.exec_driver_sql(sql, tuple(params))
+    rows: Sequence[Any] = result.all()
+    return [(str(row[0]), int(row[1])) for row in rows]
 
 
 async def user_key_by_email(conn: AsyncConnection, email: str) -> str | None:

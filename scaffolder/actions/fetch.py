@@ -1,26 +1,33 @@
-"""``fetch:template``, ``fetch:plain`` and ``fetch:plain:file``: a skeleton from the template's own
-folder into the workspace, rendered (file contents and file/folder names) or copied as is.
+"""``fetch:template``, ``fetch:plain`` and ``fetch:plain:file``: a skeleton into the workspace,
+rendered (file contents and file/folder names) or copied as is.
 
-A skeleton ``url`` is relative to the template's folder and never leaves it; remote skeletons
-(``https://...``) are refused with a message saying so (Callboard's scaffolder does not fetch
-over the network). Every path written stays inside the workspace (``targetPath`` and rendered
-names alike); a skeleton's symbolic link is followed only when it stays inside the template's
-folder. The log lines are Backstage's, word for word.
+A skeleton ``url`` is a path relative to the template's folder, which it never leaves, or a folder
+(a file, for ``fetch:plain:file``) in a GitHub repository —
+``https://github.com/<owner>/<repo>/tree/<branch>/<path>``, or a host of ``scaffolder.github_hosts``
+— read through the project's GitHub client (``remote.py``: size limits, no path escapes, links
+not followed). A relative ``url`` of a template read from a repository is resolved against the
+template's URL, as Backstage does. Any other remote URL is refused, saying so. Every path written
+stays inside the workspace (``targetPath`` and rendered names alike); a local skeleton's symbolic
+link is followed only when it stays inside the template's folder. The log lines are Backstage's,
+word for word.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..expressions import Templater, js_json
 from ..paths import PathRefused, glob_matches, safe_child, walk_breadth_first
-from .api import Action, ActionContext, ActionError, in_thread
+from .api import Action, ActionContext, ActionError
+from .remote import is_remote, read_github_skeleton, resolved_url
 
 __all__ = ["ACTIONS", "FETCH_TEMPLATE", "FETCH_PLAIN", "FETCH_PLAIN_FILE", "skeleton_source"]
 
@@ -32,8 +39,9 @@ def skeleton_source(ctx: ActionContext, url: Any, *, key: str = "url") -> Path:
     if not isinstance(url, str) or not url:
         raise ActionError(f"{ctx.step_id}: input {key} must be a relative path to the skeleton")
     if _URL.match(url) and not re.match(r"^[A-Za-z]:[\\/]", url):
-        raise ActionError(f"{ctx.step_id}: input {key} {url!r} is a remote location; Callboard reads skeletons "
-                          "only from the template's own folder (it does not fetch templates over the network)")
+        raise ActionError(f"{ctx.step_id}: input {key} {url!r} is a remote location Callboard does not read; "
+                          "give a folder of the template, or a GitHub repository URL (https://github.com/<owner>/"
+                          "<repo>/tree/<branch>/<folder>)")
     base = ctx.template.base_dir
     if base is None:
         where = f" ({ctx.template.base_url})" if ctx.template.base_url else ""
@@ -83,9 +91,31 @@ def _sorted_json(value: Any) -> Any:
     return value
 
 
-def _fetch_template(ctx: ActionContext) -> None:
+async def _source(ctx: ActionContext, want: Literal["folder", "file"], action: str,
+                  key: str = "url") -> tuple[Path, Callable[[], None]]:
+    """The skeleton ``url`` names, as a local path, and what removes it when the step is over (a
+    repository's skeleton is read into a temporary folder; a local one is left alone)."""
+    url = ctx.input.get(key)
+    remote = url if is_remote(url) else None
+    if remote is None and isinstance(url, str) and url and ctx.template.base_dir is None:
+        remote = resolved_url(ctx, url)
+    if remote is None:
+        return await asyncio.to_thread(skeleton_source, ctx, url, key=key), lambda: None
+    got = await read_github_skeleton(ctx, remote, want=want, action=action, key=key)
+    return got.path, lambda: shutil.rmtree(got.folder, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    output_dir: Path
+    patterns: list[str] | None
+    render_names: bool
+    extension: str | bool
+
+
+def _template_options(ctx: ActionContext) -> _Options:
+    """fetch:template's inputs, checked in Backstage's order (before the skeleton is read)."""
     inp = ctx.input
-    ctx.log("Fetching template content from remote URL")
     output_dir = _target(ctx)
     if inp.get("copyWithoutRender") and inp.get("copyWithoutTemplating"):
         raise ActionError("Fetch action input copyWithoutRender and copyWithoutTemplating can not be used at the same time")
@@ -104,7 +134,23 @@ def _fetch_template(ctx: ActionContext) -> None:
         extension = ".njk"
     if isinstance(extension, str) and extension and not extension.startswith("."):
         extension = "." + extension
-    source = skeleton_source(ctx, inp.get("url"))
+    return _Options(output_dir=output_dir, patterns=patterns, render_names=render_names, extension=extension)
+
+
+async def _fetch_template(ctx: ActionContext) -> None:
+    ctx.log("Fetching template content from remote URL")
+    options = await asyncio.to_thread(_template_options, ctx)
+    source, done = await _source(ctx, "folder", "fetch:template")
+    try:
+        await asyncio.to_thread(_render_template, ctx, options, source)
+    finally:
+        await asyncio.to_thread(done)
+
+
+def _render_template(ctx: ActionContext, options: _Options, source: Path) -> None:
+    inp = ctx.input
+    output_dir, patterns, render_names, extension = (options.output_dir, options.patterns, options.render_names,
+                                                     options.extension)
     if not source.is_dir():
         raise ActionError(f"{ctx.step_id}: input url {inp.get('url')!r} is a file; fetch:template reads a folder")
     root = source.resolve()
@@ -187,20 +233,34 @@ def _copy_tree(ctx: ActionContext, source: Path, target: Path) -> None:
         os.chmod(out, stat.S_IMODE(_git_mode(src)))
 
 
-def _fetch_plain(ctx: ActionContext) -> None:
+async def _fetch_plain(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
-    target = _target(ctx)
-    source = skeleton_source(ctx, ctx.input.get("url"))
+    target = await asyncio.to_thread(_target, ctx)
+    source, done = await _source(ctx, "folder", "fetch:plain")
+    try:
+        await asyncio.to_thread(_copy_plain, ctx, source, target)
+    finally:
+        await asyncio.to_thread(done)
+
+
+def _copy_plain(ctx: ActionContext, source: Path, target: Path) -> None:
     if not source.is_dir():
         raise ActionError(f"{ctx.step_id}: input url {ctx.input.get('url')!r} is a file; use fetch:plain:file")
     target.mkdir(parents=True, exist_ok=True)
     _copy_tree(ctx, source, target)
 
 
-def _fetch_plain_file(ctx: ActionContext) -> None:
+async def _fetch_plain_file(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
-    target = _target(ctx, default=None)
-    source = skeleton_source(ctx, ctx.input.get("url"))
+    target = await asyncio.to_thread(_target, ctx, None)
+    source, done = await _source(ctx, "file", "fetch:plain:file")
+    try:
+        await asyncio.to_thread(_copy_file, ctx, source, target)
+    finally:
+        await asyncio.to_thread(done)
+
+
+def _copy_file(ctx: ActionContext, source: Path, target: Path) -> None:
     if source.is_dir():
         raise ActionError(f"{ctx.step_id}: input url {ctx.input.get('url')!r} is a folder; use fetch:plain")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +273,7 @@ _STR_ARRAY = {"type": "array", "items": {"type": "string"}}
 
 FETCH_TEMPLATE = Action(
     id="fetch:template",
-    run=in_thread(_fetch_template),
+    run=_fetch_template,
     description="Renders a skeleton folder (contents and file names) into the workspace, or into targetPath.",
     supports_dry_run=True,
     input_schema={
@@ -237,7 +297,7 @@ FETCH_TEMPLATE = Action(
 
 FETCH_PLAIN = Action(
     id="fetch:plain",
-    run=in_thread(_fetch_plain),
+    run=_fetch_plain,
     description="Copies a folder from the template into the workspace, or into targetPath, without rendering.",
     supports_dry_run=True,
     input_schema={"type": "object", "required": ["url"],
@@ -247,7 +307,7 @@ FETCH_PLAIN = Action(
 
 FETCH_PLAIN_FILE = Action(
     id="fetch:plain:file",
-    run=in_thread(_fetch_plain_file),
+    run=_fetch_plain_file,
     description="Copies one file from the template to targetPath in the workspace, without rendering.",
     supports_dry_run=True,
     input_schema={"type": "object", "required": ["url", "targetPath"],

@@ -42,13 +42,17 @@ def test_the_scaffolder_actions_settings_are_checked_and_reach_the_actions(tmp_p
 
     cfg = tmp_path / "callboard.yaml"
     cfg.write_text("scaffolder:\n  publish_dir: ./repos\n  github_hosts: {ghe.example.com: 'https://ghe.example.com/api/v3/'}\n"
-                   "  github_timeout: 10\n  default_author: {name: Platform, email: platform@example.com}\n")
+                   "  github_timeout: 10\n  default_author: {name: Platform, email: platform@example.com}\n"
+                   "  max_skeleton_files: 500\n  max_skeleton_bytes: 1000000\n")
     settings = load_settings(config_file=str(cfg), env={})
     assert settings.scaffolder_actions == {
         "publish_dir": str(tmp_path / "repos"), "github_hosts": {"ghe.example.com": "https://ghe.example.com/api/v3"},
-        "github_timeout": 10, "default_author": {"name": "Platform", "email": "platform@example.com"}}
+        "github_timeout": 10, "default_author": {"name": "Platform", "email": "platform@example.com"},
+        "max_skeleton_files": 500, "max_skeleton_bytes": 1000000}
     for bad, named in [("github_hosts: [ghe.example.com]", "scaffolder.github_hosts"),
                        ("github_timeout: -1", "scaffolder.github_timeout"),
+                       ("max_skeleton_files: 0", "scaffolder.max_skeleton_files"),
+                       ("max_skeleton_bytes: lots", "scaffolder.max_skeleton_bytes"),
                        ("publish_dir: ''", "scaffolder.publish_dir"),
                        ("default_author: {name: x}", "scaffolder.default_author"),
                        ("publish_dri: ./x", "publish_dri")]:

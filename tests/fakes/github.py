@@ -14,7 +14,8 @@ time) to test how callers report it.
 
 Repositories are local folders: ``fake.add_repo("acme", "svc", {"main": path})``. Hashes are
 computed the way git computes them (``sha1("blob <size>\\0" + content)``), so an unchanged file
-keeps its sha across commits. A repository added with ``private=True`` answers 404 unless
+keeps its sha across commits; a symbolic link is a blob of mode ``120000`` holding its target,
+an executable file has mode ``100755``, as git lists them. A repository added with ``private=True`` answers 404 unless
 the request carries the fake's token, as GitHub does.
 """
 
@@ -24,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +111,15 @@ class GitHubFake:
 
     def _snapshot(self, folder: Path) -> str:
         entries = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            content = path.read_bytes()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
+            # a link is a blob of mode 120000 holding its target, as git keeps it
+            link = path.is_symlink()
+            content = os.readlink(path).encode() if link else path.read_bytes()
             sha = blob_sha(content)
             self._blobs[sha] = content
             rel = path.relative_to(folder).as_posix()
-            entries.append({"path": rel, "mode": "100644", "type": "blob", "sha": sha, "size": len(content),
+            mode = "120000" if link else "100755" if path.stat().st_mode & 0o100 else "100644"
+            entries.append({"path": rel, "mode": mode, "type": "blob", "sha": sha, "size": len(content),
                             "url": f"{self.url}/git/blobs/{sha}"})
         commit = hashlib.sha1("".join(f"{e['path']}{e['sha']}" for e in entries).encode()).hexdigest()  # noqa: S324
         self._trees[commit] = entries

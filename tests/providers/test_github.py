@@ -152,6 +152,8 @@ async def test_read_errors_keep_their_messages(
         (lambda: web.Response(status=403, text="API rate limit exceeded", headers={"X-RateLimit-Remaining": "0"}),
          "what: GitHub refused (403, rate limit reached): API rate limit exceeded", 403),
         (lambda: web.Response(status=401, text="Bad credentials"), "what: GitHub refused (401): Bad credentials", 401),
+        (lambda: web.json_response({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+                                   status=401), "what: GitHub refused (401): Bad credentials", 401),  # JSON: its message
         (lambda: web.Response(status=429, text="slow down", headers={"Retry-After": "3600"}),  # not waited for
          "what: GitHub refused (429, rate limit reached): slow down", 429),
         (lambda: web.Response(status=501, text="oops"), "what: GitHub answered 501: oops", 501),

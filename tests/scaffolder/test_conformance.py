@@ -31,9 +31,10 @@ CASES = sorted(p.name for p in EXPECTED.glob("*.json")) if SHARED else ["(refere
 # Cases Callboard does not match, each with the reason, asserted in place of Backstage's result.
 DIFFERENCES: dict[str, str] = {
     "pull-request.default.json": (
-        "fetch:plain names a remote URL (https://github.com/backstage/community/...): Backstage's dry-run "
-        "really fetches it and fails offline (FetchError, ENOTFOUND api.github.com); Callboard reads "
-        "skeletons only from the template's folder and refuses the remote URL at the same step"),
+        "fetch:plain names a folder in a GitHub repository (https://github.com/backstage/community/...): "
+        "Backstage's dry-run really fetches it and fails offline (FetchError, ENOTFOUND api.github.com); "
+        "Callboard reads github.com only with a GitHub token (one request per file; 60 an hour without "
+        "one), and this offline dry-run has none, so it refuses at the same step, saying so"),
 }
 
 
@@ -101,6 +102,7 @@ async def test_dry_run_matches_backstage(name: str, tmp_path: Path) -> None:
         assert result.failed_step == "fetch-docs"
         assert result.error is not None and "remote location" in result.error
         assert "https://github.com/backstage/community" in result.error
+        assert "needs a GitHub token" in result.error, result.error
         return
 
     if not case["ok"]:
