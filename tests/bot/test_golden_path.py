@@ -186,3 +186,52 @@ async def test_a_step_failing_after_the_registration_leaves_no_entity(fake: Slac
         await rig.settled()
         every = json.dumps([answer] + [c.params for c in fake.calls if c.method == "response_url"][-1:])
         assert "No entity matches" in every or "nothing in the catalog" in every, every
+
+
+async def test_create_in_slack_publishes_to_github_then_owner_answers(fake: SlackFake, tmp_path: Path,
+                                                                      database_url: str) -> None:
+    """The same path with ``publish:github`` against the GitHub fake (in the shapes of GitHub's API):
+    the repository and its content are at the fake, the entity is registered from the file there."""
+    from ..fakes.github import GitHubFake
+
+    github = GitHubFake()
+    await github.start()
+    try:
+        catalog = _catalog(tmp_path / "catalog")
+        (tmp_path / "catalog" / "template.yaml").write_text(TEMPLATE.replace(
+            "action: publish:file\n      input: {repoUrl: 'local?owner=acme&repo=${{ parameters.name }}'}",
+            "action: publish:github\n      input: {repoUrl: 'github.com?owner=acme&repo=${{ parameters.name }}', "
+            "description: 'The ledger, lighter', repoVisibility: private, topics: [ledger]}"))
+        fake_host = github.url.split("://", 1)[1]  # the fake's own address stands for GitHub's pages too
+        async with serving(fake, tmp_path, catalog=catalog, database_url=database_url, github_api_url=github.url,
+                           github_token=github.token, scaffolder_actions={"github_hosts": {fake_host: github.url}}) as rig:
+            listed = await rig.slash("/create", "tiny service")
+            await rig.settled()
+            blocks = [b for a in [listed] + [c.params for c in fake.calls if c.method == "response_url"]
+                      for b in a.get("blocks") or []]
+            (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
+            await rig.click(opener["value"], action_id=opener["action_id"], name="open")
+            view = (await fake.wait_for("views.open"))[-1].params["view"]
+            owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
+                                                                     "text": {"type": "plain_text", "text": "Web"}}}
+            wrong = await _submit(rig, view, {"name": _text("Ledger Lite"), "owner": owner})
+            assert wrong["response_action"] == "errors" and set(wrong["errors"]) == {"name"}
+            review = await _submit(rig, view, {"name": _text("ledger-lite"), "owner": owner})
+            await _submit(rig, review["view"], {})
+
+            texts = await _dms(fake, ("Tiny service: done", "Tiny service failed"))
+            assert any("Tiny service: done" in t for t in texts), texts
+            # the repository and its content, at GitHub
+            created = github.created[("acme", "ledger-lite")]
+            assert (created.private, created.description, created.topics, created.organization) == (
+                True, "The ledger, lighter", ["ledger"], True)
+            files = github.files("acme", "ledger-lite", "master")
+            assert files["README.md"] == b"# ledger-lite\n\nOwned by group:default/web-team.\n"
+            assert b"name: ledger-lite" in files["catalog-info.yaml"]
+            # the entity, in the catalog at once, answering /owner
+            answer = await rig.slash("/owner", "ledger-lite")
+            await rig.settled()
+            every = json.dumps([answer] + [c.params for c in fake.calls if c.method == "response_url"][-1:])
+            assert "web-team" in every and "ledger-lite" in every
+    finally:
+        await github.stop()

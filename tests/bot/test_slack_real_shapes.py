@@ -157,11 +157,13 @@ class Rig:
 @contextlib.asynccontextmanager
 async def serving(fake: SlackFake, tmp_path: Path, *, database_url: str | None = None, catalog: Path | None = None,
                   docs: bool = False, app_token: str | None = None, forms: Any = None,
-                  name: str = "a") -> AsyncIterator[Rig]:
+                  name: str = "a", **settings: Any) -> AsyncIterator[Rig]:
     """A real ``callboard serve`` application, ready: its catalog synced (with ``docs``, its TechDocs
-    built). ``forms`` is installed into the Slack surface through ``create_server``'s surface factories."""
+    built). ``forms`` is installed into the Slack surface through ``create_server``'s surface factories;
+    ``settings`` are more of the app's ``Settings`` (a GitHub API URL, say)."""
     app = await Callboard.open(
-        Settings(database_url=database_url or f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / f"data-{name}")),
+        Settings(database_url=database_url or f"sqlite:///{tmp_path / 'cb.db'}", data_dir=str(tmp_path / f"data-{name}"),
+                 **settings),
         CommandRegistry.from_entry_points(), resident=True,
     )
     settings = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, app_token=app_token, api_url=fake.url)
