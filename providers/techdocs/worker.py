@@ -83,14 +83,14 @@ class _Worker:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     async def close(self) -> None:
-        if self.alive and self.proc.stdin is not None:
-            with contextlib.suppress(OSError, ConnectionResetError):
-                self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                pass
-        await self.kill()
+        try:
+            if self.alive and self.proc.stdin is not None:
+                with contextlib.suppress(OSError, ConnectionResetError):
+                    self.proc.stdin.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.proc.wait(), 5)
+        finally:  # cancelled while it finished its work (a server shutting down): still stopped, its files closed
+            await self.kill()
 
 
 class BuildPool:
@@ -141,6 +141,9 @@ class BuildPool:
             raise RuntimeError("the build pool is closed")
         async with self._slots:
             worker = self._idle.pop() if self._idle else await self._spawn()
+            if self._closed:  # closed while this worker started: close() did not know it, so stop it here
+                await worker.kill()
+                raise RuntimeError("the build pool is closed")
             self._workers.add(worker)
             keep = False
             try:
@@ -148,7 +151,7 @@ class BuildPool:
                 keep = worker.alive and worker.builds < _RECYCLE_AFTER
                 return result
             finally:
-                if keep:
+                if keep and not self._closed:
                     self._idle.append(worker)
                 else:
                     self._workers.discard(worker)
