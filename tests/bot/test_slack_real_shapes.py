@@ -166,8 +166,8 @@ async def serving(fake: SlackFake, tmp_path: Path, *, database_url: str | None =
                  **settings),
         CommandRegistry.from_entry_points(), resident=True,
     )
-    settings = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, app_token=app_token, api_url=fake.url)
-    surfaces = [lambda opened, tasks: SlackSurface(settings, opened, tasks, forms=forms)]
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SECRET, app_token=app_token, api_url=fake.url)
+    surfaces = [lambda opened, tasks: SlackSurface(slack, opened, tasks, forms=forms)]
     async with served(app, catalog=catalog, surfaces=surfaces, docs=docs) as (server, http):
         yield Rig(fake, server, http, app, count_dispatches(app))
 
