@@ -11,8 +11,11 @@ Python method.
 nunjucks behaviour the reference templates rely on is kept: ``===``/``!==``, ``elseif``, ``null``;
 ``+`` is JavaScript's (``undefined + "/"`` is ``"undefined/"``, ``"a" + 1`` is ``"a1"``);
 arithmetic is on doubles; a value prints the JavaScript way (``true``, ``a,b`` for arrays,
-``[object Object]``, nothing for null/undefined); ``dump`` is ``JSON.stringify``; trailing
-newlines are kept. ``render_value`` renders a step's input or ``spec.output`` as Backstage does:
+``[object Object]``, nothing for null/undefined); ``~`` is ``a + "" + b`` (``String()`` of each side,
+so null and undefined are spelled out); conditions (``if``/``elif``, the inline ``if``, ``not``,
+``default(v, d, true)``, ``select``) use JavaScript truthiness (``[]`` and ``{}`` are true) and
+``and``/``or`` are ``&&``/``||`` (giving an operand), through ``_JsCodeGenerator``, so values stay
+plain JSON; ``dump`` is ``JSON.stringify``; trailing newlines are kept. ``render_value`` renders a step's input or ``spec.output`` as Backstage does:
 a string that is exactly one expression keeps the expression's JSON type, one rendering to
 nothing is dropped.
 """
@@ -31,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import ChainableUndefined, TemplateAssertionError, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.runtime import Context, Undefined
@@ -40,7 +44,7 @@ from jinja2.utils import Cycler, Joiner
 
 __all__ = [
     "ExpressionError", "ExpressionSecurityError", "WorkLimitExceeded", "Limits", "Templater",
-    "UNDEFINED", "render_value", "is_truthy", "js_json", "js_string", "js_text", "DEFAULT_INTEGRATIONS",
+    "UNDEFINED", "render_value", "is_truthy", "js_truthy", "js_json", "js_string", "js_text", "DEFAULT_INTEGRATIONS",
     "parse_repo_url", "parse_entity_ref",
 ]
 
@@ -328,6 +332,36 @@ def is_truthy(value: Any) -> bool:
     return bool(value)
 
 
+def js_truthy(value: Any) -> bool:
+    """JavaScript's ``!!value`` (nunjucks' ``if``, ``and``/``or``/``not``, the inline ``if``): false for
+    false, undefined, null, "", 0 and NaN; every array and object is true, even an empty one."""
+    if value is None or _is_undef(value):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0 and not (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def _js_and(left: Any, right: Callable[[], Any]) -> Any:
+    """``left && right``: ``left`` when it is falsy, else ``right`` (evaluated only then)."""
+    return right() if js_truthy(left) else left
+
+
+def _js_or(left: Any, right: Callable[[], Any]) -> Any:
+    """``left || right``: ``left`` when it is truthy, else ``right`` (evaluated only then)."""
+    return left if js_truthy(left) else right()
+
+
+def _js_concat(parts: Iterable[Any]) -> str:
+    """nunjucks' ``a ~ b`` is ``a + "" + b``: each side as ``String(x)`` (``null``/``undefined``
+    spelled out, arrays joined with commas, objects ``[object Object]``)."""
+    return _check_size("".join(js_string(p) for p in parts))
+
+
 # --- JavaScript methods on strings and arrays (nunjucks exposes them) ------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -511,9 +545,11 @@ def _f_length(value: Any) -> int:
     return 0
 
 
-def _f_default(value: Any, default: Any = "", boolean: bool = False) -> Any:
-    if boolean:
-        return value if is_truthy(value) and not (isinstance(value, (list, tuple)) and not value) else default
+def _f_default(value: Any, default: Any = UNDEFINED, boolean: Any = False) -> Any:
+    """nunjucks' ``default(value, def, boolean)``: ``def`` for undefined only, or for any falsy value
+    when ``boolean`` is truthy (an empty array or object is not falsy)."""
+    if js_truthy(boolean):
+        return value if js_truthy(value) else default
     return default if _is_undef(value) else value
 
 
@@ -537,6 +573,19 @@ def _capped(name: str, cap: int = 10_000) -> Callable[[Callable[..., Any]], Call
     return wrap
 
 
+def _select_filter(func: Callable[..., Any], fixed: int) -> Callable[..., Any]:
+    """nunjucks' ``select``/``reject``/``selectattr``/``rejectattr``: an array, and without a test
+    name the ``truthy`` test (JavaScript truthiness), where Jinja gives a generator and uses Python's."""
+
+    @functools.wraps(func)  # keeps Jinja's pass_context mark
+    def run(context: Any, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if len(args) < fixed:
+            args = (*args, "truthy")
+        return list(func(context, value, *args, **kwargs))
+
+    return run
+
+
 def _nunjucks_filters() -> dict[str, Callable[..., Any]]:
     """The filters nunjucks has, JavaScript-flavoured where the difference shows."""
     take = ("abs", "batch", "capitalize", "center", "dictsort", "escape", "e", "first", "float", "forceescape",
@@ -547,6 +596,8 @@ def _nunjucks_filters() -> dict[str, Callable[..., Any]]:
     for name, cap in (("center", 10_000), ("indent", 10_000), ("batch", 10_000), ("slice", 10_000),
                       ("truncate", 1_000_000), ("replace", 1_000_000)):
         filters[name] = _capped(name, cap)(JINJA_FILTERS[name])
+    for name, fixed in (("select", 1), ("reject", 1), ("selectattr", 2), ("rejectattr", 2)):
+        filters[name] = _select_filter(JINJA_FILTERS[name], fixed)
     filters.update({
         "dump": _f_dump, "join": _f_join, "length": _f_length, "default": _f_default, "d": _f_default,
         "string": _f_string, "nl2br": lambda v: _to_text(v).replace("\r\n", "<br />\n").replace("\n", "<br />\n"),
@@ -569,8 +620,92 @@ def _finalize(value: Any) -> str:
     return _check_size(_to_text(value))
 
 
+class _JsCodeGenerator(CodeGenerator):
+    """Jinja's code generator with nunjucks' JavaScript semantics where Python's would show:
+    conditions (``if``/``elif``, the inline ``if``, a loop's ``if``, ``not``) use JavaScript
+    truthiness, ``and``/``or`` are ``&&``/``||`` (short-circuit, giving an operand), and ``~`` is
+    ``a + "" + b``. The environment is not ``optimized``: Jinja's constant folding would apply Python
+    semantics at compile time."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        # Jinja folds any constant expression it prints with Python's semantics (`true ~ 1` would be
+        # "True1"); only literal text and plain constants are printed at compile time here.
+        if not isinstance(node, (nodes.TemplateData, nodes.Const)):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
+
+    def _truthy(self, node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.js_truthy(")
+        self.visit(node, frame)
+        self.write(")")
+
+    def visit_If(self, node: nodes.If, frame: Frame) -> None:
+        if_frame = frame.soft()
+        self.writeline("if ", node)
+        self._truthy(node.test, if_frame)
+        self.write(":")
+        self.indent()
+        self.blockvisit(node.body, if_frame)
+        self.outdent()
+        for elif_ in node.elif_:
+            self.writeline("elif ", elif_)
+            self._truthy(elif_.test, if_frame)
+            self.write(":")
+            self.indent()
+            self.blockvisit(elif_.body, if_frame)
+            self.outdent()
+        if node.else_:
+            self.writeline("else:")
+            self.indent()
+            self.blockvisit(node.else_, if_frame)
+            self.outdent()
+
+    def visit_CondExpr(self, node: nodes.CondExpr, frame: Frame) -> None:
+        frame = frame.soft()
+        self.write("(")
+        self.visit(node.expr1, frame)
+        self.write(" if ")
+        self._truthy(node.test, frame)
+        self.write(" else ")
+        if node.expr2 is not None:
+            self.visit(node.expr2, frame)
+        else:  # nunjucks: `a if c` without else is undefined when c is falsy
+            self.write("undefined()")
+        self.write(")")
+
+    def _short_circuit(self, func: str, node: nodes.BinExpr, frame: Frame) -> None:
+        self.write(f"environment.{func}(")
+        self.visit(node.left, frame)
+        self.write(", lambda: ")
+        self.visit(node.right, frame)
+        self.write(")")
+
+    def visit_And(self, node: nodes.BinExpr, frame: Frame) -> None:
+        self._short_circuit("js_and", node, frame)
+
+    def visit_Or(self, node: nodes.BinExpr, frame: Frame) -> None:
+        self._short_circuit("js_or", node, frame)
+
+    def visit_Not(self, node: nodes.UnaryExpr, frame: Frame) -> None:
+        self.write("(not ")
+        self._truthy(node.node, frame)
+        self.write(")")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.js_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    code_generator_class = _JsCodeGenerator
+    js_truthy = staticmethod(js_truthy)
+    js_and = staticmethod(_js_and)
+    js_or = staticmethod(_js_or)
+    js_concat = staticmethod(_js_concat)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _REFUSED_NAMES:
@@ -675,6 +810,8 @@ def _guard_loops(template: nodes.Template) -> None:
         pairs = isinstance(loop.target, nodes.Tuple) and len(loop.target.items) == 2
         loop.iter = nodes.Filter(loop.iter, "_callboard_loop", [nodes.Const(pairs)], [], None, None,
                                  lineno=loop.lineno)
+        if loop.test is not None:  # `{% for x in xs if x %}`: JavaScript truthiness, as every condition here
+            loop.test = nodes.Filter(loop.test, "_callboard_truthy", [], [], None, None, lineno=loop.lineno)
 
 
 _REFUSED_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
@@ -720,6 +857,7 @@ class Templater:
             undefined=_JsUndefined,
             finalize=_finalize,
             cache_size=0,
+            optimized=False,  # constant folding would apply Python's semantics (`[] or 1`, `true ~ 1`)
         )
         env.filters.clear()
         env.filters.update(_nunjucks_filters())
@@ -735,11 +873,13 @@ class Templater:
         for name, func in (filters or {}).items():
             env.filters[name] = (lambda f: lambda *a: _json_roundtrip(f(*a)))(func)
         env.filters["_callboard_loop"] = _loop_guard
+        env.filters["_callboard_truthy"] = js_truthy
         env.tests.clear()  # nunjucks tests are few; Jinja's `is` tests are not nunjucks
         env.tests.update({name: test for name, test in JINJA_TESTS.items()
                           if name in ("defined", "undefined", "none", "number", "string", "odd", "even",
                                       "divisibleby", "equalto", "sameas", "iterable", "mapping", "lower",
-                                      "upper", "truthy", "falsy", "eq", "ne", "lt", "gt", "le", "ge", "in")})
+                                      "upper", "eq", "ne", "lt", "gt", "le", "ge", "in")})
+        env.tests.update({"truthy": js_truthy, "falsy": lambda v: not js_truthy(v)})
         env.globals.clear()
         env.globals.update({"range": safe_range, "cycler": Cycler, "joiner": Joiner, "null": None})
         env.globals.update(template_globals or {})
