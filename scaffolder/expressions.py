@@ -8,7 +8,10 @@ limit (``WorkLimitExceeded``) ends runaway loops, recursion and huge strings. Va
 (what a form submits), so lookups are data lookups: ``values.items`` is the key ``items``, never a
 Python method.
 
-nunjucks behaviour the reference templates rely on is kept: ``===``/``!==``, ``elseif``, ``null``;
+nunjucks behaviour the reference templates rely on is kept: ``elseif``, ``null``; comparisons are
+JavaScript's (``==``/``!=`` loose: ``1 == "1"``, ``null == undefined``, ``0 == ""``; ``===``/``!==``
+strict; arrays and objects equal only themselves; ``<`` on numbers, or on text when both are text;
+``in`` as nunjucks' ``inOperator``);
 ``+`` is JavaScript's (``undefined + "/"`` is ``"undefined/"``, ``"a" + 1`` is ``"a1"``);
 arithmetic is on doubles; a value prints the JavaScript way (``true``, ``a,b`` for arrays,
 ``[object Object]``, nothing for null/undefined); ``~`` is ``a + "" + b`` (``String()`` of each side,
@@ -362,6 +365,104 @@ def _js_concat(parts: Iterable[Any]) -> str:
     return _check_size("".join(js_string(p) for p in parts))
 
 
+def _js_type(value: Any) -> str:
+    if _is_undef(value):
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object"
+
+
+def js_strict_equal(left: Any, right: Any) -> bool:
+    """JavaScript's ``===``: same type and value; arrays and objects only when they are the same one."""
+    kind = _js_type(left)
+    if kind != _js_type(right):
+        return False
+    if kind in ("undefined", "null"):
+        return True
+    if kind == "number":
+        return float(left) == float(right)  # NaN is not NaN
+    if kind in ("string", "boolean"):
+        return bool(left == right)
+    return left is right
+
+
+def js_loose_equal(left: Any, right: Any) -> bool:
+    """JavaScript's ``==`` (nunjucks compiles ``==`` to it): ``1 == "1"``, ``null == undefined``,
+    ``0 == ""``, ``true == 1``, ``["a"] == "a"``; arrays and objects equal only themselves."""
+    a, b = _js_type(left), _js_type(right)
+    if a == b:
+        return js_strict_equal(left, right)
+    nullish = ("undefined", "null")
+    if a in nullish or b in nullish:
+        return a in nullish and b in nullish
+    if a == "boolean":
+        return js_loose_equal(_to_number(left), right)
+    if b == "boolean":
+        return js_loose_equal(left, _to_number(right))
+    if a == "number" and b == "string":
+        return float(left) == _to_number(right)
+    if a == "string" and b == "number":
+        return _to_number(left) == float(right)
+    if a == "object":  # ToPrimitive: an array or object compares as its string
+        return js_loose_equal(_to_text(left), right)
+    return js_loose_equal(left, _to_text(right))
+
+
+def _js_less(left: Any, right: Any) -> bool | None:
+    """JavaScript's abstract relational comparison ``left < right``; ``None`` when either is NaN."""
+    a = _to_text(left) if _js_type(left) == "object" else left
+    b = _to_text(right) if _js_type(right) == "object" else right
+    if isinstance(a, str) and isinstance(b, str):
+        return a < b
+    x, y = _to_number(a), _to_number(b)
+    if math.isnan(x) or math.isnan(y):
+        return None
+    return x < y
+
+
+def _js_compare(operator: str, left: Any, right: Any) -> bool:
+    """A comparison as nunjucks compiles it (JavaScript's operators)."""
+    if operator == "eq":
+        return js_loose_equal(left, right)
+    if operator == "ne":
+        return not js_loose_equal(left, right)
+    if operator == "seq":
+        return js_strict_equal(left, right)
+    if operator == "sne":
+        return not js_strict_equal(left, right)
+    if operator == "lt":
+        return _js_less(left, right) is True
+    if operator == "gt":
+        return _js_less(right, left) is True
+    if operator == "lteq":
+        return _js_less(right, left) is False
+    if operator == "gteq":
+        return _js_less(left, right) is False
+    if operator == "in":
+        return _js_in(left, right)
+    if operator == "notin":
+        return not _js_in(left, right)
+    raise ExpressionError(f"comparison {operator!r} is not supported")
+
+
+def _js_in(item: Any, container: Any) -> bool:
+    """nunjucks' ``in``: an array holds the item, an object the key, a string the text."""
+    if isinstance(container, (list, tuple, range)):
+        return any(js_strict_equal(item, v) for v in container)
+    if isinstance(container, Mapping):
+        return js_string(item) in container
+    if isinstance(container, str):
+        return js_string(item) in container
+    raise ExpressionError(f'Cannot use "in" operator to search for "{js_string(item)}" in unexpected types.')
+
+
 # --- JavaScript methods on strings and arrays (nunjucks exposes them) ------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -691,6 +792,16 @@ class _JsCodeGenerator(CodeGenerator):
         self._truthy(node.node, frame)
         self.write(")")
 
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # nunjucks: `a < b < c` is JavaScript's `(a < b) < c`
+        for op in reversed(node.ops):
+            self.write(f"environment.js_compare({op.op!r}, ")
+        self.visit(node.expr, frame)
+        for op in node.ops:
+            self.write(", ")
+            self.visit(op.expr, frame)
+            self.write(")")
+
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.js_concat((")
         for arg in node.nodes:
@@ -706,6 +817,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     js_and = staticmethod(_js_and)
     js_or = staticmethod(_js_or)
     js_concat = staticmethod(_js_concat)
+    js_compare = staticmethod(_js_compare)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _REFUSED_NAMES:
@@ -824,13 +936,36 @@ _STRICT_EQ = re.compile(r"""('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")|(!==|===)""", 
 _ELSEIF = re.compile(r"(\{%-?\s*)elseif\b")
 
 
+_STRICT_MARK = "_callboard_strict"
+
+
+def _strict_compares(template: nodes.Template) -> None:
+    """``a === b`` reaches Jinja's parser as ``a == _callboard_strict == b`` (Jinja has no ``===``):
+    the marked operand pair becomes one strict comparison (``seq``/``sne``), which the code
+    generator tells apart from JavaScript's loose ``==``."""
+    for compare in template.find_all(nodes.Compare):
+        ops: list[nodes.Operand] = []
+        items = list(compare.ops)
+        i = 0
+        while i < len(items):
+            op = items[i]
+            if (isinstance(op.expr, nodes.Name) and op.expr.name == _STRICT_MARK and op.op in ("eq", "ne")
+                    and i + 1 < len(items) and items[i + 1].op == "eq"):
+                ops.append(nodes.Operand("seq" if op.op == "eq" else "sne", items[i + 1].expr, lineno=op.lineno))
+                i += 2
+            else:
+                ops.append(op)
+                i += 1
+        compare.ops = ops
+
+
 def _nunjucks_syntax(source: str) -> str:
     """nunjucks spellings Jinja lacks: ``===``/``!==`` (outside string literals) and ``elseif``."""
     if "==" not in source and "elseif" not in source:
         return source
 
     def fix_region(m: re.Match[str]) -> str:
-        inner = _STRICT_EQ.sub(lambda q: q.group(1) or q.group(2)[:-1], m.group(2))
+        inner = _STRICT_EQ.sub(lambda q: q.group(1) or f" {q.group(2)[:-1]} {_STRICT_MARK} == ", m.group(2))
         return m.group(1) + inner + m.group(3)
 
     text = _TAG_REGION.sub(fix_region, source) if "==" in source else source
@@ -879,7 +1014,10 @@ class Templater:
                           if name in ("defined", "undefined", "none", "number", "string", "odd", "even",
                                       "divisibleby", "equalto", "sameas", "iterable", "mapping", "lower",
                                       "upper", "eq", "ne", "lt", "gt", "le", "ge", "in")})
-        env.tests.update({"truthy": js_truthy, "falsy": lambda v: not js_truthy(v)})
+        env.tests.update({"truthy": js_truthy, "falsy": lambda v: not js_truthy(v),
+                          # nunjucks' eq/equalto/ne are === and !==
+                          "eq": js_strict_equal, "equalto": js_strict_equal,
+                          "ne": lambda a, b: not js_strict_equal(a, b)})
         env.globals.clear()
         env.globals.update({"range": safe_range, "cycler": Cycler, "joiner": Joiner, "null": None})
         env.globals.update(template_globals or {})
@@ -916,6 +1054,7 @@ class Templater:
             if test.name not in self._env.tests:
                 raise ExpressionSecurityError(f"unknown test {test.name!r} (line {test.lineno})")
         _guard_loops(ast)
+        _strict_compares(ast)
         for pair in ast.find_all(nodes.Pair):  # nunjucks: `{ key: v }` has the key "key", as in JavaScript
             if isinstance(pair.key, nodes.Name):
                 pair.key = nodes.Const(pair.key.name, lineno=pair.key.lineno)

@@ -270,3 +270,39 @@ def test_tilde_concatenates_the_javascript_way(t: Templater, source: str, nunjuc
 def test_tilde_keeps_its_string_type_as_a_single_expression(t: Templater) -> None:
     assert render_value("${{ 1 ~ 2 }}", TRUTH_CTX, t) == "12"
     assert render_value("${{ parameters.no ~ '' }}", TRUTH_CTX, t) == "false"
+
+
+EQ_CTX: dict[str, Any] = {"p": {"one": 1, "text1": "1", "zero": 0, "blank": "", "nothing": None, "no": False,
+                                "yes": True, "list": ["a"], "obj": {"k": 1}, "nan": float("nan"), "ten": "10",
+                                "nine": "9"}}
+
+
+@pytest.mark.parametrize(("source", "nunjucks"), [
+    # `==`/`!=` are JavaScript's loose equality, `===`/`!==` strict
+    ("${{ p.one == p.text1 }}|${{ p.one === p.text1 }}|${{ p.one != p.text1 }}|${{ p.one !== p.text1 }}",
+     "true|false|false|true"),
+    ("${{ p.nothing == p.missing }}|${{ p.nothing === p.missing }}|${{ p.nothing == 0 }}|${{ p.missing == false }}",
+     "true|false|false|false"),
+    ("${{ p.zero == p.blank }}|${{ p.zero == p.no }}|${{ p.yes == 1 }}|${{ p.yes === 1 }}|${{ p.yes == '1' }}",
+     "true|true|true|false|true"),
+    ("${{ p.list == 'a' }}|${{ p.list == p.list }}|${{ p.list == ['a'] }}|${{ p.list === p.list }}|"
+     "${{ p.obj == '[object Object]' }}", "true|true|false|true|true"),
+    ("${{ p.nan == p.nan }}|${{ p.nan != p.nan }}|${{ 1.0 === 1 }}|${{ 'a' == 'a' }}", "false|true|true|true"),
+    # the marker behind === stays out of string literals
+    ("${{ 'a === b' }}|${{ \"x !== y\" == 'x !== y' }}", "a === b|true"),
+    # relational operators: numbers, or text when both sides are text
+    ("${{ p.nine < p.ten }}|${{ p.nine < 10 }}|${{ p.missing < 1 }}|${{ p.missing >= 1 }}|${{ p.nothing >= 0 }}",
+     "false|true|false|false|true"),
+    ("${{ 1 < 2 < 3 }}|${{ 3 > 2 > 1 }}", "true|false"),  # (3 > 2) > 1 is true > 1, false
+    # `in`: an array holds it (===), an object has the key, a string contains String(it)
+    ("${{ 'a' in p.list }}|${{ 1 in ['1'] }}|${{ 'k' in p.obj }}|${{ 1 in 'a1' }}|${{ 'z' not in p.list }}",
+     "true|false|true|true|true"),
+    ("${{ p.one is eq(1) }}|${{ p.text1 is eq(1) }}|${{ p.text1 is ne(1) }}", "true|false|true"),
+])
+def test_comparisons_are_javascripts(t: Templater, source: str, nunjucks: str) -> None:
+    assert t.render(source, EQ_CTX) == nunjucks
+
+
+def test_in_on_a_value_that_holds_nothing_fails_as_nunjucks_does(t: Templater) -> None:
+    with pytest.raises(ExpressionError, match='Cannot use "in" operator'):
+        t.render("${{ 'a' in p.missing }}", EQ_CTX)
