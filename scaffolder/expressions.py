@@ -8,11 +8,17 @@ limit (``WorkLimitExceeded``) ends runaway loops, recursion and huge strings. Va
 (what a form submits), so lookups are data lookups: ``values.items`` is the key ``items``, never a
 Python method.
 
-nunjucks behaviour the reference templates rely on is kept: ``===``/``!==``, ``elseif``, ``null``;
+nunjucks behaviour the reference templates rely on is kept: ``elseif``, ``null``; comparisons are
+JavaScript's (``==``/``!=`` loose: ``1 == "1"``, ``null == undefined``, ``0 == ""``; ``===``/``!==``
+strict; arrays and objects equal only themselves; ``<`` on numbers, or on text when both are text;
+``in`` as nunjucks' ``inOperator``);
 ``+`` is JavaScript's (``undefined + "/"`` is ``"undefined/"``, ``"a" + 1`` is ``"a1"``);
 arithmetic is on doubles; a value prints the JavaScript way (``true``, ``a,b`` for arrays,
-``[object Object]``, nothing for null/undefined); ``dump`` is ``JSON.stringify``; trailing
-newlines are kept. ``render_value`` renders a step's input or ``spec.output`` as Backstage does:
+``[object Object]``, nothing for null/undefined); ``~`` is ``a + "" + b`` (``String()`` of each side,
+so null and undefined are spelled out); conditions (``if``/``elif``, the inline ``if``, ``not``,
+``default(v, d, true)``, ``select``) use JavaScript truthiness (``[]`` and ``{}`` are true) and
+``and``/``or`` are ``&&``/``||`` (giving an operand), through ``_JsCodeGenerator``, so values stay
+plain JSON; ``dump`` is ``JSON.stringify``; trailing newlines are kept. ``render_value`` renders a step's input or ``spec.output`` as Backstage does:
 a string that is exactly one expression keeps the expression's JSON type, one rendering to
 nothing is dropped.
 """
@@ -31,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import ChainableUndefined, TemplateAssertionError, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.runtime import Context, Undefined
@@ -40,7 +47,7 @@ from jinja2.utils import Cycler, Joiner
 
 __all__ = [
     "ExpressionError", "ExpressionSecurityError", "WorkLimitExceeded", "Limits", "Templater",
-    "UNDEFINED", "render_value", "is_truthy", "js_json", "js_string", "js_text", "DEFAULT_INTEGRATIONS",
+    "UNDEFINED", "render_value", "is_truthy", "js_truthy", "js_json", "js_string", "js_text", "DEFAULT_INTEGRATIONS",
     "parse_repo_url", "parse_entity_ref",
 ]
 
@@ -328,6 +335,134 @@ def is_truthy(value: Any) -> bool:
     return bool(value)
 
 
+def js_truthy(value: Any) -> bool:
+    """JavaScript's ``!!value`` (nunjucks' ``if``, ``and``/``or``/``not``, the inline ``if``): false for
+    false, undefined, null, "", 0 and NaN; every array and object is true, even an empty one."""
+    if value is None or _is_undef(value):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0 and not (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def _js_and(left: Any, right: Callable[[], Any]) -> Any:
+    """``left && right``: ``left`` when it is falsy, else ``right`` (evaluated only then)."""
+    return right() if js_truthy(left) else left
+
+
+def _js_or(left: Any, right: Callable[[], Any]) -> Any:
+    """``left || right``: ``left`` when it is truthy, else ``right`` (evaluated only then)."""
+    return left if js_truthy(left) else right()
+
+
+def _js_concat(parts: Iterable[Any]) -> str:
+    """nunjucks' ``a ~ b`` is ``a + "" + b``: each side as ``String(x)`` (``null``/``undefined``
+    spelled out, arrays joined with commas, objects ``[object Object]``)."""
+    return _check_size("".join(js_string(p) for p in parts))
+
+
+def _js_type(value: Any) -> str:
+    if _is_undef(value):
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object"
+
+
+def js_strict_equal(left: Any, right: Any) -> bool:
+    """JavaScript's ``===``: same type and value; arrays and objects only when they are the same one."""
+    kind = _js_type(left)
+    if kind != _js_type(right):
+        return False
+    if kind in ("undefined", "null"):
+        return True
+    if kind == "number":
+        return float(left) == float(right)  # NaN is not NaN
+    if kind in ("string", "boolean"):
+        return bool(left == right)
+    return left is right
+
+
+def js_loose_equal(left: Any, right: Any) -> bool:
+    """JavaScript's ``==`` (nunjucks compiles ``==`` to it): ``1 == "1"``, ``null == undefined``,
+    ``0 == ""``, ``true == 1``, ``["a"] == "a"``; arrays and objects equal only themselves."""
+    a, b = _js_type(left), _js_type(right)
+    if a == b:
+        return js_strict_equal(left, right)
+    nullish = ("undefined", "null")
+    if a in nullish or b in nullish:
+        return a in nullish and b in nullish
+    if a == "boolean":
+        return js_loose_equal(_to_number(left), right)
+    if b == "boolean":
+        return js_loose_equal(left, _to_number(right))
+    if a == "number" and b == "string":
+        return float(left) == _to_number(right)
+    if a == "string" and b == "number":
+        return _to_number(left) == float(right)
+    if a == "object":  # ToPrimitive: an array or object compares as its string
+        return js_loose_equal(_to_text(left), right)
+    return js_loose_equal(left, _to_text(right))
+
+
+def _js_less(left: Any, right: Any) -> bool | None:
+    """JavaScript's abstract relational comparison ``left < right``; ``None`` when either is NaN."""
+    a = _to_text(left) if _js_type(left) == "object" else left
+    b = _to_text(right) if _js_type(right) == "object" else right
+    if isinstance(a, str) and isinstance(b, str):
+        return a < b
+    x, y = _to_number(a), _to_number(b)
+    if math.isnan(x) or math.isnan(y):
+        return None
+    return x < y
+
+
+def _js_compare(operator: str, left: Any, right: Any) -> bool:
+    """A comparison as nunjucks compiles it (JavaScript's operators)."""
+    if operator == "eq":
+        return js_loose_equal(left, right)
+    if operator == "ne":
+        return not js_loose_equal(left, right)
+    if operator == "seq":
+        return js_strict_equal(left, right)
+    if operator == "sne":
+        return not js_strict_equal(left, right)
+    if operator == "lt":
+        return _js_less(left, right) is True
+    if operator == "gt":
+        return _js_less(right, left) is True
+    if operator == "lteq":
+        return _js_less(right, left) is False
+    if operator == "gteq":
+        return _js_less(left, right) is False
+    if operator == "in":
+        return _js_in(left, right)
+    if operator == "notin":
+        return not _js_in(left, right)
+    raise ExpressionError(f"comparison {operator!r} is not supported")
+
+
+def _js_in(item: Any, container: Any) -> bool:
+    """nunjucks' ``in``: an array holds the item, an object the key, a string the text."""
+    if isinstance(container, (list, tuple, range)):
+        return any(js_strict_equal(item, v) for v in container)
+    if isinstance(container, Mapping):
+        return js_string(item) in container
+    if isinstance(container, str):
+        return js_string(item) in container
+    raise ExpressionError(f'Cannot use "in" operator to search for "{js_string(item)}" in unexpected types.')
+
+
 # --- JavaScript methods on strings and arrays (nunjucks exposes them) ------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -511,9 +646,11 @@ def _f_length(value: Any) -> int:
     return 0
 
 
-def _f_default(value: Any, default: Any = "", boolean: bool = False) -> Any:
-    if boolean:
-        return value if is_truthy(value) and not (isinstance(value, (list, tuple)) and not value) else default
+def _f_default(value: Any, default: Any = UNDEFINED, boolean: Any = False) -> Any:
+    """nunjucks' ``default(value, def, boolean)``: ``def`` for undefined only, or for any falsy value
+    when ``boolean`` is truthy (an empty array or object is not falsy)."""
+    if js_truthy(boolean):
+        return value if js_truthy(value) else default
     return default if _is_undef(value) else value
 
 
@@ -537,6 +674,19 @@ def _capped(name: str, cap: int = 10_000) -> Callable[[Callable[..., Any]], Call
     return wrap
 
 
+def _select_filter(func: Callable[..., Any], fixed: int) -> Callable[..., Any]:
+    """nunjucks' ``select``/``reject``/``selectattr``/``rejectattr``: an array, and without a test
+    name the ``truthy`` test (JavaScript truthiness), where Jinja gives a generator and uses Python's."""
+
+    @functools.wraps(func)  # keeps Jinja's pass_context mark
+    def run(context: Any, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if len(args) < fixed:
+            args = (*args, "truthy")
+        return list(func(context, value, *args, **kwargs))
+
+    return run
+
+
 def _nunjucks_filters() -> dict[str, Callable[..., Any]]:
     """The filters nunjucks has, JavaScript-flavoured where the difference shows."""
     take = ("abs", "batch", "capitalize", "center", "dictsort", "escape", "e", "first", "float", "forceescape",
@@ -547,6 +697,8 @@ def _nunjucks_filters() -> dict[str, Callable[..., Any]]:
     for name, cap in (("center", 10_000), ("indent", 10_000), ("batch", 10_000), ("slice", 10_000),
                       ("truncate", 1_000_000), ("replace", 1_000_000)):
         filters[name] = _capped(name, cap)(JINJA_FILTERS[name])
+    for name, fixed in (("select", 1), ("reject", 1), ("selectattr", 2), ("rejectattr", 2)):
+        filters[name] = _select_filter(JINJA_FILTERS[name], fixed)
     filters.update({
         "dump": _f_dump, "join": _f_join, "length": _f_length, "default": _f_default, "d": _f_default,
         "string": _f_string, "nl2br": lambda v: _to_text(v).replace("\r\n", "<br />\n").replace("\n", "<br />\n"),
@@ -569,8 +721,103 @@ def _finalize(value: Any) -> str:
     return _check_size(_to_text(value))
 
 
+class _JsCodeGenerator(CodeGenerator):
+    """Jinja's code generator with nunjucks' JavaScript semantics where Python's would show:
+    conditions (``if``/``elif``, the inline ``if``, a loop's ``if``, ``not``) use JavaScript
+    truthiness, ``and``/``or`` are ``&&``/``||`` (short-circuit, giving an operand), and ``~`` is
+    ``a + "" + b``. The environment is not ``optimized``: Jinja's constant folding would apply Python
+    semantics at compile time."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        # Jinja folds any constant expression it prints with Python's semantics (`true ~ 1` would be
+        # "True1"); only literal text and plain constants are printed at compile time here.
+        if not isinstance(node, (nodes.TemplateData, nodes.Const)):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
+
+    def _truthy(self, node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.js_truthy(")
+        self.visit(node, frame)
+        self.write(")")
+
+    def visit_If(self, node: nodes.If, frame: Frame) -> None:
+        if_frame = frame.soft()
+        self.writeline("if ", node)
+        self._truthy(node.test, if_frame)
+        self.write(":")
+        self.indent()
+        self.blockvisit(node.body, if_frame)
+        self.outdent()
+        for elif_ in node.elif_:
+            self.writeline("elif ", elif_)
+            self._truthy(elif_.test, if_frame)
+            self.write(":")
+            self.indent()
+            self.blockvisit(elif_.body, if_frame)
+            self.outdent()
+        if node.else_:
+            self.writeline("else:")
+            self.indent()
+            self.blockvisit(node.else_, if_frame)
+            self.outdent()
+
+    def visit_CondExpr(self, node: nodes.CondExpr, frame: Frame) -> None:
+        frame = frame.soft()
+        self.write("(")
+        self.visit(node.expr1, frame)
+        self.write(" if ")
+        self._truthy(node.test, frame)
+        self.write(" else ")
+        if node.expr2 is not None:
+            self.visit(node.expr2, frame)
+        else:  # nunjucks: `a if c` without else is undefined when c is falsy
+            self.write("undefined()")
+        self.write(")")
+
+    def _short_circuit(self, func: str, node: nodes.BinExpr, frame: Frame) -> None:
+        self.write(f"environment.{func}(")
+        self.visit(node.left, frame)
+        self.write(", lambda: ")
+        self.visit(node.right, frame)
+        self.write(")")
+
+    def visit_And(self, node: nodes.BinExpr, frame: Frame) -> None:
+        self._short_circuit("js_and", node, frame)
+
+    def visit_Or(self, node: nodes.BinExpr, frame: Frame) -> None:
+        self._short_circuit("js_or", node, frame)
+
+    def visit_Not(self, node: nodes.UnaryExpr, frame: Frame) -> None:
+        self.write("(not ")
+        self._truthy(node.node, frame)
+        self.write(")")
+
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # nunjucks: `a < b < c` is JavaScript's `(a < b) < c`
+        for op in reversed(node.ops):
+            self.write(f"environment.js_compare({op.op!r}, ")
+        self.visit(node.expr, frame)
+        for op in node.ops:
+            self.write(", ")
+            self.visit(op.expr, frame)
+            self.write(")")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.js_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    code_generator_class = _JsCodeGenerator
+    js_truthy = staticmethod(js_truthy)
+    js_and = staticmethod(_js_and)
+    js_or = staticmethod(_js_or)
+    js_concat = staticmethod(_js_concat)
+    js_compare = staticmethod(_js_compare)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _REFUSED_NAMES:
@@ -675,6 +922,8 @@ def _guard_loops(template: nodes.Template) -> None:
         pairs = isinstance(loop.target, nodes.Tuple) and len(loop.target.items) == 2
         loop.iter = nodes.Filter(loop.iter, "_callboard_loop", [nodes.Const(pairs)], [], None, None,
                                  lineno=loop.lineno)
+        if loop.test is not None:  # `{% for x in xs if x %}`: JavaScript truthiness, as every condition here
+            loop.test = nodes.Filter(loop.test, "_callboard_truthy", [], [], None, None, lineno=loop.lineno)
 
 
 _REFUSED_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
@@ -687,13 +936,36 @@ _STRICT_EQ = re.compile(r"""('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")|(!==|===)""", 
 _ELSEIF = re.compile(r"(\{%-?\s*)elseif\b")
 
 
+_STRICT_MARK = "_callboard_strict"
+
+
+def _strict_compares(template: nodes.Template) -> None:
+    """``a === b`` reaches Jinja's parser as ``a == _callboard_strict == b`` (Jinja has no ``===``):
+    the marked operand pair becomes one strict comparison (``seq``/``sne``), which the code
+    generator tells apart from JavaScript's loose ``==``."""
+    for compare in template.find_all(nodes.Compare):
+        ops: list[nodes.Operand] = []
+        items = list(compare.ops)
+        i = 0
+        while i < len(items):
+            op = items[i]
+            if (isinstance(op.expr, nodes.Name) and op.expr.name == _STRICT_MARK and op.op in ("eq", "ne")
+                    and i + 1 < len(items) and items[i + 1].op == "eq"):
+                ops.append(nodes.Operand("seq" if op.op == "eq" else "sne", items[i + 1].expr, lineno=op.lineno))
+                i += 2
+            else:
+                ops.append(op)
+                i += 1
+        compare.ops = ops
+
+
 def _nunjucks_syntax(source: str) -> str:
     """nunjucks spellings Jinja lacks: ``===``/``!==`` (outside string literals) and ``elseif``."""
     if "==" not in source and "elseif" not in source:
         return source
 
     def fix_region(m: re.Match[str]) -> str:
-        inner = _STRICT_EQ.sub(lambda q: q.group(1) or q.group(2)[:-1], m.group(2))
+        inner = _STRICT_EQ.sub(lambda q: q.group(1) or f" {q.group(2)[:-1]} {_STRICT_MARK} == ", m.group(2))
         return m.group(1) + inner + m.group(3)
 
     text = _TAG_REGION.sub(fix_region, source) if "==" in source else source
@@ -720,6 +992,7 @@ class Templater:
             undefined=_JsUndefined,
             finalize=_finalize,
             cache_size=0,
+            optimized=False,  # constant folding would apply Python's semantics (`[] or 1`, `true ~ 1`)
         )
         env.filters.clear()
         env.filters.update(_nunjucks_filters())
@@ -735,11 +1008,16 @@ class Templater:
         for name, func in (filters or {}).items():
             env.filters[name] = (lambda f: lambda *a: _json_roundtrip(f(*a)))(func)
         env.filters["_callboard_loop"] = _loop_guard
+        env.filters["_callboard_truthy"] = js_truthy
         env.tests.clear()  # nunjucks tests are few; Jinja's `is` tests are not nunjucks
         env.tests.update({name: test for name, test in JINJA_TESTS.items()
                           if name in ("defined", "undefined", "none", "number", "string", "odd", "even",
                                       "divisibleby", "equalto", "sameas", "iterable", "mapping", "lower",
-                                      "upper", "truthy", "falsy", "eq", "ne", "lt", "gt", "le", "ge", "in")})
+                                      "upper", "eq", "ne", "lt", "gt", "le", "ge", "in")})
+        env.tests.update({"truthy": js_truthy, "falsy": lambda v: not js_truthy(v),
+                          # nunjucks' eq/equalto/ne are === and !==
+                          "eq": js_strict_equal, "equalto": js_strict_equal,
+                          "ne": lambda a, b: not js_strict_equal(a, b)})
         env.globals.clear()
         env.globals.update({"range": safe_range, "cycler": Cycler, "joiner": Joiner, "null": None})
         env.globals.update(template_globals or {})
@@ -776,6 +1054,7 @@ class Templater:
             if test.name not in self._env.tests:
                 raise ExpressionSecurityError(f"unknown test {test.name!r} (line {test.lineno})")
         _guard_loops(ast)
+        _strict_compares(ast)
         for pair in ast.find_all(nodes.Pair):  # nunjucks: `{ key: v }` has the key "key", as in JavaScript
             if isinstance(pair.key, nodes.Name):
                 pair.key = nodes.Const(pair.key.name, lineno=pair.key.lineno)

@@ -184,3 +184,125 @@ def test_a_syntax_error_says_where(t: Templater) -> None:
         t.render("ok\n${{ parameters.name | }}", CTX)
     with pytest.raises(ExpressionError, match=r"^input\.message: "):
         render_value({"message": "${{ ( }}"}, CTX, t, where="input")
+
+
+# JavaScript truthiness inside templates (nunjucks compiles `if`, `and`, `or`, `not` and the inline
+# `if` to JavaScript's `if`, `&&`, `||`, `!`, `?:`): `[]` and `{}` are true; 0, "", null, undefined,
+# NaN and false are false. The expected values are what nunjucks renders.
+TRUTH_CTX: dict[str, Any] = {
+    "parameters": {"empty": [], "obj": {}, "zero": 0, "blank": "", "nothing": None, "list": ["a", "b"],
+                   "nan": float("nan"), "no": False, "text": "false"},
+}
+
+
+@pytest.mark.parametrize(("source", "nunjucks"), [
+    ("{% if parameters.empty %}T{% else %}F{% endif %}", "T"),
+    ("{% if parameters.obj %}T{% else %}F{% endif %}", "T"),
+    ("{% if parameters.zero %}A{% elif parameters.empty %}B{% else %}C{% endif %}", "B"),
+    ("{% if parameters.blank %}A{% elif parameters.nothing %}B{% elif parameters.nan %}C{% else %}D{% endif %}", "D"),
+    ("{% if parameters.missing or parameters.no %}T{% else %}F{% endif %}", "F"),
+    ("{% if parameters.text %}T{% endif %}", "T"),
+    ("${{ 'T' if parameters.empty else 'F' }}|${{ 'T' if parameters.obj else 'F' }}|"
+     "${{ 'T' if parameters.zero else 'F' }}", "T|T|F"),
+    ("${{ not parameters.empty }}|${{ not parameters.obj }}|${{ not parameters.zero }}|${{ not parameters.missing }}",
+     "false|false|true|true"),
+    # `||` and `&&` give an operand, not a boolean, and decide on JavaScript truthiness
+    ("${{ parameters.empty or 'd' }}|${{ parameters.obj or 'd' }}|${{ parameters.zero or 'd' }}|"
+     "${{ parameters.blank or 'd' }}|${{ parameters.nan or 'd' }}", "|[object Object]|d|d|d"),
+    ("${{ parameters.empty and 'x' }}|${{ parameters.zero and 'x' }}|${{ parameters.nothing and 'x' }}", "x|0|"),
+    ("${{ parameters.nothing or parameters.blank or 'last' }}", "last"),
+    ("${{ parameters.list | length }}{% for x in parameters.list %}-${{ x }}{% endfor %}", "2-a-b"),
+    ("${{ 'x' if parameters.zero }}|", "|"),  # no else: undefined, printing nothing
+    # literals too (Jinja would fold these at compile time with Python's truthiness)
+    ("${{ [] or 'd' }}|${{ {} and 1 }}|${{ not [] }}|{% if {} %}T{% endif %}", "|1|false|T"),
+])
+def test_conditions_use_javascript_truthiness(t: Templater, source: str, nunjucks: str) -> None:
+    assert t.render(source, TRUTH_CTX) == nunjucks
+
+
+def test_and_or_evaluate_their_right_side_only_when_javascript_would(t: Templater) -> None:
+    # the right side would fail (a refused lookup) if it were evaluated
+    assert t.render("${{ parameters.empty or parameters.list.__class__ }}", TRUTH_CTX) == ""
+    assert t.render("${{ parameters.zero and parameters.list.__class__ }}", TRUTH_CTX) == "0"
+    with pytest.raises(ExpressionSecurityError):
+        t.render("${{ parameters.zero or parameters.list.__class__ }}", TRUTH_CTX)
+
+
+def test_a_single_expression_keeps_the_operand_and_or_gives(t: Templater) -> None:
+    assert render_value("${{ parameters.empty or 'd' }}", TRUTH_CTX, t) == []
+    assert render_value("${{ parameters.obj and parameters.list }}", TRUTH_CTX, t) == ["a", "b"]
+    assert render_value("${{ parameters.zero or parameters.missing }}", TRUTH_CTX, t) is UNDEFINED
+    assert render_value({"a": "${{ parameters.zero and 1 }}", "b": "${{ not parameters.empty }}"},
+                        TRUTH_CTX, t) == {"a": 0, "b": False}
+
+
+@pytest.mark.parametrize(("source", "nunjucks"), [
+    # default(value, def): def for undefined only; default(value, def, true): def for any falsy value
+    ("${{ parameters.missing | default('d') }}|${{ parameters.nothing | default('d') }}|"
+     "${{ parameters.zero | default('d') }}|${{ parameters.empty | default('d') }}", "d||0|"),
+    ("${{ parameters.empty | default('d', true) }}|${{ parameters.obj | default('d', true) }}|"
+     "${{ parameters.blank | default('d', true) }}|${{ parameters.zero | default('d', true) }}|"
+     "${{ parameters.nothing | default('d', true) }}|${{ parameters.nan | default('d', true) }}",
+     "|[object Object]|d|d|d|d"),
+    ("${{ parameters.list | select('truthy') | join('+') }}|${{ [0, [], '', {}] | select('falsy') | length }}",
+     "a+b|2"),
+    ("{% for x in [0, 1, [], '', null, 'a'] if x %}[${{ x }}]{% endfor %}", "[1][][a]"),
+])
+def test_filters_and_tests_use_javascript_truthiness(t: Templater, source: str, nunjucks: str) -> None:
+    assert t.render(source, TRUTH_CTX) == nunjucks
+
+
+@pytest.mark.parametrize(("source", "nunjucks"), [
+    # nunjucks compiles `a ~ b` to `a + "" + b`: JavaScript's String() of each side
+    ("${{ true ~ '|' ~ false }}", "true|false"),
+    ("${{ parameters.list ~ '|' ~ parameters.obj ~ '|' ~ parameters.empty ~ '|' }}", "a,b|[object Object]||"),
+    ("${{ 1.0 ~ '|' ~ 2.5 ~ '|' ~ (1 / 3) ~ '|' ~ parameters.nan }}", "1|2.5|0.3333333333333333|NaN"),
+    ("${{ parameters.nothing ~ '|' ~ parameters.missing }}", "null|undefined"),
+    ("${{ [1, null, [2, 3]] ~ '' }}", "1,,2,3"),
+    ("${{ 'n=' ~ (parameters.list | length) }}", "n=2"),
+    # printing: null and undefined print nothing, the rest as String()
+    ("${{ true }}|${{ none }}|${{ null }}|${{ 1.0 }}|${{ [true, false] }}|${{ {} }}", "true|||1|true,false|[object Object]"),
+])
+def test_tilde_concatenates_the_javascript_way(t: Templater, source: str, nunjucks: str) -> None:
+    assert t.render(source, TRUTH_CTX) == nunjucks
+
+
+def test_tilde_keeps_its_string_type_as_a_single_expression(t: Templater) -> None:
+    assert render_value("${{ 1 ~ 2 }}", TRUTH_CTX, t) == "12"
+    assert render_value("${{ parameters.no ~ '' }}", TRUTH_CTX, t) == "false"
+
+
+EQ_CTX: dict[str, Any] = {"p": {"one": 1, "text1": "1", "zero": 0, "blank": "", "nothing": None, "no": False,
+                                "yes": True, "list": ["a"], "obj": {"k": 1}, "nan": float("nan"), "ten": "10",
+                                "nine": "9"}}
+
+
+@pytest.mark.parametrize(("source", "nunjucks"), [
+    # `==`/`!=` are JavaScript's loose equality, `===`/`!==` strict
+    ("${{ p.one == p.text1 }}|${{ p.one === p.text1 }}|${{ p.one != p.text1 }}|${{ p.one !== p.text1 }}",
+     "true|false|false|true"),
+    ("${{ p.nothing == p.missing }}|${{ p.nothing === p.missing }}|${{ p.nothing == 0 }}|${{ p.missing == false }}",
+     "true|false|false|false"),
+    ("${{ p.zero == p.blank }}|${{ p.zero == p.no }}|${{ p.yes == 1 }}|${{ p.yes === 1 }}|${{ p.yes == '1' }}",
+     "true|true|true|false|true"),
+    ("${{ p.list == 'a' }}|${{ p.list == p.list }}|${{ p.list == ['a'] }}|${{ p.list === p.list }}|"
+     "${{ p.obj == '[object Object]' }}", "true|true|false|true|true"),
+    ("${{ p.nan == p.nan }}|${{ p.nan != p.nan }}|${{ 1.0 === 1 }}|${{ 'a' == 'a' }}", "false|true|true|true"),
+    # the marker behind === stays out of string literals
+    ("${{ 'a === b' }}|${{ \"x !== y\" == 'x !== y' }}", "a === b|true"),
+    # relational operators: numbers, or text when both sides are text
+    ("${{ p.nine < p.ten }}|${{ p.nine < 10 }}|${{ p.missing < 1 }}|${{ p.missing >= 1 }}|${{ p.nothing >= 0 }}",
+     "false|true|false|false|true"),
+    ("${{ 1 < 2 < 3 }}|${{ 3 > 2 > 1 }}", "true|false"),  # (3 > 2) > 1 is true > 1, false
+    # `in`: an array holds it (===), an object has the key, a string contains String(it)
+    ("${{ 'a' in p.list }}|${{ 1 in ['1'] }}|${{ 'k' in p.obj }}|${{ 1 in 'a1' }}|${{ 'z' not in p.list }}",
+     "true|false|true|true|true"),
+    ("${{ p.one is eq(1) }}|${{ p.text1 is eq(1) }}|${{ p.text1 is ne(1) }}", "true|false|true"),
+])
+def test_comparisons_are_javascripts(t: Templater, source: str, nunjucks: str) -> None:
+    assert t.render(source, EQ_CTX) == nunjucks
+
+
+def test_in_on_a_value_that_holds_nothing_fails_as_nunjucks_does(t: Templater) -> None:
+    with pytest.raises(ExpressionError, match='Cannot use "in" operator'):
+        t.render("${{ 'a' in p.missing }}", EQ_CTX)
