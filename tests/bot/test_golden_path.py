@@ -97,6 +97,24 @@ def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for b in blocks if b.get("type") == "actions" for e in b["elements"]]
 
 
+#: the person's pick in the modal's owner picker, as Slack sends it back
+OWNER = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
+                                                         "text": {"type": "plain_text", "text": "Web"}}}
+
+
+async def _open_modal(rig: Rig, fake: SlackFake, words: str) -> dict[str, Any]:
+    """``/create <words>``, then its Tiny service button: the modal Slack was asked to open."""
+    listed = await rig.slash("/create", words)
+    await rig.settled()
+    blocks = [b for a in [listed] + [c.params for c in fake.calls if c.method == "response_url"]
+              for b in a.get("blocks") or []]
+    assert "Tiny service" in json.dumps(blocks) and "local git repository" in json.dumps(blocks)
+    (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
+    await rig.click(opener["value"], action_id=opener["action_id"], name="open")
+    view: dict[str, Any] = (await fake.wait_for("views.open"))[-1].params["view"]
+    return view
+
+
 async def _dms(fake: SlackFake, until: tuple[str, ...], timeout: float = 30.0) -> list[str]:
     """The texts posted to the asker directly, once one contains one of ``until``."""
     deadline = time.monotonic() + timeout
@@ -110,21 +128,11 @@ async def _dms(fake: SlackFake, until: tuple[str, ...], timeout: float = 30.0) -
 async def test_create_in_slack_to_owner_answering(fake: SlackFake, tmp_path: Path, database_url: str) -> None:
     async with serving(fake, tmp_path, catalog=_catalog(tmp_path / "catalog"), database_url=database_url) as rig:
         # /create lists the template with its description, and a button that opens its form
-        listed = await rig.slash("/create", "")
-        await rig.settled()
-        shown = [listed] + [c.params for c in fake.calls if c.method == "response_url"]
-        blocks = [b for answer in shown for b in answer.get("blocks") or []]
-        assert "Tiny service" in json.dumps(blocks) and "local git repository" in json.dumps(blocks)
-        (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
-
-        await rig.click(opener["value"], action_id=opener["action_id"], name="open")
-        opened = await fake.wait_for("views.open")
-        view = opened[-1].params["view"]
+        view = await _open_modal(rig, fake, "")
         assert view["title"]["text"] == "Tiny service" and list(_inputs(view)) == ["name", "owner"]
 
         # a bad name: its error on its field, the modal stays
-        owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
-                                                                 "text": {"type": "plain_text", "text": "Web"}}}
+        owner = OWNER
         wrong = await _submit(rig, view, {"name": _text("Bad Name!"), "owner": owner})
         assert wrong["response_action"] == "errors" and set(wrong["errors"]) == {"name"}
 
@@ -166,15 +174,8 @@ async def test_a_step_failing_after_the_registration_leaves_no_entity(fake: Slac
       input: {url: ./no-such-folder, targetPath: docs}
   output:"""))
     async with serving(fake, tmp_path, catalog=catalog, database_url=database_url) as rig:
-        listed = await rig.slash("/create", "tiny")
-        await rig.settled()
-        blocks = [b for a in [listed] + [c.params for c in fake.calls if c.method == "response_url"]
-                  for b in a.get("blocks") or []]
-        (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
-        await rig.click(opener["value"], action_id=opener["action_id"], name="open")
-        view = (await fake.wait_for("views.open"))[-1].params["view"]
-        owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
-                                                                 "text": {"type": "plain_text", "text": "Web"}}}
+        view = await _open_modal(rig, fake, "tiny")
+        owner = OWNER
         review = await _submit(rig, view, {"name": _text("half-done"), "owner": owner})
         await _submit(rig, review["view"], {})
 
@@ -205,15 +206,8 @@ async def test_create_in_slack_publishes_to_github_then_owner_answers(fake: Slac
         fake_host = github.url.split("://", 1)[1]  # the fake's own address stands for GitHub's pages too
         async with serving(fake, tmp_path, catalog=catalog, database_url=database_url, github_api_url=github.url,
                            github_token=github.token, scaffolder_actions={"github_hosts": {fake_host: github.url}}) as rig:
-            listed = await rig.slash("/create", "tiny service")
-            await rig.settled()
-            blocks = [b for a in [listed] + [c.params for c in fake.calls if c.method == "response_url"]
-                      for b in a.get("blocks") or []]
-            (opener,) = [b for b in _buttons(blocks) if "tiny-service" in str(b.get("value"))]
-            await rig.click(opener["value"], action_id=opener["action_id"], name="open")
-            view = (await fake.wait_for("views.open"))[-1].params["view"]
-            owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
-                                                                     "text": {"type": "plain_text", "text": "Web"}}}
+            view = await _open_modal(rig, fake, "tiny service")
+            owner = OWNER
             wrong = await _submit(rig, view, {"name": _text("Ledger Lite"), "owner": owner})
             assert wrong["response_action"] == "errors" and set(wrong["errors"]) == {"name"}
             review = await _submit(rig, view, {"name": _text("ledger-lite"), "owner": owner})
