@@ -77,6 +77,9 @@ class Field:
     kinds: tuple[str, ...] = ()
     #: REPO_URL fields: the hosts a repository may be on
     hosts: tuple[str, ...] = ()
+    #: STRINGS fields whose owner suggests values as the person types (``FieldOptions``: a tags
+    #: picker); what was typed may be a new value
+    suggest: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,7 @@ from .model import TemplateDef
 
 __all__ = [
     "PICKERS",
+    "TAG",
     "FieldSpec",
     "FormBuildError",
     "apply_defaults",
@@ -81,7 +82,8 @@ _OWNER_KINDS = ("Group", "User")
 #: Kubernetes' object name rule, which Backstage's EntityNamePicker applies (isValidObjectName).
 _ENTITY_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 #: Backstage's tag rule (catalog-model's isValidTag).
-_TAG = re.compile(r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$")
+#: a tag as the catalog model allows it (words of a-z 0-9 : + #, joined by single hyphens)
+TAG = re.compile(r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+$")
 _OWNER = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")  # GitLab's groups/subgroups too
 _SCALARS = {"string", "number", "integer", "boolean"}
@@ -375,6 +377,7 @@ def _spec(path: tuple[str, ...], schema: Mapping[str, Any], required: bool, curr
         pattern=schema["pattern"] if isinstance(schema.get("pattern"), str) else None,
         kinds=kinds,
         hosts=field_hosts,
+        suggest=picker == "EntityTagsPicker",
     )
     return FieldSpec(path=path, schema=schema, field=field, picker=picker, hidden=widget == "hidden")
 
@@ -732,7 +735,7 @@ def _picker_errors(spec: FieldSpec, value: Any, known: Callable[[str], bool] | N
         if strict and known is not None and not known(key):
             return [f"{value} is not in the catalog"]
     elif picker == "EntityTagsPicker":
-        bad = [t for t in value if not isinstance(t, str) or len(t) > 63 or not _TAG.match(t)] \
+        bad = [t for t in value if not isinstance(t, str) or len(t) > 63 or not TAG.match(t)] \
             if isinstance(value, list) else [value]
         if bad:
             return [f"Tag {str(bad[0])[:63]!r} is not valid: tags are lower-case letters, digits and : + #, "

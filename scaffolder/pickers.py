@@ -10,6 +10,7 @@ person or their teams own; ``EntityTagsPicker`` the tags entities already carry,
 
 from __future__ import annotations
 
+
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from rapidfuzz import fuzz
 from callboard.catalog.service import Catalog
 from callboard.commands.forms import Choice
 
-from .forms import FieldSpec
+from .forms import TAG, FieldSpec
 
 __all__ = ["CatalogPickers", "matches_filter", "rank"]
 
@@ -125,9 +126,14 @@ class CatalogPickers:
         count when ``showCounts`` is set, as Backstage's picker does."""
         raw = spec.options.get("kinds")
         kinds = [str(k) for k in raw] if isinstance(raw, list) else []
-        counted = await self.catalog.tags(kinds=kinds, contains=query.strip(), limit=limit)
+        typed = query.strip().lower()
+        counted = await self.catalog.tags(kinds=kinds, contains=typed, limit=limit)
         show = spec.options.get("showCounts") is True
-        return [Choice(value=tag, label=f"{tag} ({n})" if show else tag) for tag, n in counted]
+        known = [Choice(value=tag, label=f"{tag} ({n})" if show else tag) for tag, n in counted]
+        if typed and len(typed) <= 63 and TAG.match(typed) and all(c.value != typed for c in known):
+            # a tag nobody uses yet is still a tag (Backstage's picker takes free text too)
+            known.append(Choice(value=typed, label=f"{typed} (new)"))
+        return known[:limit]
 
     async def options(self, spec: FieldSpec, query: str, user_ref: str | None, *, limit: int = 50) -> list[Choice]:
         kinds = spec.field.kinds

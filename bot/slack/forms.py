@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
     CheckboxesElement,
     ContextBlock,
     ExternalDataSelectElement,
+    ExternalDataMultiSelectElement,
     InputBlock,
     MarkdownTextObject,
     NumberInputElement,
@@ -71,6 +72,14 @@ def _element(field: Field, value: Any) -> InputInteractiveElement:
     current = _initial(field, value)
     placeholder = _plain(field.placeholder, 150) if field.placeholder else None
     kind = field.type
+    if kind is FieldType.STRINGS and field.suggest:
+        # suggested as the person types (the catalog's tags, and what was typed as a new one)
+        picked = [Option(value=str(v)[:150], text=_plain(str(v), _OPTION_TEXT)) for v in current] \
+            if isinstance(current, list) else []
+        return ExternalDataMultiSelectElement(action_id=picker_action(("tag",)), min_query_length=0,
+                                              initial_options=picked or None,
+                                              placeholder=placeholder or _plain("Type a tag", 150),
+                                              focus_on_load=field.autofocus)
     if kind in (FieldType.TEXT, FieldType.MULTILINE, FieldType.PASSWORD, FieldType.REPO_URL, FieldType.STRINGS):
         # Slack has no password input: the value is typed in the open and never shown back
         initial = None
@@ -203,7 +212,7 @@ def form_values(view: Mapping[str, Any]) -> dict[str, Any]:
         elif kind in ("static_select", "external_select"):
             option = element.get("selected_option")
             values[name] = option.get("value") if isinstance(option, dict) else None
-        elif kind == "multi_static_select":
+        elif kind in ("multi_static_select", "multi_external_select"):
             values[name] = [o.get("value") for o in element.get("selected_options") or () if isinstance(o, dict)]
     return values
 

@@ -41,7 +41,7 @@ def _catalog(root: Path) -> Path:
         {"kind": "User", "metadata": {"name": "asker"},
          "spec": {"profile": {"email": "asker@example.com"}, "memberOf": ["web-team"]}},
         {"kind": "System", "metadata": {"name": "shop"}, "spec": {"owner": "web-team"}},
-        {"kind": "Component", "metadata": {"name": "web-app"},
+        {"kind": "Component", "metadata": {"name": "web-app", "tags": ["python", "web"]},
          "spec": {"type": "website", "lifecycle": "production", "owner": "web-team"}},
         {"kind": "Component", "metadata": {"name": "payments-api"},
          "spec": {"type": "service", "lifecycle": "production", "owner": "payments-team"}},
@@ -215,11 +215,18 @@ async def test_every_field_type_through_slack(fake: SlackFake, tmp_path: Path) -
         # OwnedEntityPicker: what the asker's team owns, nothing else
         assert await _suggest(rig, page2, "parent", "") == ["component:default/web-app"]
 
+        # the tags picker: the catalog's tags as one types, and what was typed as a new tag
+        assert inputs["tags"]["type"] == "multi_external_select"
+        assert await _suggest(rig, page2, "tags", "pyt") == ["python", "pyt"]
+        assert await _suggest(rig, page2, "tags", "python") == ["python"]
+        assert await _suggest(rig, page2, "tags", "Not A Tag!") == []
+
         # choosing go and public turns fields on: the same page, grown
         page2_values: dict[str, dict[str, Any]] = {"replicas": {"type": "number_input", "value": "3"},
                         "language": {"type": "static_select", "selected_option": {"value": "go"}},
                         "public": {"type": "checkboxes", "selected_options": [{"value": "true"}]},
-                        "tags": _text("web, python")}
+                        "tags": {"type": "multi_external_select",
+                                 "selected_options": [{"value": "web"}, {"value": "python"}]}}
         answer = await _submit(rig, page2, page2_values)
         assert answer["response_action"] == "update"
         grown = answer["view"]

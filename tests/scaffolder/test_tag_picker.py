@@ -57,12 +57,15 @@ async def test_tags_most_used_first(pickers: CatalogPickers) -> None:
 
 
 async def test_what_was_typed_kinds_counts_and_limit(pickers: CatalogPickers) -> None:
-    assert [c.value for c in await pickers.options(_spec(), "P", None)] == ["python", "ops", "rest-api"]
+    # what was typed, when it is a tag nobody uses yet, comes last as a new one
+    typed = await pickers.options(_spec(), "P", None)
+    assert [c.value for c in typed] == ["python", "ops", "rest-api", "p"] and typed[-1].label == "p (new)"
     shown = await pickers.options(_spec({"kinds": ["component"], "showCounts": True}), "", None)
     assert [c.label for c in shown] == ["python (2)", "web (2)"] and [c.value for c in shown] == ["python", "web"]
     assert [c.value for c in await pickers.options(_spec({"kinds": ["API", "System"]}), "", None)] == [
         "go", "python", "rest-api"]
     assert [c.value for c in await pickers.options(_spec(), "", None, limit=2)] == ["python", "web"]
-    assert await pickers.options(_spec(), "nothing-like-it", None) == []
+    assert [(c.value, c.label) for c in await pickers.options(_spec(), "nothing-like-it", None)] == [
+        ("nothing-like-it", "nothing-like-it (new)")]
     assert await pickers.options(_spec(), "'; DROP TABLE entities; --", None) == []  # a value, never SQL
     assert [c.value for c in await pickers.options(_spec(), "", None, limit=1)] == ["python"]
