@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from jinja2 import ChainableUndefined, TemplateAssertionError, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.parser import Parser
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
@@ -810,6 +811,29 @@ class _JsCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+class _NunjucksParser(Parser):
+    """Jinja's parser with nunjucks' precedence for ``~``: nunjucks parses ``parseConcat`` above
+    ``parseAdd`` (``1 + 2 ~ 3`` is ``"33"``), Jinja the other way round (``1 + (2 ~ 3)``)."""
+
+    def parse_math1(self) -> nodes.Expr:  # what parse_compare asks for: nunjucks' parseConcat
+        lineno = self.stream.current.lineno
+        args = [self._parse_add()]
+        while self.stream.current.type == "tilde":
+            next(self.stream)
+            args.append(self._parse_add())
+        return args[0] if len(args) == 1 else nodes.Concat(args, lineno=lineno)
+
+    def _parse_add(self) -> nodes.Expr:  # nunjucks' parseAdd/parseSub, over the multiplications
+        lineno = self.stream.current.lineno
+        left = self.parse_math2()
+        while self.stream.current.type in ("add", "sub"):
+            cls: type[nodes.BinExpr] = nodes.Add if self.stream.current.type == "add" else nodes.Sub
+            next(self.stream)
+            left = cls(left, self.parse_math2(), lineno=lineno)
+            lineno = self.stream.current.lineno
+        return left
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
     code_generator_class = _JsCodeGenerator
@@ -818,6 +842,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     js_or = staticmethod(_js_or)
     js_concat = staticmethod(_js_concat)
     js_compare = staticmethod(_js_compare)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        return _NunjucksParser(self, source, name, filename).parse()
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _REFUSED_NAMES:

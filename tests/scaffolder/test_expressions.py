@@ -306,3 +306,12 @@ def test_comparisons_are_javascripts(t: Templater, source: str, nunjucks: str) -
 def test_in_on_a_value_that_holds_nothing_fails_as_nunjucks_does(t: Templater) -> None:
     with pytest.raises(ExpressionError, match='Cannot use "in" operator'):
         t.render("${{ 'a' in p.missing }}", EQ_CTX)
+
+
+def test_tilde_binds_looser_than_plus_as_in_nunjucks(t: Templater) -> None:
+    """nunjucks' parser reads ``~`` (parseConcat) above ``+``/``-`` (parseAdd), below comparisons;
+    Jinja's the other way round: ``1 + 2 ~ 3`` is "33" in nunjucks, 1 + "23" in Jinja."""
+    assert render_value("${{ 1 + 2 ~ 3 }}", CTX, t) == "33"
+    assert render_value("${{ 'a' ~ 1 + 2 ~ 'b' }}", CTX, t) == "a3b"
+    assert render_value("${{ 2 * 3 ~ 4 - 1 }}", CTX, t) == "63"
+    assert render_value("${{ 1 ~ 2 == '12' }}", CTX, t) is True
