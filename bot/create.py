@@ -21,6 +21,8 @@ error) or the person may not run the template; 2 invalid values (each field erro
 
 from __future__ import annotations
 
+import copy
+
 import asyncio
 import json
 import shutil
@@ -34,7 +36,7 @@ from typing import Any
 import click
 import yaml
 
-from callboard.commands.forms import FieldError
+from callboard.commands.forms import FieldError, FieldType
 from callboard.scaffolder import forms
 from callboard.scaffolder.actions.api import ActionDeps
 from callboard.scaffolder.catalog import find_template
@@ -227,6 +229,26 @@ async def _ask(template: TemplateDef, values: Mapping[str, Any], secrets: Mappin
     return answers.values, {**secrets, **answers.secrets}
 
 
+def _entity_names_resolved(template: TemplateDef, values: dict[str, Any], catalog: Any) -> dict[str, Any]:
+    """``--value owner=payments-team`` as the form's picker would take it: an entity field given a
+    bare name the catalog resolves to one entity of the field's kinds gets that entity's ref
+    (anything else is left as typed, for the validation to name)."""
+    out = copy.deepcopy(values)
+    for page in template.parameters:
+        for spec in forms.field_specs(page, out):
+            holder: Any = out
+            for part in spec.path[:-1]:
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            value = holder.get(spec.path[-1]) if isinstance(holder, dict) else None
+            if spec.field.type is not FieldType.ENTITY or not isinstance(value, str) or not value.strip() \
+                    or ":" in value:
+                continue
+            match = catalog.search(value.strip(), kinds=[k.lower() for k in spec.field.kinds] or None).match
+            if match is not None:
+                holder[spec.path[-1]] = match.key
+    return out
+
+
 async def run_create(request: CreateRequest, *, open_app: Callable[[], Awaitable[Any]] | None,
                      interactive: bool | None = None, prompt: Callable[[Question], str] | None = None) -> int:
     """Run ``request``; prints the result; returns the exit code. ``open_app`` opens the Callboard
@@ -256,6 +278,8 @@ async def run_create(request: CreateRequest, *, open_app: Callable[[], Awaitable
                                            for p in unshowable])
         given = _merge(request.values, parse_assignments(request.value_pairs, template))
         values = forms.apply_defaults(template, given)
+        if app is not None:
+            values = _entity_names_resolved(template, values, app.catalog)
         secrets = dict(request.secrets)
         pickers = CatalogPickers(app.catalog) if app is not None else None
         known = pickers.known if pickers is not None else None

@@ -230,3 +230,21 @@ def test_a_template_the_person_may_not_run_is_refused(tmp_path: Path) -> None:
     run = _create(tmp_path, *args, "--as", "ana")
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "data" / "repos" / "acme" / "svc" / ".git").is_dir()
+
+
+def test_an_entity_named_as_people_name_it_is_resolved_as_the_picker_would(tmp_path: Path) -> None:
+    """``--value owner=payments``: a bare name the catalog resolves to one Group is taken as its
+    ref, as the form's owner picker would; one it cannot resolve is left as typed and refused."""
+    catalog, _ = _org(tmp_path)
+    db = f"sqlite:///{tmp_path / 'cb.db'}"
+    workspace = tmp_path / "ws"
+    run = _create(tmp_path, "python-service", "--value", "name=ledger", "--value", "owner=payments",
+                  "--value", "repoUrl=local?owner=acme&repo=ledger", "--dry-run", "--workspace", str(workspace),
+                  "--database-url", db, "--catalog", str(catalog))
+    assert run.returncode == 0, run.stderr
+    info = yaml.safe_load((workspace / "catalog-info.yaml").read_text())
+    assert info["spec"]["owner"] == "group:default/payments"
+    vague = _create(tmp_path, "python-service", "--value", "name=ledger", "--value", "owner=nobody-like-this",
+                    "--value", "repoUrl=local?owner=acme&repo=ledger", "--dry-run", "--database-url", db,
+                    "--catalog", str(catalog))
+    assert vague.returncode == 2 and "owner: Must be an entity reference" in vague.stderr + vague.stdout
