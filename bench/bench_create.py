@@ -30,49 +30,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ (the fakes and the Slack rig) from the checkout
 
-TEMPLATE = """\
-apiVersion: scaffolder.backstage.io/v1beta3
-kind: Template
-metadata: {name: bench-service, title: Bench service}
-spec:
-  owner: web-team
-  type: service
-  parameters:
-    - title: Service
-      required: [name, owner]
-      properties:
-        name: {title: Name, type: string, pattern: '^[a-z][a-z0-9-]*$'}
-        owner: {title: Owner, type: string, ui:field: OwnerPicker, ui:options: {catalogFilter: {kind: Group}}}
-  steps:
-    - {id: fetch, name: Fetch skeleton, action: fetch:template,
-       input: {url: ./skeleton, values: {name: '${{ parameters.name }}', owner: '${{ parameters.owner }}'}}}
-    - {id: publish, name: Publish, action: publish:github,
-       input: {repoUrl: 'github.com?owner=acme&repo=${{ parameters.name }}', description: 'made by the bench'}}
-    - {id: register, name: Register, action: catalog:register,
-       input: {repoContentsUrl: '${{ steps.publish.output.repoContentsUrl }}', catalogInfoPath: /catalog-info.yaml}}
-  output:
-    links: [{title: Repository, url: '${{ steps.publish.output.remoteUrl }}'}]
-"""
-SKELETON = ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${{ values.name }}\n"
-            "spec:\n  type: service\n  lifecycle: experimental\n  owner: ${{ values.owner }}\n")
-
-
-def _catalog(root: Path) -> Path:
-    (root / "skeleton").mkdir(parents=True)
-    (root / "template.yaml").write_text(TEMPLATE)
-    (root / "skeleton" / "catalog-info.yaml").write_text(SKELETON)
-    (root / "skeleton" / "README.md").write_text("# ${{ values.name }}\n")
-    docs = [
-        {"kind": "Location", "metadata": {"name": "root"}, "spec": {"targets": ["./template.yaml"]}},
-        {"kind": "Group", "metadata": {"name": "web-team"}, "spec": {"type": "team", "children": []}},
-        {"kind": "User", "metadata": {"name": "asker"},
-         "spec": {"profile": {"email": "asker@example.com"}, "memberOf": ["web-team"]}},
-    ]
-    (root / "catalog-info.yaml").write_text("\n---\n".join(
-        json.dumps({"apiVersion": "backstage.io/v1alpha1", **d}) for d in docs) + "\n")
-    return root / "catalog-info.yaml"
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -84,6 +41,7 @@ async def main(runs: int, out: Path | None) -> None:
     from callboard.bot.slack.app import SlackSettings, SlackSurface
     from callboard.commands.dispatch import CommandRegistry
     from tests.bot.test_slack_real_shapes import ASKER, SECRET, Rig
+    from tests.bot.test_golden_path import GITHUB_TEMPLATE, OWNER, _catalog
     from tests.bot.test_slack_template_forms import _submit, _text
     from tests.fakes.github import GitHubFake
     from tests.fakes.slack import SlackFake
@@ -105,20 +63,21 @@ async def main(runs: int, out: Path | None) -> None:
     done_s: list[float] = []
     owner_s: list[float] = []
     try:
-        async with served(app, catalog=_catalog(work / "catalog"),
+        catalog = _catalog(work / "catalog")  # the golden-path test's org and template, publishing to GitHub
+        (work / "catalog" / "template.yaml").write_text(GITHUB_TEMPLATE)
+        async with served(app, catalog=catalog,
                           surfaces=[lambda opened, tasks: SlackSurface(surface, opened, tasks)]) as (server, http):
             rig = Rig(slack, server, http, app, count_dispatches(app))
-            owner = {"type": "external_select", "selected_option": {"value": "group:default/web-team",
-                                                                     "text": {"type": "plain_text", "text": "web-team"}}}
+            owner = OWNER
             for i in range(runs):
                 name = f"bench-svc-{i}"
                 opened_before = len(slack.calls_to("views.open"))
-                listed = await rig.slash("/create", "bench")
+                listed = await rig.slash("/create", "tiny")
                 await rig.settled()
                 blocks = [b for a in [listed] + [c.params for c in slack.calls if c.method == "response_url"]
                           for b in a.get("blocks") or []]
                 button = next(e for b in blocks if b.get("type") == "actions" for e in b["elements"]
-                              if "bench-service" in str(e.get("value")))
+                              if "tiny-service" in str(e.get("value")))
                 await rig.click(button["value"], action_id=button["action_id"], name=f"open-{i}")
                 view = (await slack.wait_for("views.open", opened_before + 1))[-1].params["view"]
                 review = await _submit(rig, view, {"name": _text(name), "owner": owner})
@@ -130,10 +89,10 @@ async def main(runs: int, out: Path | None) -> None:
                     now = time.perf_counter()
                     if now - started > 60:
                         raise SystemExit(f"run {i}: not done within 60 s")
-                    if done_at is None and any("Bench service: done" in str(c.params.get("text"))
+                    if done_at is None and any("Tiny service: done" in str(c.params.get("text"))
                                                for c in slack.calls_to("chat.postMessage")[posted_before:]):
                         done_at = now
-                    if done_at is None and any("Bench service failed" in str(c.params.get("text"))
+                    if done_at is None and any("Tiny service failed" in str(c.params.get("text"))
                                                for c in slack.calls_to("chat.postMessage")[posted_before:]):
                         raise SystemExit(f"run {i} failed: " + "; ".join(
                             str(c.params.get("text")) for c in slack.calls_to("chat.postMessage")[posted_before:]))

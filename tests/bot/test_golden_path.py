@@ -76,6 +76,13 @@ spec:
   owner: ${{ values.owner }}
 """
 
+#: the same template publishing to GitHub (the GitHub fake, in tests and in bench/bench_create.py)
+GITHUB_TEMPLATE = TEMPLATE.replace(
+    "action: publish:file\n      input: {repoUrl: 'local?owner=acme&repo=${{ parameters.name }}'}",
+    "action: publish:github\n      input: {repoUrl: 'github.com?owner=acme&repo=${{ parameters.name }}', "
+    "description: 'The ledger, lighter', repoVisibility: private, topics: [ledger]}")
+assert GITHUB_TEMPLATE != TEMPLATE
+
 
 def _catalog(root: Path) -> Path:
     (root / "skeleton").mkdir(parents=True)
@@ -199,10 +206,7 @@ async def test_create_in_slack_publishes_to_github_then_owner_answers(fake: Slac
     await github.start()
     try:
         catalog = _catalog(tmp_path / "catalog")
-        (tmp_path / "catalog" / "template.yaml").write_text(TEMPLATE.replace(
-            "action: publish:file\n      input: {repoUrl: 'local?owner=acme&repo=${{ parameters.name }}'}",
-            "action: publish:github\n      input: {repoUrl: 'github.com?owner=acme&repo=${{ parameters.name }}', "
-            "description: 'The ledger, lighter', repoVisibility: private, topics: [ledger]}"))
+        (tmp_path / "catalog" / "template.yaml").write_text(GITHUB_TEMPLATE)
         fake_host = github.url.split("://", 1)[1]  # the fake's own address stands for GitHub's pages too
         async with serving(fake, tmp_path, catalog=catalog, database_url=database_url, github_api_url=github.url,
                            github_token=github.token, scaffolder_actions={"github_hosts": {fake_host: github.url}}) as rig:
