@@ -639,31 +639,28 @@ def repo_url(text: str, hosts: Sequence[str]) -> str:
 # --- validation -----------------------------------------------------------------------------------------
 
 
+#: what a failed JSON-Schema keyword says, with its value as ``want`` (``s``: a plural's ending)
+_SIMPLE_MESSAGES = {
+    "pattern": "Must match the pattern {want}",
+    "minLength": "Enter at least {want} character{s}",
+    "maxLength": "Enter at most {want} character{s}",
+    "minimum": "Must be {want} or more",
+    "maximum": "Must be {want} or less",
+    "exclusiveMinimum": "Must be more than {want}",
+    "exclusiveMaximum": "Must be less than {want}",
+    "multipleOf": "Must be a multiple of {want}",
+    "minItems": "Choose at least {want}",
+    "maxItems": "Choose at most {want}",
+    "uniqueItems": "Each item may appear once",
+}
+
+
 def _message(error: jsonschema.ValidationError, spec: FieldSpec | None) -> str:
     """A jsonschema error as a person reads it; never with the value (it may be a secret)."""
     v, want = error.validator, error.validator_value
-    if v == "pattern":
-        return f"Must match the pattern {want}"
-    if v == "minLength":
-        return f"Enter at least {want} character{'s' if want != 1 else ''}"
-    if v == "maxLength":
-        return f"Enter at most {want} character{'s' if want != 1 else ''}"
-    if v == "minimum":
-        return f"Must be {want} or more"
-    if v == "maximum":
-        return f"Must be {want} or less"
-    if v == "exclusiveMinimum":
-        return f"Must be more than {want}"
-    if v == "exclusiveMaximum":
-        return f"Must be less than {want}"
-    if v == "multipleOf":
-        return f"Must be a multiple of {want}"
-    if v == "minItems":
-        return f"Choose at least {want}"
-    if v == "maxItems":
-        return f"Choose at most {want}"
-    if v == "uniqueItems":
-        return "Each item may appear once"
+    simple = _SIMPLE_MESSAGES.get(str(v))
+    if simple is not None:
+        return simple.format(want=want, s="" if want == 1 else "s")
     if v == "enum":
         labels = [c.label for c in spec.field.choices] if spec and spec.field.choices else [_text(x) for x in (want if isinstance(want, list) else [])]
         return "Choose one of: " + ", ".join(labels[:12]) + ("…" if len(labels) > 12 else "")
