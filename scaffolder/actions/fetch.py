@@ -137,14 +137,20 @@ def _template_options(ctx: ActionContext) -> _Options:
     return _Options(output_dir=output_dir, patterns=patterns, render_names=render_names, extension=extension)
 
 
+async def _with_source(ctx: ActionContext, want: Literal["folder", "file"], action: str,
+                       work: Callable[[Path], None]) -> None:
+    """``work`` on the skeleton's local path, in a thread; a fetched skeleton is removed after."""
+    source, done = await _source(ctx, want, action)
+    try:
+        await asyncio.to_thread(work, source)
+    finally:
+        await asyncio.to_thread(done)
+
+
 async def _fetch_template(ctx: ActionContext) -> None:
     ctx.log("Fetching template content from remote URL")
     options = await asyncio.to_thread(_template_options, ctx)
-    source, done = await _source(ctx, "folder", "fetch:template")
-    try:
-        await asyncio.to_thread(_render_template, ctx, options, source)
-    finally:
-        await asyncio.to_thread(done)
+    await _with_source(ctx, "folder", "fetch:template", lambda source: _render_template(ctx, options, source))
 
 
 def _render_template(ctx: ActionContext, options: _Options, source: Path) -> None:
@@ -236,11 +242,7 @@ def _copy_tree(ctx: ActionContext, source: Path, target: Path) -> None:
 async def _fetch_plain(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
     target = await asyncio.to_thread(_target, ctx)
-    source, done = await _source(ctx, "folder", "fetch:plain")
-    try:
-        await asyncio.to_thread(_copy_plain, ctx, source, target)
-    finally:
-        await asyncio.to_thread(done)
+    await _with_source(ctx, "folder", "fetch:plain", lambda source: _copy_plain(ctx, source, target))
 
 
 def _copy_plain(ctx: ActionContext, source: Path, target: Path) -> None:
@@ -253,11 +255,7 @@ def _copy_plain(ctx: ActionContext, source: Path, target: Path) -> None:
 async def _fetch_plain_file(ctx: ActionContext) -> None:
     ctx.log("Fetching plain content from remote URL")
     target = await asyncio.to_thread(_target, ctx, None)
-    source, done = await _source(ctx, "file", "fetch:plain:file")
-    try:
-        await asyncio.to_thread(_copy_file, ctx, source, target)
-    finally:
-        await asyncio.to_thread(done)
+    await _with_source(ctx, "file", "fetch:plain:file", lambda source: _copy_file(ctx, source, target))
 
 
 def _copy_file(ctx: ActionContext, source: Path, target: Path) -> None:
