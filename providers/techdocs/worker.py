@@ -74,13 +74,21 @@ class _Worker:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
+        # reaped even through cancellations (a server shutting down may cancel more than once):
+        # a killed process ends at once, and one left unreaped keeps its pipes past the event loop
+        reaped = asyncio.ensure_future(self.proc.wait())
+        cancelled = False
         try:
-            # shielded: a second cancellation (a server shutting down) must not leave the
-            # process and its pipes to be collected after the event loop has closed
-            await asyncio.shield(self.proc.wait())
+            while not reaped.done():
+                try:
+                    await asyncio.shield(reaped)
+                except asyncio.CancelledError:
+                    cancelled = True
         finally:
             self.stderr.close()
             shutil.rmtree(self.folder, ignore_errors=True)
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def close(self) -> None:
         try:
