@@ -32,6 +32,8 @@ _KNOWN = {
     "reading": {"allow"},
     "backstage": {"base_url"},
     "server": {"public_url"},
+    "teams": {"name", "short_description", "full_description", "developer", "website_url", "privacy_url",
+              "terms_url", "accent_color", "domain", "app_version"},
     "oncall": {"schedule_file", "timeout", "cache_seconds", "pagerduty", "opsgenie"},
     "providers": set(),  # one section per entity provider, checked when the app starts (providers.api)
     "scaffolder": {"permissions", "publish_dir", "github_hosts", "github_timeout", "max_publish_bytes",
@@ -44,7 +46,9 @@ _OPEN_SECTIONS = {"oncall"}
 
 
 _SECRET_FIELDS = frozenset({"slack_bot_token", "slack_signing_secret", "slack_app_token", "github_token",
-                            "pagerduty_token", "opsgenie_api_key"})
+                            "pagerduty_token", "opsgenie_api_key", "teams_app_password"})
+#: MICROSOFT_APP_TYPE's values, as the Bot Framework names them
+TEAMS_APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
 #: User info up to the last '@' of the URL (SQLAlchemy reads a password that far: '/', '?', '#' and all).
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:?#\s]*)(?P<password>:[^\s]*)?@")
 #: Query parameters that hold a secret (asyncpg takes ``password`` from the query, many APIs a token).
@@ -79,6 +83,15 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    #: Microsoft Teams (environment only): the bot's Microsoft app id, password, tenant and type
+    teams_app_id: str | None = None
+    teams_app_password: str | None = field(default=None, repr=False)
+    teams_tenant_id: str | None = None
+    teams_app_type: str = "MultiTenant"
+    #: CALLBOARD_TEAMS_DEV=1: Teams on without credentials, requests not authenticated (local development only)
+    teams_dev: bool = False
+    #: ``teams``: what the app package says (name, descriptions, developer, URLs, colour, domain)
+    teams_app: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     docs_store: str | None = None  # default: <data_dir>/docs
     docs_build_timeout: float = 120.0
     docs_workers: int | None = None  # default: one per CPU
@@ -420,6 +433,8 @@ def load_settings(
     ):
         if env.get(var):
             settings_kwargs[key] = env[var]
+    settings_kwargs.update(_teams_env(env))
+    settings_kwargs["teams_app"] = _teams_section(data.get("teams") or {}, path or "settings")
     if env.get("SLACK_API_URL"):
         url = env["SLACK_API_URL"]
         settings_kwargs["slack_api_url"] = url if url.endswith("/") else url + "/"
@@ -440,6 +455,48 @@ def load_settings(
         explicit=frozenset(explicit),
         **settings_kwargs,
     )
+
+
+def _teams_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Teams' credentials, from the environment only (``MICROSOFT_APP_*``, as the Bot Framework
+    names them), and ``CALLBOARD_TEAMS_DEV``."""
+    out: dict[str, Any] = {}
+    app_id = env.get("MICROSOFT_APP_ID", "").strip()
+    if app_id:
+        out["teams_app_id"] = app_id
+    if env.get("MICROSOFT_APP_PASSWORD"):
+        out["teams_app_password"] = env["MICROSOFT_APP_PASSWORD"]
+    if env.get("MICROSOFT_APP_TENANT_ID", "").strip():
+        out["teams_tenant_id"] = env["MICROSOFT_APP_TENANT_ID"].strip()
+    app_type = env.get("MICROSOFT_APP_TYPE", "").strip()
+    if app_type:
+        canonical = {t.lower(): t for t in TEAMS_APP_TYPES}.get(app_type.lower())
+        if canonical is None:
+            raise ConfigError(f"MICROSOFT_APP_TYPE must be one of {', '.join(TEAMS_APP_TYPES)}, got {app_type!r}")
+        out["teams_app_type"] = canonical
+    dev = env.get("CALLBOARD_TEAMS_DEV", "").strip().lower()
+    if dev not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"CALLBOARD_TEAMS_DEV must be 1 or 0, got {dev!r}")
+    out["teams_dev"] = dev in ("1", "true", "yes")
+    return out
+
+
+def _teams_section(section: Any, path: str) -> Mapping[str, Any]:
+    """``teams``: what the Teams app package says about the app; strings, checked for shape."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{path}: teams must be a mapping (name, short_description, developer, ...)")
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "developer":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{path}: teams.developer must be your organisation's name, got {value!r}")
+        elif key.endswith("_url"):
+            if not isinstance(value, str) or not value.startswith("https://"):
+                raise ConfigError(f"{path}: teams.{key} must be an https URL (Teams requires https), got {value!r}")
+        elif not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: teams.{key} must be text, got {value!r}")
+        out[key] = value.strip()
+    return MappingProxyType(out)
 
 
 def _scaffolder_actions(section: Mapping[str, Any], path: str, base: Path) -> dict[str, Any]:
