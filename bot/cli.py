@@ -287,21 +287,25 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
                    "or behind a reverse proxy on another host.")
 @click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
 def serve(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], host: str, port: int) -> None:
-    """Run the bot: Slack at /slack/events (or Socket Mode), /healthz, /readyz, background sync."""
+    """Run the bot: Slack at /slack/events (or Socket Mode), Teams at /api/messages, /healthz, /readyz,
+    background sync. Each platform is on when its credentials are in the environment."""
     from aiohttp import web
 
     from .server import create_server, slack_settings
+    from .teams.settings import teams_settings
 
     settings = _settings(config_file, database_url, catalog)
     try:
         slack = slack_settings(settings)
+        teams = teams_settings(settings)
         async_url(settings.effective_database_url)  # a URL that cannot be read is not retried: it stays wrong
     except (ConfigError, DatabaseURLError) as exc:
         raise click.UsageError(str(exc)) from None
-    if slack is None:
+    if slack is None and teams is None:
         raise click.UsageError(
-            "No chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
-            "(and SLACK_APP_TOKEN for Socket Mode). See README, 'Slack'."
+            "No chat platform is configured: for Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (and "
+            "SLACK_APP_TOKEN for Socket Mode); for Microsoft Teams set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD "
+            "(CALLBOARD_TEAMS_DEV=1 tries Teams locally without them). See README, 'Slack' and 'Microsoft Teams'."
         )
 
     if settings.public_url is None and settings.backstage_base_url is None:
@@ -326,14 +330,25 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
     async def go() -> int:
         # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile;
         # with no catalog named it re-syncs what the database has registered
+        surfaces = []
+        if teams is not None:
+            from .teams.app import TeamsSurface
+
+            on_teams = dataclasses.replace(teams, public_url=settings.public_url)
+            surfaces.append(lambda opened, tasks: TeamsSurface(on_teams, opened, tasks))
         web_app = create_server(open_app, catalog=None if plan.unnamed else plan.catalog,
-                                sync_interval=settings.sync_interval, slack=slack)
+                                sync_interval=settings.sync_interval, slack=slack, surfaces=surfaces)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        mode = "Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events"
-        click.echo(f"Callboard is serving Slack ({mode}); health at http://{host}:{port}/healthz; "
+        on = []
+        if slack is not None:
+            on.append("Slack (" + ("Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events") + ")")
+        if teams is not None:
+            on.append(f"Microsoft Teams (http://{host}:{port}/api/messages"
+                      + (")" if teams.authenticated else ", DEVELOPMENT MODE: requests not authenticated)"))
+        click.echo(f"Callboard is serving {' and '.join(on)}; health at http://{host}:{port}/healthz; "
                    f"docs at {settings.public_url or settings.backstage_base_url}/docs/. Ctrl-C stops.")
         try:
             await asyncio.Event().wait()

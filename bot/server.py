@@ -78,6 +78,10 @@ async def _no_slack(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound(text="Slack is not configured on this Callboard (set SLACK_BOT_TOKEN)")
 
 
+async def _no_teams(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound(text="Microsoft Teams is not configured on this Callboard (set MICROSOFT_APP_ID)")
+
+
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -294,6 +298,8 @@ def create_server(
     routes = [route for surface in state.surfaces for route in surface.routes()]
     if not any(surface.name == "slack" for surface in state.surfaces):
         routes.append(web.post("/slack/events", _no_slack))
+    if not any(surface.name == "teams" for surface in state.surfaces):
+        routes.append(web.post("/api/messages", _no_teams))
     web_app.add_routes(
         [
             *routes,

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
     from .app import Callboard
 
-__all__ = ["DirectMessages", "Answer", "Asked", "Mounted", "Profile", "Surface", "SurfaceError", "View"]
+__all__ = ["GREETING", "DirectMessages", "Answer", "Asked", "Mounted", "Profile", "Surface", "SurfaceError", "View"]
+
+#: Words people put before addressing the bot ("hey @Callboard, …"), dropped with its mention (a regex).
+GREETING = r"(?:(?:hey|hi|hello|yo|hiya|ok|okay|please|pls|thanks|dear)[\s,.!]*)+"
 
 
 class SurfaceError(Exception):

@@ -48,7 +48,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import Conversation
-from callboard.bot.surface import Answer, Asked, Profile, SurfaceError, View
+from callboard.bot.surface import GREETING, Answer, Asked, Profile, SurfaceError, View
 from callboard.bot.tasks_notify import template_forms
 from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
@@ -80,8 +80,6 @@ _NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "r
 _INVITE = ("I couldn't answer in {where}: I'm not a member of it. Type `/invite @Callboard` there "
            "(or ask me here in a DM).")
 _PAGE_VALUE = re.compile(r"([A-Za-z0-9_-]{1,64}):([0-9]{1,6})")
-#: Words people put before addressing the bot ("hey @Callboard, …"), dropped with its mention.
-_GREETING = r"(?:(?:hey|hi|hello|yo|hiya|ok|okay|please|pls|thanks|dear)[\s,.!]*)+"
 #: What Slack's channel ids look like: the only thing put inside ``<#…>``.
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
 
@@ -119,7 +117,7 @@ def slack_text(text: str, bot_user: str | None = None) -> str:
     if bot_user is not None:
         # "hey @Callboard who owns x": a greeting before the bot's mention is not part of the question
         mention = rf"<@{re.escape(bot_user)}(?:\|[^<>]*)?>[,:;]?"
-        text = re.sub(rf"^\s*{_GREETING}[\s,.!:;-]*{mention}", " ", text, flags=re.IGNORECASE)
+        text = re.sub(rf"^\s*{GREETING}[\s,.!:;-]*{mention}", " ", text, flags=re.IGNORECASE)
         text = re.sub(mention, " ", text)
     decoded = _ANGLED.sub(one, text)
     decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

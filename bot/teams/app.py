@@ -1,0 +1,635 @@
+"""Callboard on Microsoft Teams: messages, card actions, dialogs, typeahead and the message extension.
+
+A surface (``bot/surface.py``): Teams activities become ``Asked`` values for the shared
+conversation policy (``bot/conversation.py``), and ``Reply``/``Form`` values become Adaptive Cards
+(``cards.py``). Every botbuilder type stays inside this package.
+
+Teams as it really sends things:
+- Every request to ``/api/messages`` carries a JWT the Bot Framework SDK validates (issuer,
+  audience = our app id, expiry, the signing key's endorsement of the channel, the ``serviceurl``
+  claim); anything it refuses gets 401. ``CALLBOARD_TEAMS_DEV=1`` turns Teams on without
+  credentials for local development: then requests are not authenticated, so replies go only to a
+  Bot Connector on this machine (the Emulator, a fake) — never to a ``serviceUrl`` a stranger named.
+- Messages are acknowledged at once; the answer is posted after, through the Bot Connector, as a
+  reply in the thread. In channels and group chats the bot hears only messages that @mention it;
+  its mention is removed wherever it is, other people's become ``@Name``.
+- Card buttons are ``Action.Execute``: the answer replaces the card in place (the invoke's response).
+  A form opens as a dialog (``task/fetch``), each page's submission (``task/submit``) answers the
+  next page, the page again with its errors, or closes the dialog and posts the result.
+- Pickers ask for options as the person types (``application/search``); the message extension
+  finds an entity (``composeExtension/query``) and unfurls Callboard's docs links
+  (``composeExtension/queryLink``).
+- The person is the catalog User with the email (or UPN) Teams gives for them (the conversation
+  members API, cached); times are shown in the activity's ``localTimezone``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from aiohttp import web
+from botbuilder.core import Bot, InvokeResponse, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+
+from callboard.bot.app import Callboard
+from callboard.bot.conversation import Conversation
+from callboard.bot.surface import GREETING, Answer, Asked, Profile, SurfaceError, View
+from callboard.bot.tasks_notify import template_forms
+from callboard.commands.api import Reply, Status, Unanswered
+from callboard.commands.find import picker_options
+from callboard.commands.forms import Form, FormHandler
+
+from . import cards
+from .settings import TeamsSettings
+from .protocol import (
+    DATA_COMMAND, DATA_FORM, DATA_FORM_KEY, DATA_FORM_VALUES, DATA_PAGE, DATA_PAGE_KEY, DATA_PICK_COMMAND,
+    DATASET_FORM, DATASET_PICK, PICK_INPUT, VERB_PAGE, VERB_PICK, VERB_RUN,
+)
+
+__all__ = ["TeamsSettings", "TeamsSurface", "teams_text"]
+
+log = logging.getLogger(__name__)
+
+#: How long an answer to a card action may take before the card says "Working on it…" and is
+#: updated when the answer is ready (Teams waits a few seconds for an invoke's response).
+INVOKE_BUDGET_S = 2.0
+#: How long one call to the Bot Connector may take.
+CONNECTOR_LIMIT_S = 15.0
+#: How long what Teams says about a person is trusted.
+PEOPLE_TTL_S = 3600.0
+_PEOPLE_KEPT = 50_000
+_PLACES_KEPT = 50_000
+#: Teams' member ids (29:…, 8:orgid:…) and Microsoft Entra object ids: the only user ids we pass on.
+_USER_ID = re.compile(r"(?:29|8):[A-Za-z0-9_:.@-]{1,200}|[0-9a-fA-F-]{36}")
+_AT = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_SEARCH = "application/vnd.microsoft.search.searchResponse"
+
+
+class _SdkConfig:
+    """The configuration object the SDK reads its settings from (attribute names are the SDK's)."""
+
+    def __init__(self, settings: TeamsSettings) -> None:
+        self.APP_ID = settings.app_id or ""
+        self.APP_PASSWORD = settings.app_password or ""
+        self.APP_TYPE = settings.app_type
+        self.APP_TENANTID = settings.tenant_id or ""
+        if settings.openid_metadata_url:
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.openid_metadata_url
+        if settings.token_issuer:
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = settings.token_issuer
+
+
+def teams_text(activity_text: str, mentions: Sequence[tuple[str, str]], bot_id: str | None) -> str:
+    """What a person typed, from Teams' text of it: the bot's ``<at>…</at>`` mention removed
+    wherever it is (with a greeting before it), other mentions as ``@Name``, any other markup
+    dropped, HTML entities decoded. ``mentions`` are (mentioned id, mention text) of the activity's
+    mention entities."""
+    text = activity_text or ""
+    bot_mentions = {t for who, t in mentions if bot_id and who == bot_id and t}
+    for mention in bot_mentions:  # "hey <at>Callboard</at>, who owns x"
+        text = re.sub(rf"^\s*{GREETING}[\s,.!:;-]*{re.escape(mention)}[,:;]?", " ", text, flags=re.IGNORECASE)
+        text = text.replace(mention, " ")
+
+    def other(m: re.Match[str]) -> str:
+        name = " ".join(_TAG.sub("", m.group(1)).split())
+        return f"@{name}" if name else " "
+
+    text = _AT.sub(other, text)
+    text = _TAG.sub(" ", text)
+    return " ".join(html.unescape(text).split())
+
+
+def _dev_connector(url: str) -> bool:
+    """In dev mode (requests not authenticated) the bot only talks to a Bot Connector on this
+    machine: a ``serviceUrl`` is the requester's to choose, and must not aim the bot elsewhere."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class _Person:
+    profile: Profile | None
+    fetched: float
+
+
+class _Bot(Bot):
+    def __init__(self, surface: TeamsSurface) -> None:
+        self.surface = surface
+
+    async def on_turn(self, context: TurnContext) -> None:
+        await self.surface._on_turn(context)
+
+
+class TeamsSurface:
+    """The Teams side of one Callboard process."""
+
+    name = "teams"
+    page_size: int | None = 15
+
+    def __init__(self, settings: TeamsSettings, app: Callboard | None, tasks: set[asyncio.Task[Any]], *,
+                 forms: FormHandler | None = None) -> None:
+        self.settings = settings
+        self.conversation = Conversation(self, app, tasks, forms=forms)
+        if forms is None and app is not None:  # the Software Templates, as dialogs
+            self.conversation.forms = template_forms(app, self)
+        self._auth = ConfigurationBotFrameworkAuthentication(_SdkConfig(settings))
+        self.adapter = CloudAdapter(self._auth)
+        self.adapter.on_turn_error = self._on_turn_error
+        self.bot = _Bot(self)
+        self._people: dict[str, _Person] = {}  # Teams user id -> what Teams said about them
+        self._directory: dict[str, tuple[str, float]] = {}  # email -> (Teams user id, when seen)
+        self._places: dict[str, dict[str, Any]] = {}  # Teams user id -> where they last talked to us
+
+    @property
+    def app(self) -> Callboard | None:
+        return self.conversation.app
+
+    def attach(self, app: Callboard) -> None:
+        self.conversation.attach(app)
+        if self.conversation.forms is None:
+            self.conversation.forms = template_forms(app, self)
+
+    # --- the server ------------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/api/messages", self.handle)]
+
+    async def start(self) -> None:
+        if self.settings.authenticated:
+            log.info("teams on: requests to /api/messages are authenticated for app %s (%s)", self.settings.app_id,
+                     self.settings.app_type)
+        else:
+            log.warning("TEAMS DEVELOPMENT MODE (CALLBOARD_TEAMS_DEV=1): requests to /api/messages are NOT "
+                        "authenticated and replies go only to a Bot Connector on this machine. Never run this "
+                        "way where Teams can reach it: set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD.")
+
+    async def stop(self) -> None:
+        pass
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/messages``: the SDK authenticates the request and runs the turn; a refused
+        token is 401, a body that is not an activity 400."""
+        if request.content_type != "application/json":
+            return web.json_response({"error": "an activity is JSON (Content-Type: application/json)"}, status=415)
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "the body is not JSON"}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+            return web.json_response({"error": "the body is not an activity (it has no type)"}, status=400)
+        service_url = body.get("serviceUrl")
+        if not isinstance(service_url, str) or not service_url.startswith(("http://", "https://")):
+            return web.json_response({"error": "the activity has no serviceUrl"}, status=400)
+        if not self.settings.authenticated and not _dev_connector(service_url):
+            log.warning("teams request refused: development mode answers only a Bot Connector on this machine "
+                        "(serviceUrl %.80r)", service_url)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            activity = Activity().deserialize(body)
+        except Exception:  # noqa: BLE001 - msrest's deserialization errors have several types
+            return web.json_response({"error": "the body is not an activity"}, status=400)
+        try:
+            # the SDK's own validation: the token's signature, issuer, audience, expiry, the key's
+            # endorsement of the channel and the serviceurl claim (or, in dev mode, that there is none)
+            authenticated = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+        except Exception as exc:  # noqa: BLE001 - the SDK refuses tokens with several exception types
+            log.warning("teams request refused: %s", type(exc).__name__)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
+        if invoke is None:
+            return web.Response(status=200)
+        return web.json_response(invoke.body, status=int(invoke.status), dumps=_dumps)
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        ref = secrets.token_hex(3)
+        log.error("teams turn failed type=%s name=%s ref=%s", context.activity.type, context.activity.name, ref,
+                  exc_info=error)
+        if context.activity.type == ActivityTypes.invoke:
+            await _invoke_response(context, 500, {"error": f"Sorry, that failed (ref {ref})."})
+
+    # --- the Surface seam ----------------------------------------------------------------------
+
+    async def identify(self, user: str) -> Profile:
+        """What Teams said about ``user`` when they last wrote (the members API is asked during the
+        turn, where a conversation to ask about them exists)."""
+        known = self._people.get(user)
+        if known is None or known.profile is None:
+            raise SurfaceError("Teams has not said who this is")
+        return known.profile
+
+    async def find_people(self, emails: Sequence[str]) -> Mapping[str, str]:
+        """Teams ids of the people with these emails, among those seen in conversations with us."""
+        now = time.monotonic()
+        out = {}
+        for email in emails:
+            found = self._directory.get(email.lower())
+            if found and now - found[1] < PEOPLE_TTL_S:
+                out[email] = found[0]
+        return out
+
+    async def send(self, to: Any, answer: Answer) -> None:
+        """Post ``answer`` where ``to`` (a stored conversation reference) says, as a card."""
+        reference = _reference(to)
+        activity = _message(answer)
+
+        async def post(context: TurnContext) -> None:
+            await context.send_activity(activity)
+
+        await self._proactive(reference, post)
+
+    def direct(self, user: str) -> Any:
+        """Where ``user`` last talked to Callboard (a conversation reference, stored as JSON with a
+        template run, so any replica can post its progress there); None when they never did."""
+        return self._places.get(user)
+
+    async def open_form(self, to: Any, form: Form, key: str) -> None:
+        """Teams opens a dialog only from a click (``task/fetch``): post a card whose button opens it."""
+        reply = Reply(status=Status.OK, blocks=(), summary=form.title)
+        card = cards.render(reply, View(asked=""))
+        card.setdefault("actions", []).append({"type": "Action.Submit", "title": f"Open {form.title}"[:40],
+                                               "data": {"msteams": {"type": "task/fetch"}, DATA_FORM: form.id,
+                                                        DATA_FORM_VALUES: dict(form.values)}})
+        reference = _reference(to)
+
+        async def post(context: TurnContext) -> None:
+            await context.send_activity(Activity(type=ActivityTypes.message, summary=form.title,
+                                                 attachments=[cards.attachment(card)]))
+
+        await self._proactive(reference, post)
+
+    async def _proactive(self, reference: ConversationReference, logic: Callable[[TurnContext], Awaitable[None]]) -> None:
+        if not self.settings.authenticated and not _dev_connector(reference.service_url or ""):
+            raise SurfaceError("development mode posts only to a Bot Connector on this machine")
+        async def in_reply(turn: TurnContext) -> None:
+            if reference.activity_id:  # replies answer the message they are about (in its thread, in a channel)
+                turn.activity.id = reference.activity_id
+            await logic(turn)
+
+        try:
+            await asyncio.wait_for(self.adapter.continue_conversation(reference, in_reply, self.settings.app_id or ""),
+                                   CONNECTOR_LIMIT_S)
+        except SurfaceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the connector's failures have many types
+            raise SurfaceError(f"the Bot Connector failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    # --- turns ---------------------------------------------------------------------------------
+
+    async def _on_turn(self, context: TurnContext) -> None:
+        activity = context.activity
+        if activity.type == ActivityTypes.message:
+            self._on_message(context)
+        elif activity.type == ActivityTypes.invoke:
+            status, body = await self._on_invoke(context)
+            await _invoke_response(context, status, body)
+        elif activity.type == ActivityTypes.conversation_update:
+            self._on_conversation_update(context)
+
+    def _remember(self, context: TurnContext) -> dict[str, Any]:
+        """The conversation's reference (where replies and a run's progress go), as JSON."""
+        activity = context.activity
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        user = activity.from_property.id if activity.from_property else None
+        if user:
+            # personal chat first: a run's progress goes where the person talks to us alone
+            known = self._places.get(user)
+            personal = (activity.conversation.conversation_type or "personal") == "personal"
+            if personal or known is None or (known.get("conversation") or {}).get("conversationType") != "personal":
+                self._places.pop(user, None)
+                self._places[user] = reference
+                while len(self._places) > _PLACES_KEPT:
+                    self._places.pop(next(iter(self._places)))
+        return reference
+
+    def _asked(self, context: TurnContext, text: str, *, page: int = 1) -> Asked:
+        activity = context.activity
+        user = activity.from_property.id if activity.from_property else None
+        known = self._people.get(user) if user else None
+        return Asked(text=text, user=user, channel=activity.conversation.id if activity.conversation else None,
+                     page=page, tz=activity.local_timezone or None,
+                     profile=known.profile if known is not None and known.profile is not None else None)
+
+    async def _learn(self, context: TurnContext) -> None:
+        """Ask the conversation members API who is writing (once an hour per person)."""
+        activity = context.activity
+        user = activity.from_property.id if activity.from_property else None
+        if not user or activity.conversation is None:
+            return
+        known = self._people.get(user)
+        if known is not None and time.monotonic() - known.fetched < PEOPLE_TTL_S:
+            return
+        conversation_id = activity.conversation.id.split(";", 1)[0]  # a channel thread's messageid goes
+        profile: Profile | None = None
+        try:
+            client = context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
+            member = await asyncio.wait_for(client.conversations.get_conversation_member(conversation_id, user), 1.0)
+            extra = getattr(member, "additional_properties", None) or {}
+            email = extra.get("email") or extra.get("userPrincipalName")
+            name = getattr(member, "name", None)
+            profile = Profile(email=email if isinstance(email, str) and email else None,
+                              tz=activity.local_timezone or None, name=name if isinstance(name, str) else None)
+        except Exception as exc:  # noqa: BLE001 - answered without personal touches; the log says why
+            log.warning("teams could not say who is asking (%s); answering without it", type(exc).__name__)
+        self._people.pop(user, None)
+        self._people[user] = _Person(profile, time.monotonic())
+        while len(self._people) > _PEOPLE_KEPT:
+            self._people.pop(next(iter(self._people)))
+        if profile is not None and profile.email:
+            self._directory[profile.email.lower()] = (user, time.monotonic())
+            while len(self._directory) > _PEOPLE_KEPT:
+                self._directory.pop(next(iter(self._directory)))
+
+    def _on_message(self, context: TurnContext) -> None:
+        """Acknowledged at once; the answer is posted in the thread when it is ready."""
+        activity = context.activity
+        mentions = [((m.additional_properties.get("mentioned") or {}).get("id", ""),
+                     str(m.additional_properties.get("text") or "")) for m in TurnContext.get_mentions(activity)]
+        text = teams_text(activity.text or "", mentions, activity.recipient.id if activity.recipient else None)
+        if not text and activity.value:  # an Action.Submit of a card from an older client
+            text = str((activity.value or {}).get(DATA_COMMAND) or "") if isinstance(activity.value, dict) else ""
+        reference = _reference(self._remember(context))
+        asked_text = text or "help"
+
+        async def answer(turn: TurnContext) -> None:
+            await self._learn(turn)
+            reply = await self.conversation.answer(self._asked(turn, asked_text))
+            await turn.send_activity(_message(reply))
+
+        async def post() -> None:
+            await self._proactive(reference, answer)
+
+        self.conversation.track(post(), "message")
+
+    def _on_conversation_update(self, context: TurnContext) -> None:
+        """The bot added to a team, a chat or someone's personal apps: say hello with what to ask."""
+        activity = context.activity
+        reference = self._remember(context)
+        bot_id = activity.recipient.id if activity.recipient else None
+        if not any(m.id == bot_id for m in activity.members_added or ()):
+            return
+
+        async def greet(turn: TurnContext) -> None:
+            answer = await self.conversation.answer(Asked(text="help", user=None, channel=activity.conversation.id))
+            await turn.send_activity(_message(answer))
+
+        async def post() -> None:
+            await self._proactive(_reference(reference), greet)
+
+        self.conversation.track(post(), "welcome")
+
+    # --- invokes -------------------------------------------------------------------------------
+
+    async def _on_invoke(self, context: TurnContext) -> tuple[int, Any]:
+        name = context.activity.name or ""
+        value = context.activity.value if isinstance(context.activity.value, dict) else {}
+        handler = {
+            "adaptiveCard/action": self._on_card_action,
+            "task/fetch": self._on_task_fetch,
+            "task/submit": self._on_task_submit,
+            "application/search": self._on_search,
+            "composeExtension/query": self._on_extension_query,
+            "composeExtension/queryLink": self._on_query_link,
+        }.get(name)
+        if handler is None:
+            return 501, {"error": f"Callboard does not handle {name[:80]!r}"}
+        self._remember(context)
+        await self._learn(context)
+        return await handler(context, value)
+
+    async def _on_card_action(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """A card's button: the answer replaces the card (within the budget; otherwise the card says
+        it is working on it and is updated when the answer is ready)."""
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        verb = action.get("verb")
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        if verb == VERB_PAGE:
+            key, page = data.get(DATA_PAGE_KEY), data.get(DATA_PAGE)
+            if not isinstance(key, str) or not isinstance(page, int) or isinstance(page, bool) or page < 1:
+                return _card_error("That button is not one of Callboard's.")
+            answer = await self.conversation.page(key, page, self._asked(context, ""))
+            if answer is None:
+                return _card(cards.render(Reply.notice(Status.NOT_FOUND, "That list has expired; ask again to page "
+                                                                          "through it.")))
+            return _card(cards.render(answer.reply, answer.view))
+        if verb == VERB_RUN:
+            text = data.get(DATA_COMMAND)
+        elif verb == VERB_PICK:
+            command, ref = data.get(DATA_PICK_COMMAND), data.get(PICK_INPUT)
+            app = self.app
+            if not isinstance(command, str) or (app is not None and app.registry.get(command) is None):
+                command = "info"
+            text = f"{command} {ref}" if isinstance(ref, str) and ref.strip() else None
+        else:
+            text = None
+        if not isinstance(text, str) or not text.strip() or len(text) > 2000:
+            return _card_error("That button is not one of Callboard's.")
+        asked = self._asked(context, text)
+        reply_to = context.activity.reply_to_id
+        reference = _reference(self._remember(context))
+
+        async def late(answer: Answer) -> None:
+            if not reply_to:
+                await self.send(reference.serialize(), answer)
+                return
+            card = cards.render(answer.reply, answer.view)
+
+            async def update(turn: TurnContext) -> None:
+                await turn.update_activity(Activity(type=ActivityTypes.message, id=reply_to,
+                                                    attachments=[cards.attachment(card)]))
+
+            await self._proactive(reference, update)
+
+        answer = await self.conversation.answer_in_time(asked, late, budget=INVOKE_BUDGET_S)
+        if answer is None:
+            return _card(cards.render(Reply.notice(Status.OK, f"Working on {text[:200]}…")))
+        return _card(cards.render(answer.reply, answer.view))
+
+    async def _on_task_fetch(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """A form's button: the dialog opens on the form's first page."""
+        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        form_id, values = data.get(DATA_FORM), data.get(DATA_FORM_VALUES)
+        if not isinstance(form_id, str) or not form_id:
+            return 200, _dialog_message("That button does not open one of Callboard's forms.")
+        values = {str(k): v for k, v in values.items()} if isinstance(values, dict) else {}
+        try:
+            key, form = await self.conversation.open_form(form_id, values, self._asked(context, ""))
+        except Unanswered as unanswered:
+            return 200, _dialog_message(unanswered.reply.summary)
+        return 200, _dialog(form, key)
+
+    async def _on_task_submit(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """A dialog page submitted: the next page, the page with its errors, or the dialog closes
+        and the result is posted in the conversation."""
+        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        key = data.get(DATA_FORM_KEY)
+        if not isinstance(key, str) or not key:
+            return 200, _dialog_message("This dialog is not one of Callboard's forms.")
+        key, step = await self.conversation.submit_form(key, cards.form_values(data), self._asked(context, ""))
+        if isinstance(step, Form):
+            return 200, _dialog(step, key)
+        reference = self._remember(context)
+        self.conversation.track(self.send(reference, Answer(step, View(asked=""))), "form result")
+        return 200, None  # no task: the dialog closes
+
+    async def _on_search(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """A picker's options as the person types (``Data.Query``)."""
+        query = value.get("queryText")
+        dataset = value.get("dataset")
+        query = query if isinstance(query, str) else ""
+        dataset = dataset if isinstance(dataset, str) else ""
+        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
+        top = options.get("top") if isinstance(options.get("top"), int) else 25
+        app = self.app
+        if dataset.startswith(DATASET_FORM):  # a form's picker: its owner knows the field's rules
+            key, _, field_name = dataset.removeprefix(DATASET_FORM).rpartition(":")
+            choices = await self.conversation.form_options(key, field_name, query, self._asked(context, ""))
+            found = [(c.value, c.label) for c in choices or ()]
+        elif app is not None and (dataset.startswith(DATASET_PICK) or not dataset):  # did you mean: any entity
+            found = [(ref, label) for ref, label in picker_options(app.catalog, query)]
+        else:
+            found = []
+        return 200, {"type": _SEARCH, "value": {"results": cards.choices_result(found[: max(1, min(top, 50))])}}
+
+    async def _on_extension_query(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """The message extension's search: entities matching what was typed, each as its card."""
+        query = ""
+        for parameter in value.get("parameters") or ():
+            if isinstance(parameter, dict) and isinstance(parameter.get("value"), str):
+                query = parameter["value"]
+                break
+        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
+        count = options.get("count") if isinstance(options.get("count"), int) else 10
+        app = self.app
+        if app is None or not query.strip() or query.strip() == "true":  # initialRun sends "true"
+            return 200, _extension_result([])
+        found = picker_options(app.catalog, query)[: max(1, min(count, 10))]
+        attachments = await asyncio.gather(*(self._entity_attachment(context, ref, label) for ref, label in found))
+        return 200, _extension_result([a for a in attachments if a is not None])
+
+    async def _on_query_link(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
+        """A link to Callboard's docs pasted in a message unfurls into the entity's card."""
+        url = value.get("url")
+        ref = _docs_entity(url, self.settings.public_url) if isinstance(url, str) else None
+        app = self.app
+        if ref is None or app is None or ref not in app.catalog.index:
+            return 200, _extension_result([])
+        attachment = await self._entity_attachment(context, ref, ref)
+        return 200, _extension_result([attachment] if attachment is not None else [])
+
+    async def _entity_attachment(self, context: TurnContext, ref: str, label: str) -> dict[str, Any] | None:
+        answer = await self.conversation.answer(self._asked(context, f"info {ref}"))
+        if not answer.reply.status.answered:
+            return None
+        card = cards.render(answer.reply, answer.view)
+        preview = {"contentType": "application/vnd.microsoft.card.thumbnail",
+                   "content": {"title": _plain(label, 80), "text": _plain(answer.reply.summary, 200)}}
+        return {**cards.attachment(card), "preview": preview}
+
+
+# --- activities and invoke answers ------------------------------------------------------------------
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _reference(to: Any) -> ConversationReference:
+    if isinstance(to, ConversationReference):
+        return to
+    if not isinstance(to, dict):
+        raise SurfaceError("no conversation to post to")
+    return ConversationReference().deserialize(to)
+
+
+def _message(answer: Answer) -> Activity:
+    card = cards.render(answer.reply, answer.view)
+    return Activity(type=ActivityTypes.message, summary=cards.fallback_text(answer.reply),
+                    attachments=[cards.attachment(card)])
+
+
+async def _invoke_response(context: TurnContext, status: int, body: Any) -> None:
+    await context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                         value=InvokeResponse(status=status, body=body)))
+
+
+def _card(card: dict[str, Any]) -> tuple[int, Any]:
+    return int(HTTPStatus.OK), {"statusCode": 200, "type": cards.CONTENT_TYPE, "value": card}
+
+
+def _card_error(text: str) -> tuple[int, Any]:
+    return int(HTTPStatus.OK), {"statusCode": 400, "type": "application/vnd.microsoft.error",
+                                "value": {"code": "BadRequest", "message": text}}
+
+
+def _dialog(form: Form, key: str) -> dict[str, Any]:
+    try:
+        card = cards.render_form(form, key)
+    except ValueError as exc:  # a field the dialog cannot show
+        card = cards.notice_card(form.title, f"{exc}. Fill this form in in the terminal with `callboard create`.")
+    return {"task": {"type": "continue", "value": {"title": _plain(form.title, 60), "width": "medium",
+                                                     "height": "large", "card": cards.attachment(card)}}}
+
+
+def _dialog_message(text: str) -> dict[str, Any]:
+    return {"task": {"type": "message", "value": _plain(text, 500)}}
+
+
+def _extension_result(attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"composeExtension": {"type": "result", "attachmentLayout": "list", "attachments": attachments}}
+
+
+def _plain(text: str, limit: int) -> str:
+    """One line of plain text for Teams' own fields (dialog titles, previews): no control or
+    format characters, cut to ``limit``."""
+    shown = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") or c in "\t\n")
+    shown = " ".join(shown.split())
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _docs_entity(url: str, public_url: str | None) -> str | None:
+    """The entity ref of a link to Callboard's docs (``<public_url>/docs/<ns>/<kind>/<name>/…``);
+    None for any other link."""
+    if not public_url:
+        return None
+    try:
+        link, base = urlsplit(url), urlsplit(public_url)
+    except ValueError:
+        return None
+    if link.scheme not in ("http", "https") or (link.hostname, link.port) != (base.hostname, base.port):
+        return None
+    path = link.path
+    prefix = base.path.rstrip("/") + "/docs/"
+    if not path.startswith(prefix):
+        return None
+    parts = [unquote(p) for p in path[len(prefix):].split("/")]
+    if len(parts) < 3 or not all(parts[:3]):
+        return None
+    namespace, kind, name = parts[:3]
+    return f"{kind}:{namespace}/{name}".lower()
+
