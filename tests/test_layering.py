@@ -66,3 +66,20 @@ def test_every_python_folder_is_packaged() -> None:
                 continue
             assert folder in packaged, f"{folder} has Python modules but is not in pyproject's package-dir"
             assert (ROOT / folder / "__init__.py").exists(), f"{folder} needs an __init__.py"
+
+
+def test_platform_sdks_stay_in_their_surface() -> None:
+    """Every botbuilder/botframework import is inside bot/teams/ (a move to the Microsoft 365 Agents
+    SDK touches only that folder), every Slack SDK import inside bot/slack/; the rest of bot/ reaches
+    a surface only through bot/surface.py's seam."""
+    homes = {"botbuilder": "bot/teams", "botframework": "bot/teams", "slack_bolt": "bot/slack", "slack_sdk": "bot/slack"}
+    problems = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(("tests/", "bench/", ".venv/", "build/")) or "/site-packages/" in rel:
+            continue
+        for name in _imports(path):
+            home = homes.get(name.split(".")[0])
+            if home is not None and not rel.startswith(home + "/"):
+                problems.append(f"{rel} imports {name} (it belongs in {home}/)")
+    assert not problems, problems
