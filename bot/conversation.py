@@ -39,7 +39,7 @@ from callboard.storage import chat, repo
 from callboard.storage.engine import within
 
 from .surface import Answer, Asked, Profile, Surface, SurfaceError, View
-from .tasks_notify import surface_notify
+from .tasks_notify import surface_notify, template_forms
 
 if TYPE_CHECKING:
     from .app import Callboard
@@ -81,7 +81,10 @@ class Conversation:
                  forms: FormHandler | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.surface = surface
         self.app = app
-        self.forms = forms
+        #: the Software Templates' forms unless the surface was given others (tests, plugins); made
+        #: again when the database opens after the server started
+        self._template_forms = forms is None
+        self.forms = template_forms(app, surface) if forms is None and app is not None else forms
         self._tasks = tasks
         self._clock = clock
         self._people: dict[str, _Known] = {}
@@ -90,8 +93,10 @@ class Conversation:
         self._pruned_at = -_PRUNE_EVERY_S
 
     def attach(self, app: Callboard) -> None:
-        """The database is open: answer from ``app`` from now on."""
+        """The database is open: answer from ``app`` (and run its templates' forms) from now on."""
         self.app = app
+        if self._template_forms:
+            self.forms = template_forms(app, self.surface)
 
     # --- work after the acknowledgement ------------------------------------------------------
 

@@ -49,7 +49,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import Conversation
 from callboard.bot.surface import GREETING, Answer, Asked, Profile, SurfaceError, View
-from callboard.bot.tasks_notify import template_forms
 from callboard.commands.api import Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
@@ -142,9 +141,7 @@ class SlackSurface:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        self.conversation = Conversation(self, app, tasks, forms=forms)
-        if forms is None and app is not None:  # the Software Templates, as modals
-            self.conversation.forms = template_forms(app, self)
+        self.conversation = Conversation(self, app, tasks, forms=forms)  # the Software Templates as modals
         self._socket: Any = None
         self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret.strip() else None
         # process_before_response: bolt returns the HTTP response when the listener returns

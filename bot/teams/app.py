@@ -48,7 +48,6 @@ from botbuilder.schema import Activity, ActivityTypes, ConversationReference
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import Conversation
 from callboard.bot.surface import GREETING, Answer, Asked, Profile, SurfaceError, View
-from callboard.bot.tasks_notify import template_forms
 from callboard.commands.api import Reply, Status, Unanswered
 from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
@@ -155,9 +154,7 @@ class TeamsSurface:
     def __init__(self, settings: TeamsSettings, app: Callboard | None, tasks: set[asyncio.Task[Any]], *,
                  forms: FormHandler | None = None) -> None:
         self.settings = settings
-        self.conversation = Conversation(self, app, tasks, forms=forms)
-        if forms is None and app is not None:  # the Software Templates, as dialogs
-            self.conversation.forms = template_forms(app, self)
+        self.conversation = Conversation(self, app, tasks, forms=forms)  # the Software Templates as dialogs
         self._auth = ConfigurationBotFrameworkAuthentication(_SdkConfig(settings))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
@@ -172,8 +169,6 @@ class TeamsSurface:
 
     def attach(self, app: Callboard) -> None:
         self.conversation.attach(app)
-        if self.conversation.forms is None:
-            self.conversation.forms = template_forms(app, self)
 
     # --- the server ------------------------------------------------------------------------------
 

@@ -179,3 +179,16 @@ async def test_the_platform_is_asked_who_someone_is_once_an_hour_or_once_a_minut
     now[0] = 3700.0
     await surface.conversation.who(Asked(text="x", user="stranger"))
     assert surface.asked[-1] == "stranger"
+
+
+async def test_template_forms_arrive_with_a_database_opened_after_the_server_started(demo_app: Callboard) -> None:
+    """``callboard serve`` starts before its database answers: a surface made without the app gets
+    the Software Templates' forms when the database opens (a Slack modal, a Teams dialog), not
+    "Forms are not available"."""
+    from callboard.bot.slack.app import SlackSettings, SlackSurface
+
+    surface = SlackSurface(SlackSettings(bot_token="xoxb-test", signing_secret="s"), None, set())
+    assert surface.conversation.forms is None
+    surface.attach(demo_app)
+    key, form = await surface.conversation.open_form("template:default/python-service", {}, Asked(text="", user="U1"))
+    assert key and form.title and form.pages
