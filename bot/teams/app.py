@@ -217,8 +217,8 @@ class TeamsSurface:
             log.warning("teams request refused: %s", type(exc).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
         invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
-        if invoke is None:
-            return web.Response(status=200)
+        if invoke is None or invoke.body is None:  # a message, or a dialog that closes
+            return web.Response(status=200 if invoke is None else int(invoke.status))
         return web.json_response(invoke.body, status=int(invoke.status), dumps=_dumps)
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
@@ -365,7 +365,11 @@ class TeamsSurface:
         activity = context.activity
         mentions = [((m.additional_properties.get("mentioned") or {}).get("id", ""),
                      str(m.additional_properties.get("text") or "")) for m in TurnContext.get_mentions(activity)]
-        text = teams_text(activity.text or "", mentions, activity.recipient.id if activity.recipient else None)
+        bot_id = activity.recipient.id if activity.recipient else None
+        shared = (activity.conversation.conversation_type if activity.conversation else None) in ("channel", "groupChat")
+        if shared and not any(who == bot_id for who, _ in mentions):
+            return  # a channel or group chat message not addressed to Callboard (heard with RSC): not ours
+        text = teams_text(activity.text or "", mentions, bot_id)
         if not text and activity.value:  # an Action.Submit of a card from an older client
             text = str((activity.value or {}).get(DATA_COMMAND) or "") if isinstance(activity.value, dict) else ""
         reference = _reference(self._remember(context))
