@@ -32,6 +32,7 @@ from callboard.storage.engine import DatabaseURLError, DatabaseUnavailable, asyn
 from .app import Callboard, plan_for
 from .config import ConfigError, Settings, load_settings, mask_url
 from .shell.render import clean, render_json, render_text
+from .teams.package import teams_package
 
 __all__ = ["main"]
 
@@ -421,6 +422,9 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
                                f"{', '.join(group.list_commands(parent))}.")
     with sub.make_context(command[0], [], parent=parent, resilient_parsing=True) as sub_ctx:
         click.echo(sub.get_help(sub_ctx))
+
+
+cli.add_command(teams_package)
 
 
 def main() -> None:
