@@ -33,7 +33,6 @@ import logging
 import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -322,17 +321,17 @@ class TeamsSurface:
                     self._places.pop(next(iter(self._places)))
         return reference
 
-    def _asked(self, context: TurnContext, text: str, *, page: int = 1) -> Asked:
-        activity = context.activity
+    def _asked(self, activity: Activity, text: str, *, page: int = 1) -> Asked:
+        """What ``activity`` (as Teams sent it, not a later proactive turn's) asked."""
         user = activity.from_property.id if activity.from_property else None
         known = self._people.get(user) if user else None
         return Asked(text=text, user=user, channel=activity.conversation.id if activity.conversation else None,
                      page=page, tz=activity.local_timezone or None,
                      profile=known.profile if known is not None and known.profile is not None else None)
 
-    async def _learn(self, context: TurnContext) -> None:
-        """Ask the conversation members API who is writing (once an hour per person)."""
-        activity = context.activity
+    async def _learn(self, context: TurnContext, activity: Activity) -> None:
+        """Ask the conversation members API who wrote ``activity`` (once an hour per person), through
+        ``context``'s connector."""
         user = activity.from_property.id if activity.from_property else None
         if not user or activity.conversation is None:
             return
@@ -376,8 +375,8 @@ class TeamsSurface:
         asked_text = text or "help"
 
         async def answer(turn: TurnContext) -> None:
-            await self._learn(turn)
-            reply = await self.conversation.answer(self._asked(turn, asked_text))
+            await self._learn(turn, activity)
+            reply = await self.conversation.answer(self._asked(activity, asked_text))
             await turn.send_activity(_message(reply))
 
         async def post() -> None:
@@ -418,7 +417,7 @@ class TeamsSurface:
         if handler is None:
             return 501, {"error": f"Callboard does not handle {name[:80]!r}"}
         self._remember(context)
-        await self._learn(context)
+        await self._learn(context, context.activity)
         return await handler(context, value)
 
     async def _on_card_action(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
@@ -431,7 +430,7 @@ class TeamsSurface:
             key, page = data.get(DATA_PAGE_KEY), data.get(DATA_PAGE)
             if not isinstance(key, str) or not isinstance(page, int) or isinstance(page, bool) or page < 1:
                 return _card_error("That button is not one of Callboard's.")
-            answer = await self.conversation.page(key, page, self._asked(context, ""))
+            answer = await self.conversation.page(key, page, self._asked(context.activity, ""))
             if answer is None:
                 return _card(cards.render(Reply.notice(Status.NOT_FOUND, "That list has expired; ask again to page "
                                                                           "through it.")))
@@ -448,7 +447,7 @@ class TeamsSurface:
             text = None
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:
             return _card_error("That button is not one of Callboard's.")
-        asked = self._asked(context, text)
+        asked = self._asked(context.activity, text)
         reply_to = context.activity.reply_to_id
         reference = _reference(self._remember(context))
 
@@ -477,7 +476,7 @@ class TeamsSurface:
             return 200, _dialog_message("That button does not open one of Callboard's forms.")
         values = {str(k): v for k, v in values.items()} if isinstance(values, dict) else {}
         try:
-            key, form = await self.conversation.open_form(form_id, values, self._asked(context, ""))
+            key, form = await self.conversation.open_form(form_id, values, self._asked(context.activity, ""))
         except Unanswered as unanswered:
             return 200, _dialog_message(unanswered.reply.summary)
         return 200, _dialog(form, key)
@@ -489,7 +488,7 @@ class TeamsSurface:
         key = data.get(DATA_FORM_KEY)
         if not isinstance(key, str) or not key:
             return 200, _dialog_message("This dialog is not one of Callboard's forms.")
-        key, step = await self.conversation.submit_form(key, cards.form_values(data), self._asked(context, ""))
+        key, step = await self.conversation.submit_form(key, cards.form_values(data), self._asked(context.activity, ""))
         if isinstance(step, Form):
             return 200, _dialog(step, key)
         reference = self._remember(context)
@@ -507,7 +506,7 @@ class TeamsSurface:
         app = self.app
         if dataset.startswith(DATASET_FORM):  # a form's picker: its owner knows the field's rules
             key, _, field_name = dataset.removeprefix(DATASET_FORM).rpartition(":")
-            choices = await self.conversation.form_options(key, field_name, query, self._asked(context, ""))
+            choices = await self.conversation.form_options(key, field_name, query, self._asked(context.activity, ""))
             found = [(c.value, c.label) for c in choices or ()]
         elif app is not None and (dataset.startswith(DATASET_PICK) or not dataset):  # did you mean: any entity
             found = [(ref, label) for ref, label in picker_options(app.catalog, query)]
@@ -542,7 +541,7 @@ class TeamsSurface:
         return 200, _extension_result([attachment] if attachment is not None else [])
 
     async def _entity_attachment(self, context: TurnContext, ref: str, label: str) -> dict[str, Any] | None:
-        answer = await self.conversation.answer(self._asked(context, f"info {ref}"))
+        answer = await self.conversation.answer(self._asked(context.activity, f"info {ref}"))
         if not answer.reply.status.answered:
             return None
         card = cards.render(answer.reply, answer.view)
@@ -568,7 +567,7 @@ def _reference(to: Any) -> ConversationReference:
 
 def _message(answer: Answer) -> Activity:
     card = cards.render(answer.reply, answer.view)
-    return Activity(type=ActivityTypes.message, summary=cards.fallback_text(answer.reply),
+    return Activity(type=ActivityTypes.message, summary=_plain(answer.reply.summary, 300),
                     attachments=[cards.attachment(card)])
 
 
@@ -604,10 +603,8 @@ def _extension_result(attachments: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _plain(text: str, limit: int) -> str:
-    """One line of plain text for Teams' own fields (dialog titles, previews): no control or
-    format characters, cut to ``limit``."""
-    shown = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") or c in "\t\n")
-    shown = " ".join(shown.split())
+    """One line of plain text for Teams' own fields (dialog titles, previews), cut to ``limit``."""
+    shown = cards.clean(text, lines=False)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 

@@ -481,8 +481,14 @@ def _largest(fits: Any, n: int) -> int:
 
 
 def render(reply: Reply, view: View | None = None) -> dict[str, Any]:
-    """The Adaptive Card for one reply, within ``MAX_CARD_BYTES``."""
-    view = view or View(asked="")
+    """The Adaptive Card for one reply, within ``MAX_CARD_BYTES`` (and its ``fallbackText``, the reply
+    in one line for a client that cannot show the card)."""
+    card = _fit(reply, view or View(asked=""))
+    card["fallbackText"] = fallback_text(reply)
+    return card
+
+
+def _fit(reply: Reply, view: View) -> dict[str, Any]:
     ctx = _Ctx(view)
     parts: list[tuple[Block, list[dict[str, Any]]]] = []
     actions: list[dict[str, Any]] = []
