@@ -491,6 +491,8 @@ class TeamsSurface:
         key, step = await self.conversation.submit_form(key, cards.form_values(data), self._asked(context.activity, ""))
         if isinstance(step, Form):
             return 200, _dialog(step, key)
+        if not step.status.answered:  # expired, not allowed, the form gone: said in the dialog
+            return 200, _dialog_message(step.summary)
         reference = self._remember(context)
         self.conversation.track(self.send(reference, Answer(step, View(asked=""))), "form result")
         return 200, None  # no task: the dialog closes
