@@ -405,7 +405,7 @@ class TeamsSurface:
 
     async def _on_invoke(self, context: TurnContext) -> tuple[int, Any]:
         name = context.activity.name or ""
-        value = context.activity.value if isinstance(context.activity.value, dict) else {}
+        value = _object(context.activity.value)
         handler = {
             "adaptiveCard/action": self._on_card_action,
             "task/fetch": self._on_task_fetch,
@@ -423,9 +423,9 @@ class TeamsSurface:
     async def _on_card_action(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
         """A card's button: the answer replaces the card (within the budget; otherwise the card says
         it is working on it and is updated when the answer is ready)."""
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        action = _object(value.get("action"))
         verb = action.get("verb")
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        data = _object(action.get("data"))
         if verb == VERB_PAGE:
             key, page = data.get(DATA_PAGE_KEY), data.get(DATA_PAGE)
             if not isinstance(key, str) or not isinstance(page, int) or isinstance(page, bool) or page < 1:
@@ -470,7 +470,7 @@ class TeamsSurface:
 
     async def _on_task_fetch(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
         """A form's button: the dialog opens on the form's first page."""
-        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        data = _object(value.get("data"))
         form_id, values = data.get(DATA_FORM), data.get(DATA_FORM_VALUES)
         if not isinstance(form_id, str) or not form_id:
             return 200, _dialog_message("That button does not open one of Callboard's forms.")
@@ -484,7 +484,7 @@ class TeamsSurface:
     async def _on_task_submit(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
         """A dialog page submitted: the next page, the page with its errors, or the dialog closes
         and the result is posted in the conversation."""
-        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        data = _object(value.get("data"))
         key = data.get(DATA_FORM_KEY)
         if not isinstance(key, str) or not key:
             return 200, _dialog_message("This dialog is not one of Callboard's forms.")
@@ -503,8 +503,8 @@ class TeamsSurface:
         dataset = value.get("dataset")
         query = query if isinstance(query, str) else ""
         dataset = dataset if isinstance(dataset, str) else ""
-        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
-        top = options.get("top") if isinstance(options.get("top"), int) else 25
+        options = _object(value.get("queryOptions"))
+        top = _count(options.get("top"), 25)
         app = self.app
         if dataset.startswith(DATASET_FORM):  # a form's picker: its owner knows the field's rules
             key, _, field_name = dataset.removeprefix(DATASET_FORM).rpartition(":")
@@ -523,8 +523,8 @@ class TeamsSurface:
             if isinstance(parameter, dict) and isinstance(parameter.get("value"), str):
                 query = parameter["value"]
                 break
-        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
-        count = options.get("count") if isinstance(options.get("count"), int) else 10
+        options = _object(value.get("queryOptions"))
+        count = _count(options.get("count"), 10)
         app = self.app
         if app is None or not query.strip() or query.strip() == "true":  # initialRun sends "true"
             return 200, _extension_result([])
@@ -553,6 +553,15 @@ class TeamsSurface:
 
 
 # --- activities and invoke answers ------------------------------------------------------------------
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (Teams' payloads are read defensively)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _dumps(body: Any) -> str:

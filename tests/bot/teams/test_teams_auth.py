@@ -63,7 +63,7 @@ async def test_a_valid_token_is_accepted_and_the_card_action_answered(authed: Au
     "unknown key id", "another service url", "no service url", "not endorsed for teams",
 ])
 async def test_a_token_the_sdk_refuses_is_401_and_nothing_runs(authed: Authed, broken: str) -> None:
-    kw: dict[str, Any] = {
+    cases: dict[str, dict[str, Any]] = {
         "wrong issuer": {"issuer": "https://sts.windows.net/evil/"},
         "wrong audience": {"audience": "99999999-2222-3333-4444-555555555555"},
         "expired": {"expires_in": -3600},
@@ -74,7 +74,8 @@ async def test_a_token_the_sdk_refuses_is_401_and_nothing_runs(authed: Authed, b
         "another service url": {"service_url": "https://smba.trafficmanager.net/emea/"},
         "no service url": {"service_url": None},
         "not endorsed for teams": {},
-    }[broken]
+    }
+    kw = cases[broken]
     activity = authed.card_action()
     if broken == "not endorsed for teams":
         activity["channelId"] = "slack"  # the key is endorsed for msteams, webchat and directline only

@@ -252,6 +252,7 @@ async def test_bodies_that_are_not_activities_are_refused(rig: Rig) -> None:
         assert resp.status == 400
     async with rig.http.post(url, data=b"{}", headers={"Content-Type": "text/plain"}) as resp:
         assert resp.status == 415
+    body: Any
     for body in ([], {"text": "no type"}, {"type": "message"}, {"type": "message", "serviceUrl": "ftp://x"}):
         async with rig.http.post(url, json=body) as resp:
             assert resp.status == 400, body
