@@ -55,7 +55,7 @@ from . import cards
 from .settings import TeamsSettings
 from .protocol import (
     DATA_COMMAND, DATA_FORM, DATA_FORM_KEY, DATA_FORM_VALUES, DATA_PAGE, DATA_PAGE_KEY, DATA_PICK_COMMAND,
-    DATASET_FORM, DATASET_PICK, PICK_INPUT, VERB_PAGE, VERB_PICK, VERB_RUN,
+    DATASET_FORM, DATASET_PICK, PICK_INPUT, SEARCH_PARAMETER, VERB_PAGE, VERB_PICK, VERB_RUN,
 )
 
 __all__ = ["TeamsSettings", "TeamsSurface", "teams_text"]
@@ -520,13 +520,12 @@ class TeamsSurface:
         """The message extension's search: entities matching what was typed, each as its card."""
         query = ""
         for parameter in value.get("parameters") or ():
-            if isinstance(parameter, dict) and isinstance(parameter.get("value"), str):
-                query = parameter["value"]
-                break
+            if isinstance(parameter, dict) and parameter.get("name") == SEARCH_PARAMETER:
+                query = parameter["value"] if isinstance(parameter.get("value"), str) else ""
         options = _object(value.get("queryOptions"))
         count = _count(options.get("count"), 10)
         app = self.app
-        if app is None or not query.strip() or query.strip() == "true":  # initialRun sends "true"
+        if app is None or not query.strip():  # the first run (initialRun) names no query
             return 200, _extension_result([])
         found = picker_options(app.catalog, query)[: max(1, min(count, 10))]
         attachments = await asyncio.gather(*(self._entity_attachment(context, ref, label) for ref, label in found))

@@ -31,9 +31,10 @@ from callboard.commands.api import CommandSpec
 from callboard.commands.dispatch import CommandRegistry
 
 from ..config import ConfigError, Settings, load_settings
+from .protocol import SEARCH_COMMAND_ID, SEARCH_PARAMETER
 
 __all__ = [
-    "DEFAULT_OUT", "MANIFEST_VERSION", "SCHEMA_URL", "SEARCH_COMMAND_ID", "SEARCH_PARAMETER", "AppPackage",
+    "DEFAULT_OUT", "MANIFEST_VERSION", "SCHEMA_URL", "AppPackage",
     "PackageError", "build_package", "color_icon", "encode_png", "outline_icon", "teams_package", "write_package",
 ]
 
@@ -41,8 +42,6 @@ __all__ = [
 MANIFEST_VERSION = "1.30"
 SCHEMA_URL = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
 #: the message extension's search command and its one parameter, as ``composeExtension/query`` names them
-SEARCH_COMMAND_ID = "searchEntity"
-SEARCH_PARAMETER = "query"
 DEFAULT_OUT = "callboard-teams.zip"
 BOT_SCOPES = ("personal", "team", "groupChat")
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 __all__ = [
     "DATA_COMMAND", "DATA_FORM", "DATA_FORM_KEY", "DATA_FORM_VALUES", "DATA_PAGE", "DATA_PAGE_KEY",
-    "DATA_PICK_COMMAND", "DATASET_FORM", "DATASET_PICK", "PICK_INPUT", "VERB_PAGE", "VERB_PICK", "VERB_RUN",
+    "DATA_PICK_COMMAND", "DATASET_FORM", "DATASET_PICK", "PICK_INPUT", "SEARCH_COMMAND_ID", "SEARCH_PARAMETER",
+    "VERB_PAGE", "VERB_PICK", "VERB_RUN",
 ]
 
 #: run a command line: ``{"cmd": "<command line>"}``
@@ -40,3 +41,6 @@ DATA_FORM_KEY = "callboard_form"
 #: ``form:<state key>:<field name>`` for a form's picker
 DATASET_PICK = "pick:"
 DATASET_FORM = "form:"
+#: the message extension's search command (the app manifest declares it) and its one parameter
+SEARCH_COMMAND_ID = "searchEntity"
+SEARCH_PARAMETER = "query"

@@ -20,8 +20,9 @@ from click.testing import CliRunner
 
 from callboard.bot.cli import cli
 from callboard.bot.config import Settings
+from callboard.bot.teams.protocol import SEARCH_COMMAND_ID
 from callboard.bot.teams.package import (
-    MANIFEST_VERSION, SCHEMA_URL, SEARCH_COMMAND_ID, AppPackage, PackageError, build_package, encode_png,
+    MANIFEST_VERSION, SCHEMA_URL, AppPackage, PackageError, build_package, encode_png,
 )
 from callboard.commands.api import CommandSpec, Reply
 from callboard.commands.dispatch import CommandRegistry
