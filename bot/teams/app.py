@@ -310,15 +310,11 @@ class TeamsSurface:
         activity = context.activity
         reference = TurnContext.get_conversation_reference(activity).serialize()
         user = activity.from_property.id if activity.from_property else None
-        if user:
-            # personal chat first: a run's progress goes where the person talks to us alone
-            known = self._places.get(user)
-            personal = (activity.conversation.conversation_type or "personal") == "personal"
-            if personal or known is None or (known.get("conversation") or {}).get("conversationType") != "personal":
-                self._places.pop(user, None)
-                self._places[user] = reference
-                while len(self._places) > _PLACES_KEPT:
-                    self._places.pop(next(iter(self._places)))
+        if user:  # where a run they start from here posts its progress: here
+            self._places.pop(user, None)
+            self._places[user] = reference
+            while len(self._places) > _PLACES_KEPT:
+                self._places.pop(next(iter(self._places)))
         return reference
 
     def _asked(self, activity: Activity, text: str, *, page: int = 1) -> Asked:

@@ -165,6 +165,21 @@ def _team_owning(root: Path, count: int) -> Path:
     return root / "catalog-info.yaml"
 
 
+async def test_a_slow_answer_says_it_is_working_then_updates_the_card_in_place(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callboard.bot.teams import app as teams_app
+
+    monkeypatch.setattr(teams_app, "INVOKE_BUDGET_S", 0.0)  # every answer is "slow"
+    rig.connector.add_activity("a:1personal-chat", "1:the-card")
+    answer = await rig.invoke("adaptiveCard/action", {"action": {"type": "Action.Execute", "verb": VERB_RUN,
+                                                                 "data": {DATA_COMMAND: "owner payment-service"}}},
+                              replyToId="1:the-card")
+    assert "Working on owner payment-service" in json.dumps(answer["value"])
+    await rig.settled()
+    (update,) = await rig.connector.wait_for("update")
+    assert update.activity_id == "1:the-card" and "payments-team" in json.dumps(update.body)
+
+
 async def test_next_and_previous_page_through_a_long_list(tmp_path: Path) -> None:
     async with serving(tmp_path, catalog=_team_owning(tmp_path / "catalog", 40)) as rig:
         await _pages(rig)
