@@ -524,8 +524,11 @@ class TeamsSurface:
         if app is None or not query.strip():  # the first run (initialRun) names no query
             return 200, _extension_result([])
         found = picker_options(app.catalog, query)[: max(1, min(count, 10))]
-        attachments = await asyncio.gather(*(self._entity_attachment(context, ref, label) for ref, label in found))
-        return 200, _extension_result([a for a in attachments if a is not None])
+        attachments = await asyncio.gather(*(self._entity_attachment(context, ref, label) for ref, label in found),
+                                           return_exceptions=True)
+        for failed in (a for a in attachments if isinstance(a, BaseException)):
+            log.error("teams message extension: an entity's card failed", exc_info=failed)
+        return 200, _extension_result([a for a in attachments if isinstance(a, dict)])
 
     async def _on_query_link(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
         """A link to Callboard's docs pasted in a message unfurls into the entity's card."""

@@ -194,11 +194,27 @@ class BuildPool:
         )
 
     async def close(self) -> None:
+        """Stop every worker (idle ones are let finish, busy ones killed) and return once each is
+        reaped — also when cancelled (a server shutting down), which then kills them at once. A
+        plain ``gather`` would return at the first cancelled stop and leave the others' reaping to
+        an event loop about to close."""
         self._closed = True
         idle, self._idle = self._idle, []
         busy = [w for w in self._workers if w not in idle]
         self._workers.clear()
-        await asyncio.gather(*(w.close() for w in idle), *(w.kill() for w in busy))
+        stopping = asyncio.gather(*(w.close() for w in idle), *(w.kill() for w in busy), return_exceptions=True)
+        cancelled = False
+        while not stopping.done():
+            try:
+                await asyncio.shield(stopping)
+            except asyncio.CancelledError:
+                cancelled = True
+                for worker in (*idle, *busy):
+                    if worker.alive:
+                        with contextlib.suppress(ProcessLookupError):
+                            worker.proc.kill()
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 def main() -> int:

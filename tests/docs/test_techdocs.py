@@ -3,6 +3,7 @@ the docs and runbook commands, and every bad input the issue names."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -467,3 +468,26 @@ async def test_a_worker_that_dies_says_why(tmp_path: Path) -> None:
     finally:
         await pool.close()
     assert not result.ok and "exited (code 3)" in str(result.error) and "segfault in a C extension" in str(result.error)
+
+
+async def test_a_pool_closing_while_cancelled_reaps_every_worker_before_it_returns(tmp_path: Path) -> None:
+    """A server shutting down cancels the docs sync while its pool closes: ``close()`` returns (with
+    the cancellation) only once every worker is reaped. Returning when the first one was left the
+    others' reaping to an event loop about to close: their processes and pipes outlived it."""
+    from callboard.providers.techdocs.build import BuildJob
+    from callboard.providers.techdocs.worker import BuildPool
+
+    write(tmp_path / "src" / "mkdocs.yml", "site_name: x\n")
+    write(tmp_path / "src" / "docs" / "index.md", "# Home\n")
+    pool = BuildPool(3, timeout=60)
+    jobs = [BuildJob(source=str(tmp_path / "src"), out=str(tmp_path / f"out{i}"), site_name="x") for i in range(3)]
+    results = await asyncio.gather(*(pool.build(job) for job in jobs))
+    assert all(r.ok for r in results), results
+    workers = list(pool._workers)
+    assert len(workers) == 3
+    closing = asyncio.ensure_future(pool.close())
+    await asyncio.sleep(0)  # stdin closed: the workers are on their way out
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert [w.proc.returncode is not None for w in workers] == [True] * 3
