@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ..commands.test_phrasings import Case, Recorder, check, demo_cases
+from ..commands.test_phrasings import Recorder, check, surface_sample
 from .test_slack_real_shapes import BOT, Rig, fake, rig  # noqa: F401  (fixtures)
 
 PRIYA = "U0PRIYA01"  # priya.raman in the catalog, by her Slack profile's email
@@ -19,22 +19,12 @@ def _escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _sample() -> list[Case]:
-    """Every third labelled demo phrasing, then every kind of expectation at least once."""
-    cases = demo_cases()
-    sample = cases[::3]
-    for expect in ("NOT_FOUND", "AMBIGUOUS", "UNKNOWN"):
-        if not any(c.expect == expect for c in sample):
-            sample.append(next(c for c in cases if c.expect == expect))
-    return sample
-
-
 @pytest.mark.parametrize("shape", ["slash", "dm", "mention"])
 async def test_labelled_phrasings_in_slack(rig: Rig, shape: str) -> None:  # noqa: F811
     recorder = Recorder(rig.app)
     rig.app.dispatcher = recorder.dispatcher
     misses = []
-    sample = _sample()
+    sample = surface_sample()
     for i, case in enumerate(sample):
         if shape == "slash":
             body = await rig.slash("/callboard", _escaped(case.q), user=PRIYA)

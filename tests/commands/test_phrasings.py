@@ -55,6 +55,17 @@ def demo_cases() -> list[Case]:
             for c in LABELS["demo"]]
 
 
+def surface_sample() -> list[Case]:
+    """What a chat surface's test asks: every third labelled demo phrasing, then every kind of
+    expectation at least once."""
+    cases = demo_cases()
+    sample = cases[::3]
+    for expect in ("NOT_FOUND", "AMBIGUOUS", "UNKNOWN"):
+        if not any(c.expect == expect for c in sample):
+            sample.append(next(c for c in cases if c.expect == expect))
+    return sample
+
+
 class Recorder:
     """The app's commands, each recording what it was asked (command and arguments) before it runs,
     behind a dispatcher that keeps every answer with the invocation that made it (``answers``)."""

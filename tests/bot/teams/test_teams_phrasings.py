@@ -12,19 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ...commands.test_phrasings import Case, Recorder, check, demo_cases
+from ...commands.test_phrasings import Recorder, check, surface_sample
 from .rig import BOT, Rig, serving
 from .test_teams_surface import _posted
-
-
-def _sample() -> list[Case]:
-    """Every third labelled demo phrasing, then every kind of expectation at least once."""
-    cases = demo_cases()
-    sample = cases[::3]
-    for expect in ("NOT_FOUND", "AMBIGUOUS", "UNKNOWN"):
-        if not any(c.expect == expect for c in sample):
-            sample.append(next(c for c in cases if c.expect == expect))
-    return sample
 
 
 @pytest.fixture
@@ -38,7 +28,7 @@ async def test_labelled_phrasings_in_teams(rig: Rig, shape: str) -> None:
     recorder = Recorder(rig.app)
     rig.app.dispatcher = recorder.dispatcher
     misses = []
-    sample = _sample()
+    sample = surface_sample()
     conversation = "a:1personal-chat" if shape == "personal" else "19:general@thread.tacv2"
     for i, case in enumerate(sample):
         typed = html.escape(case.q, quote=False)  # Teams sends & < > as entities
