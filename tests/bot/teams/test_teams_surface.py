@@ -327,3 +327,24 @@ async def test_every_card_sent_validates_against_the_adaptive_card_schema(rig: R
     for activity in posted:
         for attachment in activity["attachments"]:
             check(attachment["content"])
+
+
+async def test_a_form_shown_outside_a_click_is_a_card_whose_button_opens_the_dialog(rig: Rig) -> None:
+    """Teams opens a dialog only from a click: ``open_form`` posts a card whose button does it."""
+    asked = await rig.message("help")
+    await _posted(rig)
+    where = rig.surface.direct(asked["from"]["id"])
+    key, form = await rig.surface.conversation.open_form("template:default/python-service", {},
+                                                         rig.surface._asked(_activity(asked), ""))
+    await rig.surface.open_form(where, form, key)
+    card = (await _posted(rig, count=2))[-1]["attachments"][0]["content"]
+    (button,) = _actions(card, "Action.Submit")
+    assert button["data"]["msteams"] == {"type": "task/fetch"} and button["data"]["form"] == form.id
+    opened = await rig.invoke("task/fetch", {"data": button["data"]})
+    assert opened["task"]["type"] == "continue"
+
+
+def _activity(raw: dict[str, Any]) -> Any:
+    from botbuilder.schema import Activity
+
+    return Activity().deserialize(raw)
