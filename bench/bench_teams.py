@@ -37,6 +37,8 @@ connector client and user-token client for every activity, and each builds msres
 ``ClientRetryPolicy``, whose status list is computed with ``i not in <a list of 500>`` for 999
 codes (~4 ms of CPU each on this machine). The flag makes that list a frozenset in the server
 process, to measure what the SDK's overhead costs; the figures of record are without it.
+``--unlisted-people`` is another: the connector fake's members API does not know the load's people,
+so Callboard answers without knowing who asks (it does not look their User up by email).
 
 The catalog is synced into a fresh SQLite database before the first server starts, so the
 measurement is the answer path only. ``--catalog`` defaults to ``/tmp/cat/catalog-100000.yaml``,
@@ -475,6 +477,9 @@ def main() -> None:
                         help="run only this one (repeatable); default: all four")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "teams.json"))
     parser.add_argument("--profile", help="a folder: run each server under cProfile, write <workload>.prof there")
+    parser.add_argument("--unlisted-people", action="store_true",
+                        help="an experiment: the connector fake does not know the load's people, so Callboard "
+                             "answers without knowing who asks (no catalog lookup by email)")
     parser.add_argument("--retry-codes-set", action="store_true",
                         help="an experiment, not the product: in the server, make msrest's ClientRetryPolicy.safe_codes "
                              "a frozenset (see the module docstring)")
@@ -507,7 +512,7 @@ def main() -> None:
     names = sidecar["components"]
     users = Users(catalog, args.concurrency).people
     users_file = work / "users.json"
-    users_file.write_text(json.dumps(users))
+    users_file.write_text(json.dumps([] if args.unlisted_people else users))
     print("syncing", catalog, flush=True)
     subprocess.run([sys.executable, "-m", "callboard.bot.cli", "sync", "--catalog", str(catalog),
                     "--database-url", db], check=True, env=env, stdout=subprocess.DEVNULL)
@@ -564,7 +569,8 @@ def main() -> None:
                 _print_profile(profile)
         report = {"workloads": results, "catalog": catalog.name, "entities": sidecar["total"],
                   "duration_s": args.duration, "concurrency": args.concurrency, "cpus": os.cpu_count(),
-                  "python": sys.version.split()[0], "retry_codes_set": args.retry_codes_set, "loadavg_after": round(os.getloadavg()[0], 2),
+                  "python": sys.version.split()[0], "retry_codes_set": args.retry_codes_set,
+                  "unlisted_people": args.unlisted_people, "loadavg_after": round(os.getloadavg()[0], 2),
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
