@@ -88,6 +88,7 @@ class Conversation:
         self._tasks = tasks
         self._clock = clock
         self._people: dict[str, _Known] = {}
+        self._users: dict[str, tuple[str | None, float]] = {}  # email -> (catalog User, fetched)
         self._mention_ids: dict[str, tuple[str | None, float]] = {}  # email -> (platform id, fetched)
         self._seen: dict[str, None] = {}
         self._pruned_at = -_PRUNE_EVERY_S
@@ -236,12 +237,26 @@ class Conversation:
             self._people.pop(next(iter(self._people)))
 
     async def _user_ref(self, email: str | None) -> str | None:
+        """The catalog User with ``email`` (a platform that sends who asks with every message,
+        Teams): cached like a platform's profile, an hour when found and a minute when not, so a
+        question does not cost a lookup among every User."""
+        if not email:
+            return None
+        key = email.lower()
+        cached = self._users.get(key)
+        if cached is not None and self._clock() - cached[1] < (PEOPLE_TTL_S if cached[0] else UNKNOWN_TTL_S):
+            return cached[0]
         try:
-            return await within(LOOKUP_LIMIT_S, self._by_email(email))
+            user_ref = await within(LOOKUP_LIMIT_S, self._by_email(email))
         except Exception as exc:  # noqa: BLE001
             if not self._outage(exc, "user lookup skipped"):
                 raise
-            return None
+            return None  # not cached: known again once the database answers
+        self._users.pop(key, None)
+        self._users[key] = (user_ref, self._clock())
+        while len(self._users) > _PEOPLE_KEPT:
+            self._users.pop(next(iter(self._users)))
+        return user_ref
 
     async def _by_email(self, email: str | None) -> str | None:
         if not email or self.app is None:

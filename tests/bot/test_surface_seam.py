@@ -192,3 +192,32 @@ async def test_template_forms_arrive_with_a_database_opened_after_the_server_sta
     surface.attach(demo_app)
     key, form = await surface.conversation.open_form("template:default/python-service", {}, Asked(text="", user="U1"))
     assert key and form.title and form.pages
+
+
+async def test_a_profile_sent_with_every_message_is_looked_up_in_the_catalog_once_an_hour(
+        demo_app: Callboard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teams says who asks with every message: the User with that email is looked up once (an hour;
+    a minute when there is none), not on every question."""
+    now = [0.0]
+    conversation = Conversation(ToySurface(demo_app, set(), {}), demo_app, set(), clock=lambda: now[0])
+    lookups: list[str] = []
+    real = demo_app.catalog.user_by_email
+
+    async def counted(email: str) -> str | None:
+        lookups.append(email)
+        return await real(email)
+
+    monkeypatch.setattr(demo_app.catalog, "user_by_email", counted)
+    priya = Asked(text="", user="29:p", profile=Profile(email="Priya.Raman@acme.example.com"))
+    stranger = Asked(text="", user="29:s", profile=Profile(email="nobody@elsewhere.example.com"))
+    for _ in range(3):
+        assert (await conversation.who(priya))[1] == "user:default/priya.raman"
+        assert (await conversation.who(stranger))[1] is None
+    assert len(lookups) == 2
+    now[0] += 61  # the stranger may have been added to the catalog since
+    await conversation.who(priya)
+    await conversation.who(stranger)
+    assert len(lookups) == 3
+    now[0] += 3600
+    await conversation.who(priya)
+    assert len(lookups) == 4
