@@ -43,6 +43,8 @@ from aiohttp import web
 from botbuilder.core import Bot, InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from botframework.connector.auth import (AuthenticateRequestResult, BotFrameworkAuthentication, ClaimsIdentity,
+                                         ConnectorFactory, JwtTokenValidation)
 
 from callboard.bot.app import Callboard
 from callboard.bot.conversation import Conversation
@@ -76,6 +78,70 @@ _USER_ID = re.compile(r"(?:29|8):[A-Za-z0-9_:.@-]{1,200}|[0-9a-fA-F-]{36}")
 _AT = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _SEARCH = "application/vnd.microsoft.search.searchResponse"
+
+
+class _ReusedClients(BotFrameworkAuthentication):
+    """The SDK's authentication (``ConfigurationBotFrameworkAuthentication``, unchanged: every token
+    is validated by it), with the Bot Connector and user-token clients it would make for each
+    activity made once per app, service URL and audience and reused. Each new client builds msrest's
+    retry policy (~4 ms of CPU on this machine): two per activity were most of a Teams request's cost.
+    The clients hold no per-request state; their credentials refresh their own tokens."""
+
+    _KEPT = 64  # service URLs are per region: a handful in practice
+
+    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+        self._inner = inner
+        self._connectors: dict[tuple[str | None, str, str | None], Any] = {}
+        self._token_clients: dict[str | None, Any] = {}
+
+    def _reuse(self, factory: ConnectorFactory, claims_identity: ClaimsIdentity | None) -> ConnectorFactory:
+        app_id = JwtTokenValidation.get_app_id_from_claims(claims_identity.claims) if claims_identity else None
+        return _ReusedConnectors(factory, app_id, self._connectors, self._KEPT)
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        result.connector_factory = self._reuse(result.connector_factory, result.claims_identity)
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+        result.connector_factory = self._reuse(result.connector_factory, result.claims_identity)
+        return result
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return self._reuse(self._inner.create_connector_factory(claims_identity), claims_identity)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> Any:
+        app_id = JwtTokenValidation.get_app_id_from_claims(claims_identity.claims)
+        client = self._token_clients.get(app_id)
+        if client is None:
+            client = self._token_clients[app_id] = await self._inner.create_user_token_client(claims_identity)
+        return client
+
+    def create_bot_framework_client(self) -> Any:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return str(self._inner.get_originating_audience())
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
+
+
+class _ReusedConnectors(ConnectorFactory):
+    def __init__(self, inner: ConnectorFactory, app_id: str | None,
+                 kept: dict[tuple[str | None, str, str | None], Any], most: int) -> None:
+        self._inner, self._app_id, self._kept, self._most = inner, app_id, kept, most
+
+    async def create(self, service_url: str, audience: str | None = None) -> Any:
+        key = (self._app_id, service_url, audience)
+        client = self._kept.get(key)
+        if client is None:
+            client = await self._inner.create(service_url, audience)
+            self._kept[key] = client
+            while len(self._kept) > self._most:
+                self._kept.pop(next(iter(self._kept)))
+        return client
 
 
 class _SdkConfig:
@@ -154,7 +220,7 @@ class TeamsSurface:
                  forms: FormHandler | None = None) -> None:
         self.settings = settings
         self.conversation = Conversation(self, app, tasks, forms=forms)  # the Software Templates as dialogs
-        self._auth = ConfigurationBotFrameworkAuthentication(_SdkConfig(settings))
+        self._auth = _ReusedClients(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
         self.bot = _Bot(self)
@@ -215,10 +281,25 @@ class TeamsSurface:
         except Exception as exc:  # noqa: BLE001 - the SDK refuses tokens with several exception types
             log.warning("teams request refused: %s", type(exc).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
-        invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
-        if invoke is None or invoke.body is None:  # a message, or a dialog that closes
-            return web.Response(status=200 if invoke is None else int(invoke.status))
-        return web.json_response(invoke.body, status=int(invoke.status), dumps=_dumps)
+        answered: list[tuple[int, Any]] = []
+
+        async def turn(context: TurnContext) -> None:
+            result = await self._on_turn(context)
+            if result is not None:
+                answered.append(result)
+
+        # the invoke's answer is taken from the turn itself: sent through the turn context, the SDK
+        # would deep-copy the whole card and serialize it with msrest on every request
+        invoke = await self.adapter.process_activity(authenticated, activity, turn)
+        if answered:
+            status, payload = answered[0]
+        elif invoke is not None:  # the turn failed: _on_turn_error's answer
+            status, payload = int(invoke.status), invoke.body
+        else:  # a message (answered after the acknowledgement) or an update
+            return web.Response(status=200)
+        if payload is None:  # a dialog that closes
+            return web.Response(status=status)
+        return web.json_response(payload, status=status, dumps=_dumps)
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         ref = secrets.token_hex(3)
@@ -295,20 +376,21 @@ class TeamsSurface:
 
     # --- turns ---------------------------------------------------------------------------------
 
-    async def _on_turn(self, context: TurnContext) -> None:
+    async def _on_turn(self, context: TurnContext) -> tuple[int, Any] | None:
+        """One activity; an invoke's answer (status, body) is returned."""
         activity = context.activity
         if activity.type == ActivityTypes.message:
             self._on_message(context)
         elif activity.type == ActivityTypes.invoke:
-            status, body = await self._on_invoke(context)
-            await _invoke_response(context, status, body)
+            return await self._on_invoke(context)
         elif activity.type == ActivityTypes.conversation_update:
             self._on_conversation_update(context)
+        return None
 
     def _remember(self, context: TurnContext) -> dict[str, Any]:
         """The conversation's reference (where replies and a run's progress go), as JSON."""
         activity = context.activity
-        reference = TurnContext.get_conversation_reference(activity).serialize()
+        reference = _reference_json(activity)
         user = activity.from_property.id if activity.from_property else None
         if user:  # where a run they start from here posts its progress: here
             self._places.pop(user, None)
@@ -560,6 +642,28 @@ def _object(value: Any) -> dict[str, Any]:
 
 def _count(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _account(account: Any) -> dict[str, Any] | None:
+    if account is None:
+        return None
+    return {k: v for k, v in (("id", account.id), ("name", account.name), ("aadObjectId", account.aad_object_id),
+                              ("role", account.role)) if v is not None}
+
+
+def _reference_json(activity: Activity) -> dict[str, Any]:
+    """``TurnContext.get_conversation_reference(activity).serialize()``, read off the activity
+    directly (msrest's serializer cost more than the rest of a card action)."""
+    conversation = activity.conversation
+    reference: dict[str, Any] = {
+        "activityId": activity.id, "user": _account(activity.from_property), "bot": _account(activity.recipient),
+        "conversation": None if conversation is None else {k: v for k, v in (
+            ("id", conversation.id), ("conversationType", conversation.conversation_type),
+            ("tenantId", conversation.tenant_id), ("isGroup", conversation.is_group), ("name", conversation.name))
+            if v is not None},
+        "channelId": activity.channel_id, "locale": activity.locale, "serviceUrl": activity.service_url,
+    }
+    return {k: v for k, v in reference.items() if v is not None}
 
 
 def _dumps(body: Any) -> str:

@@ -348,3 +348,21 @@ def _activity(raw: dict[str, Any]) -> Any:
     from botbuilder.schema import Activity
 
     return Activity().deserialize(raw)
+
+
+def test_the_stored_conversation_reference_is_the_sdks_own() -> None:
+    """Read off the activity directly, the reference is what the SDK's serializer would write."""
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import Activity
+
+    from callboard.bot.teams.app import _reference_json
+
+    raw = {"type": "message", "id": "1:42", "serviceUrl": "https://smba.trafficmanager.net/emea/", "channelId": "msteams",
+           "locale": "en-GB", "from": {"id": "29:1x", "name": "Priya", "aadObjectId": "00000000-0000-0000-0000-00000000a11c"},
+           "recipient": {"id": "28:bot", "name": "Callboard", "role": "bot"},
+           "conversation": {"id": "19:x@thread.tacv2;messageid=1", "conversationType": "channel", "tenantId": "t",
+                            "isGroup": True, "name": "General"}}
+    activity = Activity().deserialize(raw)
+    assert _reference_json(activity) == TurnContext.get_conversation_reference(activity).serialize()
+    sparse = Activity().deserialize({"type": "message", "serviceUrl": "http://127.0.0.1:1", "conversation": {"id": "a:1"}})
+    assert _reference_json(sparse) == TurnContext.get_conversation_reference(sparse).serialize()
