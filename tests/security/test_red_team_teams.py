@@ -341,3 +341,286 @@ async def test_service_urls_on_this_machine_in_any_spelling_do_reach_the_local_c
                 assert "payments-team" in json.dumps(await _posted(rig, f"a:1local-{n}"))
     finally:
         await connector.stop()
+
+
+# --- A3. with credentials: nothing unauthenticated runs, and the password is never written -----------
+
+
+INVOKES = {
+    "adaptiveCard/action": {"action": {"type": "Action.Execute", "verb": VERB_RUN,
+                                       "data": {DATA_COMMAND: "owner payment-service"}}},
+    "task/fetch": {"data": {DATA_FORM: "template:default/python-service", "values": {}}},
+    "task/submit": {"data": {DATA_FORM_KEY: "k"}},
+    "application/search": {"queryText": "payment", "dataset": "pick:owner"},
+    "composeExtension/query": {"commandId": "searchEntity", "parameters": [{"name": "query", "value": "payment"}]},
+    "composeExtension/queryLink": {"url": f"{PUBLIC_URL}/docs/default/component/payment-service/"},
+}
+
+
+@pytest.fixture
+async def authed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[tuple[Rig, BotFrameworkIdentityFake]]:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: the password must be in none of them
+    with BotFrameworkIdentityFake() as identity:
+        teams = TeamsSettings(app_id=APP_ID, app_password=PASSWORD, openid_metadata_url=identity.metadata_url,
+                              token_issuer="https://api.botframework.com", public_url=PUBLIC_URL)
+        async with serving(tmp_path, teams=teams, public_url=PUBLIC_URL) as rig:
+            yield rig, identity
+
+
+@pytest.mark.parametrize("kind", ["message", "conversationUpdate", *INVOKES])
+async def test_with_an_app_id_nothing_unauthenticated_runs(authed: tuple[Rig, BotFrameworkIdentityFake],
+                                                          kind: str) -> None:
+    rig, identity = authed
+    if kind in INVOKES:
+        activity = rig.activity("invoke", name=kind, value=INVOKES[kind])
+    else:
+        activity = rig.activity(kind, text="owner payment-service", membersAdded=[{"id": BOT, "name": "Callboard"}])
+    for headers in ({}, {"Authorization": "Bearer " + identity.token(APP_ID, unsigned=True)},
+                    {"Authorization": "Bearer " + identity.token("99999999-2222-3333-4444-555555555555",
+                                                                 service_url=rig.connector.url)},
+                    {"Authorization": "Bearer " + identity.token(APP_ID, service_url="http://evil.example/")}):
+        status, body, _ = await rig.post(activity, headers=headers)
+        assert status == 401, (kind, headers, status, body)
+    await rig.settled()
+    assert not rig.dispatched and not rig.connector.calls
+
+
+async def test_the_app_password_is_in_no_log_line_or_answer(authed: tuple[Rig, BotFrameworkIdentityFake],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Start, good and bad tokens, every invoke, a reply whose token cannot be fetched (no
+    network to Microsoft here): the password appears nowhere, at any level."""
+    rig, identity = authed
+    token = identity.token(APP_ID, service_url=rig.connector.url)
+    answers = []
+    for name, value in INVOKES.items():
+        status, body, _ = await rig.post(rig.activity("invoke", name=name, value=value), token=token)
+        answers.append((status, body))
+    await rig.post(rig.activity("message", text="owner payment-service"), token=token)
+    await rig.post(rig.activity("message", text="owner payment-service"), token="garbage")
+    await rig.settled()
+    assert any(status == 200 for status, _ in answers), answers  # really authenticated and answered
+    seen = caplog.text + "".join(f"{r.args!r}{r.exc_text or ''}" for r in caplog.records)
+    assert PASSWORD not in seen
+    assert PASSWORD not in json.dumps(answers) + json.dumps([c.body for c in rig.connector.calls])
+    assert PASSWORD not in repr(rig.surface.settings) and PASSWORD not in repr(rig.surface)
+
+
+def test_the_app_package_never_holds_the_password(tmp_path: Path) -> None:
+    developer = {"developer": "Acme", "website_url": "https://acme.example.com", "privacy_url":
+                 "https://acme.example.com/privacy", "terms_url": "https://acme.example.com/terms"}
+    settings = Settings(teams_app_id=APP_ID, teams_app_password=PASSWORD, teams_tenant_id=APP_ID,
+                        public_url=PUBLIC_URL, teams_app=developer)
+    package = build_package(settings, CommandRegistry.from_entry_points().specs)
+    data = package.zip_bytes()
+    assert PASSWORD.encode() not in data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            assert PASSWORD.encode() not in archive.read(name), name
+    assert PASSWORD not in json.dumps(package.manifest) and PASSWORD not in repr(package)
+
+
+# --- B. card actions, dialogs and typeahead ----------------------------------------------------------
+
+
+def _execute(verb: str, data: Any) -> dict[str, Any]:
+    return {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
+
+
+@pytest.mark.parametrize("command", [
+    "owner payment-service\ncreate python-service", "owner payment-service; rm -rf /", "owner payment-service && help",
+    "owner `id` $(id) payment-service", "owner payment-service\r\n\r\nhelp",
+], ids=["newline", "semicolon", "and", "subshell", "crlf"])
+async def test_a_button_runs_exactly_one_command_line_as_text(rig: Rig, command: str) -> None:
+    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: command}))
+    assert len(rig.dispatched) == 1, rig.dispatched  # one line, one dispatch: nothing chained
+    assert answer["statusCode"] in (200, 400)
+    if answer["statusCode"] == 200:
+        assert_inert(answer["value"], where=command)
+
+
+@pytest.mark.parametrize("data", [
+    {DATA_COMMAND: "owner " + "x" * 2001}, {DATA_COMMAND: "owner " + "x" * 500_000}, {DATA_COMMAND: ["owner", "x"]},
+    {DATA_COMMAND: {"cmd": "owner x"}}, {DATA_COMMAND: None}, {DATA_COMMAND: "   \n\t "}, "owner payment-service",
+    ["owner payment-service"], None, 7,
+], ids=["2001", "500k", "list", "object", "null", "blank", "data-string", "data-list", "data-null", "data-int"])
+async def test_a_button_with_a_command_that_is_not_a_short_line_is_refused(rig: Rig, data: Any) -> None:
+    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, data))
+    assert answer["statusCode"] == 400 and "not one of Callboard's" in answer["value"]["message"], answer
+    assert not rig.dispatched
+
+
+async def test_control_characters_in_a_button_command_reach_nobody(rig: Rig) -> None:
+    command = "owner \x1b]8;;https://evil.example\x07pay\u202ement\u200b-service\x1b]8;;\x07 <at>Everyone</at> [x](https://evil.example)"
+    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: command}))
+    assert answer["statusCode"] == 200
+    assert_inert(answer["value"])
+    assert "https://evil.example" not in json.dumps([a.get("url") for a in _walk(answer["value"]) if "url" in a])
+
+
+@pytest.mark.parametrize("data", [
+    {DATA_PICK_COMMAND: "rm", PICK_INPUT: "component:default/payment-service"},
+    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "component:default/payment-service\ncreate python-service"},
+    {DATA_PICK_COMMAND: ["owner"], PICK_INPUT: "component:default/payment-service"},
+    {DATA_PICK_COMMAND: "owner", PICK_INPUT: ["component:default/payment-service"]},
+    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "   "},
+    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "x" * 5000},
+], ids=["unknown-command", "second-line", "command-list", "ref-list", "blank-ref", "huge-ref"])
+async def test_a_did_you_mean_pick_runs_a_known_command_on_one_ref_or_nothing(rig: Rig, data: dict[str, Any]) -> None:
+    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_PICK, data))
+    assert len(rig.dispatched) <= 1
+    for asked in rig.dispatched:
+        assert asked.split()[0] in ("info", "owner"), asked
+    if answer["statusCode"] == 200:
+        assert_inert(answer["value"])
+
+
+def _long_team(root: Path, count: int = 40) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    docs = [{"kind": "Group", "metadata": {"name": "platform-team"}, "spec": {"type": "team", "children": []}},
+            {"kind": "Component", "metadata": {"name": "secret-project-x"},
+             "spec": {"type": "service", "lifecycle": "production", "owner": "platform-team"}}]
+    docs += [{"kind": "Component", "metadata": {"name": f"ledger-{i:02d}"},
+              "spec": {"type": "service", "lifecycle": "production", "owner": "platform-team"}} for i in range(count)]
+    (root / "catalog-info.yaml").write_text("\n---\n".join(
+        json.dumps({"apiVersion": "backstage.io/v1alpha1", **d}) for d in docs) + "\n")
+    return root / "catalog-info.yaml"
+
+
+async def test_page_keys_replay_only_the_question_as_whoever_clicks(tmp_path: Path) -> None:
+    """A page key keeps the question's text, never its answer: like Slack's, whoever clicks (the
+    card is visible to the whole conversation) gets that question answered as themselves."""
+    async with serving(tmp_path, catalog=_long_team(tmp_path / "catalog")) as rig:
+        await rig.message("team platform-team")
+        card = (await _posted(rig))[0]["attachments"][0]["content"]
+        (nxt,) = [a for a in _walk(card) if a.get("type") == "Action.Execute" and a.get("verb") == VERB_PAGE]
+        key = nxt["data"][DATA_PAGE_KEY]
+        assert len(key) >= 16 and "team platform-team" not in key  # not guessable, not the question
+        stranger = await rig.invoke("adaptiveCard/action", _execute(VERB_PAGE, nxt["data"]), person=STRANGER,
+                                    conversation="a:1stranger")
+        assert "page 2 of" in json.dumps(stranger["value"])
+        assert rig.dispatched == ["team platform-team", "team platform-team"]  # the question, not another
+        for data in ({DATA_PAGE_KEY: key, DATA_PAGE: 10**12}, {DATA_PAGE_KEY: key, DATA_PAGE: 0},
+                     {DATA_PAGE_KEY: key, DATA_PAGE: -1}, {DATA_PAGE_KEY: key, DATA_PAGE: True},
+                     {DATA_PAGE_KEY: key, DATA_PAGE: "2"}, {DATA_PAGE_KEY: key, DATA_PAGE: 2.5},
+                     {DATA_PAGE_KEY: [key], DATA_PAGE: 2}, {DATA_PAGE_KEY: "' OR 1=1 --", DATA_PAGE: 2},
+                     {DATA_PAGE_KEY: "x" * 100_000, DATA_PAGE: 2}, {DATA_PAGE_KEY: key[:-1], DATA_PAGE: 2}):
+            answer = await rig.invoke("adaptiveCard/action", _execute(VERB_PAGE, data))
+            text = json.dumps(answer)
+            assert answer["statusCode"] in (200, 400), (data, text[:300])
+            if answer["statusCode"] == 200:
+                assert_inert(answer["value"])
+                assert "page 2 of" not in text or data[DATA_PAGE] == 2 and data[DATA_PAGE_KEY] == key, data
+        assert len(rig.dispatched) <= 3  # only the huge page number re-asked (and shows the last page)
+
+
+@pytest.fixture
+async def forms(tmp_path: Path) -> AsyncIterator[tuple[Rig, str]]:
+    """A server with a template, and Priya's dialog open on its first page: (rig, her form key)."""
+    async with serving(tmp_path, catalog=template_catalog(tmp_path / "catalog")) as rig:
+        opened = await rig.invoke("task/fetch", {"data": {DATA_FORM: "template:default/tiny-service", "values": {}}})
+        card = opened["task"]["value"]["card"]["content"]
+        assert_inert(card)
+        (submit,) = [a for a in _walk(card) if a.get("type") == "Action.Submit"]
+        yield rig, submit["data"][DATA_FORM_KEY]
+
+
+async def test_someone_elses_form_key_is_expired_for_them(forms: tuple[Rig, str]) -> None:
+    rig, key = forms
+    for person, conversation in ((STRANGER, "a:1stranger"), (STRANGER, "a:1personal-chat")):
+        answer = await rig.invoke("task/submit", {"data": {DATA_FORM_KEY: key, "name": "stolen",
+                                                           "owner": "group:default/web-team"}},
+                                  person=person, conversation=conversation)
+        assert answer["task"]["type"] == "message" and "expired" in answer["task"]["value"], answer
+    mine = await rig.invoke("task/submit", {"data": {DATA_FORM_KEY: key, "name": "Bad Name!",
+                                                     "owner": "group:default/web-team"}})
+    assert mine["task"]["type"] == "continue"  # still hers: the page again, with its error
+    assert "stolen" not in json.dumps(mine)
+
+
+async def test_someone_elses_form_picker_finds_nothing(forms: tuple[Rig, str]) -> None:
+    rig, key = forms
+    query = {"queryText": "web", "queryOptions": {"skip": 0, "top": 15}}
+    mine = await rig.invoke("application/search", {**query, "dataset": f"{DATASET_FORM}{key}:owner"})
+    assert "group:default/web-team" in json.dumps(mine)  # the probe below is not empty for any reason but whose
+    for dataset in (f"{DATASET_FORM}{key}:owner", f"{DATASET_FORM}{key}:owner:extra", f"{DATASET_FORM}{key}"):
+        theirs = await rig.invoke("application/search", {**query, "dataset": dataset}, person=STRANGER,
+                                  conversation="a:1stranger")
+        assert theirs["value"]["results"] == [], (dataset, theirs)
+
+
+@pytest.mark.parametrize("options", [
+    {"top": -1, "skip": -1}, {"top": 10**12, "skip": 10**12}, {"top": True}, {"top": "50"}, {"top": None},
+    {"top": 2.5}, {"top": [1]}, "junk",
+], ids=lambda o: json.dumps(o)[:20])
+async def test_typeahead_counts_of_any_kind_stay_within_teams_limits(rig: Rig, options: Any) -> None:
+    for name, value in (("application/search", {"queryText": "service", "dataset": "pick:owner",
+                                                "queryOptions": options}),
+                        ("composeExtension/query", {"commandId": "searchEntity", "queryOptions": options,
+                                                    "parameters": [{"name": "query", "value": "service"}]})):
+        answer = await rig.invoke(name, value)
+        if name == "application/search":
+            assert 1 <= len(answer["value"]["results"]) <= 50, answer
+        else:
+            assert 1 <= len(answer["composeExtension"]["attachments"]) <= 10
+            for attachment in answer["composeExtension"]["attachments"]:
+                assert_inert(attachment["content"])
+
+
+@pytest.mark.parametrize("value", [
+    {"queryText": ["a"], "dataset": {"x": 1}}, {"queryText": "x" * 200_000, "dataset": "pick:owner"},
+    {"queryText": "web", "dataset": "form:"}, {"queryText": "web", "dataset": "form::::"},
+    {"queryText": "web", "dataset": "form:../../etc/passwd:owner"}, {"queryText": "web", "dataset": "other:thing"},
+    pytest.param({"parameters": 7}, marks=pytest.mark.xfail(strict=True, reason=(
+        "bot/teams/app.py _on_extension_query iterates value.get('parameters') or (): a number there is a "
+        "TypeError, a 500 and a logged traceback; iterate it only when it is a list"))),
+    {"parameters": "query"}, {"parameters": [{"value": ["x"]}, 5, None]},
+    {"parameters": [{"name": "query", "value": "x" * 200_000}]},
+], ids=lambda v: json.dumps(v)[:30])
+async def test_typeahead_and_extension_queries_of_any_shape_answer_politely(rig: Rig, value: dict[str, Any],
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    name = "composeExtension/query" if "parameters" in value else "application/search"
+    started = time.perf_counter()
+    status, body, _ = await rig.post(rig.activity("invoke", name=name, value=value))
+    assert status == 200, (status, body)
+    assert time.perf_counter() - started < 2.0
+    _no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("data", [
+    {DATA_FORM: "../../../etc/passwd"}, {DATA_FORM: "template:default/no-such-template"},
+    {DATA_FORM: ["template:default/tiny-service"]}, {DATA_FORM: "component:default/payment-service"},
+    {DATA_FORM: "template:default/tiny-service", "values": ["name", "x"]},
+    {DATA_FORM: "template:default/tiny-service", "values": {"name": {"$gt": ""}, "owner": [[[]]], "__class__": 1}},
+    {DATA_FORM: "template:default/tiny-service", "values": {"name": "\x1b[31m\u202eevil\u200b" + "n" * 50_000,
+                                                            "owner": "<at>Everyone</at>\x00[x](https://evil.example)"}},
+], ids=["traversal", "unknown", "list", "not-a-template", "values-list", "values-odd", "values-hostile"])
+async def test_a_dialog_opened_with_odd_data_is_refused_or_shown_inert(forms: tuple[Rig, str], data: dict[str, Any],
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    rig, _ = forms
+    answer = await rig.invoke("task/fetch", {"data": data})
+    task = answer["task"]
+    if task["type"] == "message":
+        assert not _unsafe(task["value"]) and len(task["value"]) <= 500, task
+    else:
+        card = task["value"]["card"]["content"]
+        assert_inert(card)
+        assert cards.card_bytes(card) <= cards.MAX_CARD_BYTES
+    _no_errors_logged(caplog)
+
+
+async def test_a_dialog_page_submitted_with_odd_values_is_answered_inert(forms: tuple[Rig, str],
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    rig, key = forms
+    for values in ({"name": ["a", "b"], "owner": 5}, {"name": {"x": 1}, "owner": None},
+                   {"name": "\x1b]52;c;ZXZpbA==\x07\u202e" * 100, "owner": "group:default/web-team"},
+                   {"name": "ok-name", "owner": "group:default/../../etc"}, {"msteams": {"type": "task/submit"}},
+                   {"name": "n" * 300_000, "owner": "x"}):
+        answer = await rig.invoke("task/submit", {"data": {DATA_FORM_KEY: key, **values}})
+        task = answer["task"]
+        assert task["type"] in ("continue", "message"), answer
+        if task["type"] == "continue":
+            assert_inert(task["value"]["card"]["content"])
+            assert task["value"]["card"]["content"]["body"], task
+    _no_errors_logged(caplog)
+    await rig.settled()
+    assert not rig.connector.posted()  # nothing was created from any of it
