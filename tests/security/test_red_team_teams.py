@@ -166,56 +166,58 @@ async def test_deeply_nested_json_is_a_400_not_a_server_error(rig: Rig, body: by
     _no_errors_logged(caplog)
 
 
-@pytest.mark.parametrize("change", [
-    {"from": "29:just-a-string"},
-    {"from": ["29:a", "29:b"]},
-    pytest.param({"conversation": None}, marks=pytest.mark.xfail(strict=True, reason=(
-        "bot/teams/app.py: an activity without a conversation reaches _remember/_on_message, which read "
-        "activity.conversation.conversation_type: an AttributeError and a logged traceback; handle() should "
-        "answer 400 when conversation is not an object with an id"))),
-    {"conversation": "a:1personal-chat"},
-    {"recipient": 7},
-    {"text": {"nested": "object"}},
-    {"text": 12345},
-    {"entities": "not a list"},
+#: Fields of a message with the wrong type (each alone, the rest as Teams sends it).
+WRONG_TYPES: list[dict[str, Any]] = [
+    {"from": "29:just-a-string"}, {"from": ["29:a", "29:b"]}, {"conversation": "a:1personal-chat"},
+    {"recipient": 7}, {"text": {"nested": "object"}}, {"text": 12345}, {"entities": "not a list"},
     {"entities": [1, "x", None, {"type": "mention"}, {"type": "mention", "mentioned": "28:callboard-bot-id"},
                   {"type": "mention", "mentioned": {"id": 5}, "text": 7}, {"type": ["mention"]}]},
-    {"channelData": "junk"},
-    {"timestamp": "not a time"},
-    {"localTimestamp": 7},
-    {"id": {"no": "id"}},
-    {"type": "message", "attachments": "junk"},
-    {"value": ["a", "list"]},
-    {"value": "cmd=owner payment-service"},
-    {"membersAdded": "28:callboard-bot-id"},
-], ids=lambda c: ",".join(f"{k}={type(v).__name__}" for k, v in c.items()))
+    {"channelData": "junk"}, {"timestamp": "not a time"}, {"localTimestamp": 7}, {"id": {"no": "id"}},
+    {"attachments": "junk"}, {"value": ["a", "list"]}, {"value": "cmd=owner payment-service"},
+    {"membersAdded": "28:callboard-bot-id"}, {"type": 7}, {"serviceUrl": None}, {"localTimezone": ["UTC"]},
+]
+
+
 async def test_wrong_types_anywhere_in_a_message_are_refused_or_ignored_never_a_crash(
-        rig: Rig, change: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
-    activity = rig.activity("message", text="owner payment-service", conversation="a:1wrong-types")
-    activity.update(change)
-    status, _, _ = await rig.post(activity)
-    assert status in (200, 400), status
-    await rig.settled()
-    for card in _cards(rig, "a:1wrong-types"):
-        assert_inert(card)
-    _no_errors_logged(caplog)
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    for n, change in enumerate(WRONG_TYPES):
+        conversation = f"a:1wrong-{n}"
+        activity = {**rig.activity("message", text="owner payment-service", conversation=conversation), **change}
+        status, _, _ = await rig.post(activity)
+        assert status in (200, 400), (change, status)
+        await rig.settled()
+        for card in _cards(rig, conversation):
+            assert_inert(card, where=str(change))
+        _no_errors_logged(caplog)
     await _still_answers(rig)
 
 
-@pytest.mark.parametrize("text,asked", [
-    (" " * 100_000, "help"),  # nothing but spaces: the help, as for an empty message
-    ("owner payment-service\x00\x00" + "\x00" * 1000, "owner payment-service"),
-    ("\u202eecivres-tnemyap renwo", None),  # a right-to-left override: asked literally, shown inert
-    ("owner payment-service " + "y" * 20_000, None),  # a Teams-sized message in one word
-], ids=["spaces", "nuls", "rlo", "20k-word"])
-async def test_odd_message_texts_are_acknowledged_at_once_and_answered_inert(rig: Rig, text: str,
-                                                                            asked: str | None) -> None:
-    status, _, took = await rig.post(rig.activity("message", text=text))
-    assert status == 200 and took < 2.0, took
-    (card,) = [c for p in await _posted(rig) for c in [p["attachments"][0]["content"]]]
-    assert_inert(card)
-    if asked is not None:
-        assert [t.replace("\x00", "") for t in rig.dispatched] == [asked], rig.dispatched
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py: an activity without a conversation reaches _remember/_on_message, which read "
+    "activity.conversation.conversation_type: an AttributeError and a logged traceback; handle() should "
+    "answer 400 when conversation is not an object with an id"))
+async def test_a_message_without_a_conversation_is_a_400(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    activity = {**rig.activity("message", text="owner payment-service"), "conversation": None}
+    status, _, _ = await rig.post(activity)
+    await rig.settled()
+    _no_errors_logged(caplog)
+    assert status == 400
+
+
+async def test_odd_message_texts_are_acknowledged_at_once_and_answered_inert(rig: Rig) -> None:
+    for n, (text, asked) in enumerate((
+            (" " * 100_000, "help"),  # nothing but spaces: the help, as for an empty message
+            ("owner payment-service\x00\x00" + "\x00" * 1000, "owner payment-service"),
+            ("\u202eecivres-tnemyap renwo", None),  # a right-to-left override: asked literally, shown inert
+            ("owner payment-service " + "y" * 20_000, None))):  # a Teams-sized message in one word
+        conversation = f"a:1odd-{n}"
+        status, _, took = await rig.post(rig.activity("message", text=text, conversation=conversation))
+        assert status == 200 and took < 2.0, took
+        (posted,) = await _posted(rig, conversation)
+        assert_inert(posted["attachments"][0]["content"], where=text[:30])
+        if asked is not None:
+            assert rig.dispatched[-1].replace("\x00", "") == asked, rig.dispatched[-1][:100]
+    assert len(rig.dispatched) == 4
     assert "\x00" not in json.dumps(rig.connector.posted(), ensure_ascii=False)
 
 
@@ -229,31 +231,40 @@ def test_mention_markup_without_closing_tags_is_read_in_linear_time() -> None:
         assert time.perf_counter() - started < 0.1, text[:20]
 
 
-@pytest.mark.parametrize("name", ["fileConsent/invoke", "signin/verifyState", "actionableMessage/executeAction",
-                                  "composeExtension/submitAction", "task/fetch\x00", "x" * 10_000, ""])
-async def test_unknown_invokes_are_refused_without_running_anything(rig: Rig, name: str) -> None:
-    status, body, _ = await rig.post(rig.activity("invoke", name=name, value={"data": {DATA_COMMAND: "help"}}))
-    assert status == 501, (status, body)
-    assert len(json.dumps(body)) < 300 and "\x00" not in json.dumps(body, ensure_ascii=False)
+async def test_unknown_invokes_are_refused_without_running_anything(rig: Rig) -> None:
+    for name in ("fileConsent/invoke", "signin/verifyState", "actionableMessage/executeAction",
+                 "composeExtension/submitAction", "task/fetch\x00", "x" * 10_000, "", "adaptivecard/action"):
+        status, body, _ = await rig.post(rig.activity("invoke", name=name, value={"data": {DATA_COMMAND: "help"}}))
+        assert status == 501, (name[:40], status, body)
+        assert len(json.dumps(body)) < 300 and "\x00" not in json.dumps(body, ensure_ascii=False)
     await rig.settled()
     assert not rig.dispatched and not rig.connector.posted()
 
 
-@pytest.mark.parametrize("tz", ["../../etc/passwd", "/etc/localtime", "Europe/../../../etc/shadow", "Europe\x00Berlin",
-                                pytest.param("A" * 10_240, marks=pytest.mark.xfail(strict=True, reason=(
-                                    "commands/oncall.py _zone catches ZoneInfoNotFoundError and ValueError but "
-                                    "not the OSError (ENAMETOOLONG) ZoneInfo raises for a 10 KB key: the answer is "
-                                    "'Sorry, oncall failed'; bot/teams/app.py _asked passes Teams' localTimezone "
-                                    "unchecked"))),
-                                "UTC\u202e", "Etc/GMT+99", "", "   "])
-async def test_a_garbage_local_time_zone_falls_back_and_reads_nothing(rig: Rig, tz: str,
+async def _oncall_with_zone(rig: Rig, tz: str, conversation: str) -> dict[str, Any]:
+    await rig.message("oncall payment-service", tz=tz, conversation=conversation)
+    (posted,) = await _posted(rig, conversation)
+    card: dict[str, Any] = posted["attachments"][0]["content"]
+    assert_inert(card, where=tz[:40])
+    return card
+
+
+async def test_a_garbage_local_time_zone_falls_back_and_reads_nothing(rig: Rig,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
-    await rig.message("oncall payment-service", tz=tz)
-    (card,) = _cards(rig) or [c["attachments"][0]["content"] for c in await _posted(rig)]
-    text = json.dumps(card)
-    assert "On call for payment-service" in text, text[:500]
-    assert "root:" not in text and tz[:40] not in text.replace("Callboard", "") or not tz.strip(), text[:500]
-    assert_inert(card)
+    for n, tz in enumerate(("../../etc/passwd", "/etc/localtime", "Europe/../../../etc/shadow", "Europe\x00Berlin",
+                            "UTC\u202e", "Etc/GMT+99", "", "   ", "A" * 255)):
+        text = json.dumps(await _oncall_with_zone(rig, tz, f"a:1tz-{n}"))
+        assert "On call for payment-service" in text and "root:" not in text, (tz, text[:300])
+    _no_errors_logged(caplog)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "commands/oncall.py _zone catches ZoneInfoNotFoundError and ValueError but not the OSError (ENAMETOOLONG) "
+    "ZoneInfo raises for a 10 KB key: the answer is 'Sorry, oncall failed' and a traceback is logged; "
+    "bot/teams/app.py _asked/_learn pass Teams' localTimezone unchecked"))
+async def test_a_ten_kilobyte_time_zone_falls_back(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    card = await _oncall_with_zone(rig, "A" * 10_240, "a:1tz-long")
+    assert "On call for payment-service" in json.dumps(card)
     _no_errors_logged(caplog)
 
 
@@ -273,23 +284,28 @@ async def test_a_very_long_message_does_not_hold_up_other_conversations(rig: Rig
 # --- A2. development mode talks only to a Bot Connector on this machine ------------------------------
 
 
-@pytest.mark.parametrize("service_url", [
+#: serviceUrls that are not this machine, however they are spelled.
+NOT_HERE = (
     "http://127.0.0.1@evil.example", "http://127.0.0.1:80@evil.example/", "http://localhost.evil.example",
     "http://localhost@evil.example", "http://0x7f000001", "http://2130706433", "http://127.1", "http://0177.0.0.1",
     "http://[::ffff:127.0.0.1]", "http://[::ffff:7f00:1]", "http://evil.example#@127.0.0.1",
     "http://evil.example?@127.0.0.1", "http://127.0.0.1\t.evil.example", "http://127.0.0.1%2eevil.example",
     "http://127.0.0.1\u3002evil.example", "http://127.0.0.1:8080 @evil.example", "http://169.254.169.254",
     "http://[fe80::1]", "http://[::]", "http://0.0.0.0", "https://smba.trafficmanager.net/emea/",
-    "HTTP://EVIL.EXAMPLE", "http://[::1]@evil.example", "http://evil.example/127.0.0.1",
-], ids=lambda u: u[:40])
-async def test_development_mode_refuses_service_urls_off_this_machine(rig: Rig, service_url: str) -> None:
-    for activity in (rig.activity("message", text="owner payment-service", serviceUrl=service_url),
-                     rig.activity("invoke", name="adaptiveCard/action", serviceUrl=service_url, value={"action": {
-                         "type": "Action.Execute", "verb": VERB_RUN, "data": {DATA_COMMAND: "owner payment-service"}}}),
-                     rig.activity("conversationUpdate", serviceUrl=service_url,
-                                  membersAdded=[{"id": BOT, "name": "Callboard"}])):
-        status, _, _ = await rig.post(activity)
-        assert status in (400, 401), (service_url, activity["type"], status)
+    "HTTP://EVIL.EXAMPLE", "http://[::1]@evil.example", "http://evil.example/127.0.0.1", "file:///etc/passwd",
+    "http://", "http://:80",
+)
+
+
+async def test_development_mode_refuses_service_urls_off_this_machine(rig: Rig) -> None:
+    for service_url in NOT_HERE:
+        for activity in (rig.activity("message", text="owner payment-service", serviceUrl=service_url),
+                         rig.activity("invoke", name="adaptiveCard/action", serviceUrl=service_url, value=_execute(
+                             VERB_RUN, {DATA_COMMAND: "owner payment-service"})),
+                         rig.activity("conversationUpdate", serviceUrl=service_url,
+                                      membersAdded=[{"id": BOT, "name": "Callboard"}])):
+            status, _, _ = await rig.post(activity)
+            assert status in (400, 401), (service_url, activity["type"], status)
     await rig.settled()
     assert not rig.dispatched and not rig.connector.calls
 
@@ -426,26 +442,23 @@ def _execute(verb: str, data: Any) -> dict[str, Any]:
     return {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
 
 
-@pytest.mark.parametrize("command", [
-    "owner payment-service\ncreate python-service", "owner payment-service; rm -rf /", "owner payment-service && help",
-    "owner `id` $(id) payment-service", "owner payment-service\r\n\r\nhelp",
-], ids=["newline", "semicolon", "and", "subshell", "crlf"])
-async def test_a_button_runs_exactly_one_command_line_as_text(rig: Rig, command: str) -> None:
-    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: command}))
-    assert len(rig.dispatched) == 1, rig.dispatched  # one line, one dispatch: nothing chained
-    assert answer["statusCode"] in (200, 400)
-    if answer["statusCode"] == 200:
-        assert_inert(answer["value"], where=command)
+async def test_a_button_runs_exactly_one_command_line_as_text(rig: Rig) -> None:
+    for n, command in enumerate(("owner payment-service\ncreate python-service", "owner payment-service; rm -rf /",
+                                 "owner payment-service && help", "owner `id` $(id) payment-service",
+                                 "owner payment-service\r\n\r\nhelp")):
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: command}))
+        assert len(rig.dispatched) == n + 1, rig.dispatched  # one line, one dispatch: nothing chained
+        assert answer["statusCode"] in (200, 400)
+        if answer["statusCode"] == 200:
+            assert_inert(answer["value"], where=command)
 
 
-@pytest.mark.parametrize("data", [
-    {DATA_COMMAND: "owner " + "x" * 2001}, {DATA_COMMAND: "owner " + "x" * 500_000}, {DATA_COMMAND: ["owner", "x"]},
-    {DATA_COMMAND: {"cmd": "owner x"}}, {DATA_COMMAND: None}, {DATA_COMMAND: "   \n\t "}, "owner payment-service",
-    ["owner payment-service"], None, 7,
-], ids=["2001", "500k", "list", "object", "null", "blank", "data-string", "data-list", "data-null", "data-int"])
-async def test_a_button_with_a_command_that_is_not_a_short_line_is_refused(rig: Rig, data: Any) -> None:
-    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, data))
-    assert answer["statusCode"] == 400 and "not one of Callboard's" in answer["value"]["message"], answer
+async def test_a_button_with_a_command_that_is_not_a_short_line_is_refused(rig: Rig) -> None:
+    for data in ({DATA_COMMAND: "owner " + "x" * 2001}, {DATA_COMMAND: "owner " + "x" * 500_000},
+                 {DATA_COMMAND: ["owner", "x"]}, {DATA_COMMAND: {"cmd": "owner x"}}, {DATA_COMMAND: None},
+                 {DATA_COMMAND: "   \n\t "}, "owner payment-service", ["owner payment-service"], None, 7):
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, data))
+        assert answer["statusCode"] == 400 and "not one of Callboard's" in answer["value"]["message"], (data, answer)
     assert not rig.dispatched
 
 
@@ -457,21 +470,19 @@ async def test_control_characters_in_a_button_command_reach_nobody(rig: Rig) -> 
     assert "https://evil.example" not in json.dumps([a.get("url") for a in _walk(answer["value"]) if "url" in a])
 
 
-@pytest.mark.parametrize("data", [
-    {DATA_PICK_COMMAND: "rm", PICK_INPUT: "component:default/payment-service"},
-    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "component:default/payment-service\ncreate python-service"},
-    {DATA_PICK_COMMAND: ["owner"], PICK_INPUT: "component:default/payment-service"},
-    {DATA_PICK_COMMAND: "owner", PICK_INPUT: ["component:default/payment-service"]},
-    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "   "},
-    {DATA_PICK_COMMAND: "owner", PICK_INPUT: "x" * 5000},
-], ids=["unknown-command", "second-line", "command-list", "ref-list", "blank-ref", "huge-ref"])
-async def test_a_did_you_mean_pick_runs_a_known_command_on_one_ref_or_nothing(rig: Rig, data: dict[str, Any]) -> None:
-    answer = await rig.invoke("adaptiveCard/action", _execute(VERB_PICK, data))
-    assert len(rig.dispatched) <= 1
-    for asked in rig.dispatched:
-        assert asked.split()[0] in ("info", "owner"), asked
-    if answer["statusCode"] == 200:
-        assert_inert(answer["value"])
+async def test_a_did_you_mean_pick_runs_a_known_command_on_one_ref_or_nothing(rig: Rig) -> None:
+    for data in ({DATA_PICK_COMMAND: "rm", PICK_INPUT: "component:default/payment-service"},
+                 {DATA_PICK_COMMAND: "owner", PICK_INPUT: "component:default/payment-service\ncreate python-service"},
+                 {DATA_PICK_COMMAND: ["owner"], PICK_INPUT: "component:default/payment-service"},
+                 {DATA_PICK_COMMAND: "owner", PICK_INPUT: ["component:default/payment-service"]},
+                 {DATA_PICK_COMMAND: "owner", PICK_INPUT: "   "},
+                 {DATA_PICK_COMMAND: "owner", PICK_INPUT: "x" * 5000}):
+        before = len(rig.dispatched)
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_PICK, data))
+        assert len(rig.dispatched) - before <= 1
+        if answer["statusCode"] == 200:
+            assert_inert(answer["value"], where=str(data)[:60])
+    assert {asked.split()[0] for asked in rig.dispatched} <= {"info", "owner"}, rig.dispatched
 
 
 def _long_team(root: Path, count: int = 40) -> Path:
@@ -548,63 +559,63 @@ async def test_someone_elses_form_picker_finds_nothing(forms: tuple[Rig, str]) -
         assert theirs["value"]["results"] == [], (dataset, theirs)
 
 
-@pytest.mark.parametrize("options", [
-    {"top": -1, "skip": -1}, {"top": 10**12, "skip": 10**12}, {"top": True}, {"top": "50"}, {"top": None},
-    {"top": 2.5}, {"top": [1]}, "junk",
-], ids=lambda o: json.dumps(o)[:20])
-async def test_typeahead_counts_of_any_kind_stay_within_teams_limits(rig: Rig, options: Any) -> None:
-    for name, value in (("application/search", {"queryText": "service", "dataset": "pick:owner",
-                                                "queryOptions": options}),
-                        ("composeExtension/query", {"commandId": "searchEntity", "queryOptions": options,
-                                                    "parameters": [{"name": "query", "value": "service"}]})):
-        answer = await rig.invoke(name, value)
-        if name == "application/search":
-            assert 1 <= len(answer["value"]["results"]) <= 50, answer
-        else:
-            assert 1 <= len(answer["composeExtension"]["attachments"]) <= 10
-            for attachment in answer["composeExtension"]["attachments"]:
-                assert_inert(attachment["content"])
+async def test_typeahead_counts_of_any_kind_stay_within_teams_limits(rig: Rig) -> None:
+    for options in ({"top": -1, "skip": -1}, {"top": 10**12, "skip": 10**12}, {"top": True}, {"top": "50"},
+                    {"top": None}, {"top": 2.5}, {"top": [1]}, {"count": -5}, {"count": 10**9}, "junk"):
+        found = await rig.invoke("application/search", {"queryText": "service", "dataset": "pick:owner",
+                                                        "queryOptions": options})
+        assert 1 <= len(found["value"]["results"]) <= 50, (options, found)
+        extension = await rig.invoke("composeExtension/query", {"commandId": "searchEntity", "queryOptions": options,
+                                                                "parameters": [{"name": "query", "value": "service"}]})
+        assert 1 <= len(extension["composeExtension"]["attachments"]) <= 10, options
+        for attachment in extension["composeExtension"]["attachments"]:
+            assert_inert(attachment["content"])
 
 
-@pytest.mark.parametrize("value", [
-    {"queryText": ["a"], "dataset": {"x": 1}}, {"queryText": "x" * 200_000, "dataset": "pick:owner"},
-    {"queryText": "web", "dataset": "form:"}, {"queryText": "web", "dataset": "form::::"},
-    {"queryText": "web", "dataset": "form:../../etc/passwd:owner"}, {"queryText": "web", "dataset": "other:thing"},
-    pytest.param({"parameters": 7}, marks=pytest.mark.xfail(strict=True, reason=(
-        "bot/teams/app.py _on_extension_query iterates value.get('parameters') or (): a number there is a "
-        "TypeError, a 500 and a logged traceback; iterate it only when it is a list"))),
-    {"parameters": "query"}, {"parameters": [{"value": ["x"]}, 5, None]},
-    {"parameters": [{"name": "query", "value": "x" * 200_000}]},
-], ids=lambda v: json.dumps(v)[:30])
-async def test_typeahead_and_extension_queries_of_any_shape_answer_politely(rig: Rig, value: dict[str, Any],
-                                                                           caplog: pytest.LogCaptureFixture) -> None:
-    name = "composeExtension/query" if "parameters" in value else "application/search"
-    started = time.perf_counter()
-    status, body, _ = await rig.post(rig.activity("invoke", name=name, value=value))
-    assert status == 200, (status, body)
-    assert time.perf_counter() - started < 2.0
+async def test_typeahead_and_extension_queries_of_any_shape_answer_politely(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    for value in ({"queryText": ["a"], "dataset": {"x": 1}}, {"queryText": "x" * 200_000, "dataset": "pick:owner"},
+                  {"queryText": "web", "dataset": "form:"}, {"queryText": "web", "dataset": "form::::"},
+                  {"queryText": "web", "dataset": "form:../../etc/passwd:owner"},
+                  {"queryText": "web", "dataset": "other:thing"}, {"parameters": "query"},
+                  {"parameters": [{"value": ["x"]}, 5, None]},
+                  {"parameters": [{"name": "query", "value": "x" * 200_000}]}, {"parameters": {"query": "x"}}):
+        name = "composeExtension/query" if "parameters" in value else "application/search"
+        started = time.perf_counter()
+        status, body, _ = await rig.post(rig.activity("invoke", name=name, value=value))
+        assert status == 200, (str(value)[:60], status, body)
+        assert time.perf_counter() - started < 2.0
     _no_errors_logged(caplog)
 
 
-@pytest.mark.parametrize("data", [
-    {DATA_FORM: "../../../etc/passwd"}, {DATA_FORM: "template:default/no-such-template"},
-    {DATA_FORM: ["template:default/tiny-service"]}, {DATA_FORM: "component:default/payment-service"},
-    {DATA_FORM: "template:default/tiny-service", "values": ["name", "x"]},
-    {DATA_FORM: "template:default/tiny-service", "values": {"name": {"$gt": ""}, "owner": [[[]]], "__class__": 1}},
-    {DATA_FORM: "template:default/tiny-service", "values": {"name": "\x1b[31m\u202eevil\u200b" + "n" * 50_000,
-                                                            "owner": "<at>Everyone</at>\x00[x](https://evil.example)"}},
-], ids=["traversal", "unknown", "list", "not-a-template", "values-list", "values-odd", "values-hostile"])
-async def test_a_dialog_opened_with_odd_data_is_refused_or_shown_inert(forms: tuple[Rig, str], data: dict[str, Any],
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py _on_extension_query iterates value.get('parameters') or (): a number there is a "
+    "TypeError, a 500 and a logged traceback; iterate it only when it is a list"))
+async def test_an_extension_query_whose_parameters_are_a_number_answers_politely(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    status, _, _ = await rig.post(rig.activity("invoke", name="composeExtension/query", value={"parameters": 7}))
+    _no_errors_logged(caplog)
+    assert status == 200
+
+
+async def test_a_dialog_opened_with_odd_data_is_refused_or_shown_inert(forms: tuple[Rig, str],
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     rig, _ = forms
-    answer = await rig.invoke("task/fetch", {"data": data})
-    task = answer["task"]
-    if task["type"] == "message":
-        assert not _unsafe(task["value"]) and len(task["value"]) <= 500, task
-    else:
-        card = task["value"]["card"]["content"]
-        assert_inert(card)
-        assert cards.card_bytes(card) <= cards.MAX_CARD_BYTES
+    tiny = "template:default/tiny-service"
+    for data in ({DATA_FORM: "../../../etc/passwd"}, {DATA_FORM: "template:default/no-such-template"},
+                 {DATA_FORM: [tiny]}, {DATA_FORM: "component:default/payment-service"},
+                 {DATA_FORM: tiny, "values": ["name", "x"]},
+                 {DATA_FORM: tiny, "values": {"name": {"$gt": ""}, "owner": [[[]]], "__class__": 1}},
+                 {DATA_FORM: tiny, "values": {"name": "\x1b[31m\u202eevil\u200b" + "n" * 50_000,
+                                              "owner": "<at>Everyone</at>\x00[x](https://evil.example)"}}):
+        answer = await rig.invoke("task/fetch", {"data": data})
+        task = answer["task"]
+        if task["type"] == "message":
+            assert not _unsafe(task["value"]) and len(task["value"]) <= 500, task
+        else:
+            card = task["value"]["card"]["content"]
+            assert_inert(card, where=str(data)[:60])
+            assert cards.card_bytes(card) <= cards.MAX_CARD_BYTES
     _no_errors_logged(caplog)
 
 
