@@ -635,3 +635,228 @@ async def test_a_dialog_page_submitted_with_odd_values_is_answered_inert(forms: 
     _no_errors_logged(caplog)
     await rig.settled()
     assert not rig.connector.posted()  # nothing was created from any of it
+
+
+# --- C. hostile catalog text through the real renderer ------------------------------------------------
+
+EVIL_LINK = "[Reset your password](https://evil.example/login)"
+EVIL_HTML = '<a href="https://evil.example/login">Reset</a> <img src="https://evil.example/t.png"> <b>bold</b>'
+EVIL_TEXT = (f"{EVIL_LINK} <at>Everyone</at> <at id=\"0\">General</at> &lt;at&gt;x&lt;/at&gt; &#x3C;b&#x3E; {EVIL_HTML} "
+             "\u202egnp.exe\u202c zero\u200bwidth \u2066iso\u2069 \x1b[31mred\x1b[0m \x1b]8;;https://evil.example\x07"
+             "hyper\x1b]8;;\x07 \x9b31m **bold** # heading\n- item\n> quote " + "W" * 3000)
+BAD_URLS = ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "file:///etc/passwd", "data:text/html,<script>x</script>",
+            "https://user:hunter2@evil.example/", "https://evil.example\\@ok.example.com/", "https://ok.example.com/a b",
+            "https://ok.example.com/\u202eexe.txt", "vbscript:x",
+            "https://ok.example.com/\u200bzw"]
+GOOD_URL = "https://ok.example.com/dash?a=1&b=2"
+#: the links a card may carry for BAD_URLS: the catalog keeps a URL's host and drops its user info
+#: (``user:hunter2@``, and ``evil.example\@`` read as such), the author meant a link there
+LINKABLE = {GOOD_URL, "https://evil.example/", "https://ok.example.com/"}
+MALLORY_ID = "29:1mallory"
+FORGED_ID = "29:1eve</at><at>Everyone"
+
+
+def _hostile_catalog(root: Path) -> Path:
+    root.mkdir(parents=True)
+    docs = [
+        {"kind": "Group", "metadata": {"name": "evil-team", "title": EVIL_TEXT[:300], "description": EVIL_TEXT},
+         "spec": {"type": "team", "profile": {"displayName": EVIL_LINK + " <at>Everyone</at>"}, "children": [],
+                  "members": ["mallory", "eve"]}},
+        {"kind": "User", "metadata": {"name": "mallory", "description": EVIL_TEXT},
+         "spec": {"profile": {"displayName": "<at>Everyone</at> [Mallory](https://evil.example) \u202eM",
+                              "email": "mallory@acme.example.com"}, "memberOf": ["evil-team"]}},
+        {"kind": "User", "metadata": {"name": "eve"},
+         "spec": {"profile": {"displayName": "Eve", "email": "eve@acme.example.com"}, "memberOf": ["evil-team"]}},
+        {"kind": "Component", "metadata": {
+            "name": "hostile-service", "title": EVIL_TEXT[:200], "description": EVIL_TEXT,
+            "links": [{"url": url, "title": f"{EVIL_LINK} {n}"} for n, url in enumerate(BAD_URLS)]
+            + [{"url": GOOD_URL, "title": "<at>Everyone</at> dash"}],
+            "annotations": {"backstage.io/view-url": "javascript:alert(1)", "pagerduty.com/service-id": EVIL_LINK}},
+         "spec": {"type": "service", "lifecycle": "production", "owner": "evil-team"}},
+    ]
+    (root / "catalog-info.yaml").write_text(yaml.safe_dump_all(
+        [{"apiVersion": "backstage.io/v1alpha1", **d} for d in docs], allow_unicode=False))
+    (root / "oncall.yaml").write_text("rotations:\n  - name: evil-primary\n    group: evil-team\n    time_zone: UTC\n"
+                                      "    start: 2026-01-05T09:00\n    shift: 1w\n    members: [mallory]\n")
+    return root / "catalog-info.yaml"
+
+
+@pytest.fixture
+async def hostile(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with serving(tmp_path, catalog=_hostile_catalog(tmp_path / "catalog"), public_url=PUBLIC_URL) as rig:
+        for who, email in ((MALLORY_ID, "mallory@acme.example.com"), (FORGED_ID, "eve@acme.example.com")):
+            rig.connector.add_member(who, "<at>Everyone</at>", email=email, upn=email)
+            person = {"id": who, "name": "<at>Everyone</at>", "aadObjectId": "00000000-0000-0000-0000-00000000e5e5"}
+            await rig.message("mine", person=person, conversation=f"a:1{len(who)}")  # Teams now knows them
+        await rig.settled()
+        yield rig
+
+
+def _links(card: Mapping[str, Any]) -> list[str]:
+    return [n["url"] for n in _walk(card) if n.get("type") == "Action.OpenUrl"]
+
+
+async def test_hostile_catalog_text_reaches_teams_inert(hostile: Rig) -> None:
+    rig = hostile
+    asked = ["info hostile-service", "owner hostile-service", "team evil-team", "find hostile", "oncall hostile-service",
+             "info user:mallory", "deps hostile-service", "owner hostile"]
+    for n, text in enumerate(asked):
+        await rig.message(text, conversation=f"a:1asked-{n}")
+    shown = []
+    for n, text in enumerate(asked):
+        (posted,) = await _posted(rig, f"a:1asked-{n}")
+        card = posted["attachments"][0]["content"]
+        assert_inert(card, where=text)
+        assert set(_links(card)) <= LINKABLE | {u for u in _links(card) if u.startswith(PUBLIC_URL + "/")}, text
+        assert not _unsafe(posted.get("summary") or "") and not _unsafe(card["fallbackText"]), text
+        assert not re.search(r"(?<!\\)[\[<]", card["fallbackText"]), card["fallbackText"][:300]
+        shown.append(json.dumps(card, ensure_ascii=False))
+    info, team = shown[0], shown[2]
+    assert EVIL_LINK in info and "<at>Everyone</at>" in info  # the data is there, as text
+    assert "https://user:hunter2@evil.example/" not in "".join(shown)  # a URL's password shown nowhere
+    entities = [e for c in rig.cards() for e in []] + [
+        e for n in range(len(asked)) for c in rig.cards(f"a:1asked-{n}") for e in (c.get("msteams") or {}).get("entities", [])]
+    assert {e["mentioned"]["id"] for e in entities} <= {MALLORY_ID}, entities  # the forged id is never mentioned
+    assert any(e["mentioned"]["id"] == MALLORY_ID for e in entities), team[:2000]  # Callboard's own mention works
+
+
+async def test_message_extension_results_and_unfurls_of_hostile_entities_are_inert(hostile: Rig) -> None:
+    rig = hostile
+    found = await rig.invoke("composeExtension/query", {"commandId": "searchEntity", "parameters": [
+        {"name": "query", "value": "hostile"}]})
+    unfurled = await rig.invoke("composeExtension/queryLink", {
+        "url": f"{PUBLIC_URL}/docs/default/component/hostile-service/"})
+    attachments = found["composeExtension"]["attachments"] + unfurled["composeExtension"]["attachments"]
+    assert len(attachments) >= 2
+    for attachment in attachments:
+        assert_inert(attachment["content"])
+        assert set(_links(attachment["content"])) <= LINKABLE
+        for key in ("title", "text"):
+            assert not _unsafe(attachment["preview"]["content"][key])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py _entity_attachment puts catalog text in the preview ThumbnailCard's 'text' cleaned but not "
+    "escaped; Teams reads a hero/thumbnail card's text as its HTML/XML subset, so a title holding <a href=…> is a "
+    "live link in the search results. Fix: build the preview with cards.preview(title, text), which escapes it"))
+async def test_message_extension_previews_hold_no_markup(hostile: Rig) -> None:
+    found = await hostile.invoke("composeExtension/query", {"commandId": "searchEntity", "parameters": [
+        {"name": "query", "value": "hostile"}]})
+    for attachment in found["composeExtension"]["attachments"]:
+        preview = attachment["preview"]["content"]
+        assert "<" not in preview["text"] and "<" not in preview["title"], preview
+
+
+def test_a_preview_shows_markup_as_characters() -> None:
+    """The renderer's preview (for the lead to use in _entity_attachment): title plain, text escaped."""
+    made = cards.preview(f"{EVIL_LINK} \u202e\x1b[31m", EVIL_TEXT)
+    assert made["contentType"] == "application/vnd.microsoft.card.thumbnail"
+    title, text = made["content"]["title"], made["content"]["text"]
+    assert not _unsafe(title) and not _unsafe(text) and len(title) <= 80
+    bare = re.sub(r"&#\d+;", "", text)
+    assert not re.search(r"[&<>\[\]()*_`#|]", bare), text
+    assert re.sub(r"&#(\d+);", lambda m: chr(int(m.group(1))), text).startswith(EVIL_LINK + " <at>Everyone</at>")
+
+
+def _reply(*blocks: Any, summary: str = "s") -> Reply:
+    return Reply(status=Status.OK, blocks=tuple(blocks), summary=summary)
+
+
+def test_the_renderer_keeps_every_block_kind_inert() -> None:
+    ansi = "\x1b[31mred\x1b[0m \x1b]52;c;ZXZpbA==\x07 \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x9b2J \r\x08"
+    reply = _reply(
+        Header(text=EVIL_TEXT, subtitle=EVIL_LINK), Text(text=EVIL_TEXT), Text(text=EVIL_TEXT, strong=True),
+        Steps(items=(EVIL_TEXT, f"```\n{ansi}\n```")), Code(text=f"{ansi}\n" * 50 + "<at>Everyone</at>"),
+        Hits(title=EVIL_LINK, hits=tuple(Hit(title=EVIL_TEXT, where=EVIL_LINK, runs=((EVIL_TEXT, True), (ansi, False)),
+                                             url=url) for url in [*BAD_URLS, GOOD_URL])),
+        Fields(pairs=tuple((EVIL_LINK, url) for url in BAD_URLS)),
+        Links(links=tuple((EVIL_TEXT, url) for url in [*BAD_URLS, GOOD_URL])),
+        ItemList(title=EVIL_LINK, items=tuple(Item(label=EVIL_TEXT, detail=ansi) for _ in range(3))),
+        Notice(level="error", text=EVIL_TEXT),
+        Actions(actions=(RunCommand(label=EVIL_TEXT, command="owner x"),
+                         *(OpenUrl(label=EVIL_LINK, url=url) for url in BAD_URLS))))
+    card = cards.render(reply, View(asked=""))
+    assert_inert(card)
+    assert set(_links(card)) <= {GOOD_URL}  # (the card is cut to fit: the good link may be left out)
+    code = [n["text"] for n in _walk(card) if n.get("fontType") == "monospace"]
+    assert any("[31mred" in t for t in code) and not any("\x1b" in t for t in code)  # shown, not run
+
+
+def test_mentions_only_for_well_formed_ids_under_plain_names() -> None:
+    people = {f"user:default/p{n}": who for n, who in enumerate((
+        "29:1good", "29:1x</at><at>Everyone", "29:1x y", "8:orgid:1ok", "28:a-bot", "19:general@thread.tacv2",
+        "29:" + "a" * 500, "", "29:1good"))}
+    names = ("<at>Everyone</at>", "[Priya](https://evil.example)", "\u202eevil", "&lt;at&gt;", "*bold* _i_ `c`",
+             "General", "x" * 500, "Z", "Same Name")
+    items = tuple(Item(label=name, person=Person(ref=ref, name=name)) for ref, name in zip(people, names))
+    card = cards.render(_reply(ItemList(title="People", items=items)), View(asked="", mentions=people))
+    assert_inert(card)
+    entities = card["msteams"].get("entities", [])
+    assert {e["mentioned"]["id"] for e in entities} <= {"29:1good", "8:orgid:1ok"}, entities
+    assert all(re.fullmatch(r"<at>[\w .'-]+…?</at>", e["text"]) for e in entities), entities
+
+
+def test_a_form_whose_every_text_is_hostile_renders_inert() -> None:
+    evil_field = Field(name="f", label=EVIL_TEXT, help=EVIL_TEXT, placeholder=EVIL_TEXT, type=FieldType.CHOICE,
+                       choices=tuple(Choice(value=f"v{n}", label=text) for n, text in enumerate((EVIL_TEXT, EVIL_LINK))))
+    fields = (evil_field,
+              Field(name="e", label=EVIL_LINK, type=FieldType.ENTITY, choices=(Choice(value="x", label=EVIL_TEXT),)),
+              Field(name="t", label="\x1b[31m", type=FieldType.TEXT, placeholder="\u202e", help="<at>Everyone</at>"),
+              Field(name="b", label=EVIL_LINK, type=FieldType.BOOLEAN))
+    form = Form(id="t", title=EVIL_TEXT, pages=(FormPage(title=EVIL_LINK, fields=fields, description=EVIL_TEXT),
+                                                FormPage(title="Review", fields=(), review=((EVIL_LINK, EVIL_TEXT),))),
+                values={"e": "\x1b[2J<at>Everyone</at>", "t": EVIL_TEXT},
+                errors=(FieldError(field="f", message=EVIL_TEXT), FieldError(field="nope", message=EVIL_LINK)))
+    for page in (0, 1):
+        import dataclasses
+        card = cards.render_form(dataclasses.replace(form, page=page), "K")
+        assert_inert(card)
+        assert not _links(card)
+
+
+# --- D. link unfurling -------------------------------------------------------------------------------
+
+
+async def test_only_links_to_callboards_own_docs_unfurl(rig: Rig) -> None:
+    ours = f"{PUBLIC_URL}/docs/default/component/payment-service/"
+    answer = await rig.invoke("composeExtension/queryLink", {"url": ours})
+    assert len(answer["composeExtension"]["attachments"]) == 1  # the probes below are refused for their own sake
+    for url in (ours.replace("https://callboard.acme.example.com", "https://callboard.acme.example.com.evil.example"),
+                ours.replace("https://", "ftp://"), ours.replace("https://", "javascript://"),
+                ours.replace(".com/", ".com:8443/"), ours.replace("https://", "https://callboard.acme.example.com@evil.example#"),
+                "https://evil.example/?u=" + ours, "https://evil.example/" + ours,
+                f"{PUBLIC_URL}/docs/default/component/%2e%2e/%2e%2e/etc/passwd",
+                f"{PUBLIC_URL}/docs/default/component/payment-service%2f..%2f..%2f/",
+                f"{PUBLIC_URL}/docs/default/component/..%2fpayment-service/",
+                f"{PUBLIC_URL}/docs/default/component/pаyment-service/",  # a Cyrillic а
+                f"{PUBLIC_URL}/docs/default/user/../component/payment-service/",
+                f"{PUBLIC_URL}/docs//component/payment-service/", f"{PUBLIC_URL}/docs/default/component/",
+                f"{PUBLIC_URL}/Docs/default/component/payment-service/", "https://[::1]/docs/default/component/x/",
+                "not a url", "http://[/docs/x", "x" * 100_000, 7, None, ["https://callboard.acme.example.com/docs/a/b/c"]):
+        answer = await rig.invoke("composeExtension/queryLink", {"url": url})
+        assert answer["composeExtension"]["attachments"] == [], str(url)[:120]
+    assert rig.dispatched == ["info component:default/payment-service"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py _docs_entity reads the host with urllib.parse, which takes evil.example\\ as user info: "
+    "https://evil.example\\@callboard…/docs/… unfurls into a genuine entity card while a browser (WHATWG: '\\' ends "
+    "the host) opens evil.example. Fix: require link.netloc == base.netloc (case-insensitively), so no user "
+    "info, backslash or other port passes"))
+async def test_a_link_a_browser_opens_elsewhere_does_not_unfurl(rig: Rig) -> None:
+    for url in (f"https://evil.example\\@callboard.acme.example.com/docs/default/component/payment-service/",
+                f"https://user:pw@callboard.acme.example.com/docs/default/component/payment-service/"):
+        answer = await rig.invoke("composeExtension/queryLink", {"url": url})
+        assert answer["composeExtension"]["attachments"] == [], url
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py _docs_entity reads link.port outside its try: a port out of range or not a number is a "
+    "ValueError, a 500 and a logged traceback for a pasted link; read the port inside the try (None on ValueError)"))
+async def test_a_link_with_an_impossible_port_is_not_unfurled_and_not_an_error(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    for url in (f"{PUBLIC_URL}:99999/docs/default/component/payment-service/",
+                f"{PUBLIC_URL}:abc/docs/default/component/payment-service/"):
+        status, body, _ = await rig.post(rig.activity("invoke", name="composeExtension/queryLink", value={"url": url}))
+        assert status == 200 and body["composeExtension"]["attachments"] == [], (status, body)
+    _no_errors_logged(caplog)
