@@ -13,6 +13,7 @@ Holes that belong to ``bot/teams/app.py`` are ``xfail(strict=True)`` tests namin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -31,7 +32,7 @@ import yaml
 from callboard.bot.config import Settings
 from callboard.bot.surface import View
 from callboard.bot.teams import cards
-from callboard.bot.teams.app import TeamsSurface, teams_text
+from callboard.bot.teams.app import teams_text
 from callboard.bot.teams.package import build_package
 from callboard.bot.teams.protocol import (DATA_COMMAND, DATA_FORM, DATA_FORM_KEY, DATA_PAGE, DATA_PAGE_KEY,
                                           DATA_PICK_COMMAND, DATASET_FORM, PICK_INPUT, VERB_PAGE, VERB_PICK,
@@ -713,9 +714,9 @@ async def test_hostile_catalog_text_reaches_teams_inert(hostile: Rig) -> None:
         shown.append(json.dumps(card, ensure_ascii=False))
     info, team = shown[0], shown[2]
     assert EVIL_LINK in info and "<at>Everyone</at>" in info  # the data is there, as text
-    assert "https://user:hunter2@evil.example/" not in "".join(shown)  # a URL's password shown nowhere
-    entities = [e for c in rig.cards() for e in []] + [
-        e for n in range(len(asked)) for c in rig.cards(f"a:1asked-{n}") for e in (c.get("msteams") or {}).get("entities", [])]
+    assert "hunter2" not in "".join(shown)  # a URL's password is shown nowhere
+    entities: list[dict[str, Any]] = [e for n in range(len(asked)) for c in rig.cards(f"a:1asked-{n}")
+                                      for e in (c.get("msteams") or {}).get("entities", [])]
     assert {e["mentioned"]["id"] for e in entities} <= {MALLORY_ID}, entities  # the forged id is never mentioned
     assert any(e["mentioned"]["id"] == MALLORY_ID for e in entities), team[:2000]  # Callboard's own mention works
 
@@ -808,7 +809,6 @@ def test_a_form_whose_every_text_is_hostile_renders_inert() -> None:
                 values={"e": "\x1b[2J<at>Everyone</at>", "t": EVIL_TEXT},
                 errors=(FieldError(field="f", message=EVIL_TEXT), FieldError(field="nope", message=EVIL_LINK)))
     for page in (0, 1):
-        import dataclasses
         card = cards.render_form(dataclasses.replace(form, page=page), "K")
         assert_inert(card)
         assert not _links(card)
@@ -860,3 +860,73 @@ async def test_a_link_with_an_impossible_port_is_not_unfurled_and_not_an_error(
         status, body, _ = await rig.post(rig.activity("invoke", name="composeExtension/queryLink", value={"url": url}))
         assert status == 200 and body["composeExtension"]["attachments"] == [], (status, body)
     _no_errors_logged(caplog)
+
+
+# --- E. a Bot Connector that fails ---------------------------------------------------------------------
+
+
+async def test_a_failing_connector_costs_one_reply_never_the_bot_or_other_conversations(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    html = "<html><body><h1>502 Bad Gateway</h1><script>alert(1)</script></body></html>"
+    faults = [lambda: rig.connector.fail_next("reply", 502, body=html), lambda: rig.connector.fail_next("reply", 500),
+              lambda: rig.connector.fail_next("reply", 429, retry_after=1, times=5),
+              lambda: rig.connector.drop_next("reply", times=5), lambda: rig.connector.fail_next("member", 503, body=html),
+              lambda: rig.connector.fail_next("update", 500, body=html)]
+    for n, fault in enumerate(faults):
+        fault()
+        started = time.perf_counter()
+        await rig.message("owner payment-service", conversation=f"a:1failing-{n}")
+        # meanwhile, someone else's button is answered at once
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: "owner checkout-api"}),
+                                  conversation=f"a:1other-{n}")
+        assert "checkout-team" in json.dumps(answer) and time.perf_counter() - started < 2.0
+        await rig.settled()
+        rig.connector.reset()
+        await _still_answers(rig, f"a:1after-{n}")
+    for posted in rig.connector.posted():
+        assert "Bad Gateway" not in json.dumps(posted) and "alert(1)" not in json.dumps(posted)
+    assert "alert(1)" not in " ".join(r.getMessage() for r in caplog.records if r.name.startswith("callboard"))
+
+
+async def test_a_connector_that_hangs_holds_up_only_its_own_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callboard.bot.teams import app as teams_app
+
+    monkeypatch.setattr(teams_app, "CONNECTOR_LIMIT_S", 1.5)
+    async with serving(tmp_path) as rig:
+        rig.connector.hang_next("reply", 30, times=3)
+        for n in range(3):
+            await rig.message("owner payment-service", conversation=f"a:1hung-{n}")
+        started = time.perf_counter()
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: "owner checkout-api"}),
+                                  conversation="a:1free")
+        assert "checkout-team" in json.dumps(answer) and time.perf_counter() - started < 1.0
+        await asyncio.wait_for(rig.settled(), 5)  # the hung replies were given up on
+        await _still_answers(rig)
+
+
+async def test_a_connector_that_is_gone_is_survived(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    connector = BotConnectorFake()
+    await connector.start()
+    async with serving(tmp_path, connector=connector) as rig:
+        await connector.stop()  # nothing listens there any more: every call is refused
+        status, _, took = await rig.post(rig.activity("message", text="owner payment-service"))
+        assert status == 200 and took < 1.0
+        answer = await rig.invoke("adaptiveCard/action", _execute(VERB_RUN, {DATA_COMMAND: "owner checkout-api"}))
+        assert "checkout-team" in json.dumps(answer)  # an invoke's answer is the response, not the connector's
+        await asyncio.wait_for(rig.settled(), 20)
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("Bot Connector" in m or "teams" in m for m in messages), messages
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/teams/app.py TeamsSurface.open_form puts form.title raw in the activity's summary and the button's title "
+    "(f'Open {form.title}'[:40]): control and bidi characters from the template reach the person; use "
+    "_plain(form.title, 300) for the summary and cards' button text (clean + cut) for the title"))
+async def test_a_form_opened_by_the_surface_seam_shows_its_title_inert(rig: Rig) -> None:
+    await rig.message("help")
+    await _posted(rig)
+    form = Form(id="template:default/x", title="\u202eevil\x1b[31m " + EVIL_LINK, pages=(FormPage(title="p", fields=()),))
+    await rig.surface.open_form(rig.surface.direct(PRIYA["id"]), form, "K")
+    posted = rig.connector.posted()[-1]
+    assert not _unsafe(posted.get("summary") or "")
+    assert_inert(posted["attachments"][0]["content"])
