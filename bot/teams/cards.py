@@ -66,8 +66,8 @@ from .protocol import (
 
 __all__ = [
     "ACTIONS_PER_ROW", "CARD_VERSION", "CONTENT_TYPE", "MAX_ACTIONS", "MAX_CARD_BYTES", "FormTooBig", "attachment",
-    "card_bytes", "choices_result", "clean", "fallback_text", "form_values", "linkable", "notice_card", "render",
-    "render_form",
+    "card_bytes", "choices_result", "clean", "fallback_text", "form_values", "linkable", "notice_card", "preview",
+    "render", "render_form",
 ]
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -100,6 +100,11 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 #: Teams' markdown and HTML, escaped in the fallback text (an activity's text is markdown).
 _FALLBACK_MARKUP = re.compile(r"([\\`*_\[\]#~|])")
+#: What a hero or thumbnail card's ``text`` reads as markup (Teams: a subset of HTML; some clients
+#: markdown too), written as character references there.
+_PREVIEW_MARKUP = re.compile(r"[&<>\[\]()*_`#~|\\!]")
+_PREVIEW_TITLE = 80
+_PREVIEW_TEXT = 200
 _ICONS = {"info": "ℹ️ ", "warning": "⚠️ ", "error": "❌ "}
 _COLORS = {"info": "default", "warning": "warning", "error": "attention"}
 
@@ -549,6 +554,16 @@ def attachment(card: dict[str, Any]) -> dict[str, Any]:
     return {"contentType": CONTENT_TYPE, "content": card}
 
 
+def preview(title: str, text: str) -> dict[str, Any]:
+    """The thumbnail Teams lists for a message extension result. Its title is plain text; its text
+    is read as markup, so every markup character there is a character reference (it shows as
+    itself whether the client reads HTML or markdown). Both are one line, cut before escaping."""
+    shown = _line(text, _PREVIEW_TEXT)
+    return {"contentType": "application/vnd.microsoft.card.thumbnail",
+            "content": {"title": _line(title, _PREVIEW_TITLE),
+                        "text": _PREVIEW_MARKUP.sub(lambda m: f"&#{ord(m.group())};", shown)}}
+
+
 # --- forms --------------------------------------------------------------------------------------
 
 
@@ -633,6 +648,8 @@ def _input(field: Field, current: Any, key: str) -> dict[str, Any]:
     if kind is FieldType.ENTITY:
         choices = _choices(field)[:MAX_SEARCH_RESULTS]
         value = _text_value(current)
+        # a value prefilled from a button's data is anyone's text: it is the input's value as well as shown
+        value = clean(value, lines=False) if value else value
         if value and value not in {c["value"] for c in choices}:
             choices.insert(0, {"title": _line(value, _SEARCH_TITLE), "value": value})  # so it shows
         out = {"type": "Input.ChoiceSet", **base, "style": "filtered", "choices": choices,
