@@ -75,9 +75,14 @@ _PEOPLE_KEPT = 50_000
 _PLACES_KEPT = 50_000
 #: Teams' member ids (29:…, 8:orgid:…) and Microsoft Entra object ids: the only user ids we pass on.
 _USER_ID = re.compile(r"(?:29|8):[A-Za-z0-9_:.@-]{1,200}|[0-9a-fA-F-]{36}")
-_AT = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+#: a mention's markup; its content may not hold another <at> (a lazy ".*?" made 7,000 of them quadratic)
+_AT = re.compile(r"<at(?:\s[^<>]*)?>((?:(?!</?at[\s>]).)*)</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _SEARCH = "application/vnd.microsoft.search.searchResponse"
+#: a URL whose authority is only a host and a port (no user info, no backslash)
+_LOCAL_URL = re.compile(r"https?://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[^\\@\s]*)?")
+#: Teams' messages are at most about 28 KB; longer text is not a message a person typed
+MAX_TEXT = 30_000
 
 
 class _ReusedClients(BotFrameworkAuthentication):
@@ -180,14 +185,13 @@ def teams_text(activity_text: str, mentions: Sequence[tuple[str, str]], bot_id: 
 
 def _dev_connector(url: str) -> bool:
     """In dev mode (requests not authenticated) the bot only talks to a Bot Connector on this
-    machine: a ``serviceUrl`` is the requester's to choose, and must not aim the bot elsewhere."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
+    machine: a ``serviceUrl`` is the requester's to choose, and must not aim the bot elsewhere. The
+    authority must be exactly ``host[:port]``: with ``@`` or ``\\`` in it, URL parsers disagree on
+    the host (Python's sees 127.0.0.1 where the SDK's HTTP client connects to another)."""
+    match = _LOCAL_URL.fullmatch(url)
+    if match is None:
         return False
-    if parts.scheme not in ("http", "https"):
-        return False
+    host = match["host"].strip("[]").lower()
     if host == "localhost":
         return True
     try:
@@ -259,7 +263,7 @@ class TeamsSurface:
             return web.json_response({"error": "an activity is JSON (Content-Type: application/json)"}, status=415)
         try:
             body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return web.json_response({"error": "the body is not JSON"}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
             return web.json_response({"error": "the body is not an activity (it has no type)"}, status=400)
@@ -281,6 +285,9 @@ class TeamsSurface:
         except Exception as exc:  # noqa: BLE001 - the SDK refuses tokens with several exception types
             log.warning("teams request refused: %s", type(exc).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
+        conversation = body.get("conversation")
+        if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str) or not conversation["id"]:
+            return web.json_response({"error": "the activity names no conversation"}, status=400)
         answered: list[tuple[int, Any]] = []
 
         async def turn(context: TurnContext) -> None:
@@ -345,15 +352,15 @@ class TeamsSurface:
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         """Teams opens a dialog only from a click (``task/fetch``): post a card whose button opens it."""
-        reply = Reply(status=Status.OK, blocks=(), summary=form.title)
+        reply = Reply(status=Status.OK, blocks=(), summary=_plain(form.title, 300))
         card = cards.render(reply, View(asked=""))
-        card.setdefault("actions", []).append({"type": "Action.Submit", "title": f"Open {form.title}"[:40],
+        card.setdefault("actions", []).append({"type": "Action.Submit", "title": _plain(f"Open {form.title}", 40),
                                                "data": {"msteams": {"type": "task/fetch"}, DATA_FORM: form.id,
                                                         DATA_FORM_VALUES: dict(form.values)}})
         reference = _reference(to)
 
         async def post(context: TurnContext) -> None:
-            await context.send_activity(Activity(type=ActivityTypes.message, summary=form.title,
+            await context.send_activity(Activity(type=ActivityTypes.message, summary=_plain(form.title, 300),
                                                  attachments=[cards.attachment(card)]))
 
         await self._proactive(reference, post)
@@ -446,7 +453,10 @@ class TeamsSurface:
         shared = (activity.conversation.conversation_type if activity.conversation else None) in ("channel", "groupChat")
         if shared and not any(who == bot_id for who, _ in mentions):
             return  # a channel or group chat message not addressed to Callboard (heard with RSC): not ours
-        text = teams_text(activity.text or "", mentions, bot_id)
+        if len(activity.text or "") > MAX_TEXT:
+            text = "help"  # no one typed that: what Callboard can answer instead of parsing it
+        else:
+            text = teams_text(activity.text or "", mentions, bot_id)
         if not text and activity.value:  # an Action.Submit of a card from an older client
             text = str((activity.value or {}).get(DATA_COMMAND) or "") if isinstance(activity.value, dict) else ""
         reference = _reference(self._remember(context))
@@ -597,7 +607,8 @@ class TeamsSurface:
     async def _on_extension_query(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
         """The message extension's search: entities matching what was typed, each as its card."""
         query = ""
-        for parameter in value.get("parameters") or ():
+        parameters = value.get("parameters")
+        for parameter in parameters if isinstance(parameters, list) else ():
             if isinstance(parameter, dict) and parameter.get("name") == SEARCH_PARAMETER:
                 query = parameter["value"] if isinstance(parameter.get("value"), str) else ""
         options = _object(value.get("queryOptions"))
@@ -627,9 +638,7 @@ class TeamsSurface:
         if not answer.reply.status.answered:
             return None
         card = cards.render(answer.reply, answer.view)
-        preview = {"contentType": "application/vnd.microsoft.card.thumbnail",
-                   "content": {"title": _plain(label, 80), "text": _plain(answer.reply.summary, 200)}}
-        return {**cards.attachment(card), "preview": preview}
+        return {**cards.attachment(card), "preview": cards.preview(label, answer.reply.summary)}
 
 
 # --- activities and invoke answers ------------------------------------------------------------------
@@ -730,7 +739,8 @@ def _docs_entity(url: str, public_url: str | None) -> str | None:
         link, base = urlsplit(url), urlsplit(public_url)
     except ValueError:
         return None
-    if link.scheme not in ("http", "https") or (link.hostname, link.port) != (base.hostname, base.port):
+    # the whole authority, as written: "evil.example\\@ours" is another host to a browser
+    if link.scheme != base.scheme or link.netloc.lower() != base.netloc.lower():
         return None
     path = link.path
     prefix = base.path.rstrip("/") + "/docs/"

@@ -7,7 +7,7 @@ the app package, and a Bot Connector that fails in every way it can.
 The rule under test (``docs/security.md``): every chat message, click and catalog string may be
 hostile; nothing from them may run, reach an address off this machine in development mode, or
 reach a person as a live mention, link or escape sequence; secrets never reach logs or chat.
-Holes that belong to ``bot/teams/app.py`` are ``xfail(strict=True)`` tests naming the fix.
+Each hole found was fixed; its test stays.
 """
 
 from __future__ import annotations
@@ -157,9 +157,6 @@ async def test_a_body_over_the_limit_is_413_and_nothing_runs(rig: Rig) -> None:
     b"[" * 1_000_000 + b"]" * 1_000_000,  # a whole body nested a million deep
     b'{"type": "message", "serviceUrl": "http://127.0.0.1/", "value": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
 ], ids=["deep-body", "deep-value"])
-@pytest.mark.xfail(strict=True, reason="bot/teams/app.py TeamsSurface.handle catches ValueError and "
-                   "UnicodeDecodeError from request.json() but not RecursionError: deep JSON is a 500 with a "
-                   "logged traceback instead of a 400")
 async def test_deeply_nested_json_is_a_400_not_a_server_error(rig: Rig, body: bytes,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     status, _ = await _raw(rig, body)
@@ -193,10 +190,6 @@ async def test_wrong_types_anywhere_in_a_message_are_refused_or_ignored_never_a_
     await _still_answers(rig)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py: an activity without a conversation reaches _remember/_on_message, which read "
-    "activity.conversation.conversation_type: an AttributeError and a logged traceback; handle() should "
-    "answer 400 when conversation is not an object with an id"))
 async def test_a_message_without_a_conversation_is_a_400(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     activity = {**rig.activity("message", text="owner payment-service"), "conversation": None}
     status, _, _ = await rig.post(activity)
@@ -222,9 +215,6 @@ async def test_odd_message_texts_are_acknowledged_at_once_and_answered_inert(rig
     assert "\x00" not in json.dumps(rig.connector.posted(), ensure_ascii=False)
 
 
-@pytest.mark.xfail(strict=True, reason="bot/teams/app.py _AT = <at(?:\\s[^>]*)?>(.*?)</at> with DOTALL: every <at> "
-                   "without a closing tag scans to the end of the text, so teams_text is quadratic and runs on the "
-                   "event loop: 7,000 '<at>' (a 28 KB Teams message) block every conversation for ~1.5 s")
 def test_mention_markup_without_closing_tags_is_read_in_linear_time() -> None:
     for text in ("<at>" * 7000, "<at " * 7000, "<at x>" + "<at>y" * 5000):
         started = time.perf_counter()
@@ -259,19 +249,12 @@ async def test_a_garbage_local_time_zone_falls_back_and_reads_nothing(rig: Rig,
     _no_errors_logged(caplog)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "commands/oncall.py _zone catches ZoneInfoNotFoundError and ValueError but not the OSError (ENAMETOOLONG) "
-    "ZoneInfo raises for a 10 KB key: the answer is 'Sorry, oncall failed' and a traceback is logged; "
-    "bot/teams/app.py _asked/_learn pass Teams' localTimezone unchecked"))
 async def test_a_ten_kilobyte_time_zone_falls_back(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     card = await _oncall_with_zone(rig, "A" * 10_240, "a:1tz-long")
     assert "On call for payment-service" in json.dumps(card)
     _no_errors_logged(caplog)
 
 
-@pytest.mark.xfail(strict=True, reason="bot/teams/app.py _on_message passes a message of any length to the "
-                   "dispatcher, whose shlex.split is quadratic and runs on the event loop: 250,000 characters "
-                   "hold every other conversation for seconds (Teams itself sends at most ~28 KB)")
 async def test_a_very_long_message_does_not_hold_up_other_conversations(rig: Rig) -> None:
     await rig.message("owner payment-service " + "y z" * 85_000, conversation="a:1long")
     started = time.perf_counter()
@@ -326,11 +309,6 @@ def evil_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return looked_up
 
 
-@pytest.mark.xfail(strict=True, reason="bot/teams/app.py _dev_connector reads the host with urllib.parse, which takes "
-                   "everything up to the last '@' as user info even across a backslash; requests (the SDK's HTTP "
-                   "client) ends the host at the backslash: http://evil.example:P\\@127.0.0.1:Q passes the check "
-                   "and the answer is POSTed to evil.example:P. Fix: refuse a serviceUrl whose netloc holds '@', "
-                   "'\\\\' or anything but host[:port]")
 async def test_a_service_url_that_parsers_read_differently_is_refused(tmp_path: Path, evil_dns: list[str]) -> None:
     evil = BotConnectorFake()
     await evil.start()
@@ -589,9 +567,6 @@ async def test_typeahead_and_extension_queries_of_any_shape_answer_politely(
     _no_errors_logged(caplog)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py _on_extension_query iterates value.get('parameters') or (): a number there is a "
-    "TypeError, a 500 and a logged traceback; iterate it only when it is a list"))
 async def test_an_extension_query_whose_parameters_are_a_number_answers_politely(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     status, _, _ = await rig.post(rig.activity("invoke", name="composeExtension/query", value={"parameters": 7}))
@@ -736,10 +711,6 @@ async def test_message_extension_results_and_unfurls_of_hostile_entities_are_ine
             assert not _unsafe(attachment["preview"]["content"][key])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py _entity_attachment puts catalog text in the preview ThumbnailCard's 'text' cleaned but not "
-    "escaped; Teams reads a hero/thumbnail card's text as its HTML/XML subset, so a title holding <a href=…> is a "
-    "live link in the search results. Fix: build the preview with cards.preview(title, text), which escapes it"))
 async def test_message_extension_previews_hold_no_markup(hostile: Rig) -> None:
     found = await hostile.invoke("composeExtension/query", {"commandId": "searchEntity", "parameters": [
         {"name": "query", "value": "hostile"}]})
@@ -838,11 +809,6 @@ async def test_only_links_to_callboards_own_docs_unfurl(rig: Rig) -> None:
     assert rig.dispatched == ["info component:default/payment-service"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py _docs_entity reads the host with urllib.parse, which takes evil.example\\ as user info: "
-    "https://evil.example\\@callboard…/docs/… unfurls into a genuine entity card while a browser (WHATWG: '\\' ends "
-    "the host) opens evil.example. Fix: require link.netloc == base.netloc (case-insensitively), so no user "
-    "info, backslash or other port passes"))
 async def test_a_link_a_browser_opens_elsewhere_does_not_unfurl(rig: Rig) -> None:
     for url in (f"https://evil.example\\@callboard.acme.example.com/docs/default/component/payment-service/",
                 f"https://user:pw@callboard.acme.example.com/docs/default/component/payment-service/"):
@@ -850,9 +816,6 @@ async def test_a_link_a_browser_opens_elsewhere_does_not_unfurl(rig: Rig) -> Non
         assert answer["composeExtension"]["attachments"] == [], url
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py _docs_entity reads link.port outside its try: a port out of range or not a number is a "
-    "ValueError, a 500 and a logged traceback for a pasted link; read the port inside the try (None on ValueError)"))
 async def test_a_link_with_an_impossible_port_is_not_unfurled_and_not_an_error(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     for url in (f"{PUBLIC_URL}:99999/docs/default/component/payment-service/",
@@ -918,10 +881,6 @@ async def test_a_connector_that_is_gone_is_survived(tmp_path: Path, caplog: pyte
     assert any("Bot Connector" in m or "teams" in m for m in messages), messages
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/teams/app.py TeamsSurface.open_form puts form.title raw in the activity's summary and the button's title "
-    "(f'Open {form.title}'[:40]): control and bidi characters from the template reach the person; use "
-    "_plain(form.title, 300) for the summary and cards' button text (clean + cut) for the title"))
 async def test_a_form_opened_by_the_surface_seam_shows_its_title_inert(rig: Rig) -> None:
     await rig.message("help")
     await _posted(rig)
