@@ -103,6 +103,11 @@ def _phrases(items: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(found, key=lambda p: (-len(p), p)))  # longest first: "at the moment" before "at"
 
 
+#: the greetings and openings as word tuples, made once (every question is tried against them)
+_GREETING_PHRASES = _phrases(_GREETINGS)
+_PRELUDE_PHRASES = _phrases(_GREETINGS + _PRELUDES)
+
+
 def text_of(ws: Sequence[Word]) -> str:
     """The words as typed (an expansion's words once)."""
     return " ".join(w.text for w in ws if w.text)
@@ -135,7 +140,7 @@ def trim(ws: Sequence[Word], stop: tuple[tuple[str, ...], ...]) -> list[Word]:
 def openings(ws: list[Word]) -> list[list[Word]]:
     """The question without its greeting (``hey``, ``@Callboard``), then without each longer opening
     in turn (``can you`` → ``tell me`` → ...): the dispatcher tries each until a phrasing matches."""
-    greetings, preludes = _phrases(_GREETINGS), _phrases(_GREETINGS + _PRELUDES)
+    greetings, preludes = _GREETING_PHRASES, _PRELUDE_PHRASES
 
     def strip_one(ws: list[Word], lead: tuple[tuple[str, ...], ...]) -> list[Word] | None:
         if len(ws) > 1 and ws[0].word.startswith("@"):

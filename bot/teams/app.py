@@ -341,7 +341,7 @@ class TeamsSurface:
         activity = _message(answer)
 
         async def post(context: TurnContext) -> None:
-            await context.send_activity(activity)
+            await _post(context, reference, activity)
 
         await self._proactive(reference, post)
 
@@ -360,21 +360,16 @@ class TeamsSurface:
         reference = _reference(to)
 
         async def post(context: TurnContext) -> None:
-            await context.send_activity(Activity(type=ActivityTypes.message, summary=_plain(form.title, 300),
-                                                 attachments=[cards.attachment(card)]))
+            await _post(context, reference, Activity(type=ActivityTypes.message, summary=_plain(form.title, 300),
+                                                     attachments=[cards.attachment(card)]))
 
         await self._proactive(reference, post)
 
     async def _proactive(self, reference: ConversationReference, logic: Callable[[TurnContext], Awaitable[None]]) -> None:
         if not self.settings.authenticated and not _dev_connector(reference.service_url or ""):
             raise SurfaceError("development mode posts only to a Bot Connector on this machine")
-        async def in_reply(turn: TurnContext) -> None:
-            if reference.activity_id:  # replies answer the message they are about (in its thread, in a channel)
-                turn.activity.id = reference.activity_id
-            await logic(turn)
-
         try:
-            await asyncio.wait_for(self.adapter.continue_conversation(reference, in_reply, self.settings.app_id or ""),
+            await asyncio.wait_for(self.adapter.continue_conversation(reference, logic, self.settings.app_id or ""),
                                    CONNECTOR_LIMIT_S)
         except SurfaceError:
             raise
@@ -459,13 +454,14 @@ class TeamsSurface:
             text = teams_text(activity.text or "", mentions, bot_id)
         if not text and activity.value:  # an Action.Submit of a card from an older client
             text = str((activity.value or {}).get(DATA_COMMAND) or "") if isinstance(activity.value, dict) else ""
-        reference = _reference(self._remember(context))
+        self._remember(context)
+        reference = TurnContext.get_conversation_reference(activity)
         asked_text = text or "help"
 
         async def answer(turn: TurnContext) -> None:
             await self._learn(turn, activity)
             reply = await self.conversation.answer(self._asked(activity, asked_text))
-            await turn.send_activity(_message(reply))
+            await _post(turn, reference, _message(reply))
 
         async def post() -> None:
             await self._proactive(reference, answer)
@@ -475,17 +471,18 @@ class TeamsSurface:
     def _on_conversation_update(self, context: TurnContext) -> None:
         """The bot added to a team, a chat or someone's personal apps: say hello with what to ask."""
         activity = context.activity
-        reference = self._remember(context)
+        self._remember(context)
+        reference = TurnContext.get_conversation_reference(activity)
         bot_id = activity.recipient.id if activity.recipient else None
         if not any(m.id == bot_id for m in activity.members_added or ()):
             return
 
         async def greet(turn: TurnContext) -> None:
             answer = await self.conversation.answer(Asked(text="help", user=None, channel=activity.conversation.id))
-            await turn.send_activity(_message(answer))
+            await _post(turn, reference, _message(answer))
 
         async def post() -> None:
-            await self._proactive(_reference(reference), greet)
+            await self._proactive(reference, greet)
 
         self.conversation.track(post(), "welcome")
 
@@ -537,11 +534,12 @@ class TeamsSurface:
             return _card_error("That button is not one of Callboard's.")
         asked = self._asked(context.activity, text)
         reply_to = context.activity.reply_to_id
-        reference = _reference(self._remember(context))
+        where = self._remember(context)
 
         async def late(answer: Answer) -> None:
+            reference = _reference(where)
             if not reply_to:
-                await self.send(reference.serialize(), answer)
+                await self.send(where, answer)
                 return
             card = cards.render(answer.reply, answer.view)
 
@@ -685,6 +683,14 @@ def _reference(to: Any) -> ConversationReference:
     if not isinstance(to, dict):
         raise SurfaceError("no conversation to post to")
     return ConversationReference().deserialize(to)
+
+
+async def _post(turn: TurnContext, reference: ConversationReference, activity: Activity) -> None:
+    """Send ``activity`` in a proactive turn, addressed from ``reference`` and as a reply to the
+    message it names (in its thread, in a channel). Straight to the adapter: the turn's own
+    ``send_activity`` deep-copies the whole card first."""
+    TurnContext.apply_conversation_reference(activity, reference)
+    await turn.adapter.send_activities(turn, [activity])
 
 
 def _message(answer: Answer) -> Activity:
