@@ -89,6 +89,7 @@ class Conversation:
         self._clock = clock
         self._people: dict[str, _Known] = {}
         self._users: dict[str, tuple[str | None, float]] = {}  # email -> (catalog User, fetched)
+        self._looking_up: dict[str, asyncio.Future[str | None]] = {}
         self._mention_ids: dict[str, tuple[str | None, float]] = {}  # email -> (platform id, fetched)
         self._seen: dict[str, None] = {}
         self._pruned_at = -_PRUNE_EVERY_S
@@ -246,6 +247,15 @@ class Conversation:
         cached = self._users.get(key)
         if cached is not None and self._clock() - cached[1] < (PEOPLE_TTL_S if cached[0] else UNKNOWN_TTL_S):
             return cached[0]
+        # one lookup per email at a time: the questions a person sends while it runs wait for it
+        pending = self._looking_up.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(key, email))
+            self._looking_up[key] = pending
+            pending.add_done_callback(lambda _: self._looking_up.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, key: str, email: str) -> str | None:
         try:
             user_ref = await within(LOOKUP_LIMIT_S, self._by_email(email))
         except Exception as exc:  # noqa: BLE001

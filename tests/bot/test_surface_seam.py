@@ -221,3 +221,20 @@ async def test_a_profile_sent_with_every_message_is_looked_up_in_the_catalog_onc
     now[0] += 3600
     await conversation.who(priya)
     assert len(lookups) == 4
+
+
+async def test_questions_arriving_together_share_one_lookup_of_their_askers_user(
+        demo_app: Callboard, monkeypatch: pytest.MonkeyPatch) -> None:
+    conversation = Conversation(ToySurface(demo_app, set(), {}), demo_app, set())
+    lookups: list[str] = []
+    real = demo_app.catalog.user_by_email
+
+    async def slow(email: str) -> str | None:
+        lookups.append(email)
+        await asyncio.sleep(0.05)
+        return await real(email)
+
+    monkeypatch.setattr(demo_app.catalog, "user_by_email", slow)
+    priya = Asked(text="", user="29:p", profile=Profile(email="priya.raman@acme.example.com"))
+    found = await asyncio.gather(*(conversation.who(priya) for _ in range(16)))
+    assert {f[1] for f in found} == {"user:default/priya.raman"} and len(lookups) == 1
