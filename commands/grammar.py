@@ -9,6 +9,8 @@ memo, and a slot only ends where the word after it can begin.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -301,6 +303,11 @@ class Matcher:
                 raise GrammarError(f'command "{p.command}": phrasing "{p.pattern}" is also a phrasing of '
                                    f'"{seen[key]}"; a question must name one command')
             seen[key] = p.command
+        # every word a phrasing cannot do without (a choice that is not optional: one of its
+        # options' first words must be in the question), so most phrasings are ruled out by a set test
+        self._needs: dict[int, tuple[frozenset[str], ...]] = {
+            id(p): tuple(e.heads for e in p.elements if isinstance(e, _Choice) and not e.optional)
+            for p in self.phrasings}
         self._by_first: dict[str | None, list[CompiledPhrasing]] = {}
         for p in self.phrasings:
             first = p.elements[0]
@@ -320,7 +327,9 @@ class Matcher:
             if wanted is not None and p.command not in wanted:
                 continue
             if p.stop not in hops:  # where each stop word (or run of them) at each position ends
-                hops[p.stop] = [tuple(at + len(ph) for ph in p.stop if _starts(ws, at, ph)) for at in range(len(ws))]
+                by_head = _by_head(p.stop)
+                hops[p.stop] = [tuple(at + len(ph) for ph in by_head.get(ws[at].word, ()) if _starts(ws, at, ph))
+                                for at in range(len(ws))]
             found.extend(_match(p, ws, hops[p.stop]))
         found.sort(key=lambda m: (-m.literals, m.phrasing.order))
         return found
@@ -332,7 +341,18 @@ class Matcher:
         out = list(self._by_first.get(None, ()))
         for word in firsts:
             out.extend(self._by_first.get(word, ()))
-        return sorted(set(out), key=lambda p: p.order)
+        needs = self._needs
+        return sorted({p for p in out if all(heads & firsts for heads in needs[id(p)])}, key=lambda p: p.order)
+
+
+@functools.lru_cache(maxsize=256)
+def _by_head(stop: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """A command's stop phrases by their first word, in their order (a registry has a handful of
+    stop lists: each is indexed once, and a question tries only the phrases its words begin)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in stop:
+        out.setdefault(phrase[0], []).append(phrase)
+    return {head: tuple(phrases) for head, phrases in out.items()}
 
 
 def _match(p: CompiledPhrasing, ws: Sequence[Word], hops: list[tuple[int, ...]]) -> list[Match]:
