@@ -22,7 +22,7 @@ import socket
 import time
 import unicodedata
 import zipfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from callboard.commands.api import (Actions, Code, Fields, Header, Hit, Hits, It
 from callboard.commands.dispatch import CommandRegistry
 from callboard.commands.forms import Choice, Field, FieldError, FieldType, Form, FormPage
 
-from ..bot.teams.rig import BOT, PRIYA, STRANGER, Rig, serving
+from ..bot.teams.rig import BOT, PRIYA, STRANGER, Rig, serving, walk as _walk
 from ..bot.test_golden_path import _catalog as template_catalog
 from ..fakes.botconnector import BotConnectorFake
 from ..fakes.botframework_auth import BotFrameworkIdentityFake
@@ -61,16 +61,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 # --- reading what reached Teams -------------------------------------------------------------------
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
 
 def _unsafe(text: str) -> list[str]:
     return [f"U+{ord(c):04X}" for c in text if c not in "\n\t" and unicodedata.category(c) in ("Cc", "Cf", "Cs")]

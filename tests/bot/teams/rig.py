@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from callboard.commands.dispatch import CommandRegistry
 from ...fakes.botconnector import BotConnectorFake
 from ...serving import count_dispatches, served
 
-__all__ = ["BOT", "PRIYA", "STRANGER", "TENANT", "Rig", "serving"]
+__all__ = ["BOT", "PRIYA", "STRANGER", "TENANT", "Rig", "serving", "walk"]
 
 BOT = "28:callboard-bot-id"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -144,3 +144,14 @@ async def serving(tmp_path: Path, *, catalog: Path | None = None, database_url: 
     finally:
         if own:
             await connector.stop()
+
+
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in ``node`` (a card, an activity), depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)

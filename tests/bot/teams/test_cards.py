@@ -7,7 +7,7 @@ import copy
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ from callboard.commands.template_forms import TemplateForms
 from callboard.scaffolder.model import TemplateDef, template_from_document
 
 from ...conftest import SHARED
+from .rig import walk as _walk
 
 SINK = Path(__file__).resolve().parents[2] / "scaffolder" / "kitchen_sink.yaml"
 MENTION_TEXT = re.compile(r"• <at>(?:[^\W_]|[ .'-]){1,63}…?</at>")
@@ -131,16 +132,6 @@ def _validator() -> jsonschema.Draft6Validator:
         jsonschema.Draft6Validator.check_schema(schema)
         _VALIDATOR = jsonschema.Draft6Validator(schema)
     return _VALIDATOR
-
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _unsafe_char(ch: str) -> bool:

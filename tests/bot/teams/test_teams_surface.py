@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from callboard.bot.teams.protocol import (DATA_COMMAND, DATA_PAGE, DATA_PAGE_KEY
                                           DATASET_PICK, PICK_INPUT, VERB_PAGE, VERB_PICK, VERB_RUN)
 
 from ...fakes.botconnector import BotConnectorFake
-from .rig import BOT, PRIYA, STRANGER, Rig, serving
+from .rig import BOT, PRIYA, STRANGER, Rig, serving, walk as _walk
 
 CHANNEL = "19:general@thread.tacv2"
 
@@ -27,16 +27,6 @@ CHANNEL = "19:general@thread.tacv2"
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with serving(tmp_path) as r:
         yield r
-
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _actions(card: dict[str, Any], type: str | None = None) -> list[dict[str, Any]]:
