@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callboard.bot.app import Callboard, demo_catalog_path
@@ -37,7 +39,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker("reference"):
                 item.add_marker(pytest.mark.skip(reason=NO_REFERENCE))
 
-PG_URL = os.environ.get("CALLBOARD_TEST_DATABASE_URL")
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker empties and fills a PostgreSQL database of its own:
+    ``<database>_<worker>`` on the same server, made when missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    import asyncpg
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(host=base.host, port=base.port, user=base.username, password=base.password,
+                                     database=base.database)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = _worker_database(os.environ.get("CALLBOARD_TEST_DATABASE_URL"))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
