@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
-from botbuilder.core import Bot, InvokeResponse, TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
 from botframework.connector.auth import (AuthenticateRequestResult, BotFrameworkAuthentication, ClaimsIdentity,
@@ -206,14 +206,6 @@ class _Person:
     fetched: float
 
 
-class _Bot(Bot):
-    def __init__(self, surface: TeamsSurface) -> None:
-        self.surface = surface
-
-    async def on_turn(self, context: TurnContext) -> None:
-        await self.surface._on_turn(context)
-
-
 class TeamsSurface:
     """The Teams side of one Callboard process."""
 
@@ -227,7 +219,6 @@ class TeamsSurface:
         self._auth = _ReusedClients(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
-        self.bot = _Bot(self)
         self._people: dict[str, _Person] = {}  # Teams user id -> what Teams said about them
         self._directory: dict[str, tuple[str, float]] = {}  # email -> (Teams user id, when seen)
         self._places: dict[str, dict[str, Any]] = {}  # Teams user id -> where they last talked to us
