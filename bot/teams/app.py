@@ -79,6 +79,7 @@ _USER_ID = re.compile(r"(?:29|8):[A-Za-z0-9_:.@-]{1,200}|[0-9a-fA-F-]{36}")
 _AT = re.compile(r"<at(?:\s[^<>]*)?>((?:(?!</?at[\s>]).)*)</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _SEARCH = "application/vnd.microsoft.search.searchResponse"
+_REFERENCE = "callboard.reference"  # the turn's conversation reference, in its turn state
 #: a URL whose authority is only a host and a port (no user info, no backslash)
 _LOCAL_URL = re.compile(r"https?://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[^\\@\s]*)?")
 #: Teams' messages are at most about 28 KB; longer text is not a message a person typed
@@ -343,15 +344,15 @@ class TeamsSurface:
 
     async def open_form(self, to: Any, form: Form, key: str) -> None:
         """Teams opens a dialog only from a click (``task/fetch``): post a card whose button opens it."""
-        reply = Reply(status=Status.OK, blocks=(), summary=_plain(form.title, 300))
+        reply = Reply(status=Status.OK, blocks=(), summary=cards.line(form.title, 300))
         card = cards.render(reply, View(asked=""))
-        card.setdefault("actions", []).append({"type": "Action.Submit", "title": _plain(f"Open {form.title}", 40),
+        card.setdefault("actions", []).append({"type": "Action.Submit", "title": cards.line(f"Open {form.title}", 40),
                                                "data": {"msteams": {"type": "task/fetch"}, DATA_FORM: form.id,
                                                         DATA_FORM_VALUES: dict(form.values)}})
         reference = _reference(to)
 
         async def post(context: TurnContext) -> None:
-            await _post(context, reference, Activity(type=ActivityTypes.message, summary=_plain(form.title, 300),
+            await _post(context, reference, Activity(type=ActivityTypes.message, summary=cards.line(form.title, 300),
                                                      attachments=[cards.attachment(card)]))
 
         await self._proactive(reference, post)
@@ -381,9 +382,14 @@ class TeamsSurface:
         return None
 
     def _remember(self, context: TurnContext) -> dict[str, Any]:
-        """The conversation's reference (where replies and a run's progress go), as JSON."""
+        """The conversation's reference (where replies and a run's progress go), as JSON; made once
+        a turn, however many handlers ask."""
+        kept = context.turn_state.get(_REFERENCE)
+        if kept is not None:
+            return dict(kept)
         activity = context.activity
         reference = _reference_json(activity)
+        context.turn_state[_REFERENCE] = reference
         user = activity.from_property.id if activity.from_property else None
         if user:  # where a run they start from here posts its progress: here
             self._places.pop(user, None)
@@ -686,7 +692,7 @@ async def _post(turn: TurnContext, reference: ConversationReference, activity: A
 
 def _message(answer: Answer) -> Activity:
     card = cards.render(answer.reply, answer.view)
-    return Activity(type=ActivityTypes.message, summary=_plain(answer.reply.summary, 300),
+    return Activity(type=ActivityTypes.message, summary=cards.line(answer.reply.summary, 300),
                     attachments=[cards.attachment(card)])
 
 
@@ -709,22 +715,16 @@ def _dialog(form: Form, key: str) -> dict[str, Any]:
         card = cards.render_form(form, key)
     except ValueError as exc:  # a field the dialog cannot show
         card = cards.notice_card(form.title, f"{exc}. Fill this form in in the terminal with `callboard create`.")
-    return {"task": {"type": "continue", "value": {"title": _plain(form.title, 60), "width": "medium",
+    return {"task": {"type": "continue", "value": {"title": cards.line(form.title, 60), "width": "medium",
                                                      "height": "large", "card": cards.attachment(card)}}}
 
 
 def _dialog_message(text: str) -> dict[str, Any]:
-    return {"task": {"type": "message", "value": _plain(text, 500)}}
+    return {"task": {"type": "message", "value": cards.line(text, 500)}}
 
 
 def _extension_result(attachments: list[dict[str, Any]]) -> dict[str, Any]:
     return {"composeExtension": {"type": "result", "attachmentLayout": "list", "attachments": attachments}}
-
-
-def _plain(text: str, limit: int) -> str:
-    """One line of plain text for Teams' own fields (dialog titles, previews), cut to ``limit``."""
-    shown = cards.clean(text, lines=False)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _docs_entity(url: str, public_url: str | None) -> str | None:

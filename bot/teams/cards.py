@@ -66,7 +66,7 @@ from .protocol import (
 
 __all__ = [
     "ACTIONS_PER_ROW", "CARD_VERSION", "CONTENT_TYPE", "MAX_ACTIONS", "MAX_CARD_BYTES", "FormTooBig", "attachment",
-    "card_bytes", "choices_result", "clean", "fallback_text", "form_values", "linkable", "notice_card", "preview",
+    "card_bytes", "choices_result", "clean", "fallback_text", "form_values", "line", "linkable", "notice_card", "preview",
     "render", "render_form",
 ]
 
@@ -138,7 +138,8 @@ def clean(text: str, *, lines: bool = True) -> str:
     return text
 
 
-def _line(text: str, limit: int = _LINE) -> str:
+def line(text: str, limit: int = _LINE) -> str:
+    """``text`` as one line of plain text: no control or format characters, cut to ``limit``."""
     return _cut(clean(text, lines=False), limit)
 
 
@@ -271,8 +272,8 @@ def _item_list(block: ItemList, ctx: _Ctx, shown: int | None = None) -> dict[str
     """A list as a Container: its title and count, one item a line, what is left out."""
     items = block.items if shown is None else block.items[:shown]
     total = block.total if block.total is not None else len(block.items)
-    head = [_run(_line(block.title, _TITLE), weight="bolder")]
-    head.append(_run(f" ({total})") if block.items else _run(": " + _line(block.empty)))
+    head = [_run(line(block.title, _TITLE), weight="bolder")]
+    head.append(_run(f" ({total})") if block.items else _run(": " + line(block.empty)))
     if block.page is not None and block.page[1] > 1:
         head.append(_run(f" — page {block.page[0]} of {block.page[1]}", isSubtle=True))
     elements: list[dict[str, Any]] = [_rich(head)]
@@ -285,10 +286,10 @@ def _item_list(block: ItemList, ctx: _Ctx, shown: int | None = None) -> dict[str
             lines.clear()
 
     for item in items:
-        detail = [_run("  " + _line(item.detail), isSubtle=True, italic=True)] if item.detail else []
+        detail = [_run("  " + line(item.detail), isSubtle=True, italic=True)] if item.detail else []
         mention = _mention(item.person, ctx)
         if mention is None:
-            lines.extend([_run("• " + _line(item.label)), *detail, _run("\n")])
+            lines.extend([_run("• " + line(item.label)), *detail, _run("\n")])
             continue
         flush()
         columns = [{"type": "Column", "width": "auto", "items": [mention]}]
@@ -319,12 +320,12 @@ def _code(text: str) -> dict[str, Any]:
 
 
 def _hit(hit: Hit) -> dict[str, Any]:
-    title = _line(hit.title, _TITLE)
+    title = line(hit.title, _TITLE)
     url = hit.url or ""
     head = [_run(title, weight="bolder", **({"selectAction": _open_url(url)} if linkable(url) else {})),
-            _run("  " + _line(hit.where), isSubtle=True, italic=True)]
+            _run("  " + line(hit.where), isSubtle=True, italic=True)]
     if url and not linkable(url):
-        head.append(_run(f" ({_line(url, _URL)})", isSubtle=True))
+        head.append(_run(f" ({line(url, _URL)})", isSubtle=True))
     text, marks = "", []
     for part, marked in hit.runs:
         part = clean(part)
@@ -344,14 +345,14 @@ def _pair(key: str, value: str) -> dict[str, Any]:
     shown = _cut(clean(value), _TEXT) or "-"
     run = _run(shown, selectAction=_open_url(value)) if linkable(value) else _run(shown)
     return {"type": "ColumnSet", "spacing": "small", "columns": [
-        {"type": "Column", "width": 1, "items": [_rich([_run(_line(key), weight="bolder")])]},
+        {"type": "Column", "width": 1, "items": [_rich([_run(line(key), weight="bolder")])]},
         {"type": "Column", "width": 2, "items": [_rich([run])]}]}
 
 
 def _link(title: str, url: str) -> dict[str, Any]:
-    shown = _line(title) or _line(url, _URL)
+    shown = line(title) or line(url, _URL)
     if not linkable(url):
-        return _rich([_run(shown if shown == _line(url, _URL) else f"{shown} ({_line(url, _URL)})")])
+        return _rich([_run(shown if shown == line(url, _URL) else f"{shown} ({line(url, _URL)})")])
     runs = [_run(shown, selectAction=_open_url(url))]
     if shown != url:  # the URL itself too, as text
         runs.append(_run(f" ({url})", isSubtle=True))
@@ -361,9 +362,9 @@ def _link(title: str, url: str) -> dict[str, Any]:
 def _block(block: Block, ctx: _Ctx) -> list[dict[str, Any]]:
     """Card elements for one neutral block (Actions are gathered by ``render``)."""
     if isinstance(block, Header):
-        out = [_rich([_run(_line(block.text, _TITLE), size="large", weight="bolder")])]
+        out = [_rich([_run(line(block.text, _TITLE), size="large", weight="bolder")])]
         if block.subtitle:
-            out.append(_rich([_run(_line(block.subtitle, _TITLE), isSubtle=True)], spacing="none"))
+            out.append(_rich([_run(line(block.subtitle, _TITLE), isSubtle=True)], spacing="none"))
         return out
     if isinstance(block, Text):
         return [_rich(_paragraph(block.text, weight="bolder") if block.strong else _paragraph(block.text))]
@@ -373,7 +374,7 @@ def _block(block: Block, ctx: _Ctx) -> list[dict[str, Any]]:
     if isinstance(block, Code):
         return [_code(block.text)]
     if isinstance(block, Hits):
-        return [_rich([_run(_line(block.title, _TITLE), weight="bolder")]), *(_hit(h) for h in block.hits)]
+        return [_rich([_run(line(block.title, _TITLE), weight="bolder")]), *(_hit(h) for h in block.hits)]
     if isinstance(block, Fields):
         return [_pair(k, v) for k, v in block.pairs]
     if isinstance(block, ItemList):
@@ -387,7 +388,7 @@ def _block(block: Block, ctx: _Ctx) -> list[dict[str, Any]]:
 
 
 def _button(title: str) -> str:
-    return _line(title, _BUTTON) or "Open"
+    return line(title, _BUTTON) or "Open"
 
 
 def _action(action: Action, view: View) -> dict[str, Any] | None:
@@ -424,7 +425,7 @@ def _picker(reply: Reply, command: str) -> list[dict[str, Any]]:
         if isinstance(block, ItemList):
             for item in block.items:
                 if item.ref and "," not in item.ref and len(choices) < _PICK_CHOICES:
-                    title = _line(f"{item.label} ({item.detail})" if item.detail else item.label, _SEARCH_TITLE)
+                    title = line(f"{item.label} ({item.detail})" if item.detail else item.label, _SEARCH_TITLE)
                     choices.append({"title": title, "value": item.ref})
     return [
         {"type": "Input.ChoiceSet", "id": PICK_INPUT, "style": "filtered", "label": "Pick the entity you meant",
@@ -441,7 +442,8 @@ def _action_sets(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def card_bytes(card: Mapping[str, Any]) -> int:
-    """The card's JSON size as sent: non-ASCII escaped (``\\uXXXX``), never smaller than its UTF-8."""
+    """The card's size as JSON with non-ASCII characters escaped: never less than its UTF-8 size, so a
+    card within it is within the budget however it is sent."""
     return len(json.dumps(card))
 
 
@@ -558,9 +560,9 @@ def preview(title: str, text: str) -> dict[str, Any]:
     """The thumbnail Teams lists for a message extension result. Its title is plain text; its text
     is read as markup, so every markup character there is a character reference (it shows as
     itself whether the client reads HTML or markdown). Both are one line, cut before escaping."""
-    shown = _line(text, _PREVIEW_TEXT)
+    shown = line(text, _PREVIEW_TEXT)
     return {"contentType": "application/vnd.microsoft.card.thumbnail",
-            "content": {"title": _line(title, _PREVIEW_TITLE),
+            "content": {"title": line(title, _PREVIEW_TITLE),
                         "text": _PREVIEW_MARKUP.sub(lambda m: f"&#{ord(m.group())};", shown)}}
 
 
@@ -589,16 +591,16 @@ def _number(current: Any) -> float | int | None:
 
 
 def _choices(field: Field) -> list[dict[str, str]]:
-    return [{"title": _line(c.label, _SEARCH_TITLE) or c.value, "value": c.value} for c in field.choices]
+    return [{"title": line(c.label, _SEARCH_TITLE) or c.value, "value": c.value} for c in field.choices]
 
 
 def _input(field: Field, current: Any, key: str) -> dict[str, Any]:
     """The input for one field type; its id is the field's name."""
     kind = field.type
-    base: dict[str, Any] = {"id": field.name, "label": _line(field.label, _TITLE) or field.name}
+    base: dict[str, Any] = {"id": field.name, "label": line(field.label, _TITLE) or field.name}
     if field.required and kind is not FieldType.BOOLEAN:
         base.update(isRequired=True, errorMessage="Required")
-    placeholder = _line(field.placeholder, _TITLE) if field.placeholder else None
+    placeholder = line(field.placeholder, _TITLE) if field.placeholder else None
     # validation (patterns, lengths, kinds) is the form owner's, on the server: no ``regex`` here
     if kind in (FieldType.TEXT, FieldType.MULTILINE, FieldType.PASSWORD, FieldType.STRINGS, FieldType.REPO_URL):
         out = {"type": "Input.Text", **base}
@@ -651,7 +653,7 @@ def _input(field: Field, current: Any, key: str) -> dict[str, Any]:
         # a value prefilled from a button's data is anyone's text: it is the input's value as well as shown
         value = clean(value, lines=False) if value else value
         if value and value not in {c["value"] for c in choices}:
-            choices.insert(0, {"title": _line(value, _SEARCH_TITLE), "value": value})  # so it shows
+            choices.insert(0, {"title": line(value, _SEARCH_TITLE), "value": value})  # so it shows
         out = {"type": "Input.ChoiceSet", **base, "style": "filtered", "choices": choices,
                "choices.data": {"type": "Data.Query", "dataset": f"{DATASET_FORM}{key}:{field.name}"},
                "placeholder": placeholder or "Search the catalog"}
@@ -665,24 +667,24 @@ def render_form(form: Form, key: str) -> dict[str, Any]:
     """The dialog card for the form's current page; submitting it comes back with ``key``. Errors
     are listed at the top and each under its input (Teams has no per-input errors from a server)."""
     page = form.current
-    body: list[dict[str, Any]] = [_rich([_run(_line(form.title, _TITLE), size="large", weight="bolder")])]
+    body: list[dict[str, Any]] = [_rich([_run(line(form.title, _TITLE), size="large", weight="bolder")])]
     if len(form.pages) > 1:
-        body.append(_rich([_run(f"Step {form.page + 1} of {len(form.pages)}: {_line(page.title, _TITLE)}",
+        body.append(_rich([_run(f"Step {form.page + 1} of {len(form.pages)}: {line(page.title, _TITLE)}",
                                 isSubtle=True)], spacing="none"))
-    elif page.title and _line(page.title) != _line(form.title):
-        body.append(_rich([_run(_line(page.title, _TITLE), weight="bolder")], spacing="none"))
+    elif page.title and line(page.title) != line(form.title):
+        body.append(_rich([_run(line(page.title, _TITLE), weight="bolder")], spacing="none"))
     if page.description:
         body.append(_rich(_paragraph(page.description)))
     if form.errors:
         labels = {f.name: f.label for p in form.pages for f in p.fields}
-        lines = [f"{_line(labels.get(e.field, e.field))}: {_line(e.message)}" if e.field else _line(e.message)
+        lines = [f"{line(labels.get(e.field, e.field))}: {line(e.message)}" if e.field else line(e.message)
                  for e in form.errors]
         body.append({"type": "Container", "style": "attention", "items": [
             _rich([_run("\n".join(lines), color="attention")])]})
     body.extend(_pair(label, value) for label, value in page.review)
     errors: dict[str, list[str]] = {}
     for error in form.errors:
-        errors.setdefault(error.field, []).append(_line(error.message))
+        errors.setdefault(error.field, []).append(line(error.message))
     for f in page.fields:
         current = form.values.get(f.name)
         body.append(_input(f, current if current is not None else f.default, key))
@@ -694,7 +696,7 @@ def render_form(form: Form, key: str) -> dict[str, Any]:
             "actions": [{"type": "Action.Submit", "title": _button("Create" if form.last_page else form.submit_label),
                          "style": "positive", "data": {DATA_FORM_KEY: key}}]}
     if card_bytes(card) > MAX_CARD_BYTES:
-        raise FormTooBig(f"The page \"{_line(page.title, 100)}\" of {_line(form.title, 100)} is more than Teams "
+        raise FormTooBig(f"The page \"{line(page.title, 100)}\" of {line(form.title, 100)} is more than Teams "
                          "shows in one dialog; fill it in in the terminal with `callboard create`.")
     return card
 
@@ -702,7 +704,7 @@ def render_form(form: Form, key: str) -> dict[str, Any]:
 def notice_card(title: str, text: str) -> dict[str, Any]:
     """A card that only says something (a form that cannot go on)."""
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": CARD_VERSION, "body": [
-        _rich([_run(_line(title, _TITLE) or "Callboard", size="medium", weight="bolder")]),
+        _rich([_run(line(title, _TITLE) or "Callboard", size="medium", weight="bolder")]),
         _rich(_paragraph(text))]}
 
 
@@ -726,7 +728,7 @@ def choices_result(choices: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     for value, label in choices:
         if not value or len(value) > _SEARCH_VALUE:
             continue
-        out.append({"title": _line(label, _SEARCH_TITLE) or _line(value, _SEARCH_TITLE), "value": value})
+        out.append({"title": line(label, _SEARCH_TITLE) or line(value, _SEARCH_TITLE), "value": value})
         if len(out) == MAX_SEARCH_RESULTS:
             break
     return out
