@@ -33,7 +33,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import (AuthenticateRequestResult, BotFrameworkAuthentication, ClaimsIdentity,
                                          ConnectorFactory, JwtTokenValidation)
 
@@ -54,6 +54,7 @@ from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
 
 from . import cards
+from .connector import BotConnector, ConnectorError
 from .settings import TeamsSettings
 from .protocol import (
     DATA_COMMAND, DATA_FORM, DATA_FORM_KEY, DATA_FORM_VALUES, DATA_PAGE, DATA_PAGE_KEY, DATA_PICK_COMMAND,
@@ -220,6 +221,7 @@ class TeamsSurface:
         self._auth = _ReusedClients(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
+        self.connector = BotConnector(self._auth, settings.app_id)  # replies, card updates, member lookups
         self._people: dict[str, _Person] = {}  # Teams user id -> what Teams said about them
         self._directory: dict[str, tuple[str, float]] = {}  # email -> (Teams user id, when seen)
         self._places: dict[str, dict[str, Any]] = {}  # Teams user id -> where they last talked to us
@@ -246,7 +248,7 @@ class TeamsSurface:
                         "way where Teams can reach it: set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD.")
 
     async def stop(self) -> None:
-        pass
+        await self.connector.close()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/messages``: the SDK authenticates the request and runs the turn; a refused
@@ -329,13 +331,7 @@ class TeamsSurface:
 
     async def send(self, to: Any, answer: Answer) -> None:
         """Post ``answer`` where ``to`` (a stored conversation reference) says, as a card."""
-        reference = _reference(to)
-        activity = _message(answer)
-
-        async def post(context: TurnContext) -> None:
-            await _post(context, reference, activity)
-
-        await self._proactive(reference, post)
+        await self._post(to, _message(answer))
 
     def direct(self, user: str) -> Any:
         """Where ``user`` last talked to Callboard (a conversation reference, stored as JSON with a
@@ -349,24 +345,25 @@ class TeamsSurface:
         card.setdefault("actions", []).append({"type": "Action.Submit", "title": cards.line(f"Open {form.title}", 40),
                                                "data": {"msteams": {"type": "task/fetch"}, DATA_FORM: form.id,
                                                         DATA_FORM_VALUES: dict(form.values)}})
-        reference = _reference(to)
+        await self._post(to, {"type": ActivityTypes.message, "summary": cards.line(form.title, 300),
+                              "attachments": [cards.attachment(card)]})
 
-        async def post(context: TurnContext) -> None:
-            await _post(context, reference, Activity(type=ActivityTypes.message, summary=cards.line(form.title, 300),
-                                                     attachments=[cards.attachment(card)]))
-
-        await self._proactive(reference, post)
-
-    async def _proactive(self, reference: ConversationReference, logic: Callable[[TurnContext], Awaitable[None]]) -> None:
-        if not self.settings.authenticated and not _dev_connector(reference.service_url or ""):
+    async def _post(self, to: Any, body: dict[str, Any], *, replacing: str | None = None) -> None:
+        """Post ``body`` (an activity) where ``to`` (a conversation reference, as JSON) says — or,
+        ``replacing`` an activity, update it — within ``CONNECTOR_LIMIT_S``."""
+        if not isinstance(to, Mapping) or not isinstance(to.get("serviceUrl"), str):
+            raise SurfaceError("no conversation to post to")
+        if not self.settings.authenticated and not _dev_connector(to["serviceUrl"]):
             raise SurfaceError("development mode posts only to a Bot Connector on this machine")
+        call = (self.connector.post(to, body) if replacing is None else self.connector.update(to, replacing, body))
         try:
-            await asyncio.wait_for(self.adapter.continue_conversation(reference, logic, self.settings.app_id or ""),
-                                   CONNECTOR_LIMIT_S)
-        except SurfaceError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the connector's failures have many types
-            raise SurfaceError(f"the Bot Connector failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+            await asyncio.wait_for(call, CONNECTOR_LIMIT_S)
+        except ConnectorError as exc:
+            raise SurfaceError(str(exc)) from None
+        except asyncio.TimeoutError:
+            raise SurfaceError(f"the Bot Connector did not answer in {CONNECTOR_LIMIT_S:g} s") from None
+        except Exception as exc:  # noqa: BLE001 - the credentials' failures (MSAL, the network) have many types
+            raise SurfaceError(f"the Bot Connector failed: {type(exc).__name__}") from None
 
     # --- turns ---------------------------------------------------------------------------------
 
@@ -399,16 +396,15 @@ class TeamsSurface:
         return reference
 
     def _asked(self, activity: Activity, text: str, *, page: int = 1) -> Asked:
-        """What ``activity`` (as Teams sent it, not a later proactive turn's) asked."""
+        """What ``activity`` (as Teams sent it) asked."""
         user = activity.from_property.id if activity.from_property else None
         known = self._people.get(user) if user else None
         return Asked(text=text, user=user, channel=activity.conversation.id if activity.conversation else None,
                      page=page, tz=activity.local_timezone or None,
                      profile=known.profile if known is not None and known.profile is not None else None)
 
-    async def _learn(self, context: TurnContext, activity: Activity) -> None:
-        """Ask the conversation members API who wrote ``activity`` (once an hour per person), through
-        ``context``'s connector."""
+    async def _learn(self, activity: Activity) -> None:
+        """Ask the conversation members API who wrote ``activity`` (once an hour per person)."""
         user = activity.from_property.id if activity.from_property else None
         if not user or activity.conversation is None:
             return
@@ -418,11 +414,11 @@ class TeamsSurface:
         conversation_id = activity.conversation.id.split(";", 1)[0]  # a channel thread's messageid goes
         profile: Profile | None = None
         try:
-            client = context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
-            member = await asyncio.wait_for(client.conversations.get_conversation_member(conversation_id, user), 1.0)
-            extra = getattr(member, "additional_properties", None) or {}
-            email = extra.get("email") or extra.get("userPrincipalName")
-            name = getattr(member, "name", None)
+            if not self.settings.authenticated and not _dev_connector(activity.service_url or ""):
+                raise SurfaceError("development mode asks only a Bot Connector on this machine")
+            member = await asyncio.wait_for(self.connector.member(activity.service_url or "", conversation_id, user), 1.0)
+            email = member.get("email") or member.get("userPrincipalName")
+            name = member.get("name")
             profile = Profile(email=email if isinstance(email, str) and email else None,
                               tz=activity.local_timezone or None, name=name if isinstance(name, str) else None)
         except Exception as exc:  # noqa: BLE001 - answered without personal touches; the log says why
@@ -451,37 +447,29 @@ class TeamsSurface:
             text = teams_text(activity.text or "", mentions, bot_id)
         if not text and activity.value:  # an Action.Submit of a card from an older client
             text = str((activity.value or {}).get(DATA_COMMAND) or "") if isinstance(activity.value, dict) else ""
-        self._remember(context)
-        reference = TurnContext.get_conversation_reference(activity)
+        reference = self._remember(context)
         asked_text = text or "help"
 
-        async def answer(turn: TurnContext) -> None:
-            await self._learn(turn, activity)
+        async def answer() -> None:
+            await self._learn(activity)
             reply = await self.conversation.answer(self._asked(activity, asked_text))
-            await _post(turn, reference, _message(reply))
+            await self._post(reference, _message(reply))
 
-        async def post() -> None:
-            await self._proactive(reference, answer)
-
-        self.conversation.track(post(), "message")
+        self.conversation.track(answer(), "message")
 
     def _on_conversation_update(self, context: TurnContext) -> None:
         """The bot added to a team, a chat or someone's personal apps: say hello with what to ask."""
         activity = context.activity
-        self._remember(context)
-        reference = TurnContext.get_conversation_reference(activity)
+        reference = self._remember(context)
         bot_id = activity.recipient.id if activity.recipient else None
         if not any(m.id == bot_id for m in activity.members_added or ()):
             return
 
-        async def greet(turn: TurnContext) -> None:
+        async def greet() -> None:
             answer = await self.conversation.answer(Asked(text="help", user=None, channel=activity.conversation.id))
-            await _post(turn, reference, _message(answer))
+            await self._post(reference, _message(answer))
 
-        async def post() -> None:
-            await self._proactive(reference, greet)
-
-        self.conversation.track(post(), "welcome")
+        self.conversation.track(greet(), "welcome")
 
     # --- invokes -------------------------------------------------------------------------------
 
@@ -499,7 +487,7 @@ class TeamsSurface:
         if handler is None:
             return 501, {"error": f"Callboard does not handle {name[:80]!r}"}
         self._remember(context)
-        await self._learn(context, context.activity)
+        await self._learn(context.activity)
         return await handler(context, value)
 
     async def _on_card_action(self, context: TurnContext, value: dict[str, Any]) -> tuple[int, Any]:
@@ -534,17 +522,12 @@ class TeamsSurface:
         where = self._remember(context)
 
         async def late(answer: Answer) -> None:
-            reference = _reference(where)
             if not reply_to:
                 await self.send(where, answer)
                 return
             card = cards.render(answer.reply, answer.view)
-
-            async def update(turn: TurnContext) -> None:
-                await turn.update_activity(Activity(type=ActivityTypes.message, id=reply_to,
-                                                    attachments=[cards.attachment(card)]))
-
-            await self._proactive(reference, update)
+            await self._post(where, {"type": ActivityTypes.message, "attachments": [cards.attachment(card)]},
+                             replacing=reply_to)
 
         answer = await self.conversation.answer_in_time(asked, late, budget=INVOKE_BUDGET_S)
         if answer is None:
@@ -674,26 +657,10 @@ def _dumps(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def _reference(to: Any) -> ConversationReference:
-    if isinstance(to, ConversationReference):
-        return to
-    if not isinstance(to, dict):
-        raise SurfaceError("no conversation to post to")
-    return ConversationReference().deserialize(to)
-
-
-async def _post(turn: TurnContext, reference: ConversationReference, activity: Activity) -> None:
-    """Send ``activity`` in a proactive turn, addressed from ``reference`` and as a reply to the
-    message it names (in its thread, in a channel). Straight to the adapter: the turn's own
-    ``send_activity`` deep-copies the whole card first."""
-    TurnContext.apply_conversation_reference(activity, reference)
-    await turn.adapter.send_activities(turn, [activity])
-
-
-def _message(answer: Answer) -> Activity:
+def _message(answer: Answer) -> dict[str, Any]:
     card = cards.render(answer.reply, answer.view)
-    return Activity(type=ActivityTypes.message, summary=cards.line(answer.reply.summary, 300),
-                    attachments=[cards.attachment(card)])
+    return {"type": ActivityTypes.message, "summary": cards.line(answer.reply.summary, 300),
+            "attachments": [cards.attachment(card)]}
 
 
 async def _invoke_response(context: TurnContext, status: int, body: Any) -> None:

@@ -1,0 +1,202 @@
+"""The Bot Connector calls Callboard makes — post a reply, update a card, look a member up — over
+one aiohttp session, with the Bot Framework SDK's own credentials.
+
+Why not the SDK's ``ConnectorClient``: it serializes every outgoing ``Activity`` with msrest and
+sends it with ``requests`` in a thread pool. With an Adaptive Card that cost ~5 ms of CPU per
+answer on the server's event loop (``docs/benchmarks.md``, Teams), more than the rest of a message's
+handling. Here the activity is JSON we already have, sent with the aiohttp client the server runs
+on. What stays the SDK's: the credentials (``AppCredentials`` from the SDK's connector factory,
+the same object its client would use, for every app type and cloud), so the token is the one the
+SDK would send. Requests are authenticated, validated and turned into turns by the SDK as before;
+only these outbound calls are ours.
+
+Paths and bodies are those of the Bot Connector REST API (``Conversations_ReplyToActivity``,
+``Conversations_SendToConversation``, ``Conversations_UpdateActivity``,
+``Conversations_GetConversationMember``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from botframework.connector.auth import AuthenticationConstants, BotFrameworkAuthentication, ClaimsIdentity
+
+__all__ = ["BotConnector", "ConnectorError"]
+
+#: Answers worth one more try: the request was not taken (throttled, the service unavailable, or no
+#: connection was made). Others (a 500, a dropped answer to a POST) might have posted the message:
+#: trying again could post it twice.
+_RETRY_STATUS = frozenset({429, 503})
+_TRIES = 3
+_BACKOFF_S = (0.25, 0.5)
+_RETRY_AFTER_MAX_S = 2.0
+#: How long a token from the credentials is reused. MSAL hands out only tokens with more than five
+#: minutes left, so one minute is always safe, and saves a thread hop per call.
+_TOKEN_REUSE_S = 60.0
+_MAX_ANSWER = 1 << 20
+
+
+class ConnectorError(Exception):
+    """A call to the Bot Connector failed. The text names the call and the HTTP status, never the
+    answer's body (a proxy's HTML error page is nothing to show or log)."""
+
+
+class BotConnector:
+    """Outbound calls to the Bot Connector at an activity's ``serviceUrl``, signed as the SDK signs them."""
+
+    def __init__(self, auth: BotFrameworkAuthentication, app_id: str | None) -> None:
+        self._auth = auth
+        self._app_id = app_id or ""
+        self._session: aiohttp.ClientSession | None = None
+        self._credentials: dict[str, Any] = {}  # service URL -> the SDK's AppCredentials
+        self._tokens: dict[int, tuple[str, float]] = {}  # id(credentials) -> (token, when fetched)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- the calls ----------------------------------------------------------------------------
+
+    async def post(self, reference: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:
+        """Post ``body`` (an activity) to the conversation ``reference`` names, as a reply to the
+        activity it names (in its thread, in a channel) when it names one. The new activity's id."""
+        activity = addressed(reference, body)
+        conversation = _segment(activity["conversation"]["id"])
+        reply_to = activity.get("replyToId")
+        path = f"v3/conversations/{conversation}/activities"
+        if reply_to:
+            path += f"/{_segment(reply_to)}"
+        answer = await self._call("POST", reference["serviceUrl"], path, activity, retry_unsent_only=True)
+        posted = answer.get("id") if isinstance(answer, dict) else None
+        return posted if isinstance(posted, str) else None
+
+    async def update(self, reference: Mapping[str, Any], activity_id: str, body: Mapping[str, Any]) -> None:
+        """Replace the activity ``activity_id`` (a card the bot posted) in ``reference``'s conversation."""
+        activity = {**addressed(reference, body), "id": activity_id}
+        conversation = _segment(activity["conversation"]["id"])
+        await self._call("PUT", reference["serviceUrl"], f"v3/conversations/{conversation}/activities/"
+                         f"{_segment(activity_id)}", activity, retry_unsent_only=False)
+
+    async def member(self, service_url: str, conversation_id: str, member_id: str) -> dict[str, Any]:
+        """What the conversation's roster says about ``member_id`` (a ``TeamsChannelAccount``)."""
+        answer = await self._call("GET", service_url, f"v3/conversations/{_segment(conversation_id)}/members/"
+                                  f"{_segment(member_id)}", None, retry_unsent_only=False)
+        if not isinstance(answer, dict):
+            raise ConnectorError("the member lookup answered something that is not a member")
+        return answer
+
+    # --- the plumbing ---------------------------------------------------------------------------
+
+    async def _call(self, method: str, service_url: str, path: str, body: Any, *, retry_unsent_only: bool) -> Any:
+        url = service_url.rstrip("/") + "/" + path
+        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else {}
+        authorization = await self._authorization(service_url)
+        if authorization:
+            headers["Authorization"] = authorization
+        session = self._client()
+        for attempt in range(_TRIES):
+            last = attempt == _TRIES - 1
+            try:
+                async with session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
+                    if response.status in _RETRY_STATUS and not last:
+                        await asyncio.sleep(_wait(response.headers.get("Retry-After"), attempt))
+                        continue
+                    if response.status >= 300:
+                        raise ConnectorError(f"the Bot Connector answered {response.status} to {_name(method, path)}")
+                    raw = await response.content.read(_MAX_ANSWER + 1)
+            except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing was sent
+                if last:
+                    raise ConnectorError(f"the Bot Connector is unreachable ({type(exc).__name__}) for "
+                                         f"{_name(method, path)}") from None
+                await asyncio.sleep(_BACKOFF_S[attempt])
+                continue
+            except aiohttp.ClientError as exc:  # sent, and then the answer was lost
+                if retry_unsent_only or last:
+                    raise ConnectorError(f"the Bot Connector dropped {_name(method, path)} "
+                                         f"({type(exc).__name__})") from None
+                await asyncio.sleep(_BACKOFF_S[attempt])
+                continue
+            if not raw.strip():
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError:  # a success that is not JSON: what was asked for happened
+                return None
+        raise ConnectorError(f"the Bot Connector kept refusing {_name(method, path)}")
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # no cookies, no proxy from the environment's variables: the Connector's URL is the one used
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                                  connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300))
+        return self._session
+
+    async def _authorization(self, service_url: str) -> str | None:
+        """``Bearer <token>`` as the SDK's credentials for ``service_url`` give it; None without an
+        app id (development mode), as the SDK sends none then."""
+        if not self._app_id or self._app_id == AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
+            return None
+        credentials = self._credentials.get(service_url)
+        if credentials is None:
+            # what CloudAdapter.continue_conversation does: claims for our app id, the originating audience
+            claims = ClaimsIdentity({AuthenticationConstants.AUDIENCE_CLAIM: self._app_id,
+                                     AuthenticationConstants.APP_ID_CLAIM: self._app_id}, True)
+            factory = self._auth.create_connector_factory(claims)
+            client = await factory.create(service_url, self._auth.get_originating_audience())
+            credentials = client.config.credentials
+            if len(self._credentials) >= 64:
+                self._credentials.pop(next(iter(self._credentials)))
+            self._credentials[service_url] = credentials
+        kept = self._tokens.get(id(credentials))
+        now = time.monotonic()
+        if kept is not None and now - kept[1] < _TOKEN_REUSE_S:
+            return f"Bearer {kept[0]}"
+        token = await asyncio.to_thread(credentials.get_access_token)  # MSAL: its cache, else the network
+        self._tokens[id(credentials)] = (token, now)
+        return f"Bearer {token}"
+
+
+def addressed(reference: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` addressed from ``reference`` (a conversation reference as JSON) as the SDK's
+    ``TurnContext.apply_conversation_reference`` does for an outgoing activity: from the bot, to
+    the user, a reply to the referenced activity."""
+    conversation = reference.get("conversation")
+    if not isinstance(conversation, Mapping) or not isinstance(conversation.get("id"), str) or not conversation["id"]:
+        raise ConnectorError("the conversation reference names no conversation")
+    if not isinstance(reference.get("serviceUrl"), str):
+        raise ConnectorError("the conversation reference has no serviceUrl")
+    activity: dict[str, Any] = dict(body)
+    for key, value in (("channelId", reference.get("channelId")), ("locale", reference.get("locale")),
+                       ("serviceUrl", reference["serviceUrl"]), ("conversation", dict(conversation)),
+                       ("from", reference.get("bot")), ("recipient", reference.get("user")),
+                       ("replyToId", reference.get("activityId"))):
+        if value is not None:
+            activity[key] = value
+    return activity
+
+
+def _segment(value: str) -> str:
+    """One path segment: a channel thread's ``19:…@thread.tacv2;messageid=…`` id quoted whole."""
+    return quote(value, safe="")
+
+
+def _name(method: str, path: str) -> str:
+    """The call, for a message: ``POST …/activities`` with the ids left out."""
+    parts = path.split("/")
+    return f"{method} " + "/".join(p if p in ("v3", "conversations", "activities", "members") else "…" for p in parts)
+
+
+def _wait(retry_after: str | None, attempt: int) -> float:
+    try:
+        seconds = float(retry_after) if retry_after is not None else _BACKOFF_S[attempt]
+    except ValueError:  # an HTTP date, or rubbish: our own backoff
+        seconds = _BACKOFF_S[attempt]
+    return min(max(seconds, 0.0), _RETRY_AFTER_MAX_S)
