@@ -24,12 +24,17 @@ Workloads (``--workload`` runs one; each gets a freshly started server):
   issuer, audience, expiry, the key's endorsement of ``msteams``, the ``serviceurl`` claim)
   against a local identity fake (``tests/fakes/botframework_auth.py``, a thread of this process).
   Tokens are minted before the timed run (a pool used round-robin), so minting is not measured.
+- ``message-jwt``: ``message`` with authentication on, as production runs: every request's token
+  validated, and every answer posted with the token the SDK's credentials give (an answer that
+  arrives without it counts as wrong).
 
 Callboard has no setting for the OpenID metadata URL (only ``TeamsSettings`` has, for tests), so
 the server is started as ``python bench/bench_teams.py --role serve ...``: that runs the real
 ``callboard serve`` command in-process, with ``teams_settings`` wrapped to add the identity fake's
-metadata URL and issuer when ``--metadata-url`` is given. Nothing else differs from
-``python -m callboard.bot.cli serve``. ``--profile DIR`` runs that server under cProfile and
+metadata URL and issuer when ``--metadata-url`` is given, and the SDK's
+``MicrosoftAppCredentials.get_access_token`` answering a fixed token instead of asking Microsoft
+Entra (unreachable here; MSAL caches the real one, so a real server asks rarely). Nothing else
+differs from ``python -m callboard.bot.cli serve``. ``--profile DIR`` runs that server under cProfile and
 writes ``DIR/<workload>.prof`` (and prints its top functions).
 
 ``--retry-codes-set`` is an experiment, not the product: botbuilder's CloudAdapter builds a new
@@ -70,7 +75,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WORKLOADS = ("message", "card-action", "search", "card-action-jwt")
+WORKLOADS = ("message", "card-action", "search", "card-action-jwt", "message-jwt")
+JWT_WORKLOADS = ("card-action-jwt", "message-jwt")
+#: what the server's credentials give it for its calls to the Bot Connector (see _run_server)
+OUTBOUND_TOKEN = "bench-outbound-token"
 DEFAULT_CATALOG = Path("/tmp/cat/catalog-100000.yaml")
 DEFAULT_GEN = Path("/work/shared/bench/gen_catalog.py")
 APP_ID = "00000000-0000-4000-8000-00000000b0b0"  # a GUID, as MICROSOFT_APP_ID must be
@@ -165,7 +173,7 @@ def activity(kind: str, person: dict[str, str], service_url: str, **more: Any) -
 
 def _request(workload: str, name: str, person: dict[str, str], service_url: str,
              rng: random.Random) -> dict[str, Any]:
-    if workload == "message":
+    if workload in ("message", "message-jwt"):
         return activity("message", person, service_url, text=f"who owns {name}?", textFormat="plain")
     if workload in ("card-action", "card-action-jwt"):
         value = {"action": {"type": "Action.Execute", "verb": "run", "data": {"cmd": f"owner {name}"}},
@@ -179,7 +187,7 @@ def _request(workload: str, name: str, person: dict[str, str], service_url: str,
 
 def _answered(workload: str, name: str, status: int, payload: bytes) -> bool:
     """Whether a 200 response says what this workload's request should get."""
-    if workload == "message":
+    if workload in ("message", "message-jwt"):
         return not payload  # the acknowledgement: an empty 200
     body = json.loads(payload)
     if workload == "search":
@@ -229,7 +237,7 @@ async def _load(url: str, connector: str, workload: str, names: list[str], users
             errors[str(status)] = errors.get(str(status), 0) + 1
             return
         latencies.append(took)
-        if workload == "message":
+        if workload in ("message", "message-jwt"):
             sent[body["id"]] = (started_mono, name)
         if not _answered(workload, name, status, payload):
             wrong += 1
@@ -242,7 +250,7 @@ async def _load(url: str, connector: str, workload: str, names: list[str], users
             await one(session, person, False)
         for i in range(WARMUP):
             await one(session, users[i % len(users)], False)
-        if workload == "message":
+        if workload in ("message", "message-jwt"):
             await _drain(connector, expected=len(users) + WARMUP, quiet=2.0, limit=30.0)
             await _arrivals(connector, clear=True)
         deadline = time.perf_counter() + duration
@@ -260,8 +268,8 @@ async def _load(url: str, connector: str, workload: str, names: list[str], users
         "seconds": round(elapsed, 2), "activities_per_s": round(len(latencies) / elapsed, 1),
         **_figures(latencies), "concurrency": concurrency,
     }
-    if workload == "message":
-        result.update(await _end_to_end(connector, sent, elapsed))
+    if workload in ("message", "message-jwt"):
+        result.update(await _end_to_end(connector, sent, elapsed, signed=workload == "message-jwt"))
     return result
 
 
@@ -287,9 +295,11 @@ async def _drain(connector: str, *, expected: int, quiet: float, limit: float) -
         await asyncio.sleep(0.2)
 
 
-async def _end_to_end(connector: str, sent: dict[str, tuple[float, str]], elapsed: float) -> dict[str, Any]:
+async def _end_to_end(connector: str, sent: dict[str, tuple[float, str]], elapsed: float, *,
+                      signed: bool) -> dict[str, Any]:
     """The answers posted after the acknowledgements: how many arrived during the run and after it,
-    and the time from each POST to its answer reaching the connector fake."""
+    and the time from each POST to its answer reaching the connector fake. ``signed``: an answer
+    without the server's token (``Authorization: Bearer OUTBOUND_TOKEN``) is wrong."""
     load_ended = time.monotonic()
     at_end = await _arrivals(connector)
     in_run = sum(1 for a in at_end["arrived"] if a in sent)
@@ -301,9 +311,9 @@ async def _end_to_end(connector: str, sent: dict[str, tuple[float, str]], elapse
         got = arrived.get(activity_id)
         if got is None:
             continue
-        when, status, summary = got
+        when, status, summary, authorization = got
         e2e.append((when - posted) * 1000)
-        if status != 200 or name not in summary:
+        if status != 200 or name not in summary or (signed and authorization != f"Bearer {OUTBOUND_TOKEN}"):
             wrong += 1
     return {
         "answers_sent": len(sent), "answers_arrived_during_run": in_run, "answers_arrived": len(e2e),
@@ -326,7 +336,8 @@ def _run_connector(url_file: Path, users_file: Path) -> None:
     class TimedConnector(BotConnectorFake):
         def __init__(self) -> None:
             super().__init__()
-            self.arrived: dict[str, tuple[float, int, str]] = {}  # replied-to id -> (monotonic, status, summary)
+            # replied-to id -> (monotonic, status, summary, Authorization)
+            self.arrived: dict[str, tuple[float, int, str, str | None]] = {}
             self.refused = 0
 
         async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -342,7 +353,8 @@ def _run_connector(url_file: Path, users_file: Path) -> None:
             response = await super()._answer(request, call, raw, not_json)
             if call.operation == "reply" and call.activity_id:
                 body = call.body if isinstance(call.body, dict) else {}
-                self.arrived[call.activity_id] = (request["arrived"], call.status or 0, str(body.get("summary") or ""))
+                self.arrived[call.activity_id] = (request["arrived"], call.status or 0, str(body.get("summary") or ""),
+                                                  call.authorization)
             if call.errors:
                 self.refused += 1
             # what the fake records for tests would grow without end over a run; the bench keeps its own
@@ -371,7 +383,10 @@ def _run_connector(url_file: Path, users_file: Path) -> None:
 
 def _run_server(args: argparse.Namespace) -> None:
     """``callboard serve``, in this process; with ``--metadata-url`` the SDK validates tokens
-    against that identity service instead of Microsoft's (the one thing the CLI cannot be told)."""
+    against that identity service instead of Microsoft's (the one thing the CLI cannot be told),
+    and the SDK's credentials answer ``OUTBOUND_TOKEN`` instead of asking Microsoft Entra for one
+    (MSAL's trip there; there is no internet here). Callboard still asks the SDK's credentials for
+    the token on its calls to the Bot Connector, as in production."""
     import dataclasses
 
     from callboard.bot import cli
@@ -386,6 +401,9 @@ def _run_server(args: argparse.Namespace) -> None:
                                                  token_issuer=args.issuer)
 
         teams_module.teams_settings = with_identity  # type: ignore[assignment]
+        from botframework.connector.auth import MicrosoftAppCredentials
+
+        MicrosoftAppCredentials.get_access_token = lambda self, force_refresh=False: OUTBOUND_TOKEN  # type: ignore[method-assign]
     if args.retry_codes_set:
         # the experiment of --retry-codes-set (see the module docstring): msrest builds its retry
         # policy's status list with a membership test against a list, ~4 ms per client built
@@ -474,7 +492,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workload", choices=WORKLOADS, action="append",
-                        help="run only this one (repeatable); default: all four")
+                        help="run only this one (repeatable); default: all five")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "teams.json"))
     parser.add_argument("--profile", help="a folder: run each server under cProfile, write <workload>.prof there")
     parser.add_argument("--unlisted-people", action="store_true",
@@ -532,7 +550,7 @@ def main() -> None:
             tokens = None
             port = _free_port()
             profile = profile_dir / f"{workload}.prof" if profile_dir else None
-            if workload == "card-action-jwt":
+            if workload in JWT_WORKLOADS:
                 from tests.fakes.botframework_auth import BotFrameworkIdentityFake
 
                 identity = identity or BotFrameworkIdentityFake()
@@ -561,7 +579,7 @@ def main() -> None:
                 "machine_busy_cpu_s": round(machine_cpu, 2),
                 "loadavg_1m_before": round(load_before[0], 2),
             })
-            if workload == "card-action-jwt" and identity is not None:
+            if workload in JWT_WORKLOADS and identity is not None:
                 result["identity_fetches"] = {"metadata": identity.metadata_requests, "jwks": identity.jwks_requests}
             results[workload] = result
             print(json.dumps({workload: result}, indent=2), flush=True)
