@@ -345,8 +345,8 @@ class SearchIndex:
             self._settle()
         exact = [s for s in dict.fromkeys(self._exact.get(q, [])) if self._kind_ok(s, kind_set)][:limit]
         found = [self._candidate(s, 100.0, 0, True) for s in exact]
-        typed = len(q)
         for slot, length in self._prefixed(q, kind_set, limit - len(found), set(exact)):
+            typed = min(len(q), length)  # lengths are capped (``_MAX_OFFSET``)
             found.append(self._candidate(slot, 100.0 * typed / length, length - typed, False))
         if not found:
             return self._fuzzy(query, q, kind_set, limit)
@@ -532,7 +532,12 @@ class SearchIndex:
 def _word_entries(slot: int, text: str, title: int) -> list[int]:
     """The word-prefix entries of one normalized text: one per word start."""
     base = slot << _SLOT_SHIFT | title | min(len(text), _MAX_OFFSET) << _RANK_SHIFT
-    return [base] + [base | _LATER_BIT | i for i in range(1, min(len(text), _MAX_OFFSET + 1)) if text[i - 1] == " "]
+    entries = [base]
+    space = text.find(" ")  # normalized: single spaces, none at either end
+    while 0 <= space < _MAX_OFFSET:
+        entries.append(base | _LATER_BIT | space + 1)
+        space = text.find(" ", space + 1)
+    return entries
 
 
 def _partial_distance(q: str, text: str, n_words: int) -> int:

@@ -269,6 +269,20 @@ def test_complete_after_compaction() -> None:
     assert _keys(idx.complete("worker-00999")) == ["component:default/payments-service-00999"]
 
 
+def test_complete_with_long_titles() -> None:
+    """Words starting past the 255th character are left to the fuzzy search; lengths are capped."""
+    idx = SearchIndex()
+    title = "alpha " + "filler " * 60 + "omega"
+    idx.add("component:default/long", "long", title)
+    idx.add("component:default/alphabet", "alphabet", None)
+    assert _keys(idx.complete("alph")) == ["component:default/alphabet", "component:default/long"]
+    assert "component:default/long" in _keys(idx.complete("filler"))  # the first few hundred characters' words
+    assert idx.complete("omeg") == idx.search("omeg", limit=20)  # past them: the fuzzy search
+    typed = normalize(title)[:300]
+    (hit,) = idx.complete(typed).candidates
+    assert hit.key == "component:default/long" and hit.score == 100.0 and hit.distance == 0
+
+
 def test_complete_rejects_a_limit_below_one() -> None:
     import pytest
 
