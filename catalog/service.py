@@ -46,8 +46,7 @@ def _build(
     rows: Sequence[IndexRow], relation_rows: Sequence[Triple] | None
 ) -> tuple[SearchIndex, RelationGraph | None]:
     index = SearchIndex()
-    for key, name, title in rows:
-        index.add(key, name, title)
+    index.update(rows, ())  # one sort for the word-prefix index, here in the thread
     if relation_rows is None:
         return index, None
     graph = RelationGraph()
@@ -94,6 +93,10 @@ class Catalog:
 
     def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
         return self.index.search(query, kinds=kinds, limit=limit)
+
+    def complete(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 20) -> SearchResult:
+        """A picker's options while ``query`` is typed (``SearchIndex.complete``)."""
+        return self.index.complete(query, kinds=kinds, limit=limit)
 
     async def get(self, key: str) -> Entity | None:
         """One entity with its stitched relations (its own plus the inverse of others')."""

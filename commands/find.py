@@ -12,10 +12,11 @@ __all__ = ["SPEC", "picker_options", "run"]
 
 def picker_options(catalog: Catalog, query: str, limit: int = 20,
                    kinds: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """(ref, label) pairs for an entity picker: what ``find`` would list for ``query`` (of ``kinds``)."""
+    """(ref, label) pairs for an entity picker, asked on every keystroke: the names and titles starting
+    with ``query`` (or with a word starting with it) first, then ``find``'s fuzzy matches (of ``kinds``)."""
     if not query.strip():
         return []
-    result = catalog.search(query, kinds=[k.lower() for k in kinds] or None, limit=limit)
+    result = catalog.complete(query, kinds=[k.lower() for k in kinds] or None, limit=limit)
     return [(c.key, f"{c.name} ({kind_of(c.key)})" + (f" · {c.title}" if c.title and c.title != c.name else ""))
             for c in result.candidates]
 

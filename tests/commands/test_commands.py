@@ -133,3 +133,16 @@ async def test_mine_needs_to_know_the_asker(demo_app) -> None:
     user = next(k for k in demo_app.catalog.index.keys() if k.startswith("user:"))
     reply = await demo_app.dispatcher.dispatch("what do my teams own?", user_ref=user)
     assert reply.status is Status.OK and reply.data["teams"]
+
+
+async def test_picker_options_complete_what_is_typed(demo_app) -> None:
+    from callboard.commands.find import picker_options
+
+    options = dict(picker_options(demo_app.catalog, "paym"))
+    assert options["component:default/payment-service"] == "payment-service (Component) · Payment Service"
+    assert list(options)[:2] == ["system:default/payments", "group:default/payments-team"]  # "Payments" is shortest
+    assert "component:default/payment-service" in [ref for ref, _ in picker_options(demo_app.catalog, "serv")]
+    assert all(ref.startswith("group:") for ref, _ in picker_options(demo_app.catalog, "pay", kinds=("Group",)))
+    assert picker_options(demo_app.catalog, "pay", kinds=("Group",))
+    assert "component:default/payment-service" in [ref for ref, _ in picker_options(demo_app.catalog, "paymnt")]
+    assert picker_options(demo_app.catalog, "  ") == []
