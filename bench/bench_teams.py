@@ -495,6 +495,7 @@ def main() -> None:
                         help="run only this one (repeatable); default: all five")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "teams.json"))
     parser.add_argument("--profile", help="a folder: run each server under cProfile, write <workload>.prof there")
+    parser.add_argument("--logs", help="a folder: keep each server's log there (server-<workload>.log)")
     parser.add_argument("--unlisted-people", action="store_true",
                         help="an experiment: the connector fake does not know the load's people, so Callboard "
                              "answers without knowing who asks (no catalog lookup by email)")
@@ -573,6 +574,9 @@ def main() -> None:
                 machine_cpu = _machine_cpu_s() - machine_before
             finally:
                 _stop(server)
+                if args.logs:
+                    Path(args.logs).mkdir(parents=True, exist_ok=True)
+                    shutil.copy(work / f"server-{port}.log", Path(args.logs) / f"server-{workload}.log")
             result.update({
                 "server_cpu_s": round(server_cpu, 2),
                 "server_cpu_ms_per_activity": round(server_cpu * 1000 / max(1, result["requests"]), 2),

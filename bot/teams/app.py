@@ -54,6 +54,7 @@ from callboard.commands.find import picker_options
 from callboard.commands.forms import Form, FormHandler
 
 from . import cards
+from .activity import parse_activity
 from .connector import BotConnector, ConnectorError
 from .settings import TeamsSettings
 from .protocol import (
@@ -269,7 +270,7 @@ class TeamsSurface:
                         "(serviceUrl %.80r)", service_url)
             return web.json_response({"error": "unauthorized"}, status=401)
         try:
-            activity = Activity().deserialize(body)
+            activity = parse_activity(body)  # the SDK's Activity, as msrest makes it
         except Exception:  # noqa: BLE001 - msrest's deserialization errors have several types
             return web.json_response({"error": "the body is not an activity"}, status=400)
         try:
