@@ -23,6 +23,9 @@ _SHIFT = 32
 _MASK = (1 << _SHIFT) - 1
 
 
+_MADE_KEPT = 2048
+
+
 class RelationGraph:
     """Both directions of every stored relation, by entity key."""
 
@@ -33,6 +36,9 @@ class RelationGraph:
         # relations others emitted towards it (as their type): a set, because a big group has
         # tens of thousands and one member's edge must come out without a scan
         self._in: list[set[int] | None] = []
+        # relations() answers already made (an owner group is asked for on every `owner` question);
+        # any change to the graph forgets them all
+        self._made: dict[str, tuple[Relation, ...]] = {}
 
     def _id(self, key: str) -> int:
         node = self._ids.get(key)
@@ -50,6 +56,8 @@ class RelationGraph:
     def add(self, source: str, rel_type: str, target: str) -> None:
         """One relation as its source emitted it."""
         s, t, ty = self._id(source), self._id(target), _TYPE_ID[rel_type]
+        if self._made:
+            self._made.clear()
         out = self._out[s]
         if out is None:
             out = self._out[s] = array("q")
@@ -72,6 +80,8 @@ class RelationGraph:
         out = self._out[s]
         if not out:
             return
+        if self._made:
+            self._made.clear()
         for packed in out:
             t = packed & _MASK
             inc = self._in[t]
@@ -87,12 +97,18 @@ class RelationGraph:
 
     def relations(self, key: str) -> list[Relation]:
         """All relations of ``key``: what it emitted plus the inverse of what others emitted to it."""
+        made = self._made.get(key)
+        if made is not None:
+            return list(made)
         node = self._ids.get(key)
         if node is None:
             return []
         keys = self._keys
         out = [Relation(key, _TYPES[p >> _SHIFT], keys[p & _MASK]) for p in (self._out[node] or ())]
         out.extend(Relation(key, _TYPES[_INVERSE_ID[p >> _SHIFT]], keys[p & _MASK]) for p in (self._in[node] or ()))
+        if len(self._made) >= _MADE_KEPT:
+            self._made.pop(next(iter(self._made)))
+        self._made[key] = tuple(out)
         return out
 
     def related(self, key: str, rel_type: str) -> list[str]:

@@ -142,12 +142,15 @@ def trim(ws: Sequence[Word], stop: tuple[tuple[str, ...], ...]) -> list[Word]:
 def openings(ws: list[Word]) -> list[list[Word]]:
     """The question without its greeting (``hey``, ``@Callboard``), then without each longer opening
     in turn (``can you`` → ``tell me`` → ...): the dispatcher tries each until a phrasing matches."""
-    greetings, preludes = _GREETING_PHRASES, _PRELUDE_PHRASES
+    # by their first word (in their order, longest first): a question tries only those its first word begins
+    greetings, preludes = _by_head(_GREETING_PHRASES), _by_head(_PRELUDE_PHRASES)
 
-    def strip_one(ws: list[Word], lead: tuple[tuple[str, ...], ...]) -> list[Word] | None:
+    def strip_one(ws: list[Word], lead: dict[str, tuple[tuple[str, ...], ...]]) -> list[Word] | None:
+        if not ws:
+            return None
         if len(ws) > 1 and ws[0].word.startswith("@"):
             return ws[1:]
-        return next((ws[len(p):] for p in lead if _starts(ws, 0, p) and len(ws) > len(p)), None)
+        return next((ws[len(p):] for p in lead.get(ws[0].word, ()) if _starts(ws, 0, p) and len(ws) > len(p)), None)
 
     while (shorter := strip_one(ws, greetings)) is not None:
         ws = shorter

@@ -463,7 +463,8 @@ def _entities(node: Any, ctx: _Ctx, out: dict[str, dict[str, Any]]) -> None:
 
 def _card(body: list[dict[str, Any]], ctx: _Ctx) -> dict[str, Any]:
     found: dict[str, dict[str, Any]] = {}
-    _entities(body, ctx, found)
+    if ctx.mentions:  # the walk over the whole card, only when a mention was written
+        _entities(body, ctx, found)
     entities = list(found.values())
     msteams: dict[str, Any] = {"width": "Full"}
     if entities:
