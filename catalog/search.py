@@ -304,16 +304,22 @@ class SearchIndex:
         key = self._keys[slot]
         return key is not None and key.split(":", 1)[0] in kinds
 
-    def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
-        """Find the entity ``query`` names. ``kinds`` (lower-case) restricts the kinds."""
+    def _begin(self, query: str, kinds: Iterable[str] | None) -> tuple[SearchResult | None, str, frozenset[str] | None]:
+        """What every query starts with: (the answer already, when ``query`` is a ref of an entity
+        here or normalizes to nothing; the normalized query; the kinds, lower-case)."""
         kind_set = frozenset(k.lower() for k in kinds) if kinds else None
         slots = self._ref_lookup(query, kind_set)
         if slots:
             cands = tuple(self._candidate(s, 100.0, 0, True) for s in slots)
-            return SearchResult(query, cands, confident=len(cands) == 1)
+            return SearchResult(query, cands, confident=len(cands) == 1), "", kind_set
         q = normalize(query)
-        if not q:
-            return SearchResult(query, (), False)
+        return (None if q else SearchResult(query, (), False)), q, kind_set
+
+    def search(self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 8) -> SearchResult:
+        """Find the entity ``query`` names. ``kinds`` (lower-case) restricts the kinds."""
+        done, q, kind_set = self._begin(query, kinds)
+        if done is not None:
+            return done
         exact = [s for s in dict.fromkeys(self._exact.get(q, [])) if self._kind_ok(s, kind_set)]
         if exact:
             cands = tuple(self._candidate(s, 100.0, 0, True) for s in exact)
@@ -333,14 +339,9 @@ class SearchIndex:
         """
         if limit < 1:
             raise ValueError(f"complete: limit must be at least 1, not {limit}")
-        kind_set = frozenset(k.lower() for k in kinds) if kinds else None
-        slots = self._ref_lookup(query, kind_set)
-        if slots:
-            cands = tuple(self._candidate(s, 100.0, 0, True) for s in slots)
-            return SearchResult(query, cands, confident=len(cands) == 1)
-        q = normalize(query)
-        if not q:
-            return SearchResult(query, (), False)
+        done, q, kind_set = self._begin(query, kinds)
+        if done is not None:
+            return done
         if self._pending:
             self._settle()
         exact = [s for s in dict.fromkeys(self._exact.get(q, [])) if self._kind_ok(s, kind_set)][:limit]
