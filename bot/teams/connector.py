@@ -134,8 +134,9 @@ class BotConnector:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # no cookies, no proxy from the environment's variables: the Connector's URL is the one used
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+            # no cookies; HTTPS_PROXY/NO_PROXY from the environment (trusted, and what the SDK's
+            # requests-based client honoured: where a proxy is the only way out, it still is)
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=True,
                                                   connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300))
         return self._session
 

@@ -182,3 +182,34 @@ async def test_a_token_that_cannot_be_had_is_an_error_not_a_post_without_one(
         await client.close()
     assert not fake.calls
 
+
+
+async def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the only way out is a proxy (HTTPS_PROXY/HTTP_PROXY, as the SDK's requests honoured),
+    the calls go through it."""
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))  # absolute-form: the URL the client meant
+        return web.json_response({"id": "via-proxy"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = BotConnector(_auth(), None)
+    try:
+        posted = await client.post(_reference("http://smba.example.invalid/emea/"), {"type": "message", "text": "x"})
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert posted == "via-proxy"
+    assert seen == ["http://smba.example.invalid/emea/v3/conversations/a:1personal/activities/1700000000001"]
