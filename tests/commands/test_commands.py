@@ -146,3 +146,16 @@ async def test_picker_options_complete_what_is_typed(demo_app) -> None:
     assert picker_options(demo_app.catalog, "pay", kinds=("Group",))
     assert "component:default/payment-service" in [ref for ref, _ in picker_options(demo_app.catalog, "paymnt")]
     assert picker_options(demo_app.catalog, "  ") == []
+
+
+async def test_a_one_shot_index_completes_as_a_servers_does(demo_app) -> None:
+    """A one-shot command's index sorts its word starts only when a completion is first asked for."""
+    from callboard.catalog.service import Catalog
+    from callboard.commands.find import picker_options
+
+    one_shot = Catalog(demo_app.catalog.engine)
+    await one_shot.load_index()  # no graph: a one-shot command's
+    assert one_shot.index._pending  # not sorted yet
+    for typed in ("paym", "serv", "checkout", "pay"):
+        assert picker_options(one_shot, typed) == picker_options(demo_app.catalog, typed), typed
+    assert not one_shot.index._pending
