@@ -106,12 +106,8 @@ class BotConnector:
             last = attempt == _TRIES - 1
             try:
                 async with session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
-                    if response.status in _RETRY_STATUS and not last:
-                        await asyncio.sleep(_wait(response.headers.get("Retry-After"), attempt))
-                        continue
-                    if response.status >= 300:
-                        raise ConnectorError(f"the Bot Connector answered {response.status} to {_name(method, path)}")
-                    raw = await response.content.read(_MAX_ANSWER + 1)
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+                    raw = b"" if status >= 300 else await response.content.read(_MAX_ANSWER + 1)
             except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing was sent
                 if last:
                     raise ConnectorError(f"the Bot Connector is unreachable ({type(exc).__name__}) for "
@@ -124,6 +120,11 @@ class BotConnector:
                                          f"({type(exc).__name__})") from None
                 await asyncio.sleep(_BACKOFF_S[attempt])
                 continue
+            if status in _RETRY_STATUS and not last:  # the connection is back in the pool while we wait
+                await asyncio.sleep(_wait(retry_after, attempt))
+                continue
+            if status >= 300:
+                raise ConnectorError(f"the Bot Connector answered {status} to {_name(method, path)}")
             if not raw.strip():
                 return None
             try:
