@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
+import yarl
 from botframework.connector.auth import AuthenticationConstants, BotFrameworkAuthentication, ClaimsIdentity
 
 __all__ = ["BotConnector", "ConnectorError"]
@@ -35,7 +37,11 @@ __all__ = ["BotConnector", "ConnectorError"]
 _RETRY_STATUS = frozenset({429, 503})
 _TRIES = 3
 _BACKOFF_S = (0.25, 0.5)
+#: A longer Retry-After is not waited out: the call is tried again sooner, and fails if still refused
+#: (a reply that late is not worth holding the conversation for).
 _RETRY_AFTER_MAX_S = 2.0
+#: aiohttp's own bounds; the callers bound each call more tightly (``CONNECTOR_LIMIT_S``, 1 s for a member)
+_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 #: How long a token from the credentials is reused. MSAL hands out only tokens with more than five
 #: minutes left, so one minute is always safe, and saves a thread hop per call.
 _TOKEN_REUSE_S = 60.0
@@ -55,7 +61,8 @@ class BotConnector:
         self._app_id = app_id or ""
         self._session: aiohttp.ClientSession | None = None
         self._credentials: dict[str, Any] = {}  # service URL -> the SDK's AppCredentials
-        self._tokens: dict[int, tuple[str, float]] = {}  # id(credentials) -> (token, when fetched)
+        self._tokens: dict[str, tuple[str, float]] = {}  # service URL -> (token, when fetched)
+        self._proxies: dict[str, str | None] = {}  # scheme://host -> the proxy the environment names
 
     async def close(self) -> None:
         if self._session is not None:
@@ -95,7 +102,10 @@ class BotConnector:
     # --- the plumbing ---------------------------------------------------------------------------
 
     async def _call(self, method: str, service_url: str, path: str, body: Any, *, retry_unsent_only: bool) -> Any:
-        url = service_url.rstrip("/") + "/" + path
+        # already quoted: yarl would otherwise decode %3A %40 %3B back (a bare ";" in a path is cut off
+        # as a path parameter by some servers and proxies); the SDK's client sends them quoted too
+        url = yarl.URL(service_url.rstrip("/") + "/" + path, encoded=True)
+        proxy = self._proxy(service_url)
         data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else {}
         authorization = await self._authorization(service_url)
@@ -105,22 +115,23 @@ class BotConnector:
         for attempt in range(_TRIES):
             last = attempt == _TRIES - 1
             try:
-                async with session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
+                async with session.request(method, url, data=data, headers=headers, allow_redirects=False,
+                                           proxy=proxy) as response:
                     status, retry_after = response.status, response.headers.get("Retry-After")
-                    raw = b"" if status >= 300 else await response.content.read(_MAX_ANSWER + 1)
+                    raw = b"" if status >= 300 else await _body(response, method, path)
             except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing was sent
                 if last:
                     raise ConnectorError(f"the Bot Connector is unreachable ({type(exc).__name__}) for "
                                          f"{_name(method, path)}") from None
                 await asyncio.sleep(_BACKOFF_S[attempt])
                 continue
-            except aiohttp.ClientError as exc:  # sent, and then the answer was lost
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # sent, and then the answer was lost
                 if retry_unsent_only or last:
                     raise ConnectorError(f"the Bot Connector dropped {_name(method, path)} "
                                          f"({type(exc).__name__})") from None
                 await asyncio.sleep(_BACKOFF_S[attempt])
                 continue
-            if status in _RETRY_STATUS and not last:  # the connection is back in the pool while we wait
+            if status in _RETRY_STATUS and not last:  # the refusal is let go of (its body unread) before the wait
                 await asyncio.sleep(_wait(retry_after, attempt))
                 continue
             if status >= 300:
@@ -135,11 +146,24 @@ class BotConnector:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # no cookies; HTTPS_PROXY/NO_PROXY from the environment (trusted, and what the SDK's
-            # requests-based client honoured: where a proxy is the only way out, it still is)
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=True,
+            # no cookies, no .netrc (trust_env would send its credentials, or clash with ours): the
+            # proxy is chosen per host by _proxy
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                                  timeout=_TIMEOUT,
                                                   connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300))
         return self._session
+
+    def _proxy(self, service_url: str) -> str | None:
+        """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for ``service_url``, unless ``NO_PROXY``
+        excludes its host (the environment is trusted; the SDK's requests-based client honoured them)."""
+        parts = urlsplit(service_url)
+        where = f"{parts.scheme}://{parts.netloc}"
+        if where not in self._proxies:
+            proxy = urllib.request.getproxies().get(parts.scheme)
+            if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+                proxy = None
+            self._proxies[where] = proxy or None
+        return self._proxies[where]
 
     async def _authorization(self, service_url: str) -> str | None:
         """``Bearer <token>`` as the SDK's credentials for ``service_url`` give it; None without an
@@ -154,15 +178,17 @@ class BotConnector:
             factory = self._auth.create_connector_factory(claims)
             client = await factory.create(service_url, self._auth.get_originating_audience())
             credentials = client.config.credentials
-            if len(self._credentials) >= 64:
-                self._credentials.pop(next(iter(self._credentials)))
+            if len(self._credentials) >= 64:  # service URLs are per region: a handful in practice
+                oldest = next(iter(self._credentials))
+                del self._credentials[oldest]
+                self._tokens.pop(oldest, None)
             self._credentials[service_url] = credentials
-        kept = self._tokens.get(id(credentials))
+        kept = self._tokens.get(service_url)
         now = time.monotonic()
         if kept is not None and now - kept[1] < _TOKEN_REUSE_S:
             return f"Bearer {kept[0]}"
         token = await asyncio.to_thread(credentials.get_access_token)  # MSAL: its cache, else the network
-        self._tokens[id(credentials)] = (token, now)
+        self._tokens[service_url] = (token, now)
         return f"Bearer {token}"
 
 
@@ -183,6 +209,20 @@ def addressed(reference: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str
         if value is not None:
             activity[key] = value
     return activity
+
+
+async def _body(response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+    """The whole answer (it may come in several pieces), at most ``_MAX_ANSWER`` bytes."""
+    if response.content_length is not None and response.content_length > _MAX_ANSWER:
+        raise ConnectorError(f"the Bot Connector's answer to {_name(method, path)} is too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > _MAX_ANSWER:
+            raise ConnectorError(f"the Bot Connector's answer to {_name(method, path)} is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _segment(value: str) -> str:

@@ -4,8 +4,10 @@ costs one call, never a duplicate message."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,7 +194,7 @@ async def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.Monk
     seen: list[str] = []
 
     async def proxy(request: web.Request) -> web.Response:
-        seen.append(str(request.url))  # absolute-form: the URL the client meant
+        seen.append(request.raw_path)  # absolute-form: the URL the client meant, as sent
         return web.json_response({"id": "via-proxy"})
 
     app = web.Application()
@@ -207,9 +209,64 @@ async def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.Monk
     monkeypatch.delenv("no_proxy", raising=False)
     client = BotConnector(_auth(), None)
     try:
-        posted = await client.post(_reference("http://smba.example.invalid/emea/"), {"type": "message", "text": "x"})
+        posted = await client.post(_reference("http://smba.example.invalid/emea/", CHANNEL),
+                                   {"type": "message", "text": "x"})
+        monkeypatch.setenv("NO_PROXY", "smba.example.invalid")
+        bypassing = BotConnector(_auth(), None)  # NO_PROXY names the host: straight there (and refused)
+        with pytest.raises(ConnectorError, match="unreachable"):
+            await bypassing.post(_reference("http://smba.example.invalid/emea/"), {"type": "message"})
+        await bypassing.close()
     finally:
         await client.close()
         await runner.cleanup()
     assert posted == "via-proxy"
-    assert seen == ["http://smba.example.invalid/emea/v3/conversations/a:1personal/activities/1700000000001"]
+    # the channel thread's id quoted whole, as the SDK sends it: a bare ";" is a path parameter to some servers
+    assert seen == ["http://smba.example.invalid/emea/v3/conversations/19%3Ageneral%40thread.tacv2%3Bmessageid%3D"
+                    "1700000000000/activities/1700000000001"]
+
+
+async def test_an_answer_that_comes_in_pieces_is_read_whole_and_a_huge_one_refused() -> None:
+    from aiohttp import web
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"id": "1:ab')
+        await asyncio.sleep(0.05)
+        await response.write(b'cdef"}')
+        await response.write_eof()
+        return response
+
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=b" " * (2 << 20), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/slow/{tail:.*}", slow)
+    app.router.add_post("/huge/{tail:.*}", huge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    client = BotConnector(_auth(), None)
+    try:
+        assert await client.post(_reference(f"{base}/slow/"), {"type": "message"}) == "1:abcdef"
+        with pytest.raises(ConnectorError, match="too large"):
+            await client.post(_reference(f"{base}/huge/"), {"type": "message"})
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_a_netrc_file_lends_no_credentials(fake: BotConnectorFake, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's trust_env would read ~/.netrc: its password would go to whatever serviceUrl says."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = BotConnector(_auth(), None)
+    try:
+        await client.post(_reference(fake.url), {"type": "message", "text": "x"})
+    finally:
+        await client.close()
+    assert [c.authorization for c in fake.calls] == [None]
