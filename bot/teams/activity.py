@@ -58,10 +58,10 @@ def _plan(cls: type) -> _Plan | None:
                                            "iso-8601": _DATE}[kind], None))
         elif kind == "[str]":
             attributes.append((attr, key, _STRS, None))
-        elif kind.startswith("[") and kind.endswith("]") and _model_class(kind[1:-1]) is not None:
-            attributes.append((attr, key, _MODELS, _model_class(kind[1:-1])))
-        elif _model_class(kind) is not None:
-            attributes.append((attr, key, _MODEL, _model_class(kind)))
+        elif kind.startswith("[") and kind.endswith("]") and (inner := _model_class(kind[1:-1])) is not None:
+            attributes.append((attr, key, _MODELS, inner))
+        elif (model := _model_class(kind)) is not None:
+            attributes.append((attr, key, _MODEL, model))
         else:  # a map ({Entity}), an enum, a type this does not know
             special = True
             break

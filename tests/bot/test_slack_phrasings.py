@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ..commands.test_phrasings import Recorder, check, surface_sample
+from ..commands.test_phrasings import Recorder, check_shown, surface_sample
 from .test_slack_real_shapes import BOT, Rig, fake, rig  # noqa: F401  (fixtures)
 
 PRIYA = "U0PRIYA01"  # priya.raman in the catalog, by her Slack profile's email
@@ -39,13 +39,7 @@ async def test_labelled_phrasings_in_slack(rig: Rig, shape: str) -> None:  # noq
             calls = await rig.fake.wait_for("chat.postMessage", count=i + 1)
             shown = json.dumps(calls[-1].params)
         reply, inv = recorder.answers[-1]
-        problem = check(case, reply, inv, rig.app)
-        if problem is None and case.ref is not None and case.expect == "OK":
-            name = case.ref.split("/", 1)[1]
-            if name not in shown:
-                problem = f"the answer shown in Slack does not name {name}"
-        if problem is None and "don't know the command" in shown:
-            problem = "Slack was told the question is an unknown command"
+        problem = check_shown(case, reply, inv, rig.app, shown, "Slack")
         if problem:
             misses.append(f"{case.q!r}: {problem}")
     assert len(recorder.answers) == len(sample)

@@ -135,6 +135,20 @@ def check(case: Case, reply: Reply, inv: Invocation | None, app: Callboard) -> s
     return None
 
 
+def check_shown(case: Case, reply: Reply, inv: Invocation | None, app: Callboard, shown: str,
+                platform: str) -> str | None:
+    """``check``, then what ``platform`` was sent (``shown``, as JSON): it names the entity of an
+    answered question, and never calls the question an unknown command."""
+    problem = check(case, reply, inv, app)
+    if problem is None and case.ref is not None and case.expect == "OK":
+        name = case.ref.split("/", 1)[1]
+        if name not in shown:
+            problem = f"the answer {platform} received does not name {name}"
+    if problem is None and "don't know the command" in shown:
+        problem = f"{platform} was told the question is an unknown command"
+    return problem
+
+
 async def run_cases(app: Callboard, cases: list[Case]) -> list[str]:
     recorder = Recorder(app)
     misses = []

@@ -102,15 +102,6 @@ def _cards(rig: Rig, conversation: str = "a:1personal-chat") -> list[dict[str, A
     return rig.cards(conversation)
 
 
-async def _posted(rig: Rig, conversation: str = "a:1personal-chat", count: int = 1) -> list[dict[str, Any]]:
-    await rig.settled()
-    for _ in range(100):
-        found = rig.connector.posted(conversation)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing posted to {conversation}: {[(c.operation, c.status) for c in rig.connector.calls]}")
-
 
 async def _raw(rig: Rig, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
     async with rig.http.post(rig.server.make_url("/api/messages"), data=io.BytesIO(body),
@@ -122,7 +113,7 @@ async def _still_answers(rig: Rig, conversation: str = "a:1still-here") -> None:
     """The bot is alive and answering other people after whatever the case did."""
     before = len(rig.connector.posted(conversation))
     await rig.message("owner payment-service", conversation=conversation)
-    posted = await _posted(rig, conversation, before + 1)
+    posted = await rig.posted(conversation, before + 1)
     assert "payments-team" in json.dumps(posted[-1]), posted[-1]
 
 
@@ -197,7 +188,7 @@ async def test_odd_message_texts_are_acknowledged_at_once_and_answered_inert(rig
         conversation = f"a:1odd-{n}"
         status, _, took = await rig.post(rig.activity("message", text=text, conversation=conversation))
         assert status == 200 and took < 2.0, took
-        (posted,) = await _posted(rig, conversation)
+        (posted,) = await rig.posted(conversation)
         assert_inert(posted["attachments"][0]["content"], where=text[:30])
         if asked is not None:
             assert rig.dispatched[-1].replace("\x00", "") == asked, rig.dispatched[-1][:100]
@@ -224,7 +215,7 @@ async def test_unknown_invokes_are_refused_without_running_anything(rig: Rig) ->
 
 async def _oncall_with_zone(rig: Rig, tz: str, conversation: str) -> dict[str, Any]:
     await rig.message("oncall payment-service", tz=tz, conversation=conversation)
-    (posted,) = await _posted(rig, conversation)
+    (posted,) = await rig.posted(conversation)
     card: dict[str, Any] = posted["attachments"][0]["content"]
     assert_inert(card, where=tz[:40])
     return card
@@ -323,7 +314,7 @@ async def test_service_urls_on_this_machine_in_any_spelling_do_reach_the_local_c
             port = connector.url.rsplit(":", 1)[1]
             for n, url in enumerate((f"http://localhost:{port}", f"http://LOCALHOST:{port}/", f"http://127.0.0.1:{port}")):
                 await rig.message("owner payment-service", serviceUrl=url, conversation=f"a:1local-{n}")
-                assert "payments-team" in json.dumps(await _posted(rig, f"a:1local-{n}"))
+                assert "payments-team" in json.dumps(await rig.posted(f"a:1local-{n}"))
     finally:
         await connector.stop()
 
@@ -472,7 +463,7 @@ async def test_page_keys_replay_only_the_question_as_whoever_clicks(tmp_path: Pa
     card is visible to the whole conversation) gets that question answered as themselves."""
     async with serving(tmp_path, catalog=_long_team(tmp_path / "catalog")) as rig:
         await rig.message("team platform-team")
-        card = (await _posted(rig))[0]["attachments"][0]["content"]
+        card = (await rig.posted())[0]["attachments"][0]["content"]
         (nxt,) = [a for a in _walk(card) if a.get("type") == "Action.Execute" and a.get("verb") == VERB_PAGE]
         key = nxt["data"][DATA_PAGE_KEY]
         assert len(key) >= 16 and "team platform-team" not in key  # not guessable, not the question
@@ -671,7 +662,7 @@ async def test_hostile_catalog_text_reaches_teams_inert(hostile: Rig) -> None:
         await rig.message(text, conversation=f"a:1asked-{n}")
     shown = []
     for n, text in enumerate(asked):
-        (posted,) = await _posted(rig, f"a:1asked-{n}")
+        (posted,) = await rig.posted(f"a:1asked-{n}")
         card = posted["attachments"][0]["content"]
         assert_inert(card, where=text)
         assert set(_links(card)) <= LINKABLE | {u for u in _links(card) if u.startswith(PUBLIC_URL + "/")}, text
@@ -801,8 +792,8 @@ async def test_only_links_to_callboards_own_docs_unfurl(rig: Rig) -> None:
 
 
 async def test_a_link_a_browser_opens_elsewhere_does_not_unfurl(rig: Rig) -> None:
-    for url in (f"https://evil.example\\@callboard.acme.example.com/docs/default/component/payment-service/",
-                f"https://user:pw@callboard.acme.example.com/docs/default/component/payment-service/"):
+    for url in ("https://evil.example\\@callboard.acme.example.com/docs/default/component/payment-service/",
+                "https://user:pw@callboard.acme.example.com/docs/default/component/payment-service/"):
         answer = await rig.invoke("composeExtension/queryLink", {"url": url})
         assert answer["composeExtension"]["attachments"] == [], url
 
@@ -878,7 +869,7 @@ async def test_a_connector_that_is_gone_is_survived(tmp_path: Path, caplog: pyte
 
 async def test_a_form_opened_by_the_surface_seam_shows_its_title_inert(rig: Rig) -> None:
     await rig.message("help")
-    await _posted(rig)
+    await rig.posted()
     form = Form(id="template:default/x", title="\u202eevil\x1b[31m " + EVIL_LINK, pages=(FormPage(title="p", fields=()),))
     await rig.surface.open_form(rig.surface.direct(PRIYA["id"]), form, "K")
     posted = rig.connector.posted()[-1]

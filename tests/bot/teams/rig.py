@@ -111,6 +111,17 @@ class Rig:
                        if "Conversation.track" in getattr(t.get_coro(), "__qualname__", "")]:
             await asyncio.gather(*work, return_exceptions=True)
 
+    async def posted(self, conversation: str = "a:1personal-chat", count: int = 1) -> list[dict[str, Any]]:
+        """The activities posted to ``conversation``, once there are at least ``count`` (work settled first)."""
+        await self.settled()
+        for _ in range(100):
+            found = self.connector.posted(conversation)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nothing posted to {conversation}: "
+                             f"{[(c.operation, c.status) for c in self.connector.calls]}")
+
     def cards(self, conversation: str = "a:1personal-chat") -> list[dict[str, Any]]:
         return list(self.connector.cards(conversation))
 

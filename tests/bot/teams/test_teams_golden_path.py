@@ -17,7 +17,7 @@ from callboard.bot.teams.protocol import DATA_FORM, DATA_FORM_KEY, DATASET_FORM
 
 from ..test_golden_path import _catalog
 from .rig import serving
-from .test_teams_surface import _actions, _posted, _walk
+from .test_teams_surface import _actions, _walk
 
 
 def _dialog_card(answer: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def _inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
 async def test_create_in_a_teams_dialog_to_owner_answering(tmp_path: Path) -> None:
     async with serving(tmp_path, catalog=_catalog(tmp_path / "catalog")) as rig:
         await rig.message("create tiny")
-        listed = (await _posted(rig))[0]["attachments"][0]["content"]
+        listed = (await rig.posted())[0]["attachments"][0]["content"]
         (opener,) = [a for a in _actions(listed, "Action.Submit") if "tiny-service" in json.dumps(a["data"])]
         assert opener["data"]["msteams"] == {"type": "task/fetch"} and opener["data"][DATA_FORM]
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ...commands.test_phrasings import Recorder, check, surface_sample
+from ...commands.test_phrasings import Recorder, check_shown, surface_sample
 from .rig import BOT, Rig, serving
-from .test_teams_surface import _posted
 
 
 @pytest.fixture
@@ -39,15 +38,9 @@ async def test_labelled_phrasings_in_teams(rig: Rig, shape: str) -> None:
             said = [f"<at>Callboard</at> {typed}", f"hey <at>Callboard</at>, {typed}", f"{typed} <at>Callboard</at>"][where]
             await rig.message(said, conversation=conversation, conversation_type="channel",
                               mentions=((BOT, "Callboard"),))
-        shown = json.dumps((await _posted(rig, conversation, count=i + 1))[-1], ensure_ascii=False)
+        shown = json.dumps((await rig.posted(conversation, count=i + 1))[-1], ensure_ascii=False)
         reply, inv = recorder.answers[-1]
-        problem = check(case, reply, inv, rig.app)
-        if problem is None and case.ref is not None and case.expect == "OK":
-            name = case.ref.split("/", 1)[1]
-            if name not in shown:
-                problem = f"the card Teams received does not name {name}"
-        if problem is None and "don't know the command" in shown:
-            problem = "Teams was told the question is an unknown command"
+        problem = check_shown(case, reply, inv, rig.app, shown, "Teams")
         if problem:
             misses.append(f"{case.q!r}: {problem}")
     assert len(recorder.answers) == len(sample)

@@ -37,22 +37,13 @@ def _execute(card: dict[str, Any], verb: str) -> list[dict[str, Any]]:
     return [a for a in _actions(card, "Action.Execute") if a.get("verb") == verb]
 
 
-async def _posted(rig: Rig, conversation: str = "a:1personal-chat", count: int = 1) -> list[dict[str, Any]]:
-    await rig.settled()
-    for _ in range(100):
-        found = rig.connector.posted(conversation)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing posted to {conversation}: {rig.connector.calls}")
-
 
 # --- conversations ------------------------------------------------------------------------------
 
 
 async def test_a_question_in_a_personal_chat_is_answered_with_a_card(rig: Rig) -> None:
     asked = await rig.message("who owns payment-service?")
-    (posted,) = await _posted(rig)
+    (posted,) = await rig.posted()
     (attachment,) = posted["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert "payments-team" in json.dumps(attachment["content"])
@@ -65,7 +56,7 @@ async def test_the_mention_is_removed_wherever_it_is_in_a_channel_and_the_answer
     thread = f"{CHANNEL};messageid=1700000000000001"
     asked = await rig.message("hey <at>Callboard</at>, who's on call for payment-service right now?",
                               conversation=thread, conversation_type="channel", mentions=((BOT, "Callboard"),))
-    (posted,) = await _posted(rig, thread)
+    (posted,) = await rig.posted(thread)
     assert "On call for payment-service" in json.dumps(posted) and posted["replyToId"] == asked["id"]
     assert rig.dispatched == ["who's on call for payment-service right now?"]  # greeting and mention gone
     (reply,) = rig.connector.calls_to("reply")
@@ -84,7 +75,7 @@ async def test_group_chat_and_channel_messages_not_addressed_to_callboard_are_le
 async def test_a_group_chat_mention_mid_sentence(rig: Rig) -> None:
     await rig.message("what does payment-service depend on, <at>Callboard</at>?", conversation="19:chat@thread.v2",
                       conversation_type="groupChat", mentions=((BOT, "Callboard"),))
-    (posted,) = await _posted(rig, "19:chat@thread.v2")
+    (posted,) = await rig.posted("19:chat@thread.v2")
     assert "payments-db" in json.dumps(posted), posted
 
 
@@ -99,17 +90,17 @@ def test_teams_text_drops_the_bots_mention_keeps_others_and_decodes_entities() -
 
 async def test_the_person_is_the_catalog_user_with_their_teams_email_and_times_are_in_their_zone(rig: Rig) -> None:
     await rig.message("mine", tz="Asia/Tokyo")
-    (posted,) = await _posted(rig)
+    (posted,) = await rig.posted()
     assert "payment-service" in json.dumps(posted), posted  # what Priya's team owns
     assert rig.connector.calls_to("member"), "the members API was asked who is writing"
     await rig.message("payment-service", tz="Asia/Tokyo")  # its card shows the on-call shifts
-    posted = (await _posted(rig, count=2))[-1]
+    posted = (await rig.posted(count=2))[-1]
     assert "JST" in json.dumps(posted), posted
 
 
 async def test_someone_not_in_the_catalog_is_told_so_not_guessed(rig: Rig) -> None:
     await rig.message("mine", person=STRANGER, conversation="a:1stranger")
-    (posted,) = await _posted(rig, "a:1stranger")
+    (posted,) = await rig.posted("a:1stranger")
     assert "no catalog User" in json.dumps(posted), posted
 
 
@@ -118,15 +109,15 @@ async def test_the_bot_added_to_a_team_says_what_to_ask(rig: Rig) -> None:
                           membersAdded=[{"id": BOT, "name": "Callboard"}])
     status, _, _ = await rig.post(update)
     assert status == 200
-    (posted,) = await _posted(rig, CHANNEL)
+    (posted,) = await rig.posted(CHANNEL)
     assert "owner" in json.dumps(posted)
 
 
 async def test_people_in_an_answer_are_mentioned_when_teams_knows_them(rig: Rig) -> None:
     await rig.message("mine")  # Teams has now said who Priya is
-    await _posted(rig)
+    await rig.posted()
     await rig.message("team payments-team")
-    card = (await _posted(rig, count=2))[-1]["attachments"][0]["content"]
+    card = (await rig.posted(count=2))[-1]["attachments"][0]["content"]
     entities = (card.get("msteams") or {}).get("entities") or []
     assert any(e["mentioned"]["id"] == PRIYA["id"] for e in entities), card
 
@@ -136,7 +127,7 @@ async def test_people_in_an_answer_are_mentioned_when_teams_knows_them(rig: Rig)
 
 async def test_a_card_button_runs_its_command_and_replaces_the_card(rig: Rig) -> None:
     await rig.message("owner payment-service")
-    card = (await _posted(rig))[0]["attachments"][0]["content"]
+    card = (await rig.posted())[0]["attachments"][0]["content"]
     (oncall,) = [a for a in _execute(card, VERB_RUN) if a["data"][DATA_COMMAND].startswith("oncall")]
     answer = await rig.invoke("adaptiveCard/action", {"action": {"type": "Action.Execute", "verb": VERB_RUN,
                                                                  "data": oncall["data"]}, "trigger": "manual"},
@@ -177,7 +168,7 @@ async def test_next_and_previous_page_through_a_long_list(tmp_path: Path) -> Non
 
 async def _pages(rig: Rig) -> None:
     await rig.message("team platform-team")
-    card = (await _posted(rig))[0]["attachments"][0]["content"]
+    card = (await rig.posted())[0]["attachments"][0]["content"]
     (nxt,) = _execute(card, VERB_PAGE)
     assert nxt["data"][DATA_PAGE] == 2 and nxt["data"][DATA_PAGE_KEY]
     page2 = await rig.invoke("adaptiveCard/action", {"action": {"type": "Action.Execute", "verb": VERB_PAGE,
@@ -194,7 +185,7 @@ async def _pages(rig: Rig) -> None:
 
 async def test_did_you_mean_offers_a_typeahead_picker_and_the_pick_answers(rig: Rig) -> None:
     await rig.message("owner payments")
-    card = (await _posted(rig))[0]["attachments"][0]["content"]
+    card = (await rig.posted())[0]["attachments"][0]["content"]
     (picker,) = [n for n in _walk(card) if n.get("type") == "Input.ChoiceSet" and n.get("id") == PICK_INPUT]
     dataset = picker["choices.data"]["dataset"]
     assert dataset.startswith(DATASET_PICK)
@@ -281,7 +272,7 @@ async def test_a_failing_connector_costs_one_reply_not_the_bot(rig: Rig, caplog:
     assert any("teams" in r.getMessage() or "Bot Connector" in r.getMessage() for r in caplog.records
                if r.levelno >= logging.WARNING), caplog.text
     await rig.message("owner checkout-api")
-    posted = await _posted(rig)
+    posted = await rig.posted()
     assert "checkout-team" in json.dumps(posted[-1])
 
 
@@ -297,7 +288,7 @@ async def test_a_connector_that_hangs_is_given_up_on(tmp_path: Path, monkeypatch
             await asyncio.wait_for(rig.message("owner payment-service"), 2)
             await asyncio.wait_for(rig.settled(), 5)
             await rig.message("owner checkout-api")
-            posted = await _posted(rig)
+            posted = await rig.posted()
             assert "checkout-team" in json.dumps(posted[-1])
     finally:
         await connector.stop()
@@ -313,7 +304,7 @@ async def test_every_card_sent_validates_against_the_adaptive_card_schema(rig: R
     for text in ("who owns payment-service?", "info payments-api", "find service", "owner payments", "oncall checkout-api",
                  "deps payment-service", "team payments-team", "help", "owner nothing-like-this-xyz", "create"):
         await rig.message(text)
-    posted = await _posted(rig, count=10)
+    posted = await rig.posted(count=10)
     for activity in posted:
         for attachment in activity["attachments"]:
             check(attachment["content"])
@@ -322,12 +313,12 @@ async def test_every_card_sent_validates_against_the_adaptive_card_schema(rig: R
 async def test_a_form_shown_outside_a_click_is_a_card_whose_button_opens_the_dialog(rig: Rig) -> None:
     """Teams opens a dialog only from a click: ``open_form`` posts a card whose button does it."""
     asked = await rig.message("help")
-    await _posted(rig)
+    await rig.posted()
     where = rig.surface.direct(asked["from"]["id"])
     key, form = await rig.surface.conversation.open_form("template:default/python-service", {},
                                                          rig.surface._asked(_activity(asked), ""))
     await rig.surface.open_form(where, form, key)
-    card = (await _posted(rig, count=2))[-1]["attachments"][0]["content"]
+    card = (await rig.posted(count=2))[-1]["attachments"][0]["content"]
     (button,) = _actions(card, "Action.Submit")
     assert button["data"]["msteams"] == {"type": "task/fetch"} and button["data"]["form"] == form.id
     opened = await rig.invoke("task/fetch", {"data": button["data"]})
