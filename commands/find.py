@@ -7,14 +7,18 @@ from callboard.catalog.service import Catalog
 from ._lookup import candidate_item, kind_of
 from .api import CommandSpec, Grammar, Deps, Invocation, ItemList, Reply, Status, Unanswered
 
-__all__ = ["SPEC", "picker_options", "run"]
+__all__ = ["MAX_TYPED", "SPEC", "picker_options", "run"]
+
+#: What a picker's text can be: longer than any name or title a person types, and a fuzzy search of a
+#: megabyte someone sent as "typed so far" would hold the event loop for seconds.
+MAX_TYPED = 256
 
 
 def picker_options(catalog: Catalog, query: str, limit: int = 20,
                    kinds: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """(ref, label) pairs for an entity picker, asked on every keystroke: the names and titles starting
     with ``query`` (or with a word starting with it) first, then ``find``'s fuzzy matches (of ``kinds``)."""
-    if not query.strip():
+    if not query.strip() or len(query) > MAX_TYPED:
         return []
     result = catalog.complete(query, kinds=[k.lower() for k in kinds] or None, limit=limit)
     return [(c.key, f"{c.name} ({kind_of(c.key)})" + (f" · {c.title}" if c.title and c.title != c.name else ""))

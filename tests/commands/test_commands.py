@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from callboard.bot.shell import Shell
@@ -159,3 +161,22 @@ async def test_a_one_shot_index_completes_as_a_servers_does(demo_app) -> None:
     for typed in ("paym", "serv", "checkout", "pay"):
         assert picker_options(one_shot, typed) == picker_options(demo_app.catalog, typed), typed
     assert not one_shot.index._pending
+
+
+async def test_a_picker_is_not_held_up_by_a_huge_typed_text(demo_app) -> None:
+    """Typeahead text comes from the chat platform on every keystroke; a megabyte of it offers
+    nothing, at once, instead of a fuzzy search of it."""
+    from callboard.commands.find import MAX_TYPED, picker_options
+
+    assert picker_options(demo_app.catalog, "payment-service")  # an ordinary one answers
+    searched: list[str] = []
+    complete = demo_app.catalog.complete
+
+    def counted(query: str, **kw: Any) -> Any:
+        searched.append(query)
+        return complete(query, **kw)
+
+    demo_app.catalog.complete = counted
+    assert picker_options(demo_app.catalog, "p" * MAX_TYPED) == [] and len(searched) == 1  # searched, nothing
+    assert picker_options(demo_app.catalog, "payment-service " * 65536) == []
+    assert len(searched) == 1  # never searched
