@@ -13,6 +13,8 @@ stay the reference; ``tests/bot/teams/test_activity.py`` checks the two agree.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from botbuilder import schema
@@ -25,6 +27,11 @@ __all__ = ["parse_activity"]
 _STR, _BOOL, _INT, _OBJECT, _DATE, _MODEL, _MODELS, _STRS = range(8)
 _Plan = tuple[tuple[tuple[str, str, int, Any], ...], frozenset[str]]
 _PLANS: dict[type, _Plan | None] = {}
+
+
+#: the timestamps Teams sends (``2026-11-30T09:00:00.1234567Z``): built by the standard library;
+#: any other date text goes to msrest's ``deserialize_iso``, whose result it equals (the tests check)
+_PLAIN_DATE = re.compile(r"(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:(\.\d{1,6})\d*)?(Z|[+-]\d{2}:\d{2})")
 
 
 class _Unusual(Exception):
@@ -71,6 +78,22 @@ def _plan(cls: type) -> _Plan | None:
     return plan
 
 
+def _date(text: str) -> datetime:
+    """``text`` as msrest's ``deserialize_iso`` reads it: fractions past microseconds cut off (not
+    rounded), a year that is not four digits in UTC refused (msrest then says why)."""
+    plain = _PLAIN_DATE.fullmatch(text)
+    if plain is not None and 1 < int(plain[1]) < 9999:
+        try:
+            return datetime.fromisoformat(text[: plain.end(2) if plain[2] else plain.start(3)]
+                                          + ("+00:00" if plain[3] == "Z" else plain[3]))
+        except ValueError:  # a 31st of February, an hour 24: msrest's to judge
+            pass
+    try:
+        return Deserializer.deserialize_iso(text)
+    except Exception:  # noqa: BLE001 - msrest says what is wrong with it
+        raise _Unusual from None
+
+
 def _model_class(name: str) -> type | None:
     found = getattr(schema, name, None)
     return found if isinstance(found, type) and issubclass(found, Model) else None
@@ -105,10 +128,7 @@ def _model(cls: type, data: Any) -> Model:
         elif kind == _DATE:
             if type(raw) is not str:
                 raise _Unusual
-            try:
-                values[attr] = Deserializer.deserialize_iso(raw)
-            except Exception:  # noqa: BLE001 - msrest says what is wrong with it
-                raise _Unusual from None
+            values[attr] = _date(raw)
         elif kind == _STRS:
             if type(raw) is not list or any(type(item) is not str for item in raw):
                 raise _Unusual

@@ -130,3 +130,31 @@ def test_bodies_bent_out_of_shape_come_out_as_msrest_makes_them_or_fail_as_it_fa
         assert ours == reference, (n, body)
         outcomes[reference[0]] += 1
     assert outcomes["ok"] > 1000 and outcomes["error"] > 50  # both kinds were really tried
+
+
+def _date_texts(rng: random.Random) -> list[str]:
+    """Timestamps as Teams writes them, and near misses: other precisions, offsets, impossible days
+    and hours, the ends of the year range, stray characters."""
+    texts = ["2026-11-30T09:00:00Z", "2026-11-30T09:00:00.1234567Z", "2026-11-30T10:00:00.000+01:00",
+             "2026-02-29T00:00:00Z", "2024-02-29T23:59:59.9999999-12:00", "2026-11-30T24:00:00Z",
+             "2026-11-30T23:59:60Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+             "0002-01-01T00:00:00Z", "9998-12-31T23:59:59.5+14:00", "2026-11-30T09:00:00", "2026-11-30 09:00:00Z",
+             "2026-11-30T09:00:00.Z", "2026-11-30T09:00:00,5Z", "2026-11-30T09:00:00+0100", "2026-11-30T09:00:00+25:00",
+             "2026-13-01T00:00:00Z", "2026-11-31T00:00:00Z", "2026-11-30T09:60:00Z", "2026-11-30T09:00:00.123456789012Z",
+             "2026-11-30T09:00:00Zjunk", "２０２６-11-30T09:00:00Z", "2026-11-30T09:00:00-00:00"]
+    for _ in range(2000):
+        digits = rng.choice(["", "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 9)))])
+        zone = rng.choice(["Z", f"{rng.choice('+-')}{rng.randint(0, 15):02d}:{rng.choice([0, 30, 45, 59]):02d}"])
+        texts.append(f"{rng.randint(1, 9999):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d}"
+                     f"T{rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}:{rng.randint(0, 60):02d}{digits}{zone}")
+    return texts
+
+
+def test_timestamps_come_out_as_msrest_reads_them_or_fail_as_it_fails() -> None:
+    """The standard library builds the usual timestamps; each equals msrest's, offset included."""
+    seen = {"ok": 0, "error": 0}
+    for text in _date_texts(random.Random(7)):
+        reference, ours = _both({**_BASE, "timestamp": text, "localTimestamp": text})
+        assert ours == reference, text
+        seen[reference[0]] += 1
+    assert seen["ok"] > 1000 and seen["error"] > 100
