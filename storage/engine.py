@@ -18,11 +18,12 @@ Databases fail, and Callboard must say so rather than hang or print a traceback:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from importlib import resources
 from pathlib import Path
@@ -288,13 +289,47 @@ async def _current_revision(engine: AsyncEngine) -> str | None:
         return None
 
 
+@contextlib.asynccontextmanager
+async def sqlite_file_lock(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """For a SQLite file: an exclusive ``flock`` on the lock file ``<database>.<name>`` beside it,
+    so that the processes sharing the file take turns (polled: a cancelled wait leaves nothing
+    behind). Nothing for other databases, an in-memory SQLite (one connection's own) or Windows."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite's own write lock is all there is
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is None or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.{name}", "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every pending Alembic migration (idempotent; serialised on PostgreSQL).
+    """Apply every pending Alembic migration (idempotent; serialised on PostgreSQL by an advisory
+    lock, on a SQLite file by a lock file: processes opening one new database at once take turns).
 
     A database already at the newest revision costs one query: Alembic is not even imported.
     """
     if await _current_revision(engine) == SCHEMA_HEAD:
         return
+    async with sqlite_file_lock(engine, "migrate-lock"):
+        if await _current_revision(engine) == SCHEMA_HEAD:  # another process migrated meanwhile
+            return
+        await _upgrade(engine)
+
+
+async def _upgrade(engine: AsyncEngine) -> None:
     from alembic import command
 
     cfg = _alembic_config()

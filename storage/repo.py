@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import CursorResult, Insert, String, delete, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .engine import sqlite_file_lock
 from .schema import catalog_errors, chat_events, docs_sites, entities, locations, relations
 
 __all__ = [
@@ -467,25 +468,8 @@ async def sync_lease(engine: AsyncEngine) -> AsyncIterator[None]:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SYNC_LOCK_KEY})
                 await conn.commit()
         return
-    database = engine.url.database
-    try:
-        import fcntl
-    except ImportError:  # Windows: SQLite's own write lock is all there is
-        fcntl = None  # type: ignore[assignment]
-    if fcntl is None or not database or database == ":memory:":
+    async with sqlite_file_lock(engine, "sync-lock"):
         yield
-        return
-    with open(f"{database}.sync-lock", "a+b") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 async def prune_events(conn: AsyncConnection, older_than: datetime) -> int:

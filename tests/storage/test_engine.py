@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -50,3 +54,28 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     from callboard.storage.engine import SCHEMA_HEAD, _alembic_config
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+_OPEN_AND_SAY = """
+import asyncio, sys
+from callboard.storage.engine import open_database
+
+async def main(url):
+    engine = await open_database(url)
+    await engine.dispose()
+
+asyncio.run(main(sys.argv[1]))
+print("opened")
+"""
+
+
+def test_processes_opening_one_new_sqlite_file_at_once_take_turns_migrating(tmp_path: Path) -> None:
+    """``serve --workers`` (or replicas on one host) open a new database file together: each
+    waits for the lock file instead of creating the same tables beside the other."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_SAY, url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert all(out.strip() == "opened" for out, _ in results)
+    assert (tmp_path / "new.db.migrate-lock").exists()
