@@ -108,9 +108,17 @@ def _figures(latencies: list[float]) -> dict[str, float]:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of process ``pid`` and its children (``serve --workers``)
+    (``/proc/<pid>/stat``)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it has just exited
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _machine_cpu_s() -> float:
@@ -417,7 +425,8 @@ def _run_server(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        cli.cli.main(["serve", "--host", "127.0.0.1", "--port", str(args.port)], standalone_mode=False)
+        cli.cli.main(["serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers)],
+                     standalone_mode=False)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
@@ -428,8 +437,9 @@ def _run_server(args: argparse.Namespace) -> None:
 
 def _start_server(work: Path, env: dict[str, str], port: int, *, metadata_url: str | None = None,
                   issuer: str | None = None, profile: Path | None = None,
-                  retry_codes_set: bool = False) -> subprocess.Popen[bytes]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--role", "serve", "--port", str(port)]
+                  retry_codes_set: bool = False, workers: int = 1) -> subprocess.Popen[bytes]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--role", "serve", "--port", str(port),
+               "--workers", str(workers)]
     if retry_codes_set:
         command.append("--retry-codes-set")
     if metadata_url:
@@ -438,6 +448,7 @@ def _start_server(work: Path, env: dict[str, str], port: int, *, metadata_url: s
         command += ["--profile", str(profile)]
     log = (work / f"server-{port}.log").open("wb")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    ready: set[Any] = set()  # the workers that said so (a new connection each time: any may answer)
     for _ in range(600):
         if server.poll() is not None:
             raise SystemExit(f"the server exited ({server.returncode}); its log:\n"
@@ -445,7 +456,10 @@ def _start_server(work: Path, env: dict[str, str], port: int, *, metadata_url: s
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
                 if resp.status == 200:
-                    return server
+                    ready.add(json.loads(resp.read()).get("worker"))
+                    if len(ready) >= workers:
+                        return server
+                    continue
         except OSError:
             pass
         time.sleep(0.2)
@@ -503,6 +517,8 @@ def main() -> None:
                         help="an experiment, not the product: in the server, make msrest's ClientRetryPolicy.safe_codes "
                              "a frozenset (see the module docstring)")
     # internal: the processes this script starts
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (callboard serve --workers): 1, the default, is one event loop")
     parser.add_argument("--role", choices=("serve", "connector"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--metadata-url", help=argparse.SUPPRESS)
@@ -560,10 +576,11 @@ def main() -> None:
                           for _ in range(TOKENS)]
                 server_env = {**env, "MICROSOFT_APP_ID": APP_ID, "MICROSOFT_APP_PASSWORD": "bench-app-password"}
                 server = _start_server(work, server_env, port, metadata_url=identity.metadata_url,
-                                       issuer=identity.issuer, profile=profile, retry_codes_set=args.retry_codes_set)
+                                       issuer=identity.issuer, profile=profile, retry_codes_set=args.retry_codes_set,
+                                       workers=args.workers)
             else:
                 server = _start_server(work, {**env, "CALLBOARD_TEAMS_DEV": "1"}, port, profile=profile,
-                                       retry_codes_set=args.retry_codes_set)
+                                       retry_codes_set=args.retry_codes_set, workers=args.workers)
             try:
                 load_before = os.getloadavg()
                 cpu_before, machine_before = _cpu_s(server.pid), _machine_cpu_s()
@@ -591,7 +608,7 @@ def main() -> None:
                 _print_profile(profile)
         report = {"workloads": results, "catalog": catalog.name, "entities": sidecar["total"],
                   "duration_s": args.duration, "concurrency": args.concurrency, "cpus": os.cpu_count(),
-                  "python": sys.version.split()[0], "retry_codes_set": args.retry_codes_set,
+                  "python": sys.version.split()[0], "retry_codes_set": args.retry_codes_set, "workers": args.workers,
                   "unlisted_people": args.unlisted_people, "loadavg_after": round(os.getloadavg()[0], 2),
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         out.parent.mkdir(parents=True, exist_ok=True)

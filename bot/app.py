@@ -471,6 +471,16 @@ class Callboard:
                     self._catalog_version = await repo.catalog_version(conn)
         return removed
 
+    async def follow(self) -> bool:
+        """What a long-lived process that does not sync does instead (a worker of ``callboard
+        serve --workers N`` other than worker 0): take up what another process wrote, the index
+        and relation graph reloaded when the catalog changed. True when they were."""
+        if self._catalog_version is None:
+            raise RuntimeError("follow() needs a process opened with resident=True")
+        before = self._catalog_version
+        await self._follow_other_writers()
+        return self._catalog_version != before
+
     async def _follow_other_writers(self) -> None:
         """Reload the in-memory index when another process (a replica, a ``callboard sync``)
         changed the catalog since this one last synced: its change feed never reached us."""

@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import logging
 import re
+import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -287,7 +289,11 @@ def chat(config_file: str | None, database_url: str | None, catalog: tuple[str, 
               help="Interface to listen on. Only this machine by default; --host 0.0.0.0 in a container "
                    "or behind a reverse proxy on another host.")
 @click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
-def serve(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="CALLBOARD_WORKERS",
+              help="Server processes sharing the port (Linux, macOS), each a whole replica: one answers on one "
+                   "CPU core. Worker 0 syncs the catalog, the others follow it. Also CALLBOARD_WORKERS.")
+def serve(config_file: str | None, database_url: str | None, catalog: tuple[str, ...], host: str, port: int,
+          workers: int) -> None:
     """Run the bot: Slack at /slack/events (or Socket Mode), Teams at /api/messages, /healthz, /readyz,
     background sync. Each platform is on when its credentials are in the environment."""
     from aiohttp import web
@@ -316,6 +322,9 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
     plan = plan_for(settings, command="sync")
 
+    async def follow_app() -> Callboard:  # a worker besides worker 0: worker 0 syncs
+        return await Callboard.open(settings, resident=True)
+
     async def open_app() -> Callboard:
         app = await Callboard.open(settings, resident=True)
         if plan.unnamed:  # the default database's own catalog; the demo only into one never synced
@@ -328,7 +337,7 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
                     raise
         return app
 
-    async def go() -> int:
+    async def go(worker: int | None = None, sock: socket.socket | None = None) -> int:
         # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile;
         # with no catalog named it re-syncs what the database has registered
         surfaces = []
@@ -337,27 +346,48 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
             on_teams = dataclasses.replace(teams, public_url=settings.public_url)
             surfaces.append(lambda opened, tasks: TeamsSurface(on_teams, opened, tasks))
-        web_app = create_server(open_app, catalog=None if plan.unnamed else plan.catalog,
-                                sync_interval=settings.sync_interval, slack=slack, surfaces=surfaces)
+        follower = bool(worker)
+        web_app = create_server(follow_app if follower else open_app,
+                                catalog=None if plan.unnamed else plan.catalog,
+                                sync_interval=settings.sync_interval, slack=slack, surfaces=surfaces,
+                                follow=follower, worker=worker)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site: web.BaseSite = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
         await site.start()
-        on = []
-        if slack is not None:
-            on.append("Slack (" + ("Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events") + ")")
-        if teams is not None:
-            on.append(f"Microsoft Teams (http://{host}:{port}/api/messages"
-                      + (")" if teams.authenticated else ", DEVELOPMENT MODE: requests not authenticated)"))
-        click.echo(f"Callboard is serving {' and '.join(on)}; health at http://{host}:{port}/healthz; "
-                   f"docs at {settings.public_url or settings.backstage_base_url}/docs/. Ctrl-C stops.")
+        if not worker:
+            on = []
+            if slack is not None:
+                on.append("Slack (" + ("Socket Mode" if slack.app_token else f"http://{host}:{port}/slack/events") + ")")
+            if teams is not None:
+                on.append(f"Microsoft Teams (http://{host}:{port}/api/messages"
+                          + (")" if teams.authenticated else ", DEVELOPMENT MODE: requests not authenticated)"))
+            many = f" with {workers} worker processes" if workers > 1 else ""
+            click.echo(f"Callboard is serving {' and '.join(on)}{many}; health at http://{host}:{port}/healthz; "
+                       f"docs at {settings.public_url or settings.backstage_base_url}/docs/. Ctrl-C stops.")
+        stopped = asyncio.Event()
+        if worker is not None:  # the parent asks with SIGINT; a service manager may signal every process
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(signum, stopped.set)
         try:
-            await asyncio.Event().wait()
+            await stopped.wait()
         finally:
             await runner.cleanup()
         return 0
 
-    sys.exit(_run(go()))
+    if workers == 1:
+        sys.exit(_run(go()))
+    from .workers import bind, run_workers
+
+    try:
+        listening = bind(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sys.exit(run_workers(workers, lambda index: _run(go(index, listening))))
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+
 
 
 @cli.command()

@@ -58,6 +58,8 @@ class ServerState:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     synced_once: bool = False
     last_sync_error: str | None = None
+    follow: bool = False  # a worker that does not sync: it follows what worker 0 syncs
+    worker: int | None = None  # which of ``callboard serve --workers N``; None when it runs alone
     started: float = field(default_factory=time.monotonic)
 
 
@@ -83,7 +85,8 @@ async def _no_teams(request: web.Request) -> web.StreamResponse:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    worker = request.app[STATE].worker
+    return web.json_response({"status": "ok"} if worker is None else {"status": "ok", "worker": worker})
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -108,6 +111,8 @@ async def _readyz(request: web.Request) -> web.Response:
         "problems": problems,
         "last_sync_error": state.last_sync_error,
     }
+    if state.worker is not None:
+        body["worker"] = state.worker
     return web.json_response(body, status=200 if not problems else 503)
 
 
@@ -140,7 +145,7 @@ async def _serve_database(state: ServerState) -> None:
     starting = asyncio.ensure_future(_start_tasks(state, state.app))
     state.tasks.add(starting)
     starting.add_done_callback(state.tasks.discard)
-    await _sync_loop(state, state.app)
+    await (_follow_loop if state.follow else _sync_loop)(state, state.app)
 
 
 async def _start_tasks(state: ServerState, app: Callboard) -> None:
@@ -176,6 +181,28 @@ async def _sync_loop(state: ServerState, app: Callboard) -> None:
             _log_failure("background docs build failed", exc, app)
         _stop_if_cancelled()
         await asyncio.sleep(state.sync_interval)
+
+
+#: seconds between a following worker's looks at the catalog's version (at most the sync interval)
+FOLLOW_INTERVAL = 5.0
+
+
+async def _follow_loop(state: ServerState, app: Callboard) -> None:
+    """A worker that does not sync: take up what worker 0 (or any other writer) changed; read the
+    on-call sources again as often as a sync would (a schedule file may change on its own)."""
+    reread = time.monotonic() + state.sync_interval
+    while True:
+        try:
+            if await app.follow():
+                log.info("worker %s: catalog reloaded (%d entities)", state.worker, len(app.catalog.index))
+            if time.monotonic() >= reread:
+                await app.oncall.reload()
+                reread = time.monotonic() + state.sync_interval
+        except Exception as exc:  # noqa: BLE001 - the loop must survive and retry
+            _log_failure("following the catalog failed", exc, app)
+        state.synced_once = True
+        _stop_if_cancelled()
+        await asyncio.sleep(min(FOLLOW_INTERVAL, state.sync_interval))
 
 
 def _log_failure(what: str, exc: Exception, app: Callboard) -> None:
@@ -278,18 +305,22 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
 def create_server(
     app: Callboard | Opener, *, catalog: tuple[str, ...] | None, sync_interval: float,
     slack: SlackSettings | None = None, surfaces: Sequence[Callable[[Callboard | None, set[asyncio.Task[Any]]], Mounted]] = (),
-    backoff: tuple[float, float] = BACKOFF,
+    backoff: tuple[float, float] = BACKOFF, follow: bool = False, worker: int | None = None,
 ) -> web.Application:
     """The server for an open ``app``, or for an ``Opener`` (``callboard serve``): then the server
     starts at once and opens the database itself, retrying with ``backoff`` until it can.
 
     ``surfaces`` are factories of the chat surfaces to mount (each gets the app, None until the
-    database is open, and the server's set of tracked tasks); ``slack`` is the Slack one, built here."""
+    database is open, and the server's set of tracked tasks); ``slack`` is the Slack one, built here.
+    ``follow``: this server does not sync the catalog or build TechDocs; it reloads its index when
+    another process changed the catalog (a worker of ``callboard serve --workers N`` other than
+    worker 0, whose number is ``worker``)."""
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
     if isinstance(app, Callboard):
         state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
     else:
         state = ServerState(app=None, catalog=catalog, sync_interval=sync_interval, opener=app, backoff=backoff)
+    state.follow, state.worker = follow, worker
     factories = list(surfaces)
     if slack is not None:
         factories.insert(0, lambda opened, tasks: SlackSurface(slack, opened, tasks))

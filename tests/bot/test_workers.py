@@ -1,0 +1,175 @@
+"""``callboard serve --workers N`` as an operator runs it: N processes answer on one port, worker 0
+syncs and the others follow its changes, a stop request stops them all, and a worker that dies
+takes the service down with a line naming it (so that the service manager restarts the whole)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers forks its workers (Linux, macOS)")
+
+_COMPONENT = """---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {{name: {name}}}
+spec: {{type: service, lifecycle: production, owner: group:default/team-{name}}}
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    """A GET on a connection of its own (each may land on another worker)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return int(resp.status), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), json.loads(exc.read())
+
+
+def _search(port: int, text: str) -> list[str]:
+    """A Teams picker's typeahead (``application/search``), answered in the HTTP response."""
+    activity = {"type": "invoke", "name": "application/search", "channelId": "msteams",
+                "serviceUrl": "http://127.0.0.1:9/", "from": {"id": "29:ana"}, "recipient": {"id": "28:callboard"},
+                "conversation": {"id": "a:ana", "conversationType": "personal"},
+                "value": {"queryText": text, "dataset": "pick:component", "queryOptions": {"skip": 0, "top": 10}}}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/messages", data=json.dumps(activity).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        body = json.loads(resp.read())
+    return [item["value"] for item in body["value"]["results"]]
+
+
+def _seen(port: int, workers: int, entities: int, limit: float = 60) -> None:
+    """Wait until every worker has said (on /readyz) that it is ready with ``entities`` entities."""
+    ready: set[int] = set()
+    deadline = time.monotonic() + limit
+    while len(ready) < workers:
+        assert time.monotonic() < deadline, f"only workers {sorted(ready)} were ready with {entities} entities"
+        try:
+            status, body = _get(port, "/readyz")
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if status == 200 and body["entities"] == entities:
+            ready.add(body["worker"])
+        else:
+            time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by a parent that is gone too) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _serve(tmp_path: Path, catalog: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
+    (tmp_path / "callboard.yaml").write_text("catalog:\n  sync_interval: 1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
+    env.update(CALLBOARD_DATA_DIR=str(tmp_path / "data"), CALLBOARD_TEAMS_DEV="1")
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(port),
+                             "--workers", str(workers), "--config", str(tmp_path / "callboard.yaml"),
+                             "--catalog", str(catalog)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text(_COMPONENT.format(name="billing-api") + _COMPONENT.format(name="ledger-service"))
+    proc, port = _serve(tmp_path, catalog, workers=2)
+    try:
+        _seen(port, 2, entities=2)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        assert all(_search(port, "ledg") == ["component:default/ledger-service"] for _ in range(6))
+        # worker 0 syncs the edit; worker 1 never reads the file, it reloads what worker 0 wrote
+        catalog.write_text(catalog.read_text() + _COMPONENT.format(name="payments-gateway"))
+        _seen(port, 2, entities=3)
+        assert all(_search(port, "paym") == ["component:default/payments-gateway"] for _ in range(6))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "with 2 worker processes" in out and out.count("Callboard is serving") == 1, out
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_worker_that_dies_stops_the_others_and_says_which(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text(_COMPONENT.format(name="billing-api"))
+    proc, port = _serve(tmp_path, catalog, workers=3)
+    try:
+        _seen(port, 3, entities=1)
+        workers = _children(proc.pid)
+        assert len(workers) == 3, workers
+        os.kill(workers[1], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert f"(pid {workers[1]}) was killed by signal 9; stopping the other workers" in err, err
+    assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
+        done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env={**env, "CALLBOARD_DATA_DIR": str(tmp_path / "data"), "CALLBOARD_TEAMS_DEV": "1"},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "-2", "many"])
+def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
+    done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(_port()), "--workers", count],
+                          env={**env, "CALLBOARD_DATA_DIR": str(tmp_path / "data"), "CALLBOARD_TEAMS_DEV": "1"},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert "--workers" in done.stderr and "Traceback" not in done.stderr, done.stderr
