@@ -96,20 +96,32 @@ class RelationGraph:
                 self.add(src, rel_type, target)
 
     def relations(self, key: str) -> list[Relation]:
-        """All relations of ``key``: what it emitted plus the inverse of what others emitted to it."""
+        """All relations of ``key``: what it emitted plus the inverse of what others emitted to it,
+        each once, by (type, target) (``stitched`` as a list the caller may change)."""
+        return list(self.stitched(key))
+
+    def stitched(self, key: str) -> tuple[Relation, ...]:
+        """``key``'s relations as ``Entity.relations`` holds them: each once, sorted by (type, target).
+
+        Kept (an owner group, with its dozens of relations, is asked for on every ``owner``
+        question) until the graph next changes; a tuple of frozen values, so it is handed out as is.
+        """
         made = self._made.get(key)
         if made is not None:
-            return list(made)
+            return made
         node = self._ids.get(key)
         if node is None:
-            return []
+            return ()
         keys = self._keys
-        out = [Relation(key, _TYPES[p >> _SHIFT], keys[p & _MASK]) for p in (self._out[node] or ())]
-        out.extend(Relation(key, _TYPES[_INVERSE_ID[p >> _SHIFT]], keys[p & _MASK]) for p in (self._in[node] or ()))
+        # every relation here has ``key`` as its source, so (type, target) is the whole of one:
+        # deduplicating and sorting these plain pairs is what sorting the set of Relations was
+        pairs = {(_TYPES[p >> _SHIFT], keys[p & _MASK]) for p in (self._out[node] or ())}
+        pairs.update((_TYPES[_INVERSE_ID[p >> _SHIFT]], keys[p & _MASK]) for p in (self._in[node] or ()))
+        made = tuple([Relation(key, ty, target) for ty, target in sorted(pairs)])
         if len(self._made) >= _MADE_KEPT:
             self._made.pop(next(iter(self._made)))
-        self._made[key] = tuple(out)
-        return out
+        self._made[key] = made
+        return made
 
     def related(self, key: str, rel_type: str) -> list[str]:
         """Target keys of ``key``'s relations of one type (either stored direction), sorted."""

@@ -25,21 +25,27 @@ from .sync import IndexChange, error_from_row
 __all__ = ["Catalog"]
 
 
-def _entity(row: dict[str, Any], relations: Sequence[Relation]) -> Entity:
-    data = json.loads(row["data"])
+def _ordered(relations: Iterable[Relation]) -> tuple[Relation, ...]:
+    """Relations as ``Entity.relations`` holds them: each once, by (type, target)
+    (what ``RelationGraph.stitched`` hands out already made)."""
+    return tuple(sorted(set(relations), key=lambda r: (r.type, r.target)))
+
+
+def _entity(row: dict[str, Any], relations: tuple[Relation, ...]) -> Entity:
+    """``relations`` as ``_ordered`` makes them."""
     return Entity(
         ref=EntityRef(row["kind"], row["namespace"], row["name"]),
-        data=data,
-        relations=tuple(sorted(set(relations), key=lambda r: (r.type, r.target))),
+        data=json.loads(row["data"]),
+        relations=relations,
         location=row["location_key"],
         file=row["file"],
         line=row["line"],
     )
 
 
-def _stitched(own: Sequence[Triple], incoming: Sequence[Triple]) -> list[Relation]:
+def _stitched(own: Sequence[Triple], incoming: Sequence[Triple]) -> tuple[Relation, ...]:
     """An entity's relations: those it emitted plus the inverse of those emitted towards it."""
-    return [Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming]
+    return _ordered([Relation(*r) for r in own] + [Relation(*r).inverse() for r in incoming])
 
 
 def _build(
@@ -106,7 +112,7 @@ class Catalog:
         """One entity with its stitched relations (its own plus the inverse of others')."""
         if self.graph is not None:
             row = (await self._reader.entities([key])).get(key)
-            return None if row is None else _entity(row, self.graph.relations(key))
+            return None if row is None else _entity(row, self.graph.stitched(key))
         found = (await self._reader.entities_with_relations([key])).get(key)
         return None if found is None else _entity(found.row, _stitched(found.own, found.incoming))
 
@@ -125,9 +131,8 @@ class Catalog:
         row = rows.pop(key, None)
         if row is None:
             return None, {}
-        return _entity(row, self.graph.relations(key)), {
-            k: _entity(r, self.graph.relations(k)) for k, r in rows.items()
-        }
+        stitched = self.graph.stitched
+        return _entity(row, stitched(key)), {k: _entity(r, stitched(k)) for k, r in rows.items()}
 
     async def get_many(self, keys: Iterable[str], *, relations: bool = False) -> dict[str, Entity]:
         """Entities by key in one read; with ``relations``, each with its relations too
@@ -142,7 +147,8 @@ class Catalog:
         if not relations:
             return {k: _entity(r, ()) for k, r in rows.items()}
         assert self.graph is not None
-        return {k: _entity(r, self.graph.relations(k)) for k, r in rows.items()}
+        stitched = self.graph.stitched
+        return {k: _entity(r, stitched(k)) for k, r in rows.items()}
 
     async def errors(self, entity: str | None = None) -> list[CatalogError]:
         async with self.engine.connect() as conn:
