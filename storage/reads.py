@@ -16,6 +16,7 @@ Other databases (an in-memory SQLite in tests): the SQLAlchemy engine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["EntityWithRelations", "PointReader", "Triple"]
 
 _COLUMNS = ", ".join(_ENTITY_COLUMNS)
+_KEY = _ENTITY_COLUMNS.index("key")
 _CHUNK = 500
 #: PostgreSQL: seconds one point read may take, and closing the pool, before they are given up.
 _READ_LIMIT_S = 2.0
@@ -62,6 +64,13 @@ _PG_RELATIONS = (
     "SELECT source, type, target FROM relations WHERE source = ANY($1::text[]) "
     "UNION ALL SELECT source, type, target FROM relations WHERE target = ANY($1::text[])"
 )
+
+
+@functools.lru_cache(maxsize=_CHUNK)
+def _sqlite_entities(n: int) -> str:
+    """The SQLite read of ``n`` entity rows by key (made once per ``n``: a point read is asked
+    for on every question)."""
+    return f"SELECT {_COLUMNS} FROM entities WHERE key IN ({', '.join('?' * n)})"
 
 
 def _read_only_connection_class() -> type:
@@ -135,11 +144,8 @@ class PointReader:
             out: dict[str, dict[str, Any]] = {}
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
-                marks = ", ".join("?" for _ in chunk)
-                cursor = self._sqlite.execute(f"SELECT {_COLUMNS} FROM entities WHERE key IN ({marks})", chunk)
-                for row in cursor:
-                    entity = dict(zip(_ENTITY_COLUMNS, row))
-                    out[entity["key"]] = entity
+                for row in self._sqlite.execute(_sqlite_entities(len(chunk)), chunk):
+                    out[row[_KEY]] = dict(zip(_ENTITY_COLUMNS, row))
             return out
         if self._pg_dsn is not None:
             pool = await self._pool()
