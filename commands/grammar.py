@@ -9,8 +9,6 @@ memo, and a slot only ends where the word after it can begin.
 
 from __future__ import annotations
 
-import functools
-
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -121,29 +119,73 @@ def _starts(ws: Sequence[Word], at: int, phrase: tuple[str, ...], end: int | Non
     return len(phrase) <= stop - at and all(ws[at + i].word == phrase[i] for i in range(len(phrase)))
 
 
+class _Stops:
+    """A stop list indexed by its phrases' first and last words, each phrase with its place in the
+    list (``trim`` takes the earliest phrase standing at either end, as a walk over the list would)."""
+
+    __slots__ = ("stop", "heads", "tails")
+
+    def __init__(self, stop: tuple[tuple[str, ...], ...]) -> None:
+        self.stop = stop
+        heads: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+        tails: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+        for i, phrase in enumerate(stop):
+            if phrase:
+                heads.setdefault(phrase[0], []).append((i, phrase))
+                tails.setdefault(phrase[-1], []).append((i, phrase))
+        self.heads = {word: tuple(found) for word, found in heads.items()}
+        self.tails = {word: tuple(found) for word, found in tails.items()}
+
+
+#: the index of each stop list in use, by identity (a registry has a handful: one per command and
+#: the dispatcher's common one); the entry holds the list, so its id stays its own
+_STOPS: dict[int, _Stops] = {}
+
+
+def _stops(stop: tuple[tuple[str, ...], ...]) -> _Stops:
+    found = _STOPS.get(id(stop))
+    if found is None or found.stop is not stop:
+        if len(_STOPS) >= 256:  # lists made per call (not the registry's): do not keep them all
+            _STOPS.clear()
+        found = _STOPS[id(stop)] = _Stops(stop)
+    return found
+
+
+def _trim_span(wt: tuple[str, ...], start: int, end: int, stops: _Stops) -> tuple[int, int]:
+    """``wt[start:end]`` without stop words at either end, as (start, end): each step drops the
+    earliest phrase of the list standing at the start or at the end (the start first, for one phrase)."""
+    heads, tails = stops.heads, stops.tails
+    while start < end:
+        first, step = -1, 0
+        for i, phrase in heads.get(wt[start], ()):
+            if len(phrase) <= end - start and wt[start:start + len(phrase)] == phrase:
+                first, step = i, len(phrase)
+                break
+        for i, phrase in tails.get(wt[end - 1], ()):
+            if 0 <= first <= i:
+                break
+            if len(phrase) <= end - start and wt[end - len(phrase):end] == phrase:
+                first, step = i, -len(phrase)
+                break
+        if first < 0:
+            break
+        if step > 0:
+            start += step
+        else:
+            end += step
+    return start, end
+
+
 def trim(ws: Sequence[Word], stop: tuple[tuple[str, ...], ...]) -> list[Word]:
     """``ws`` without stop words (or runs of them) at either end."""
-    start, end = 0, len(ws)
-    changed = True
-    while changed and start < end:
-        changed = False
-        for phrase in stop:
-            if _starts(ws, start, phrase, end):
-                start += len(phrase)
-                changed = True
-                break
-            if len(phrase) <= end - start and _starts(ws, end - len(phrase), phrase):
-                end -= len(phrase)
-                changed = True
-                break
+    start, end = _trim_span(tuple(w.word for w in ws), 0, len(ws), _stops(stop))
     return list(ws[start:end])
 
 
 def openings(ws: list[Word]) -> list[list[Word]]:
     """The question without its greeting (``hey``, ``@Callboard``), then without each longer opening
     in turn (``can you`` → ``tell me`` → ...): the dispatcher tries each until a phrasing matches."""
-    # by their first word (in their order, longest first): a question tries only those its first word begins
-    greetings, preludes = _by_head(_GREETING_PHRASES), _by_head(_PRELUDE_PHRASES)
+    greetings, preludes = _GREETINGS_BY_HEAD, _PRELUDES_BY_HEAD
 
     def strip_one(ws: list[Word], lead: dict[str, tuple[tuple[str, ...], ...]]) -> list[Word] | None:
         if not ws:
@@ -294,6 +336,16 @@ def pattern_text(pattern: str) -> str:
     return " ".join(p for p in parts if p).replace(" 's", "'s")
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Prepared:
+    """What the matcher works out once per phrasing, so that a question pays only for its words."""
+
+    phrasing: CompiledPhrasing
+    needs: frozenset[int]  # the head groups (see ``Matcher``) a question must have a word of each of
+    stops: _Stops  # the phrasing's stop list, indexed
+    slots: dict[str, _Slot]  # its slots by name
+
+
 class Matcher:
     """Every phrasing of a registry, matched against questions."""
 
@@ -306,18 +358,31 @@ class Matcher:
                 raise GrammarError(f'command "{p.command}": phrasing "{p.pattern}" is also a phrasing of '
                                    f'"{seen[key]}"; a question must name one command')
             seen[key] = p.command
-        # every word a phrasing cannot do without (a choice that is not optional: one of its
-        # options' first words must be in the question), so most phrasings are ruled out by a set test
-        self._needs: dict[int, tuple[frozenset[str], ...]] = {
-            id(p): tuple(e.heads for e in p.elements if isinstance(e, _Choice) and not e.optional)
-            for p in self.phrasings}
-        self._by_first: dict[str | None, list[CompiledPhrasing]] = {}
+        # every choice a phrasing cannot do without (one of its options' first words must be in the
+        # question) is a head group, numbered once for the registry; a question's words say which
+        # groups it has, and a phrasing is a candidate when it has all of its own (a subset test).
+        # A phrasing's first element is such a choice unless it is a slot or optional, so this also
+        # asks that a phrasing's first word be in the question (it may follow stop words).
+        groups: dict[frozenset[str], int] = {}
+        stops: dict[int, _Stops] = {}
+        prepared: list[_Prepared] = []
         for p in self.phrasings:
-            first = p.elements[0]
-            keys: list[str | None] = [None] if isinstance(first, _Slot) or first.optional else \
-                [o[0] for o in first.options]
-            for k in keys:
-                self._by_first.setdefault(k, []).append(p)
+            needs = frozenset(groups.setdefault(e.heads, len(groups)) for e in p.elements
+                              if isinstance(e, _Choice) and not e.optional)
+            index = stops.get(id(p.stop))
+            if index is None or index.stop is not p.stop:
+                index = stops[id(p.stop)] = _Stops(p.stop)
+            slots: dict[str, _Slot] = {}
+            for e in p.elements:
+                if isinstance(e, _Slot):
+                    slots.setdefault(e.name, e)
+            prepared.append(_Prepared(p, needs, index, slots))
+        by_word: dict[str, list[int]] = {}
+        for heads, group in groups.items():
+            for word in heads:
+                by_word.setdefault(word, []).append(group)
+        self._groups_of: dict[str, tuple[int, ...]] = {word: tuple(g) for word, g in by_word.items()}
+        self._prepared: tuple[_Prepared, ...] = tuple(sorted(prepared, key=lambda r: r.phrasing.order))
 
     def match(self, ws: Sequence[Word], commands: Iterable[str] | None = None) -> list[Match]:
         """Every way a phrasing (of ``commands``, or of all) reads ``ws``, most words matched first."""
@@ -325,44 +390,60 @@ class Matcher:
         found: list[Match] = []
         if not ws:
             return found
-        hops: dict[tuple[tuple[str, ...], ...], list[tuple[int, ...]]] = {}
-        for p in self._candidates(ws):
-            if wanted is not None and p.command not in wanted:
+        wt = tuple(w.word for w in ws)
+        hops: dict[int, list[tuple[int, ...]]] = {}  # by stop list (its id: the lists live as long as self)
+        for prepared in self._candidates_of(wt):
+            if wanted is not None and prepared.phrasing.command not in wanted:
                 continue
-            if p.stop not in hops:  # where each stop word (or run of them) at each position ends
-                by_head = _by_head(p.stop)
-                hops[p.stop] = [tuple(at + len(ph) for ph in by_head.get(ws[at].word, ()) if _starts(ws, at, ph))
-                                for at in range(len(ws))]
-            found.extend(_match(p, ws, hops[p.stop]))
+            stops = prepared.stops
+            where = hops.get(id(stops))
+            if where is None:  # where each stop word (or run of them) at each position ends
+                heads = stops.heads
+                where = hops[id(stops)] = [
+                    tuple(at + len(ph) for _, ph in heads.get(wt[at], ()) if wt[at:at + len(ph)] == ph)
+                    for at in range(len(wt))]
+            found.extend(_match(prepared, ws, wt, where))
         found.sort(key=lambda m: (-m.literals, m.phrasing.order))
         return found
 
     def _candidates(self, ws: Sequence[Word]) -> list[CompiledPhrasing]:
         """The phrasings whose first word is in ``ws`` (it may follow stop words: ``the owner of x``),
-        and those that begin with a slot or an optional word."""
-        firsts = {w.word for w in ws}
-        out = list(self._by_first.get(None, ()))
-        for word in firsts:
-            out.extend(self._by_first.get(word, ()))
-        needs = self._needs
-        return sorted({p for p in out if all(heads & firsts for heads in needs[id(p)])}, key=lambda p: p.order)
+        and those that begin with a slot or an optional word; of those, the ones that have a word of
+        each choice they cannot do without."""
+        return [r.phrasing for r in self._candidates_of(tuple(w.word for w in ws))]
+
+    def _candidates_of(self, wt: tuple[str, ...]) -> list[_Prepared]:
+        groups_of = self._groups_of
+        have: set[int] = set()
+        for word in set(wt):
+            groups = groups_of.get(word)
+            if groups is not None:
+                have.update(groups)
+        return [r for r in self._prepared if r.needs <= have]
 
 
-@functools.lru_cache(maxsize=256)
 def _by_head(stop: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """A command's stop phrases by their first word, in their order (a registry has a handful of
-    stop lists: each is indexed once, and a question tries only the phrases its words begin)."""
+    """Phrases by their first word, in their order (a question tries only the phrases its words begin)."""
     out: dict[str, list[tuple[str, ...]]] = {}
     for phrase in stop:
         out.setdefault(phrase[0], []).append(phrase)
     return {head: tuple(phrases) for head, phrases in out.items()}
 
 
-def _match(p: CompiledPhrasing, ws: Sequence[Word], hops: list[tuple[int, ...]]) -> list[Match]:
-    """Every reading of ``ws`` by ``p`` (at most ``_MAX_MATCHES``), memoised by (element, position);
-    ``hops[at]``: where a stop word (or run) starting at ``at`` ends."""
-    elements, n, stop = p.elements, len(ws), p.stop
-    memo: dict[tuple[int, int], list[tuple[int, tuple[tuple[str, int, int], ...]]]] = {}
+#: the greetings and openings by their first word (in their order, longest first)
+_GREETINGS_BY_HEAD = _by_head(_GREETING_PHRASES)
+_PRELUDES_BY_HEAD = _by_head(_PRELUDE_PHRASES)
+
+_Reading = tuple[int, tuple[tuple[str, int, int], ...]]  # (words matched, (slot, start, end) ...)
+
+
+def _match(prepared: _Prepared, ws: Sequence[Word], wt: tuple[str, ...], hops: list[tuple[int, ...]]) -> list[Match]:
+    """Every reading of ``ws`` (``wt``: its words) by the phrasing (at most ``_MAX_MATCHES``),
+    memoised by (element, position); ``hops[at]``: where a stop word (or run) starting at ``at`` ends."""
+    p = prepared.phrasing
+    elements, n = p.elements, len(ws)
+    count, stride = len(elements), n + 1
+    memo: dict[int, list[_Reading]] = {}  # by element * stride + position
     reach: dict[int, tuple[int, ...]] = {}
 
     def skips(at: int) -> tuple[int, ...]:
@@ -374,33 +455,35 @@ def _match(p: CompiledPhrasing, ws: Sequence[Word], hops: list[tuple[int, ...]])
             reach[at] = tuple(found)
         return reach[at]
 
-    def go(i: int, at: int) -> list[tuple[int, tuple[tuple[str, int, int], ...]]]:
-        key = (i, at)
+    def go(i: int, at: int) -> list[_Reading]:
+        key = i * stride + at
         if key in memo:
             return memo[key]
         memo[key] = []  # no cycles (every step moves on), but keep the memo honest while computing
-        results: list[tuple[int, tuple[tuple[str, int, int], ...]]] = []
-        if i == len(elements):
+        results: list[_Reading] = []
+        if i == count:
             if n in skips(at):
                 results.append((0, ()))
             memo[key] = results
             return results
         element = elements[i]
         if isinstance(element, _Choice):
+            heads = element.heads
             for pos in skips(at):
-                for option in element.options if pos < n and ws[pos].word in element.heads else ():
-                    if _starts(ws, pos, option):
-                        results.extend((lit + len(option), slots) for lit, slots in go(i + 1, pos + len(option)))
+                if pos < n and wt[pos] in heads:
+                    for option in element.options:
+                        if wt[pos:pos + len(option)] == option:
+                            results.extend((lit + len(option), slots) for lit, slots in go(i + 1, pos + len(option)))
                 if element.optional:
                     results.extend(go(i + 1, pos))
                 if len(results) >= _MAX_MATCHES:
                     break
         else:
             rest = i + 2 if element.joined else i + 1
-            if rest == len(elements):
-                ends = [n]
+            if rest == count:
+                ends: Iterable[int] = (n,)
             else:  # the slot ends where the next element can begin
-                ends = list(range(at + (0 if element.optional else 1), n + 1))
+                ends = range(at + (0 if element.optional else 1), n + 1)
             for end in ends:
                 if end == at and not element.optional:
                     continue
@@ -415,13 +498,15 @@ def _match(p: CompiledPhrasing, ws: Sequence[Word], hops: list[tuple[int, ...]])
 
     matches: list[Match] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
+    by_name, stops = prepared.slots, prepared.stops
     for literals, spans in sorted(go(0, 0), key=lambda r: -r[0]):  # the reading matching the most words first
         slots: list[tuple[str, tuple[Word, ...]]] = []
         joined: tuple[str, str, bool] | None = None
         ok = True
         for name, start, end in spans:
-            element = next(e for e in elements if isinstance(e, _Slot) and e.name == name)
-            value = tuple(trim(ws[start:end], stop))
+            element = by_name[name]
+            start, end = _trim_span(wt, start, end, stops)
+            value = tuple(ws[start:end])
             if not value and not element.optional:
                 ok = False
                 break
