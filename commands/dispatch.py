@@ -82,18 +82,36 @@ def unavailable_reply(ref: str) -> Reply:
                                       f"try again in a minute. (ref {ref})")
 
 
+_MENTION = re.compile(r"^@\S+\s+")  # a leading @mention of the bot
+
+
 def _clean(text: str) -> str:
     text = text.translate(_SMART).strip()
-    return re.sub(r"^@\S+\s+", "", text)  # a leading @mention of the bot
+    return _MENTION.sub("", text)
 
 
 def parse(text: str) -> tuple[str, tuple[str, ...]]:
     """``"owner payment-service"`` -> ``("owner", ("payment-service",))``."""
-    cleaned = _clean(text)
-    try:
-        words = shlex.split(cleaned)
-    except ValueError:
+    return _parse_cleaned(_clean(text))
+
+
+#: what shlex's splitting (POSIX, no comments) treats specially; anything else is a word character
+_SHELL_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def _parse_cleaned(cleaned: str) -> tuple[str, tuple[str, ...]]:
+    # shlex reads a character at a time (a tenth of a question's routing); most text has nothing it
+    # would read differently from a split at its whitespace, and a text whose only quotes are an odd
+    # number of apostrophes (``who's on call``) is one shlex gives up on, split as below anyway
+    if '"' not in cleaned and "\\" not in cleaned and "'" not in cleaned:
+        words = [w for w in _SHELL_SPACE.split(cleaned) if w]
+    elif '"' not in cleaned and "\\" not in cleaned and cleaned.count("'") % 2 == 1:
         words = cleaned.split()
+    else:
+        try:
+            words = shlex.split(cleaned)
+        except ValueError:
+            words = cleaned.split()
     if not words:
         return "", ()
     return words[0].lower().lstrip("/"), tuple(words[1:])
@@ -186,9 +204,9 @@ class Dispatcher:
 
     def route(self, text: str) -> Route:
         """What ``text`` asks for (no command runs here; the catalog's index is asked about names)."""
-        name, args = parse(text)
-        spec = self.registry.get(name)
         cleaned = _clean(text)
+        name, args = _parse_cleaned(cleaned)
+        spec = self.registry.get(name)
         if len(cleaned) > _QUESTION_MAX:
             return Route(spec, args, name, "command") if spec is not None else Route(None, args, name, "unknown")
         asked_words = words(cleaned)
@@ -227,8 +245,8 @@ class Dispatcher:
         p = m.phrasing
         values: dict[str, str] = {name: text_of(ws) for name, ws in m.slots}
         level = 3
-        if p.entity is not None and m.slot(p.entity):
-            entity_words = list(m.slot(p.entity))
+        entity_words = list(m.slot(p.entity)) if p.entity is not None else []
+        if p.entity is not None and entity_words:
             if m.joined is not None:
                 resolved, rest = self._split(entity_words, p.kinds, optional=m.joined[2], stop=p.stop)
                 values[m.joined[1]] = text_of(rest)

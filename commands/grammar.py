@@ -364,14 +364,14 @@ class Matcher:
         # A phrasing's first element is such a choice unless it is a slot or optional, so this also
         # asks that a phrasing's first word be in the question (it may follow stop words).
         groups: dict[frozenset[str], int] = {}
-        stops: dict[int, _Stops] = {}
+        stops: dict[tuple[tuple[str, ...], ...], _Stops] = {}  # by value: equal lists share their hops
         prepared: list[_Prepared] = []
         for p in self.phrasings:
             needs = frozenset(groups.setdefault(e.heads, len(groups)) for e in p.elements
                               if isinstance(e, _Choice) and not e.optional)
-            index = stops.get(id(p.stop))
-            if index is None or index.stop is not p.stop:
-                index = stops[id(p.stop)] = _Stops(p.stop)
+            index = stops.get(p.stop)
+            if index is None:
+                index = stops[p.stop] = _Stops(p.stop)
             slots: dict[str, _Slot] = {}
             for e in p.elements:
                 if isinstance(e, _Slot):
@@ -469,7 +469,7 @@ def _match(prepared: _Prepared, ws: Sequence[Word], wt: tuple[str, ...], hops: l
         element = elements[i]
         if isinstance(element, _Choice):
             heads = element.heads
-            for pos in skips(at):
+            for pos in (at,) if at >= n or not hops[at] else skips(at):  # most words are no stop word
                 if pos < n and wt[pos] in heads:
                     for option in element.options:
                         if wt[pos:pos + len(option)] == option:
@@ -480,12 +480,19 @@ def _match(prepared: _Prepared, ws: Sequence[Word], wt: tuple[str, ...], hops: l
                     break
         else:
             rest = i + 2 if element.joined else i + 1
+            must: frozenset[str] | None = None  # a word the next element must begin with, if any
             if rest == count:
                 ends: Iterable[int] = (n,)
             else:  # the slot ends where the next element can begin
                 ends = range(at + (0 if element.optional else 1), n + 1)
+                after = elements[rest]
+                if isinstance(after, _Choice) and not after.optional:
+                    must = after.heads
             for end in ends:
                 if end == at and not element.optional:
+                    continue
+                # the next element cannot begin at the end (nor after stop words there): go would find nothing
+                if must is not None and (end == n or (not hops[end] and wt[end] not in must)):
                     continue
                 for lit, slots in go(rest, end):
                     results.append((lit, ((element.name, at, end), *slots)))

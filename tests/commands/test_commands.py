@@ -129,6 +129,31 @@ def test_parse_handles_smart_quotes_and_mentions() -> None:
     assert parse('owner "unclosed') == ("owner", ('"unclosed',))
 
 
+def test_parse_splits_as_shlex_does() -> None:
+    """Text without quotes or backslashes (and text whose only quotes are an odd number of
+    apostrophes) skips shlex: the words must be those shlex (or its fallback) gives."""
+    import random
+    import shlex
+
+    from callboard.commands.dispatch import _clean
+
+    def reference(text: str) -> tuple[str, tuple[str, ...]]:
+        cleaned = _clean(text)
+        try:
+            words = shlex.split(cleaned)
+        except ValueError:
+            words = cleaned.split()
+        return (words[0].lower().lstrip("/"), tuple(words[1:])) if words else ("", ())
+
+    pieces = ["owner", "Who", "/OWNER", "x", "payment-service", "'", "'s", '"', "\\", " ", "  ", "\t", "\n", "\r",
+              "\u00a0", "\u2003", "\x0b", "\x0c", "\u2019", "\u201c", "@bot ", "#", "é", "?"]
+    rnd = random.Random(5)
+    texts = ["", " ", "who's on call for x", "who's x's owner", "owner 'a b' c", "owner\u00a0x", "a\\", "'"]
+    texts += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))) for _ in range(20_000)]
+    for text in texts:
+        assert parse(text) == reference(text), repr(text)
+
+
 async def test_mine_needs_to_know_the_asker(demo_app) -> None:
     anonymous = await demo_app.ask("mine")
     assert anonymous.status is Status.NOT_FOUND and "email" in anonymous.summary
