@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ from .teams.package import teams_package
 __all__ = ["main"]
 
 log = logging.getLogger("callboard")
+
+#: Socket Mode connections Slack opens to one app at once (each ``serve --workers`` worker holds one)
+SOCKET_MODE_CONNECTIONS = 10
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -337,7 +340,7 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
                     raise
         return app
 
-    async def go(worker: int | None = None, sock: socket.socket | None = None) -> int:
+    async def go(worker: int | None = None, listening: Sequence[socket.socket] = ()) -> int:
         # the server opens the database itself, retrying until it answers: it serves /readyz meanwhile;
         # with no catalog named it re-syncs what the database has registered
         surfaces = []
@@ -353,8 +356,9 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
                                 follow=follower, worker=worker)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        site: web.BaseSite = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
-        await site.start()
+        sites: list[web.BaseSite] = [web.SockSite(runner, sock) for sock in listening] or [web.TCPSite(runner, host, port)]
+        for site in sites:
+            await site.start()
         if not worker:
             on = []
             if slack is not None:
@@ -377,6 +381,11 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
     if workers == 1:
         sys.exit(_run(go()))
+    if slack is not None and slack.app_token and workers > SOCKET_MODE_CONNECTIONS:
+        # every worker opens its own Socket Mode connection, and Slack takes this many per app
+        raise click.UsageError(f"--workers {workers}: Slack's Socket Mode takes at most {SOCKET_MODE_CONNECTIONS} "
+                               "connections per app, one a worker; use fewer workers, or Slack's HTTP endpoint "
+                               "(unset SLACK_APP_TOKEN)")
     from .workers import bind, run_workers
 
     try:
@@ -384,7 +393,7 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
-        sys.exit(run_workers(workers, lambda index: _run(go(index, listening))))
+        sys.exit(run_workers(workers, listening, lambda index: _run(go(index, listening))))
     except OSError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -101,7 +101,9 @@ async def _readyz(request: web.Request) -> web.Response:
         problem = await app.probe.problem()
         if problem is not None:
             problems.append(problem)
-        if state.catalog is not None and not state.synced_once:
+        if state.catalog is not None and not state.synced_once and state.worker is None:
+            # (with --workers, every worker answers from the catalog it holds, as the followers
+            # do, so that the one port does not say ready and not ready by turns)
             problems.append("first catalog sync still running")
         elif len(app.catalog.index) == 0:
             problems.append("the catalog is empty")
@@ -180,29 +182,43 @@ async def _sync_loop(state: ServerState, app: Callboard) -> None:
         except Exception as exc:  # noqa: BLE001
             _log_failure("background docs build failed", exc, app)
         _stop_if_cancelled()
-        await asyncio.sleep(state.sync_interval)
+        await _following(state, app, state.sync_interval)
 
 
-#: seconds between a following worker's looks at the catalog's version (at most the sync interval)
+#: seconds between a server's looks at the catalog's version, for what other processes changed
 FOLLOW_INTERVAL = 5.0
 
 
 async def _follow_loop(state: ServerState, app: Callboard) -> None:
     """A worker that does not sync: take up what worker 0 (or any other writer) changed; read the
     on-call sources again as often as a sync would (a schedule file may change on its own)."""
-    reread = time.monotonic() + state.sync_interval
+    await _follow(state, app)
+    state.synced_once = True
     while True:
+        await _following(state, app, state.sync_interval)
         try:
-            if await app.follow():
-                log.info("worker %s: catalog reloaded (%d entities)", state.worker, len(app.catalog.index))
-            if time.monotonic() >= reread:
-                await app.oncall.reload()
-                reread = time.monotonic() + state.sync_interval
+            await app.oncall.reload()
         except Exception as exc:  # noqa: BLE001 - the loop must survive and retry
-            _log_failure("following the catalog failed", exc, app)
-        state.synced_once = True
-        _stop_if_cancelled()
-        await asyncio.sleep(min(FOLLOW_INTERVAL, state.sync_interval))
+            _log_failure("reading the on-call sources again failed", exc, app)
+
+
+async def _following(state: ServerState, app: Callboard, seconds: float) -> None:
+    """Wait ``seconds``, taking up every ``FOLLOW_INTERVAL`` what other processes changed (the
+    other workers' ``register``, a replica's or a ``callboard sync``'s sync)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(FOLLOW_INTERVAL, left))
+        await _follow(state, app)
+
+
+async def _follow(state: ServerState, app: Callboard) -> None:
+    try:
+        if await app.follow():
+            log.info("%scatalog reloaded (%d entities)", "" if state.worker is None else f"worker {state.worker}: ",
+                     len(app.catalog.index))
+    except Exception as exc:  # noqa: BLE001 - the loop must survive and retry
+        _log_failure("following the catalog failed", exc, app)
+    _stop_if_cancelled()
 
 
 def _log_failure(what: str, exc: Exception, app: Callboard) -> None:

@@ -173,3 +173,41 @@ def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
     assert "--workers" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text(_COMPONENT.format(name="billing-api"))
+    proc, port = _serve(tmp_path, catalog, workers=2)
+    try:
+        _seen(port, 2, entities=1)
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert not any(_alive(pid) for pid in workers)
+    with pytest.raises(OSError):  # the port is closed: refused at once, not left hanging in a backlog
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text(_COMPONENT.format(name="billing-api"))
+    proc, port = _serve(tmp_path, catalog, workers=2)
+    try:
+        _seen(port, 2, entities=1)
+        workers = _children(proc.pid)
+        proc.kill()  # SIGKILL: no chance to stop them
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the workers outlived their parent"
+            time.sleep(0.2)
+    finally:
+        for pid in _children(proc.pid):
+            os.kill(pid, signal.SIGKILL)

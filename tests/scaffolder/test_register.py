@@ -212,3 +212,30 @@ async def test_publish_github_then_register_reads_it_back_from_github(tmp_path: 
 
 def test_register_has_no_dry_run_and_no_example_entity() -> None:
     assert not CATALOG_REGISTER.supports_dry_run and dict(CATALOG_REGISTER.example_outputs) == {}
+
+
+async def test_what_another_process_registers_or_unregisters_survives_this_ones_sync(
+        rig: tuple[Any, Path], tmp_path: Path, make_app: Any, database_url: str) -> None:
+    """``serve --workers``: a template run on a worker that does not sync registers its entity;
+    worker 0's next sync of the configured catalog keeps it (and, once unregistered there, does
+    not bring it back), and worker 0 answers for it after its next look at the catalog."""
+    syncing, org = rig
+    service = tmp_path / "orders"
+    service.mkdir()
+    (service / "catalog-info.yaml").write_text(SERVICE.format(name="orders"))
+    follower = await make_app(database_url, resident=True)
+    try:
+        key, summary = await follower.register(str(service / "catalog-info.yaml"))
+        assert not summary.errors, summary.errors
+        assert await syncing.follow()  # what worker 0 does every few seconds between its syncs
+        assert (await syncing.ask("owner orders")).status.value == "ok"
+        summary = await syncing.sync((str(org),))
+        assert not summary.errors and summary.removed == 0
+        assert "component:default/orders" in await _entity_keys(syncing)
+        assert await follower.unregister(key) == 2  # the Location and the Component
+        summary = await syncing.sync((str(org),))
+        assert summary.added == 0, summary
+        assert "component:default/orders" not in await _entity_keys(syncing)
+        assert (await syncing.ask("owner orders")).status.value != "ok"
+    finally:
+        await follower.close()
