@@ -211,3 +211,13 @@ def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
     finally:
         for pid in _children(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_more_workers_than_socket_mode_connections_is_refused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
+    env.update(CALLBOARD_DATA_DIR=str(tmp_path / "data"), SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test")
+    done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(_port()), "--workers", "11"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert "Socket Mode takes at most 10" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "xapp-test" not in done.stdout + done.stderr
