@@ -4,6 +4,7 @@ takes the service down with a line naming it (so that the service manager restar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,23 +98,43 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _serve(tmp_path: Path, catalog: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
-    (tmp_path / "callboard.yaml").write_text("catalog:\n  sync_interval: 1\n")
+def _env(tmp_path: Path, **more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
-    env.update(CALLBOARD_DATA_DIR=str(tmp_path / "data"), CALLBOARD_TEAMS_DEV="1")
+    return {**env, "CALLBOARD_DATA_DIR": str(tmp_path / "data"), **more}
+
+
+def _run_serve(tmp_path: Path, port: str, workers: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``callboard serve --workers`` that is expected to stop at once."""
+    return subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", port, "--workers", workers],
+                          env=_env(tmp_path, **env), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, catalog: Path, workers: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``callboard serve --workers`` on ``catalog`` (synced every second); whatever the test did,
+    nothing of it is left running afterwards."""
+    (tmp_path / "callboard.yaml").write_text("catalog:\n  sync_interval: 1\n")
+    env = _env(tmp_path, CALLBOARD_TEAMS_DEV="1")
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(port),
                              "--workers", str(workers), "--config", str(tmp_path / "callboard.yaml"),
                              "--catalog", str(catalog)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, port
+    try:
+        yield proc, port
+    finally:
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog-info.yaml"
     catalog.write_text(_COMPONENT.format(name="billing-api") + _COMPONENT.format(name="ledger-service"))
-    proc, port = _serve(tmp_path, catalog, workers=2)
-    try:
+    with _serving(tmp_path, catalog, workers=2) as (proc, port):
         _seen(port, 2, entities=2)
         workers = _children(proc.pid)
         assert len(workers) == 2, workers
@@ -123,10 +145,6 @@ def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Pat
         assert all(_search(port, "paym") == ["component:default/payments-gateway"] for _ in range(6))
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "with 2 worker processes" in out and out.count("Callboard is serving") == 1, out
     assert "Traceback" not in err and "ERROR" not in err, err
@@ -136,17 +154,12 @@ def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Pat
 def test_a_worker_that_dies_stops_the_others_and_says_which(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog-info.yaml"
     catalog.write_text(_COMPONENT.format(name="billing-api"))
-    proc, port = _serve(tmp_path, catalog, workers=3)
-    try:
+    with _serving(tmp_path, catalog, workers=3) as (proc, port):
         _seen(port, 3, entities=1)
         workers = _children(proc.pid)
         assert len(workers) == 3, workers
         os.kill(workers[1], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 1, err
     assert f"(pid {workers[1]}) was killed by signal 9; stopping the other workers" in err, err
     assert not any(_alive(pid) for pid in workers)
@@ -157,20 +170,14 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
-        done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**env, "CALLBOARD_DATA_DIR": str(tmp_path / "data"), "CALLBOARD_TEAMS_DEV": "1"},
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = _run_serve(tmp_path, str(port), "2", CALLBOARD_TEAMS_DEV="1")
     assert done.returncode == 1, done
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("count", ["0", "-2", "many"])
 def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
-    done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(_port()), "--workers", count],
-                          env={**env, "CALLBOARD_DATA_DIR": str(tmp_path / "data"), "CALLBOARD_TEAMS_DEV": "1"},
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = _run_serve(tmp_path, str(_port()), count, CALLBOARD_TEAMS_DEV="1")
     assert done.returncode == 2, done
     assert "--workers" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
@@ -178,16 +185,11 @@ def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count
 def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog-info.yaml"
     catalog.write_text(_COMPONENT.format(name="billing-api"))
-    proc, port = _serve(tmp_path, catalog, workers=2)
-    try:
+    with _serving(tmp_path, catalog, workers=2) as (proc, port):
         _seen(port, 2, entities=1)
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "ERROR" not in err, err
     assert not any(_alive(pid) for pid in workers)
@@ -198,8 +200,7 @@ def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
 def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog-info.yaml"
     catalog.write_text(_COMPONENT.format(name="billing-api"))
-    proc, port = _serve(tmp_path, catalog, workers=2)
-    try:
+    with _serving(tmp_path, catalog, workers=2) as (proc, port):
         _seen(port, 2, entities=1)
         workers = _children(proc.pid)
         proc.kill()  # SIGKILL: no chance to stop them
@@ -208,16 +209,10 @@ def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
         while any(_alive(pid) for pid in workers):
             assert time.monotonic() < deadline, "the workers outlived their parent"
             time.sleep(0.2)
-    finally:
-        for pid in _children(proc.pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_more_workers_than_socket_mode_connections_is_refused(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBOARD_", "SLACK_", "MICROSOFT_"))}
-    env.update(CALLBOARD_DATA_DIR=str(tmp_path / "data"), SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test")
-    done = subprocess.run([sys.executable, "-m", "callboard.bot.cli", "serve", "--port", str(_port()), "--workers", "11"],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = _run_serve(tmp_path, str(_port()), "11", SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test")
     assert done.returncode == 2, done
     assert "Socket Mode takes at most 10" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert "xapp-test" not in done.stdout + done.stderr
