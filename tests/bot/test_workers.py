@@ -110,9 +110,13 @@ def _run_serve(tmp_path: Path, port: str, workers: str, **env: str) -> subproces
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path, catalog: Path, workers: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``callboard serve --workers`` on ``catalog`` (synced every second); whatever the test did,
-    nothing of it is left running afterwards."""
+def _serving(tmp_path: Path, workers: int, names: tuple[str, ...] = ("billing-api",)
+             ) -> Iterator[tuple[subprocess.Popen[str], int, list[int]]]:
+    """``callboard serve --workers`` on a catalog of components ``names`` (``catalog-info.yaml``,
+    synced every second), once every worker is ready with it: the parent, the port and the
+    workers' pids. Whatever the test did, nothing of it is left running afterwards."""
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text("".join(_COMPONENT.format(name=name) for name in names))
     (tmp_path / "callboard.yaml").write_text("catalog:\n  sync_interval: 1\n")
     env = _env(tmp_path, CALLBOARD_TEAMS_DEV="1")
     port = _port()
@@ -121,7 +125,10 @@ def _serving(tmp_path: Path, catalog: Path, workers: int) -> Iterator[tuple[subp
                              "--catalog", str(catalog)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield proc, port
+        _seen(port, workers, entities=len(names))
+        pids = _children(proc.pid)
+        assert len(pids) == workers, pids
+        yield proc, port, pids
     finally:
         for pid in _children(proc.pid):
             with contextlib.suppress(ProcessLookupError):
@@ -132,14 +139,10 @@ def _serving(tmp_path: Path, catalog: Path, workers: int) -> Iterator[tuple[subp
 
 
 def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog-info.yaml"
-    catalog.write_text(_COMPONENT.format(name="billing-api") + _COMPONENT.format(name="ledger-service"))
-    with _serving(tmp_path, catalog, workers=2) as (proc, port):
-        _seen(port, 2, entities=2)
-        workers = _children(proc.pid)
-        assert len(workers) == 2, workers
+    with _serving(tmp_path, 2, ("billing-api", "ledger-service")) as (proc, port, workers):
         assert all(_search(port, "ledg") == ["component:default/ledger-service"] for _ in range(6))
         # worker 0 syncs the edit; worker 1 never reads the file, it reloads what worker 0 wrote
+        catalog = tmp_path / "catalog-info.yaml"
         catalog.write_text(catalog.read_text() + _COMPONENT.format(name="payments-gateway"))
         _seen(port, 2, entities=3)
         assert all(_search(port, "paym") == ["component:default/payments-gateway"] for _ in range(6))
@@ -152,12 +155,7 @@ def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Pat
 
 
 def test_a_worker_that_dies_stops_the_others_and_says_which(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog-info.yaml"
-    catalog.write_text(_COMPONENT.format(name="billing-api"))
-    with _serving(tmp_path, catalog, workers=3) as (proc, port):
-        _seen(port, 3, entities=1)
-        workers = _children(proc.pid)
-        assert len(workers) == 3, workers
+    with _serving(tmp_path, 3) as (proc, _, workers):
         os.kill(workers[1], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
@@ -183,11 +181,7 @@ def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count
 
 
 def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog-info.yaml"
-    catalog.write_text(_COMPONENT.format(name="billing-api"))
-    with _serving(tmp_path, catalog, workers=2) as (proc, port):
-        _seen(port, 2, entities=1)
-        workers = _children(proc.pid)
+    with _serving(tmp_path, 2) as (proc, port, workers):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -198,11 +192,7 @@ def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
 
 
 def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog-info.yaml"
-    catalog.write_text(_COMPONENT.format(name="billing-api"))
-    with _serving(tmp_path, catalog, workers=2) as (proc, port):
-        _seen(port, 2, entities=1)
-        workers = _children(proc.pid)
+    with _serving(tmp_path, 2) as (proc, _, workers):
         proc.kill()  # SIGKILL: no chance to stop them
         proc.communicate(timeout=30)
         deadline = time.monotonic() + 30
