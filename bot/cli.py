@@ -349,11 +349,8 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
 
             on_teams = dataclasses.replace(teams, public_url=settings.public_url)
             surfaces.append(lambda opened, tasks: TeamsSurface(on_teams, opened, tasks))
-        follower = bool(worker)
-        web_app = create_server(follow_app if follower else open_app,
-                                catalog=None if plan.unnamed else plan.catalog,
-                                sync_interval=settings.sync_interval, slack=slack, surfaces=surfaces,
-                                follow=follower, worker=worker)
+        web_app = create_server(follow_app if worker else open_app, catalog=None if plan.unnamed else plan.catalog,
+                                sync_interval=settings.sync_interval, slack=slack, surfaces=surfaces, worker=worker)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         sites: list[web.BaseSite] = [web.SockSite(runner, sock) for sock in listening] or [web.TCPSite(runner, host, port)]
@@ -396,7 +393,6 @@ def serve(config_file: str | None, database_url: str | None, catalog: tuple[str,
         sys.exit(run_workers(workers, listening, lambda index: _run(go(index, listening))))
     except OSError as exc:
         raise click.ClickException(str(exc)) from None
-
 
 
 @cli.command()

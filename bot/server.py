@@ -58,7 +58,6 @@ class ServerState:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     synced_once: bool = False
     last_sync_error: str | None = None
-    follow: bool = False  # a worker that does not sync: it follows what worker 0 syncs
     worker: int | None = None  # which of ``callboard serve --workers N``; None when it runs alone
     started: float = field(default_factory=time.monotonic)
 
@@ -147,7 +146,8 @@ async def _serve_database(state: ServerState) -> None:
     starting = asyncio.ensure_future(_start_tasks(state, state.app))
     state.tasks.add(starting)
     starting.add_done_callback(state.tasks.discard)
-    await (_follow_loop if state.follow else _sync_loop)(state, state.app)
+    # worker 0 syncs (or the one server); the other workers follow what it syncs
+    await (_follow_loop if state.worker else _sync_loop)(state, state.app)
 
 
 async def _start_tasks(state: ServerState, app: Callboard) -> None:
@@ -192,9 +192,9 @@ FOLLOW_INTERVAL = 5.0
 async def _follow_loop(state: ServerState, app: Callboard) -> None:
     """A worker that does not sync: take up what worker 0 (or any other writer) changed; read the
     on-call sources again as often as a sync would (a schedule file may change on its own)."""
-    await _follow(state, app)
-    state.synced_once = True
     while True:
+        await _follow(state, app)
+        state.synced_once = True
         await _following(state, app, state.sync_interval)
         try:
             await app.oncall.reload()
@@ -203,12 +203,14 @@ async def _follow_loop(state: ServerState, app: Callboard) -> None:
 
 
 async def _following(state: ServerState, app: Callboard, seconds: float) -> None:
-    """Wait ``seconds``, taking up every ``FOLLOW_INTERVAL`` what other processes changed (the
-    other workers' ``register``, a replica's or a ``callboard sync``'s sync)."""
+    """Wait ``seconds``, taking up every ``FOLLOW_INTERVAL`` meanwhile what other processes changed
+    (the other workers' ``register``, a replica's or a ``callboard sync``'s sync). Not at the end:
+    what comes next (a sync, a follower's look) takes it up itself."""
     end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        await asyncio.sleep(min(FOLLOW_INTERVAL, left))
+    while (left := end - time.monotonic()) > FOLLOW_INTERVAL:
+        await asyncio.sleep(FOLLOW_INTERVAL)
         await _follow(state, app)
+    await asyncio.sleep(max(left, 0))
 
 
 async def _follow(state: ServerState, app: Callboard) -> None:
@@ -321,22 +323,21 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
 def create_server(
     app: Callboard | Opener, *, catalog: tuple[str, ...] | None, sync_interval: float,
     slack: SlackSettings | None = None, surfaces: Sequence[Callable[[Callboard | None, set[asyncio.Task[Any]]], Mounted]] = (),
-    backoff: tuple[float, float] = BACKOFF, follow: bool = False, worker: int | None = None,
+    backoff: tuple[float, float] = BACKOFF, worker: int | None = None,
 ) -> web.Application:
     """The server for an open ``app``, or for an ``Opener`` (``callboard serve``): then the server
     starts at once and opens the database itself, retrying with ``backoff`` until it can.
 
     ``surfaces`` are factories of the chat surfaces to mount (each gets the app, None until the
     database is open, and the server's set of tracked tasks); ``slack`` is the Slack one, built here.
-    ``follow``: this server does not sync the catalog or build TechDocs; it reloads its index when
-    another process changed the catalog (a worker of ``callboard serve --workers N`` other than
-    worker 0, whose number is ``worker``)."""
+    ``worker``: which worker of ``callboard serve --workers N`` this is; all but worker 0 do not
+    sync the catalog or build TechDocs, they reload their index when another process changed it."""
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
     if isinstance(app, Callboard):
         state = ServerState(app=app, catalog=catalog, sync_interval=sync_interval)
     else:
         state = ServerState(app=None, catalog=catalog, sync_interval=sync_interval, opener=app, backoff=backoff)
-    state.follow, state.worker = follow, worker
+    state.worker = worker
     factories = list(surfaces)
     if slack is not None:
         factories.insert(0, lambda opened, tasks: SlackSurface(slack, opened, tasks))

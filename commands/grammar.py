@@ -113,10 +113,9 @@ def text_of(ws: Sequence[Word]) -> str:
     return " ".join(w.text for w in ws if w.text)
 
 
-def _starts(ws: Sequence[Word], at: int, phrase: tuple[str, ...], end: int | None = None) -> bool:
-    """``phrase`` stands in ``ws`` at ``at`` (and ends by ``end``)."""
-    stop = len(ws) if end is None else end
-    return len(phrase) <= stop - at and all(ws[at + i].word == phrase[i] for i in range(len(phrase)))
+def _starts(ws: Sequence[Word], at: int, phrase: tuple[str, ...]) -> bool:
+    """``phrase`` stands in ``ws`` at ``at``."""
+    return len(phrase) <= len(ws) - at and all(ws[at + i].word == phrase[i] for i in range(len(phrase)))
 
 
 class _Stops:
@@ -392,7 +391,7 @@ class Matcher:
             return found
         wt = tuple(w.word for w in ws)
         hops: dict[int, list[tuple[int, ...]]] = {}  # by stop list (its id: the lists live as long as self)
-        for prepared in self._candidates_of(wt):
+        for prepared in self._candidates(wt):
             if wanted is not None and prepared.phrasing.command not in wanted:
                 continue
             stops = prepared.stops
@@ -406,13 +405,10 @@ class Matcher:
         found.sort(key=lambda m: (-m.literals, m.phrasing.order))
         return found
 
-    def _candidates(self, ws: Sequence[Word]) -> list[CompiledPhrasing]:
-        """The phrasings whose first word is in ``ws`` (it may follow stop words: ``the owner of x``),
-        and those that begin with a slot or an optional word; of those, the ones that have a word of
-        each choice they cannot do without."""
-        return [r.phrasing for r in self._candidates_of(tuple(w.word for w in ws))]
-
-    def _candidates_of(self, wt: tuple[str, ...]) -> list[_Prepared]:
+    def _candidates(self, wt: tuple[str, ...]) -> list[_Prepared]:
+        """The phrasings that have a word of ``wt`` for each choice they cannot do without (their
+        first word among them, unless they begin with a slot or an optional word; it may follow
+        stop words: ``the owner of x``)."""
         groups_of = self._groups_of
         have: set[int] = set()
         for word in set(wt):

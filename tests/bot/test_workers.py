@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers forks its workers (Linux, macOS)")
+#: where there is no os.fork (Windows) --workers says so instead: test_without_fork_workers_say_so_in_one_line
+forks = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers forks its workers (Linux, macOS)")
 
 _COMPONENT = """---
 apiVersion: backstage.io/v1alpha1
@@ -138,6 +139,7 @@ def _serving(tmp_path: Path, workers: int, names: tuple[str, ...] = ("billing-ap
             proc.communicate()
 
 
+@forks
 def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Path) -> None:
     with _serving(tmp_path, 2, ("billing-api", "ledger-service")) as (proc, port, workers):
         assert all(_search(port, "ledg") == ["component:default/ledger-service"] for _ in range(6))
@@ -154,6 +156,7 @@ def test_workers_answer_on_one_port_and_follow_what_worker_0_syncs(tmp_path: Pat
     assert not any(_alive(pid) for pid in workers)
 
 
+@forks
 def test_a_worker_that_dies_stops_the_others_and_says_which(tmp_path: Path) -> None:
     with _serving(tmp_path, 3) as (proc, _, workers):
         os.kill(workers[1], signal.SIGKILL)
@@ -163,6 +166,7 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(tmp_path: Path) -> N
     assert not any(_alive(pid) for pid in workers)
 
 
+@forks
 def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -180,6 +184,7 @@ def test_a_worker_count_that_is_not_one_or_more_is_refused(tmp_path: Path, count
     assert "--workers" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+@forks
 def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
     with _serving(tmp_path, 2) as (proc, port, workers):
         proc.send_signal(signal.SIGINT)
@@ -191,6 +196,7 @@ def test_ctrl_c_stops_every_worker_with_130(tmp_path: Path) -> None:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+@forks
 def test_workers_whose_parent_is_killed_stop(tmp_path: Path) -> None:
     with _serving(tmp_path, 2) as (proc, _, workers):
         proc.kill()  # SIGKILL: no chance to stop them
@@ -206,3 +212,14 @@ def test_more_workers_than_socket_mode_connections_is_refused(tmp_path: Path) ->
     assert done.returncode == 2, done
     assert "Socket Mode takes at most 10" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert "xapp-test" not in done.stdout + done.stderr
+
+
+def test_without_fork_workers_say_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no os.fork: the service refuses to start rather than run one worker quietly."""
+    from callboard.bot import workers
+
+    monkeypatch.delattr(workers.os, "fork", raising=False)
+    started: list[int] = []
+    with pytest.raises(OSError, match="--workers needs os.fork"):
+        workers.run_workers(2, [], started.append)
+    assert started == []
