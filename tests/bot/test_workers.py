@@ -220,6 +220,11 @@ def test_without_fork_workers_say_so_in_one_line(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.delattr(workers.os, "fork", raising=False)
     started: list[int] = []
+
+    def serve(index: int) -> int:
+        started.append(index)
+        return 0
+
     with pytest.raises(OSError, match="--workers needs os.fork"):
-        workers.run_workers(2, [], started.append)
+        workers.run_workers(2, [], serve)
     assert started == []
